@@ -1,0 +1,119 @@
+# device-descheduler: build, test, demo, bench, sanitizers.
+# `make` builds bin/device-descheduler and k8sclient/libk8sclient.a.
+
+SHELL   := /bin/bash
+CC      ?= cc
+PKGS    := libcurl jansson yaml-0.1 libuv yajl libmicrohttpd
+DEBS    := build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev \
+           libuv1-dev libyajl-dev libmicrohttpd-dev libcmocka-dev python3 openssl \
+           nghttp2-proxy valgrind clang libclang-rt-14-dev
+BUILD   ?= build
+SAN     ?=
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+HARDEN  := -fstack-protector-strong -fPIE
+ifeq ($(SAN),)
+HARDEN  += -D_FORTIFY_SOURCE=2
+endif
+OPT     ?= -O2 -g
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP \
+           -Ik8sclient -Icontroller $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS := -pie -Wl,-z,relro,-z,now $(SAN)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+PYTHON  ?= python3
+
+KC_SRC   := $(sort $(wildcard k8sclient/*.c))
+CTL_SRC  := $(filter-out controller/main.c,$(sort $(wildcard controller/*.c)))
+KC_OBJ   := $(KC_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard test/test_*.c))
+UNIT_BIN := $(UNIT_SRC:test/%.c=$(BUILD)/test/%)
+ITEST_SRC := $(sort $(wildcard test/itest_*.c))
+ITEST_BIN := $(ITEST_SRC:test/%.c=$(BUILD)/test/%)
+TESTSUP_SRC := $(filter-out $(UNIT_SRC) $(ITEST_SRC) test/bench.c,$(sort $(wildcard test/*.c)))
+TESTSUP_OBJ := $(TESTSUP_SRC:%.c=$(BUILD)/%.o)
+KC_LIB   := $(BUILD)/libk8sclient.a
+CTL_LIB  := $(BUILD)/libcontroller.a
+BIN      := bin/device-descheduler
+
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+
+.PHONY: all deps check-deps test unit itest pytest asan bench demo fuzz valgrind clean format
+all: check-deps $(BIN) k8sclient/libk8sclient.a
+
+# Installs the Debian packages the build and tests need (as root), or says what to install.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then echo "make deps: installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "make deps: missing Debian packages:$$missing"; \
+		echo "install them with: sudo apt-get install -y$$missing"; exit 1; fi
+
+# Cheap check used by every build target: runs `make deps` only when a library is missing.
+check-deps:
+	@pkg-config --exists $(PKGS) cmocka 2>/dev/null && command -v $(PYTHON) >/dev/null || $(MAKE) --no-print-directory deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(KC_LIB): $(KC_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+k8sclient/libk8sclient.a: $(KC_LIB)
+	cp $< $@
+
+$(CTL_LIB): $(CTL_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN): $(BUILD)/controller/main.o $(CTL_LIB) $(KC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test/%: $(BUILD)/test/%.o $(TESTSUP_OBJ) $(CTL_LIB) $(KC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS) $(LDLIBS)
+
+$(BUILD)/bench: $(BUILD)/test/bench.o $(CTL_LIB) $(KC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests (no server), C integration tests (each against its own test API
+# server), then the Python-driven suites (the test API server with real
+# kubectl, and the controller scenarios).
+test: check-deps $(BIN) k8sclient/libk8sclient.a unit itest pytest
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; FIXTURES=$(CURDIR)/test/fixtures $$t; done
+
+itest: $(ITEST_BIN) $(BIN)
+	@set -e; for t in $(ITEST_BIN); do echo "== $$t"; $(PYTHON) test/run_with_apiserver.py $$t; done
+
+pytest: $(BIN)
+	DD_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m unittest discover -s test -p 'test_*.py' -t .
+
+# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: check-deps
+	$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin/device-descheduler OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		build-asan/bin/device-descheduler unit itest pytest
+
+bench: check-deps $(BUILD)/bench
+	$(BUILD)/bench $(BENCH_ARGS)
+
+demo: check-deps $(BIN)
+	$(PYTHON) test/demo.py --bin $(BIN)
+
+valgrind: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+		FIXTURES=$(CURDIR)/test/fixtures valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect $$t >/dev/null; done
+
+format:
+	clang-format -i k8sclient/*.[ch] controller/*.[ch] test/*.[ch]
+
+clean:
+	rm -rf build build-asan bin k8sclient/libk8sclient.a
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

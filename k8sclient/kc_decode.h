@@ -1,0 +1,111 @@
+/*
+ * Incremental JSON decoders for the hot path: LIST pages and WATCH streams of
+ * pods, nodes, ResourceClaims and ResourceSlices.  They are callback-driven
+ * (SAX, no document tree) and build the compact structs of kc_objects.h as the
+ * bytes arrive, skipping every field they do not keep.  Pure: no uv.h, no curl.h.
+ *
+ * Malformed input, wrong types and missing fields never crash a decoder:
+ * a wrong-typed field is ignored, malformed JSON is an error (-EBADMSG) with
+ * a message, and every line and string has a bound (-EMSGSIZE).
+ */
+#ifndef KC_DECODE_H
+#define KC_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kc_intern.h"
+#include "kc_objects.h"
+#include "kc_util.h"
+
+struct kc_decode_opts {
+	/* NULL-terminated lists.  labels: NULL keeps all; annotations: NULL keeps none. */
+	const char *const *keep_labels;
+	const char *const *keep_annotations;
+	/* Pod condition types kept; NULL keeps Ready and DisruptionTarget. */
+	const char *const *keep_pod_conditions;
+	size_t max_message;  /* condition and health messages are cut to this; 0 = 1024 */
+};
+
+struct kc_decode_ctx {
+	struct kc_intern *intern;
+	const struct kc_decode_opts *opts;  /* NULL = defaults */
+};
+
+/*
+ * Decodes one whole object document.  On success *ret_obj is a new object
+ * (one heap block, see kc_objects.h) owned by the caller.
+ */
+int kc_decode_object(const struct kc_type *t, const struct kc_decode_ctx *ctx,
+		     const char *json, size_t len, void **ret_obj, struct kc_error *err);
+
+/*
+ * LIST decoder: feed the response body of one page in any number of chunks.
+ * Each element of "items" is passed to item_cb as soon as it is complete;
+ * item_cb takes ownership of obj.  A non-zero return from item_cb aborts
+ * decoding with that value.
+ */
+typedef int (*kc_list_item_cb)(void *obj, void *userdata);
+
+struct kc_list_decoder;
+
+struct kc_list_decoder *kc_list_decoder_new(const struct kc_type *t, const struct kc_decode_ctx *ctx,
+					    kc_list_item_cb item_cb, void *userdata);
+int kc_list_decoder_feed(struct kc_list_decoder *d, const char *buf, size_t len);
+/* Call after the last chunk; fails with -EBADMSG if the document is incomplete. */
+int kc_list_decoder_finish(struct kc_list_decoder *d);
+/* metadata.resourceVersion and metadata.continue of the list ("" if absent);
+ * valid until the decoder is freed. */
+const char *kc_list_decoder_resource_version(const struct kc_list_decoder *d);
+const char *kc_list_decoder_continue(const struct kc_list_decoder *d);
+size_t kc_list_decoder_items(const struct kc_list_decoder *d);
+const char *kc_list_decoder_error(const struct kc_list_decoder *d);
+/* Accepts NULL; returns NULL. */
+struct kc_list_decoder *kc_list_decoder_free(struct kc_list_decoder *d);
+
+/*
+ * WATCH decoder: splits newline-delimited JSON across any chunk boundary and
+ * decodes each line {"type": ..., "object": {...}} (keys in either order).
+ */
+enum kc_watch_type {
+	KC_WATCH_ADDED = 1,
+	KC_WATCH_MODIFIED,
+	KC_WATCH_DELETED,
+	KC_WATCH_BOOKMARK,
+	KC_WATCH_ERROR,
+};
+
+struct kc_watch_event {
+	enum kc_watch_type type;
+	/* ADDED, MODIFIED, DELETED: the object; the callback takes ownership
+	 * (set ev->object = NULL after taking it, or leave it and the decoder frees it). */
+	void *object;
+	/* The object's (or bookmark's) metadata.resourceVersion; valid during the callback. */
+	const char *resource_version;
+	/* ERROR: the Status carried in "object" (code 410 = Gone/Expired). */
+	struct kc_status status;
+};
+
+/* Returns 0 to go on, non-zero to stop feeding (kc_watch_decoder_feed returns it). */
+typedef int (*kc_watch_event_cb)(struct kc_watch_event *ev, void *userdata);
+
+struct kc_watch_decoder;
+
+/* max_line: longest accepted line in bytes (0 = 16 MiB). */
+struct kc_watch_decoder *kc_watch_decoder_new(const struct kc_type *t, const struct kc_decode_ctx *ctx,
+					      size_t max_line, kc_watch_event_cb cb, void *userdata);
+/*
+ * Feeds bytes.  Returns 0, a callback's non-zero value, -EMSGSIZE when a line
+ * exceeds max_line (the rest of that line is then discarded), or -EBADMSG for a
+ * line that is not valid JSON.  After an error the decoder stays usable (the
+ * bad line is dropped), but a watch should be restarted.  Lines with an
+ * unknown "type" are skipped and counted.
+ */
+int kc_watch_decoder_feed(struct kc_watch_decoder *d, const char *buf, size_t len);
+const char *kc_watch_decoder_error(const struct kc_watch_decoder *d);
+uint64_t kc_watch_decoder_skipped(const struct kc_watch_decoder *d);
+/* Drops any partial line (for a new stream). */
+void kc_watch_decoder_reset(struct kc_watch_decoder *d);
+struct kc_watch_decoder *kc_watch_decoder_free(struct kc_watch_decoder *d);
+
+#endif

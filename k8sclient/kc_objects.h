@@ -1,0 +1,287 @@
+/*
+ * The compact, typed objects that k8sclient keeps in its caches.
+ *
+ * A decoder (kc_decode.h) turns the JSON of a Pod, Node, ResourceClaim or
+ * ResourceSlice into one of these structs, keeping only what a device
+ * controller needs.  Ownership rules, the same for every kind:
+ *
+ *  - Each decoded object is ONE heap block: the struct, its arrays and its
+ *    non-interned strings live in a single allocation, so free(obj) releases
+ *    it.  (kc_object_free() exists for readability.)
+ *  - Strings marked "interned" point into the struct kc_intern given to the
+ *    decoder and live until that intern table is freed.  Interned strings may
+ *    be compared by pointer.
+ *  - No string is NULL: an absent field is "".  Arrays with n == 0 may be NULL.
+ *  - Every object starts with struct kc_meta, so generic code (the store, the
+ *    reflector) casts any object to struct kc_meta *.
+ *  - Times are Unix seconds; 0 means absent.
+ */
+#ifndef KC_OBJECTS_H
+#define KC_OBJECTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+struct kc_kv {
+	const char *key;   /* interned */
+	const char *value;
+};
+
+struct kc_owner_ref {
+	const char *kind;  /* interned */
+	const char *name;
+	const char *uid;
+	bool controller;
+};
+
+struct kc_meta {
+	const char *ns;    /* interned; "" for cluster-scoped objects */
+	const char *name;
+	const char *uid;
+	const char *resource_version;
+	int64_t deletion_timestamp;  /* 0 = not being deleted */
+	struct kc_kv *labels;
+	struct kc_kv *annotations;   /* only the keys the decode options keep */
+	struct kc_owner_ref *owners;
+	uint32_t n_labels;
+	uint32_t n_annotations;
+	uint32_t n_owners;
+};
+
+/* An extended-resource quantity.  Device counts are integers; "2" -> 2, "1k" -> 1000. */
+struct kc_quantity {
+	const char *name;  /* interned, e.g. "nvidia.com/gpu" */
+	int64_t value;
+};
+
+enum kc_cond_status {
+	KC_COND_UNKNOWN = 0,
+	KC_COND_TRUE,
+	KC_COND_FALSE,
+};
+
+struct kc_condition {
+	const char *type;     /* interned */
+	const char *reason;   /* interned */
+	const char *message;  /* truncated to kc_decode_opts.max_message bytes */
+	int64_t last_transition;
+	enum kc_cond_status status;
+};
+
+enum kc_pod_phase {
+	KC_POD_PHASE_UNKNOWN = 0,
+	KC_POD_PENDING,
+	KC_POD_RUNNING,
+	KC_POD_SUCCEEDED,
+	KC_POD_FAILED,
+};
+
+enum kc_restart_policy {
+	KC_RESTART_UNSET = 0,
+	KC_RESTART_ALWAYS,
+	KC_RESTART_ON_FAILURE,
+	KC_RESTART_NEVER,
+};
+
+/* KEP-4680 health of one allocated device. */
+enum kc_health {
+	KC_HEALTH_UNSET = 0,  /* field absent or an unknown word */
+	KC_HEALTH_HEALTHY,
+	KC_HEALTH_UNHEALTHY,
+	KC_HEALTH_UNKNOWN,
+};
+
+/* A container (regular or init) and its extended-resource requests and limits.
+ * Only resource names containing '/' are kept (cpu, memory, hugepages-* and
+ * ephemeral-storage are dropped by the decoder). */
+struct kc_container {
+	const char *name;
+	struct kc_quantity *requests;
+	struct kc_quantity *limits;
+	uint32_t n_requests;
+	uint32_t n_limits;
+	bool init;  /* from spec.initContainers (sidecars can hold devices) */
+};
+
+struct kc_device_health {
+	const char *resource_id;
+	const char *message;
+	enum kc_health health;
+};
+
+/* One entry of a container status' allocatedResourcesStatus. */
+struct kc_resource_status {
+	const char *name;  /* interned: "nvidia.com/gpu" or "claim:<claim>/<request>" */
+	struct kc_device_health *devices;
+	uint32_t n_devices;
+};
+
+enum kc_container_state {
+	KC_STATE_UNKNOWN = 0,
+	KC_STATE_WAITING,
+	KC_STATE_RUNNING,
+	KC_STATE_TERMINATED,
+};
+
+struct kc_container_status {
+	const char *name;
+	const char *state_reason;      /* interned: waiting/terminated reason, e.g. "CrashLoopBackOff" */
+	const char *last_reason;       /* interned: lastState.terminated.reason */
+	int64_t last_finished_at;      /* lastState.terminated.finishedAt */
+	int64_t state_finished_at;     /* state.terminated.finishedAt */
+	struct kc_resource_status *resources;  /* allocatedResourcesStatus */
+	int32_t restart_count;
+	int32_t exit_code;             /* state.terminated.exitCode when has_exit_code */
+	int32_t last_exit_code;        /* lastState.terminated.exitCode when has_last_exit_code */
+	uint32_t n_resources;
+	enum kc_container_state state;
+	bool has_exit_code;
+	bool has_last_exit_code;
+	bool init;                     /* from status.initContainerStatuses */
+};
+
+/* A pod's claim: from spec.resourceClaims (claim_name = resourceClaimName when
+ * set directly) merged with status.resourceClaimStatuses (generated names). */
+struct kc_claim_ref {
+	const char *name;        /* the pod-level claim name */
+	const char *claim_name;  /* the ResourceClaim object's name; "" if not yet known */
+};
+
+struct kc_pod {
+	struct kc_meta meta;
+	const char *node_name;   /* interned; "" when not scheduled */
+	struct kc_container *containers;
+	struct kc_container_status *statuses;
+	struct kc_condition *conditions;  /* only the types the decode options keep */
+	struct kc_claim_ref *claims;
+	int64_t grace_period_s;  /* spec.terminationGracePeriodSeconds; -1 when unset */
+	int32_t priority;
+	uint32_t n_containers;
+	uint32_t n_statuses;
+	uint32_t n_conditions;
+	uint32_t n_claims;
+	enum kc_pod_phase phase;
+	enum kc_restart_policy restart_policy;
+	bool has_priority;
+	bool is_mirror;          /* has the kubernetes.io/config.mirror annotation */
+};
+
+struct kc_taint {
+	const char *key;     /* interned */
+	const char *value;
+	const char *effect;  /* interned: "NoSchedule", "PreferNoSchedule", "NoExecute", "None" */
+	int64_t time_added;
+};
+
+struct kc_node {
+	struct kc_meta meta;
+	struct kc_taint *taints;
+	struct kc_condition *conditions;  /* all of them */
+	struct kc_quantity *capacity;     /* extended resources only */
+	struct kc_quantity *allocatable;  /* extended resources only */
+	uint32_t n_taints;
+	uint32_t n_conditions;
+	uint32_t n_capacity;
+	uint32_t n_allocatable;
+	bool unschedulable;
+};
+
+/* status.allocation.devices.results[] */
+struct kc_device_result {
+	const char *request;
+	const char *driver;  /* interned */
+	const char *pool;    /* interned */
+	const char *device;
+};
+
+/* status.devices[] (KEP-4817, written by drivers) */
+struct kc_device_status {
+	const char *driver;  /* interned */
+	const char *pool;    /* interned */
+	const char *device;
+	struct kc_condition *conditions;
+	uint32_t n_conditions;
+};
+
+/* status.reservedFor[] */
+struct kc_consumer {
+	const char *resource;  /* interned, e.g. "pods" */
+	const char *name;
+	const char *uid;
+};
+
+struct kc_resource_claim {
+	struct kc_meta meta;
+	struct kc_device_result *results;
+	struct kc_device_status *device_statuses;
+	struct kc_consumer *consumers;
+	uint32_t n_results;
+	uint32_t n_device_statuses;
+	uint32_t n_consumers;
+	bool allocated;
+};
+
+struct kc_slice_device {
+	const char *name;
+	struct kc_taint *taints;  /* v1: devices[].taints; v1beta1: devices[].basic.taints */
+	uint32_t n_taints;
+};
+
+struct kc_resource_slice {
+	struct kc_meta meta;
+	const char *driver;     /* interned */
+	const char *pool;       /* interned: spec.pool.name */
+	const char *node_name;  /* interned: spec.nodeName, "" if absent */
+	struct kc_slice_device *devices;
+	uint32_t n_devices;
+	bool all_nodes;
+};
+
+/* An API Status object (error bodies and watch ERROR events). */
+struct kc_status_cause {
+	char *reason;
+	char *message;
+	char *field;
+};
+
+struct kc_status {
+	int code;         /* HTTP code inside the Status, 0 if absent */
+	char *status;     /* "Success" or "Failure" */
+	char *reason;     /* e.g. "TooManyRequests", "Expired", "Gone" */
+	char *message;
+	struct kc_status_cause *causes;
+	size_t n_causes;
+	int retry_after_s;  /* details.retryAfterSeconds, 0 if absent */
+};
+
+/* Frees the strings of an embedded status and zeroes it; accepts NULL. */
+void kc_status_done(struct kc_status *s);
+
+/*
+ * Describes one kind to the generic code.  The decoder ops are private to
+ * kc_decode.c; the rest is public.
+ */
+struct kc_decoder_ops;
+
+struct kc_type {
+	const char *kind;        /* "Pod" */
+	const char *resource;    /* "pods": for metrics and log lines */
+	const char *list_path;   /* "/api/v1/pods": list/watch across namespaces */
+	bool namespaced;
+	/* The node an object is bound to, for the store's by-node index; NULL if none. */
+	const char *(*node_of)(const void *obj);
+	const struct kc_decoder_ops *ops;
+};
+
+extern const struct kc_type kc_type_pod;
+extern const struct kc_type kc_type_node;
+extern const struct kc_type kc_type_resource_claim;
+extern const struct kc_type kc_type_resource_slice;
+
+static inline void kc_object_free(void *obj)
+{
+	free(obj);
+}
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * A reflector keeps a store in step with the API server the way client-go's
+ * does: LIST in pages (limit/continue, optional label and field selectors),
+ * then WATCH from the list's resourceVersion with allowWatchBookmarks=true and
+ * a server-side timeout.  A dropped stream, a stalled one (no bytes, not even
+ * bookmarks, for stall_timeout_ms) or a decode error is re-watched from the
+ * last resourceVersion with backoff; 410 Gone (as an HTTP status or an ERROR
+ * event) leads to a relist, after which objects deleted meanwhile are
+ * delivered as deletions.  has_synced turns true after the first complete list.
+ */
+#ifndef KC_REFLECTOR_H
+#define KC_REFLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kc_decode.h"
+#include "kc_http.h"
+#include "kc_store.h"
+
+struct kc_reflector;
+
+enum kc_delta {
+	KC_DELTA_ADDED = 1,
+	KC_DELTA_MODIFIED,
+	KC_DELTA_DELETED,
+};
+
+/*
+ * Called after the store has been updated.  ADDED: obj is the new object,
+ * old NULL.  MODIFIED: obj new, old the previous state.  DELETED: obj is the
+ * last known state, old NULL.  All pointers are borrowed: obj (for ADDED and
+ * MODIFIED) stays valid while it is in the store; old and deleted objects are
+ * freed when the handler returns.  An update with an unchanged
+ * resourceVersion is not delivered.
+ */
+typedef void (*kc_reflector_handler)(struct kc_reflector *r, enum kc_delta delta, const void *obj,
+				     const void *old, void *userdata);
+/* Called after every complete LIST (the first one sets has_synced). */
+typedef void (*kc_reflector_synced_cb)(struct kc_reflector *r, void *userdata);
+
+struct kc_reflector_options {
+	const struct kc_type *type;
+	const char *path;            /* NULL = type->list_path */
+	const char *label_selector;  /* NULL = none */
+	const char *field_selector;
+	unsigned page_size;          /* 0 = 500 */
+	unsigned watch_timeout_s;    /* server-side timeoutSeconds; 0 = random in [300, 600) */
+	uint64_t stall_timeout_ms;   /* 0 = 120000 */
+	uint64_t backoff_initial_ms; /* 0 = 800 */
+	uint64_t backoff_max_ms;     /* 0 = 30000 */
+	size_t max_line;             /* 0 = 16 MiB */
+	const struct kc_decode_opts *decode;
+	kc_reflector_handler on_change;
+	kc_reflector_synced_cb on_synced;
+	void *userdata;
+};
+
+struct kc_reflector_stats {
+	uint64_t lists;           /* complete LISTs */
+	uint64_t relists;         /* LISTs after the first */
+	uint64_t pages;
+	uint64_t watches;         /* WATCH requests started */
+	uint64_t watch_restarts;  /* watches re-established after a drop, stall, error or timeout */
+	uint64_t gone;            /* 410s seen */
+	uint64_t stalls;
+	uint64_t decode_errors;
+	uint64_t events;          /* watch events applied */
+};
+
+int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct kc_reflector_options *o,
+		     struct kc_reflector **ret);
+int kc_reflector_start(struct kc_reflector *r);
+/* Cancels its requests and timers; the reflector may be freed from the loop afterwards
+ * (kc_reflector_free waits for handle close callbacks by itself). */
+void kc_reflector_stop(struct kc_reflector *r);
+void kc_reflector_free(struct kc_reflector *r);
+
+bool kc_reflector_has_synced(const struct kc_reflector *r);
+const struct kc_store *kc_reflector_store(const struct kc_reflector *r);
+const char *kc_reflector_resource_version(const struct kc_reflector *r);
+const struct kc_reflector_stats *kc_reflector_stats(const struct kc_reflector *r);
+const struct kc_type *kc_reflector_type(const struct kc_reflector *r);
+
+#endif

@@ -1,0 +1,137 @@
+"""The resource table of the test API server and the discovery documents built from it.
+
+Every kind the server stores is described once here (group, version, plural, kind,
+scope, short names, subresources); the HTTP layer, the RBAC check and discovery all read
+this table, so adding a resource is one line.
+"""
+
+ALL_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+STATUS_VERBS = ["get", "patch", "update"]
+
+
+class Resource:
+    """One served resource, e.g. core/v1 pods."""
+
+    def __init__(self, group, version, plural, kind, namespaced, short=(), subresources=(),
+                 singular=None, categories=()):
+        self.group = group
+        self.version = version
+        self.plural = plural
+        self.kind = kind
+        self.namespaced = namespaced
+        self.short = list(short)
+        self.subresources = list(subresources)
+        self.singular = singular or kind.lower()
+        self.categories = list(categories)
+
+    @property
+    def api_version(self):
+        return self.version if not self.group else "%s/%s" % (self.group, self.version)
+
+    @property
+    def key(self):
+        """Storage key: the same plural in two groups (events) is stored apart."""
+        return "%s/%s/%s" % (self.group, self.version, self.plural)
+
+    @property
+    def qualified(self):
+        """The group-qualified resource name used in error messages ("pods", "leases.coordination.k8s.io")."""
+        return self.plural if not self.group else "%s.%s" % (self.plural, self.group)
+
+    def __repr__(self):
+        return "Resource(%s)" % self.key
+
+
+RESOURCES = [
+    Resource("", "v1", "pods", "Pod", True, ["po"], ["status", "eviction"], categories=["all"]),
+    Resource("", "v1", "nodes", "Node", False, ["no"], ["status"]),
+    Resource("", "v1", "namespaces", "Namespace", False, ["ns"], ["status"]),
+    Resource("", "v1", "events", "Event", True, ["ev"]),
+    Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ["sa"]),
+    Resource("", "v1", "configmaps", "ConfigMap", True, ["cm"]),
+    Resource("", "v1", "services", "Service", True, ["svc"], ["status"], categories=["all"]),
+    Resource("events.k8s.io", "v1", "events", "Event", True, ["ev"]),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"], ["status"]),
+    Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
+    Resource("resource.k8s.io", "v1", "resourceclaims", "ResourceClaim", True, [], ["status"]),
+    Resource("resource.k8s.io", "v1", "resourceslices", "ResourceSlice", False),
+    Resource("apps", "v1", "replicasets", "ReplicaSet", True, ["rs"], ["status"], categories=["all"]),
+    Resource("apps", "v1", "deployments", "Deployment", True, ["deploy"], ["status"], categories=["all"]),
+    Resource("apps", "v1", "daemonsets", "DaemonSet", True, ["ds"], ["status"], categories=["all"]),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+]
+
+# Lookups used on every request.
+BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
+BY_GVK = {(r.api_version, r.kind): r for r in RESOURCES}
+# Eviction bodies may come as policy/v1 or policy/v1beta1.
+EVICTION_VERSIONS = ("policy/v1", "policy/v1beta1")
+
+GROUP_ORDER = []
+for _r in RESOURCES:
+    if (_r.group, _r.version) not in GROUP_ORDER:
+        GROUP_ORDER.append((_r.group, _r.version))
+
+
+def resource_for_object(obj):
+    """The Resource for a JSON object, by apiVersion and kind, or None."""
+    return BY_GVK.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+
+
+def api_versions():
+    """/api: the legacy group's APIVersions document."""
+    return {"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}
+
+
+def _group_entry(group):
+    versions = [v for g, v in GROUP_ORDER if g == group]
+    gvs = [{"groupVersion": "%s/%s" % (group, v), "version": v} for v in versions]
+    return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
+
+
+def api_group_list():
+    """/apis: every named group (the legacy core group is served under /api)."""
+    groups = []
+    for g, _v in GROUP_ORDER:
+        if g and g not in [x["name"] for x in groups]:
+            groups.append(_group_entry(g))
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(group):
+    """/apis/GROUP, or None for an unknown group."""
+    if not any(g == group for g, _ in GROUP_ORDER) or not group:
+        return None
+    d = _group_entry(group)
+    d.update({"kind": "APIGroup", "apiVersion": "v1"})
+    return d
+
+
+def api_resource_list(group, version):
+    """/api/v1 or /apis/GROUP/VERSION: the APIResourceList, or None if not served."""
+    rs = [r for r in RESOURCES if r.group == group and r.version == version]
+    if not rs:
+        return None
+    out = []
+    for r in rs:
+        e = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+             "kind": r.kind, "verbs": ALL_VERBS + ["deletecollection"] if r.plural != "nodes" else ALL_VERBS + ["deletecollection"]}
+        if r.short:
+            e["shortNames"] = r.short
+        if r.categories:
+            e["categories"] = r.categories
+        e["storageVersionHash"] = ("%s%s" % (r.kind, r.plural))[:11]
+        out.append(e)
+        for sub in r.subresources:
+            if sub == "eviction":
+                out.append({"name": "pods/eviction", "singularName": "", "namespaced": True,
+                            "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]})
+            else:
+                out.append({"name": "%s/%s" % (r.plural, sub), "singularName": "", "namespaced": r.namespaced,
+                            "kind": r.kind, "verbs": STATUS_VERBS})
+    gv = version if not group else "%s/%s" % (group, version)
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}
