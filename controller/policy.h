@@ -1,0 +1,164 @@
+/*
+ * The DeviceDeschedulerPolicy: which resources are devices, which health
+ * signals count (each with its own debounce), which pods may be evicted, and
+ * how (limits, rate, circuit breaker, dry run).  Loaded from a CRD-like YAML
+ * file with a strict parser: unknown fields, wrong types and out-of-range
+ * values are errors naming file:line:column and the field path.
+ *
+ *   apiVersion: device-descheduler/v1alpha1
+ *   kind: DeviceDeschedulerPolicy
+ *
+ * Pure: no uv.h, no curl.h.  Durations are Go-style ("500ms", "30s", "5m",
+ * "1h30m") and stored in milliseconds.  The defaults below are the ones a
+ * missing field gets; README.md and manifests/policy.yaml document them.
+ */
+#ifndef POLICY_H
+#define POLICY_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kc_objects.h"
+#include "kc_util.h"
+
+/* The pod annotation that opts a pod out: device-descheduler.io/evict: "false". */
+#define POLICY_OPT_OUT_ANNOTATION "device-descheduler.io/evict"
+
+enum policy_label_op {
+	POLICY_OP_IN,
+	POLICY_OP_NOT_IN,
+	POLICY_OP_EXISTS,
+	POLICY_OP_DOES_NOT_EXIST,
+};
+
+struct policy_label_expr {
+	char *key;
+	enum policy_label_op op;
+	char **values;
+	size_t n_values;
+};
+
+/* A Kubernetes LabelSelector; empty (no labels, no expressions) matches everything. */
+struct policy_selector {
+	struct kc_kv *match_labels;  /* owned strings */
+	size_t n_match_labels;
+	struct policy_label_expr *exprs;
+	size_t n_exprs;
+};
+
+/* signals.nodeConditions[] */
+struct policy_node_condition {
+	char *type;                  /* e.g. "GPUXIDErrors" */
+	enum kc_cond_status status;  /* default True */
+	char **resources;            /* device resources it applies to; empty = all device resources */
+	size_t n_resources;
+	uint64_t for_ms;             /* default 0 */
+	char *device_id_pattern;     /* POSIX extended regex, or NULL */
+	regex_t device_id_regex;     /* compiled when device_id_pattern != NULL */
+};
+
+/* signals.draDeviceConditions.conditions[] */
+struct policy_condition_match {
+	char *type;
+	enum kc_cond_status status;
+};
+
+struct policy {
+	char *source;                /* the file it came from, for messages */
+
+	/* devices: */
+	char **resources;            /* devices.resources: explicit names; empty = every extended resource
+	                                with a domain prefix (never cpu, memory, hugepages-*, ephemeral-storage) */
+	size_t n_resources;
+	char **exclude_resources;    /* devices.excludeResources */
+	size_t n_exclude_resources;
+	bool dra;                    /* devices.dra: DRA claims are devices; default true */
+
+	/* signals.podResourceHealth: KEP-4680 allocatedResourcesStatus */
+	bool pod_health_enabled;     /* default true */
+	uint64_t pod_health_for_ms;  /* default 0 */
+	bool pod_health_unknown_enabled;  /* signals.podResourceHealth.unknown.enabled; default false */
+	uint64_t pod_health_unknown_for_ms; /* default 5m */
+
+	/* signals.nodeConditions[] (default none) */
+	struct policy_node_condition *node_conditions;
+	size_t n_node_conditions;
+
+	/* signals.allocatableDrop */
+	bool alloc_drop_enabled;     /* default false */
+	uint64_t alloc_drop_for_ms;  /* default 5m */
+	char **alloc_drop_resources; /* empty = all device resources */
+	size_t n_alloc_drop_resources;
+
+	/* signals.exitCodes: a device-holding container whose last termination
+	 * exit code is listed, with restartCount >= minRestarts */
+	bool exit_codes_enabled;     /* default false */
+	int32_t *exit_codes;
+	size_t n_exit_codes;
+	int32_t exit_min_restarts;   /* default 3 */
+	uint64_t exit_for_ms;        /* default 0 */
+
+	/* signals.draDeviceTaints: ResourceSlice device taints on a pod's allocated devices */
+	bool dra_taints_enabled;     /* default true */
+	char **dra_taint_effects;    /* default ["NoExecute"] */
+	size_t n_dra_taint_effects;
+	uint64_t dra_taints_for_ms;  /* default 0 */
+
+	/* signals.draDeviceConditions: ResourceClaim status.devices[].conditions */
+	bool dra_conditions_enabled; /* default true */
+	struct policy_condition_match *dra_conditions; /* default [{type: Ready, status: "False"}] */
+	size_t n_dra_conditions;
+	uint64_t dra_conditions_for_ms; /* default 0 */
+
+	/* podFilters: */
+	char **ns_include;           /* empty = all namespaces */
+	size_t n_ns_include;
+	char **ns_exclude;
+	size_t n_ns_exclude;
+	struct policy_selector selector;
+	bool has_priority_threshold;
+	int32_t priority_threshold;  /* pods with priority >= this are not evicted (descheduler semantics) */
+	bool evict_bare_pods;        /* default false */
+
+	/* eviction: */
+	int64_t grace_period_s;      /* -1 (default) = the pod's own */
+	uint64_t retry_initial_ms;   /* eviction.retry.initialBackoff, default 5s */
+	uint64_t retry_max_ms;       /* eviction.retry.maxBackoff, default 2m */
+	uint64_t delete_after_ms;    /* eviction.deleteAfter: 0 (default) = never fall back to delete */
+	uint64_t window_ms;          /* eviction.limits.window, default 1m */
+	uint32_t max_per_node;       /* eviction.limits.maxPerNode per window; 0 = unlimited (default) */
+	uint32_t max_per_namespace;  /* eviction.limits.maxPerNamespace per window; 0 = unlimited (default) */
+	uint32_t max_total;          /* eviction.limits.maxTotal per window (token bucket); default 20; 0 = unlimited */
+	uint32_t max_in_flight;      /* eviction.limits.maxInFlight; default 5; 0 = unlimited */
+
+	/* eviction.circuitBreaker: stop all evictions when too many device nodes look unhealthy */
+	bool breaker_enabled;        /* default true */
+	uint32_t breaker_max_nodes;  /* maxUnhealthyNodes: trips above this many; 0 = off (default) */
+	uint32_t breaker_max_percent; /* maxUnhealthyNodePercent: trips above this share; default 50; 0 = off */
+	uint32_t breaker_min_nodes;  /* the percentage applies from this many device nodes on; default 4 */
+
+	bool dry_run;                /* dryRun, default false (the --dry-run flag also sets it) */
+};
+
+/* A policy with every default; never fails.  The caller frees it with policy_free(). */
+struct policy *policy_new_default(void);
+
+/*
+ * Parses a policy document.  `name` is used in messages (the file name).  On
+ * error returns -EINVAL and err says e.g.
+ *   policy.yaml:14:7: eviction.limits.maxPerNode: expected a non-negative integer, got "two"
+ */
+int policy_parse(const char *name, const char *text, size_t len, struct policy **ret, struct kc_error *err);
+/* Reads (bounded size) and parses a file; errors name the file. */
+int policy_load_file(const char *path, struct policy **ret, struct kc_error *err);
+/* Accepts NULL; returns NULL. */
+struct policy *policy_free(struct policy *p);
+
+/* Whether a resource name (e.g. "nvidia.com/gpu", "claim:foo/gpu") counts as a device. */
+bool policy_is_device_resource(const struct policy *p, const char *resource);
+/* Go-style duration "1h2m3.5s" → ms; -EINVAL when malformed. */
+int policy_parse_duration(const char *s, uint64_t *ret_ms);
+
+#endif
