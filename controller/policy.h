@@ -26,6 +26,9 @@
 /* The pod annotation that opts a pod out: device-descheduler.io/evict: "false". */
 #define POLICY_OPT_OUT_ANNOTATION "device-descheduler.io/evict"
 
+/* The largest policy accepted, in bytes (policy_parse and policy_load_file). */
+#define POLICY_MAX_SIZE (1024 * 1024)
+
 enum policy_label_op {
 	POLICY_OP_IN,
 	POLICY_OP_NOT_IN,
@@ -62,7 +65,7 @@ struct policy_node_condition {
 /* signals.draDeviceConditions.conditions[] */
 struct policy_condition_match {
 	char *type;
-	enum kc_cond_status status;
+	enum kc_cond_status status;  /* default True */
 };
 
 struct policy {
@@ -95,7 +98,7 @@ struct policy {
 	/* signals.exitCodes: a device-holding container whose last termination
 	 * exit code is listed, with restartCount >= minRestarts */
 	bool exit_codes_enabled;     /* default false */
-	int32_t *exit_codes;
+	int32_t *exit_codes;         /* 0..255; default none (required when enabled) */
 	size_t n_exit_codes;
 	int32_t exit_min_restarts;   /* default 3 */
 	uint64_t exit_for_ms;        /* default 0 */
@@ -142,23 +145,43 @@ struct policy {
 	bool dry_run;                /* dryRun, default false (the --dry-run flag also sets it) */
 };
 
-/* A policy with every default; never fails.  The caller frees it with policy_free(). */
+/* A policy with every default (source NULL); never fails.  The caller frees it with policy_free(). */
 struct policy *policy_new_default(void);
 
 /*
- * Parses a policy document.  `name` is used in messages (the file name).  On
- * error returns -EINVAL and err says e.g.
+ * Parses a policy document (at most POLICY_MAX_SIZE bytes; it need not be
+ * NUL-terminated).  `name` is used in messages (the file name) and copied into
+ * the policy's `source`.  On success *ret is a new policy the caller frees with
+ * policy_free(); on error *ret is untouched, the return is -EINVAL and err
+ * holds the first problem, e.g.
  *   policy.yaml:14:7: eviction.limits.maxPerNode: expected a non-negative integer, got "two"
+ * A field set to an explicit null counts as absent and keeps its default.
  */
 int policy_parse(const char *name, const char *text, size_t len, struct policy **ret, struct kc_error *err);
-/* Reads (bounded size) and parses a file; errors name the file. */
+/*
+ * Reads (at most POLICY_MAX_SIZE bytes) and parses a file; errors name the
+ * file.  Returns -EINVAL for an invalid or oversized policy, or the negative
+ * errno of a failed read (-ENOENT, -EISDIR, -EACCES, ...).
+ */
 int policy_load_file(const char *path, struct policy **ret, struct kc_error *err);
 /* Accepts NULL; returns NULL. */
 struct policy *policy_free(struct policy *p);
 
-/* Whether a resource name (e.g. "nvidia.com/gpu", "claim:foo/gpu") counts as a device. */
+/*
+ * Whether a resource name (e.g. "nvidia.com/gpu", "claim:foo/gpu") counts as a
+ * device: never when listed in excludeResources; "claim:..." names when dra is
+ * true; otherwise the devices.resources list when it is not empty, else any
+ * "domain/name" outside the kubernetes.io and k8s.io domains (and their
+ * subdomains).  Accepts NULL (false).
+ */
 bool policy_is_device_resource(const struct policy *p, const char *resource);
-/* Go-style duration "1h2m3.5s" → ms; -EINVAL when malformed. */
+/*
+ * Go-style duration "1h2m3.5s" → ms, following time.ParseDuration (units ns,
+ * us, µs, ms, s, m, h; fractions; "0" alone).  A sub-millisecond remainder
+ * rounds up, so only a zero duration gives 0.  Returns -EINVAL when
+ * malformed, -ERANGE when negative (other than "-0") or beyond Go's range
+ * (about 2562047h); *ret_ms is set only on success.
+ */
 int policy_parse_duration(const char *s, uint64_t *ret_ms);
 
 #endif
