@@ -39,7 +39,7 @@ BIN      := bin/device-descheduler
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps check-deps test unit itest pytest asan bench demo fuzz valgrind clean format
+.PHONY: all deps check-deps test unit itest pytest asan bench demo fuzz fuzz-build valgrind clean format
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
 # Installs the Debian packages the build and tests need (as root), or says what to install.
@@ -106,6 +106,24 @@ bench: check-deps $(BUILD)/bench
 demo: check-deps $(BIN)
 	$(PYTHON) test/demo.py --bin $(BIN)
 
+# libFuzzer targets: test/fuzz/fuzz_NAME.c, seed corpus test/fuzz/corpus/NAME/.
+FUZZ_SECONDS ?= 30
+FUZZ_SRC := $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:test/fuzz/%.c=build-fuzz/%)
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+
+fuzz: check-deps
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="$(FUZZ_FLAGS)" fuzz-build
+	@set -e; for f in $(FUZZ_BIN); do n=$${f#build-fuzz/}; n=$${n#fuzz_}; \
+		mkdir -p build-fuzz/corpus/$$n; echo "== $$f ($(FUZZ_SECONDS)s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+			build-fuzz/corpus/$$n test/fuzz/corpus/$$n 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)' || exit 1; done
+
+fuzz-build: $(FUZZ_BIN)
+
+build-fuzz/fuzz_%: $(BUILD)/test/fuzz/fuzz_%.o $(CTL_LIB) $(KC_LIB)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 valgrind: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
 		FIXTURES=$(CURDIR)/test/fixtures valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect $$t >/dev/null; done
@@ -114,6 +132,6 @@ format:
 	clang-format -i k8sclient/*.[ch] controller/*.[ch] test/*.[ch]
 
 clean:
-	rm -rf build build-asan bin k8sclient/libk8sclient.a
+	rm -rf build build-asan build-fuzz bin k8sclient/libk8sclient.a
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
