@@ -16,7 +16,7 @@ HARDEN  += -D_FORTIFY_SOURCE=2
 endif
 OPT     ?= -O2 -g
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP \
-           -Ik8sclient -Icontroller $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -iquote k8sclient -iquote controller -iquote test $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(SAN)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -34,20 +34,25 @@ struct kc_config {
 /*
  * Resolves the configuration:
  *   1. kubeconfig_path (the --kubeconfig flag) when not NULL/empty;
- *   2. else the first file of $KUBECONFIG (colon-separated);
+ *   2. else $KUBECONFIG (colon-separated), merged as kubectl merges it:
+ *      missing files are skipped, and for current-context and for each
+ *      context, cluster and user name the first file that sets it wins;
  *   3. else in-cluster when KUBERNETES_SERVICE_HOST is set;
  *   4. else ~/.kube/config.
  * context: a context name, or NULL for current-context.
  */
 int kc_config_load(const char *kubeconfig_path, const char *context, struct kc_config *ret,
 		   struct kc_error *err);
-/* Parses one kubeconfig file.  Relative paths inside it are relative to its directory. */
+/* Parses one kubeconfig file.  Relative paths inside it are relative to its
+ * directory; referenced files are checked to be readable (within a size
+ * bound) here, so that errors name the field.  exec and auth-provider
+ * plugins and basic auth are refused with -ENOTSUP. */
 int kc_config_load_kubeconfig(const char *path, const char *context, struct kc_config *ret,
 			      struct kc_error *err);
 /* In-cluster: KUBERNETES_SERVICE_HOST/PORT and sa_dir/{token,ca.crt,namespace}
  * (sa_dir NULL = /var/run/secrets/kubernetes.io/serviceaccount). */
 int kc_config_in_cluster(const char *sa_dir, struct kc_config *ret, struct kc_error *err);
-/* Frees the fields; accepts NULL. */
+/* Frees the fields (wiping the token and key) and zeroes *c; accepts NULL. */
 void kc_config_done(struct kc_config *c);
 
 #endif

@@ -40,7 +40,8 @@ struct kc_response {
 	int error;                   /* 0 or negative errno: -ETIMEDOUT, -ECONNREFUSED, -ECANCELED,
 	                                -EMSGSIZE (body over the bound), -EPROTO (TLS), -EIO */
 	const char *error_message;   /* human-readable transport error, or NULL */
-	const char *body;            /* NUL-terminated; NULL for streaming requests */
+	const char *body;            /* NUL-terminated; NULL on a transport error and for the 2xx
+	                                body of a streaming request (a non-2xx one is buffered) */
 	size_t body_len;
 	const struct kc_status *status;  /* decoded when the body is a Status, else NULL */
 	uint64_t retry_after_ms;     /* from Retry-After, 0 if absent */
@@ -77,9 +78,19 @@ int kc_client_new(uv_loop_t *loop, const struct kc_config *cfg, const struct kc_
  * the client is freed. */
 void kc_client_close(struct kc_client *c, void (*done)(void *userdata), void *userdata);
 
+/*
+ * Queues a request (everything in o is copied).  Returns 0, -EINVAL for bad
+ * options, or -ESHUTDOWN once kc_client_close() was called; the callback
+ * runs only when 0 is returned.  *ret_req (may be NULL) stays valid until the
+ * callback returns.  A 401 with a token file re-reads the file and, when the
+ * token changed, retries once at once (also for requests not marked retry).
+ * Safe to call from any callback of this client, including on_data.
+ */
 int kc_client_request(struct kc_client *c, const struct kc_request_options *o, kc_response_cb cb,
 		      void *userdata, struct kc_request **ret_req);
-/* Aborts a pending request; its callback then runs with -ECANCELED. */
+/* Aborts a pending request; its callback then runs with -ECANCELED, later
+ * from the loop, exactly once (also when it had finished but its callback
+ * had not run yet).  Safe from inside on_data. */
 void kc_request_cancel(struct kc_request *r);
 /* The HTTP status of a streaming request once headers arrived, else 0. */
 long kc_request_http_status(const struct kc_request *r);

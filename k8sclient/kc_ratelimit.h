@@ -13,8 +13,8 @@
 struct kc_ratelimit {
 	double qps;
 	double burst;
-	double tokens;     /* may be negative: tokens promised to waiting callers */
-	uint64_t last_ms;  /* when tokens was last brought up to date */
+	double tokens;	  /* may be negative: tokens promised to waiting callers */
+	uint64_t last_ms; /* when tokens was last brought up to date */
 };
 
 /* qps <= 0 disables the limiter; burst 0 is treated as 1.  The bucket starts full. */
