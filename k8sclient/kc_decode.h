@@ -41,6 +41,8 @@ int kc_decode_object(const struct kc_type *t, const struct kc_decode_ctx *ctx,
 
 /*
  * LIST decoder: feed the response body of one page in any number of chunks.
+ * Errors are sticky: after one, feed and finish return it again.  A token
+ * (one string) longer than 4 MiB is -EMSGSIZE rather than buffered.
  * Each element of "items" is passed to item_cb as soon as it is complete;
  * item_cb takes ownership of obj.  A non-zero return from item_cb aborts
  * decoding with that value.
@@ -100,6 +102,15 @@ struct kc_watch_decoder *kc_watch_decoder_new(const struct kc_type *t, const str
  * line that is not valid JSON.  After an error the decoder stays usable (the
  * bad line is dropped), but a watch should be restarted.  Lines with an
  * unknown "type" are skipped and counted.
+ *
+ * On an error or a callback's stop, the bytes of buf after that line are not
+ * processed (so no event after a lost one is ever delivered), and the decoder
+ * resynchronizes at the next newline it is fed.  Blank lines and a trailing
+ * "\r" are ignored.  An ADDED/MODIFIED/DELETED/ERROR line without "object",
+ * or a line without "type", is -EBADMSG.  BOOKMARK events carry no object.
+ * ERROR events fill code, status, reason, message and retry_after_s (not
+ * causes); the decoder frees ev->status after the callback, so a callback
+ * that keeps it copies the struct and zeroes ev->status.
  */
 int kc_watch_decoder_feed(struct kc_watch_decoder *d, const char *buf, size_t len);
 const char *kc_watch_decoder_error(const struct kc_watch_decoder *d);

@@ -105,7 +105,7 @@ struct kc_container {
 };
 
 struct kc_device_health {
-	const char *resource_id;
+	const char *resource_id;  /* interned: device IDs are bounded by the hardware */
 	const char *message;
 	enum kc_health health;
 };
