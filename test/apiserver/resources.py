@@ -13,7 +13,7 @@ class Resource:
     """One served resource, e.g. core/v1 pods."""
 
     def __init__(self, group, version, plural, kind, namespaced, short=(), subresources=(),
-                 singular=None, categories=()):
+                 singular=None, categories=(), verbs=None):
         self.group = group
         self.version = version
         self.plural = plural
@@ -23,6 +23,8 @@ class Resource:
         self.subresources = list(subresources)
         self.singular = singular or kind.lower()
         self.categories = list(categories)
+        self.verbs = verbs or ALL_VERBS + ["deletecollection"]
+        self.virtual = verbs == ["create"]  # reviews: answered, never stored
 
     @property
     def api_version(self):
@@ -62,6 +64,8 @@ RESOURCES = [
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, verbs=["create"]),
+    Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=["create"]),
 ]
 
 # Lookups used on every request.
@@ -119,7 +123,7 @@ def api_resource_list(group, version):
     out = []
     for r in rs:
         e = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-             "kind": r.kind, "verbs": ALL_VERBS + ["deletecollection"] if r.plural != "nodes" else ALL_VERBS + ["deletecollection"]}
+             "kind": r.kind, "verbs": r.verbs}
         if r.short:
             e["shortNames"] = r.short
         if r.categories:

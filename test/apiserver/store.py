@@ -222,7 +222,6 @@ class Store:
         md = obj.setdefault("metadata", {})
         if not md.get("name") and md.get("generateName"):
             import random
-            import string
             while True:
                 cand = md["generateName"] + "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
                 if (md.get("namespace", ""), cand) not in self.objects[res.key]:

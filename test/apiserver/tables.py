@@ -102,7 +102,20 @@ def _pdb_row(p):
             int(p.get("status", {}).get("disruptionsAllowed") or 0), age(p)]
 
 
+def _event_row(e):
+    io = e.get("involvedObject") or e.get("regarding") or {}
+    last = (e.get("lastTimestamp") or e.get("deprecatedLastTimestamp") or e.get("eventTime")
+            or e["metadata"].get("creationTimestamp"))
+    return [tables_age(last[:19] + "Z" if last and len(last) > 20 else last), e.get("type", ""), e.get("reason", ""),
+            "%s/%s" % (io.get("kind", "").lower(), io.get("name", "")), e.get("message") or e.get("note", "")]
+
+
+def tables_age(ts):
+    return age({"metadata": {"creationTimestamp": ts}}) if ts else "<unknown>"
+
+
 PRINTERS = {
+    "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_row),
     "Pod": ([NAME, _col("Ready"), _col("Status"), _col("Restarts", "string"), AGE, _col("IP", prio=1),
              _col("Node", prio=1), _col("Nominated Node", prio=1), _col("Readiness Gates", prio=1)], _pod_row),
     "Node": ([NAME, _col("Status"), _col("Roles"), AGE, _col("Version"), _col("Internal-IP", prio=1),
