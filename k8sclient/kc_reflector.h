@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "kc_decode.h"
 #include "kc_http.h"
@@ -40,7 +41,14 @@ typedef void (*kc_reflector_handler)(struct kc_reflector *r, enum kc_delta delta
 /* Called after every complete LIST (the first one sets has_synced). */
 typedef void (*kc_reflector_synced_cb)(struct kc_reflector *r, void *userdata);
 
+/*
+ * The options are copied by kc_reflector_new(), except type and decode, which
+ * are borrowed and must outlive the reflector.
+ */
 struct kc_reflector_options {
+	/* Required: the loop the client runs on, for the backoff and stall timers
+	 * (kc_http.h has no accessor for the client's loop). */
+	uv_loop_t *loop;
 	const struct kc_type *type;
 	const char *path;            /* NULL = type->list_path */
 	const char *label_selector;  /* NULL = none */
@@ -69,16 +77,31 @@ struct kc_reflector_stats {
 	uint64_t events;          /* watch events applied */
 };
 
+/*
+ * Creates a stopped reflector with an empty store.  The client and the intern
+ * table are borrowed and must outlive it.  Returns 0 or -EINVAL (bad options:
+ * no loop, no type, or a path that does not start with '/' or has a query).
+ */
 int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct kc_reflector_options *o,
 		     struct kc_reflector **ret);
+/* Starts the first LIST.  Returns 0, -EALREADY if started, or a request error. */
 int kc_reflector_start(struct kc_reflector *r);
-/* Cancels its requests and timers; the reflector may be freed from the loop afterwards
+/* Cancels its requests and timers; no handler runs afterwards.  May be called
+ * from a handler.  The reflector may be freed from the loop afterwards
  * (kc_reflector_free waits for handle close callbacks by itself). */
 void kc_reflector_stop(struct kc_reflector *r);
+/*
+ * Stops the reflector, frees the store and its objects at once, and releases
+ * the rest once its timers are closed and its request callback has run (the
+ * loop must run for that, before uv_loop_close()).  Accepts NULL.  Not to be
+ * called from a handler.
+ */
 void kc_reflector_free(struct kc_reflector *r);
 
 bool kc_reflector_has_synced(const struct kc_reflector *r);
+/* Borrowed; objects in it follow the handler rules above. */
 const struct kc_store *kc_reflector_store(const struct kc_reflector *r);
+/* The last resourceVersion seen (list, object or bookmark); "" before the first list. */
 const char *kc_reflector_resource_version(const struct kc_reflector *r);
 const struct kc_reflector_stats *kc_reflector_stats(const struct kc_reflector *r);
 const struct kc_type *kc_reflector_type(const struct kc_reflector *r);

@@ -1,0 +1,789 @@
+/*
+ * The reflector (kc_reflector.h): keeps a kc_store in step with one resource
+ * on the API server, as client-go's reflector does.  A LIST runs page by
+ * page, each page streamed into a kc_list_decoder so that no page is ever
+ * buffered whole; when the last page is in, a sweep of the store's generation
+ * turns the objects that vanished into deletions.  Then a WATCH streams
+ * newline-delimited events into a kc_watch_decoder from the list's
+ * resourceVersion, and is re-established from the last resourceVersion seen
+ * whenever it ends: at once after a clean end (the server's timeout), after
+ * a backoff with jitter when it broke, stalled or carried an error, and by a
+ * new LIST when the server answers 410 Gone.
+ *
+ * At most one request is outstanding at a time.  Every next step goes
+ * through the retry timer (with a zero delay when there is nothing to wait
+ * for), so no request is ever started from inside another request's callback.
+ */
+#include "kc_reflector.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kc_backoff.h"
+#include "kc_log.h"
+#include "kc_util.h"
+
+#define DEFAULT_PAGE_SIZE 500u
+#define DEFAULT_STALL_MS 120000u
+#define DEFAULT_BACKOFF_INITIAL_MS 800u
+#define DEFAULT_BACKOFF_MAX_MS 30000u
+/* A watch that lasted this long is healthy even without events: the backoff starts over. */
+#define HEALTHY_WATCH_MS 30000u
+/* client-go's "very short watch": a clean end this soon, without events, is treated as a failure. */
+#define SHORT_WATCH_MS 1000u
+
+enum req_kind {
+	REQ_NONE,
+	REQ_LIST,
+	REQ_WATCH,
+};
+
+/* What the retry timer does when it fires. */
+enum next_step {
+	NEXT_LIST_PAGE,    /* (re)request the current page: the continue token is kept */
+	NEXT_LIST_RESTART, /* a new LIST from the first page, in a new store generation */
+	NEXT_WATCH,
+};
+
+/* Why we ended a watch ourselves (the response callback then sees an error of our making). */
+enum watch_end {
+	END_NONE,
+	END_GONE,   /* ERROR event with code 410 */
+	END_ERROR,  /* another ERROR event */
+	END_DECODE, /* a line that is not valid JSON, or too long */
+	END_STALL,
+};
+
+struct kc_reflector {
+	struct kc_client *client;
+	uv_loop_t *loop;
+	const struct kc_type *type;
+	struct kc_decode_ctx dctx;
+	char *path;      /* the collection path, without a query */
+	char *sel_query; /* "&labelSelector=...&fieldSelector=..." (escaped) or "" */
+	unsigned page_size;
+	unsigned watch_timeout_s;
+	uint64_t stall_ms;
+	uint64_t backoff_initial_ms;
+	uint64_t backoff_max_ms;
+	size_t max_line;
+	kc_reflector_handler on_change;
+	kc_reflector_synced_cb on_synced;
+	void *userdata;
+
+	struct kc_store *store;
+	struct kc_list_decoder *ld;
+	struct kc_watch_decoder *wd;
+	char *rv;        /* last resourceVersion seen, "" before the first list */
+	size_t rv_cap;
+	char *list_rv;   /* resourceVersion of the LIST in progress */
+	char *cont;      /* continue token of the next page, NULL on the first page */
+
+	struct kc_request *req;
+	enum req_kind req_kind;
+	bool req_aborting;  /* cancelled, or aborted by on_data's return */
+	enum watch_end end;
+	uint64_t watch_start_ms;
+	uint64_t watch_events;
+
+	uv_timer_t retry_timer;
+	uv_timer_t stall_timer;
+	enum next_step next;
+	unsigned attempt;     /* failures since the last success, for the backoff */
+	uint64_t rng;
+	unsigned pending;     /* open timers plus the outstanding request */
+
+	bool started;
+	bool stopped;
+	bool freeing;
+	bool in_data;
+	bool synced;
+	bool listed_once;
+	bool list_restarted;  /* a 410 on a continue token already restarted this LIST at once */
+
+	struct kc_reflector_stats stats;
+};
+
+static void list_page(struct kc_reflector *r);
+static void list_begin(struct kc_reflector *r);
+static void watch_begin(struct kc_reflector *r);
+
+static const struct kc_meta *meta_of(const void *obj)
+{
+	return (const struct kc_meta *)obj;
+}
+
+/*
+ * The next backoff delay (kc_backoff.h: exponential, full jitter, so that
+ * reflectors that failed together do not retry together).  A Retry-After from
+ * the server is a floor.
+ */
+static uint64_t next_backoff(struct kc_reflector *r, uint64_t retry_after_ms)
+{
+	uint64_t d;
+
+	if (r->attempt < UINT32_MAX)
+		r->attempt++;
+	d = kc_backoff_delay(r->backoff_initial_ms, r->backoff_max_ms, r->attempt, &r->rng);
+	return kc_backoff_with_retry_after(d, retry_after_ms);
+}
+
+static void maybe_release(struct kc_reflector *r)
+{
+	if (!r->freeing || r->pending > 0)
+		return;
+	kc_list_decoder_free(r->ld);
+	kc_watch_decoder_free(r->wd);
+	free(r->path);
+	free(r->sel_query);
+	free(r->rv);
+	free(r->list_rv);
+	free(r->cont);
+	free(r);
+}
+
+static void on_retry(uv_timer_t *t);
+
+/* Runs the next step from the retry timer (uv_timer_start cannot fail on an initialised timer). */
+static void schedule(struct kc_reflector *r, enum next_step next, uint64_t delay_ms)
+{
+	if (r->stopped)
+		return;
+	r->next = next;
+	uv_timer_start(&r->retry_timer, on_retry, delay_ms, 0);
+}
+
+static void set_rv(struct kc_reflector *r, const char *rv)
+{
+	size_t n;
+
+	if (!rv || !*rv || strcmp(rv, r->rv) == 0)
+		return;
+	n = strlen(rv) + 1;
+	if (n > r->rv_cap) {
+		r->rv = kc_xrealloc(r->rv, n);
+		r->rv_cap = n;
+	}
+	memcpy(r->rv, rv, n);
+}
+
+static void deliver(struct kc_reflector *r, enum kc_delta delta, const void *obj, const void *old)
+{
+	if (r->stopped || !r->on_change)
+		return;
+	r->on_change(r, delta, obj, old, r->userdata);
+}
+
+/*
+ * Puts an object from a LIST page or an ADDED/MODIFIED event into the store
+ * (taking ownership) and tells the handler, unless its resourceVersion did
+ * not change.  An ADDED for a known object is a modification, as in
+ * client-go's informers.
+ */
+static void apply(struct kc_reflector *r, void *obj)
+{
+	void *old = NULL;
+
+	kc_store_put(r->store, obj, &old);
+	if (!old) {
+		deliver(r, KC_DELTA_ADDED, obj, NULL);
+		return;
+	}
+	if (strcmp(meta_of(old)->resource_version, meta_of(obj)->resource_version) != 0)
+		deliver(r, KC_DELTA_MODIFIED, obj, old);
+	kc_object_free(old);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static int on_data(struct kc_request *req, const char *buf, size_t len, void *userdata);
+static void on_response(struct kc_request *req, const struct kc_response *resp, void *userdata);
+
+/* Starts a GET of path (which it does not keep); on failure schedules a retry. */
+static void issue(struct kc_reflector *r, enum req_kind kind, const char *path)
+{
+	struct kc_request_options ro;
+	int rc;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.method = "GET";
+	ro.path = path;
+	ro.on_data = on_data;
+	ro.verb = kind == REQ_LIST ? "list" : "watch";
+	ro.resource = r->type->resource;
+	if (kind == REQ_WATCH) {
+		/* A watch lasts until the server's timeoutSeconds; the stall timer guards it. */
+		ro.timeout_ms = UINT64_MAX;
+	}
+	kc_log_info(4, "reflector %s: GET %s", r->type->resource, path);
+	r->req_kind = kind;
+	r->req_aborting = false;
+	r->end = END_NONE;
+	rc = kc_client_request(r->client, &ro, on_response, r, &r->req);
+	if (rc < 0) {
+		r->req = NULL;
+		r->req_kind = REQ_NONE;
+		if (rc == -ECANCELED || rc == -ESHUTDOWN) {
+			/* The client is closing: there is nothing left to do. */
+			r->stopped = true;
+			return;
+		}
+		kc_log_warn("reflector %s: cannot start %s request: %s", r->type->resource, ro.verb,
+			    strerror(-rc));
+		schedule(r, kind == REQ_LIST ? NEXT_LIST_PAGE : NEXT_WATCH, next_backoff(r, 0));
+		return;
+	}
+	r->pending++;
+}
+
+/* ------------------------------------------------------------------ LIST */
+
+static int on_list_item(void *obj, void *userdata)
+{
+	struct kc_reflector *r = userdata;
+
+	if (r->stopped) {
+		kc_object_free(obj);
+		return -ECANCELED;
+	}
+	apply(r, obj);
+	return r->stopped ? -ECANCELED : 0;
+}
+
+/* Requests the current page (the first when r->cont is NULL). */
+static void list_page(struct kc_reflector *r)
+{
+	char *path, *cont = NULL;
+
+	kc_list_decoder_free(r->ld);
+	r->ld = kc_list_decoder_new(r->type, &r->dctx, on_list_item, r);
+	if (r->cont)
+		cont = kc_escape_query(r->cont);
+	path = kc_xasprintf("%s?limit=%u%s%s%s", r->path, r->page_size, r->sel_query,
+			    cont ? "&continue=" : "", cont ? cont : "");
+	free(cont);
+	issue(r, REQ_LIST, path);
+	free(path);
+}
+
+/* Starts a LIST from its first page in a new store generation. */
+static void list_begin(struct kc_reflector *r)
+{
+	free(r->cont);
+	r->cont = NULL;
+	free(r->list_rv);
+	r->list_rv = NULL;
+	kc_store_begin_generation(r->store);
+	if (r->listed_once)
+		kc_log_info(2, "reflector %s: relisting %s", r->type->resource, r->path);
+	list_page(r);
+}
+
+struct swept {
+	void **objs;
+	size_t n, cap;
+};
+
+static void on_swept(void *obj, void *userdata)
+{
+	struct swept *s = userdata;
+
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->objs = kc_xrealloc(s->objs, s->cap * sizeof(*s->objs));
+	}
+	s->objs[s->n++] = obj;
+}
+
+/*
+ * The last page is in: objects not seen in this LIST were deleted meanwhile.
+ * They are collected first and delivered after the sweep, so a handler can
+ * read the store while it runs.
+ */
+static void list_complete(struct kc_reflector *r)
+{
+	struct swept s = {0};
+
+	kc_store_sweep(r->store, on_swept, &s);
+	for (size_t i = 0; i < s.n; i++) {
+		deliver(r, KC_DELTA_DELETED, s.objs[i], NULL);
+		kc_object_free(s.objs[i]);
+	}
+	free(s.objs);
+	set_rv(r, r->list_rv);
+	r->stats.lists++;
+	if (r->listed_once)
+		r->stats.relists++;
+	r->listed_once = true;
+	r->synced = true;
+	r->attempt = 0;
+	kc_log_info(2, "reflector %s: listed %zu objects at resourceVersion %s (%zu deleted meanwhile)",
+		    r->type->resource, kc_store_count(r->store), r->rv, s.n);
+	if (!r->stopped && r->on_synced)
+		r->on_synced(r, r->userdata);
+	schedule(r, NEXT_WATCH, 0);
+}
+
+static void list_done(struct kc_reflector *r, const struct kc_response *resp)
+{
+	bool ok = resp->error == 0 && resp->http_status >= 200 && resp->http_status < 300;
+	const char *why = NULL;
+	int rc;
+
+	if (ok) {
+		rc = kc_list_decoder_finish(r->ld);
+		if (rc < 0) {
+			r->stats.decode_errors++;
+			kc_log_warn("reflector %s: bad LIST page: %s", r->type->resource,
+				    kc_list_decoder_error(r->ld));
+			schedule(r, NEXT_LIST_PAGE, next_backoff(r, 0));
+			return;
+		}
+		r->stats.pages++;
+		r->attempt = 0;
+		free(r->list_rv);
+		r->list_rv = kc_xstrdup(kc_list_decoder_resource_version(r->ld));
+		free(r->cont);
+		r->cont = NULL;
+		if (*kc_list_decoder_continue(r->ld))
+			r->cont = kc_xstrdup(kc_list_decoder_continue(r->ld));
+		r->ld = kc_list_decoder_free(r->ld);
+		if (r->cont) {
+			schedule(r, NEXT_LIST_PAGE, 0);
+			return;
+		}
+		r->list_restarted = false;
+		list_complete(r);
+		return;
+	}
+	if (resp->error == -ECANCELED && !r->req_aborting) {
+		/* Cancelled by the client (kc_client_close): stop quietly. */
+		r->stopped = true;
+		return;
+	}
+	if (resp->http_status == 410 && r->cont) {
+		/* The continue token expired: client-go lists again from the start. */
+		r->stats.gone++;
+		kc_log_info(2, "reflector %s: continue token expired, restarting the LIST", r->type->resource);
+		schedule(r, NEXT_LIST_RESTART, r->list_restarted ? next_backoff(r, 0) : 0);
+		r->list_restarted = true;
+		return;
+	}
+	if (resp->error < 0)
+		why = resp->error_message ? resp->error_message : strerror(-resp->error);
+	else if (resp->status && resp->status->message && *resp->status->message)
+		why = resp->status->message;
+	else
+		why = "unexpected status";
+	if (resp->error == -EBADMSG || resp->error == -EMSGSIZE)
+		r->stats.decode_errors++;
+	{
+		uint64_t delay = next_backoff(r, resp->retry_after_ms);
+
+		kc_log_warn("reflector %s: LIST failed (HTTP %ld: %s), retrying in %llu ms", r->type->resource,
+			    resp->http_status, why, (unsigned long long)delay);
+		schedule(r, NEXT_LIST_PAGE, delay);
+	}
+}
+
+/* ----------------------------------------------------------------- WATCH */
+
+static void on_stall(uv_timer_t *t)
+{
+	struct kc_reflector *r = kc_container_of(t, struct kc_reflector, stall_timer);
+
+	if (!r->req || r->req_kind != REQ_WATCH || r->req_aborting)
+		return;
+	r->stats.stalls++;
+	r->end = END_STALL;
+	r->req_aborting = true;
+	kc_log_info(2, "reflector %s: watch stalled (no data for %llu ms), cancelling it", r->type->resource,
+		    (unsigned long long)r->stall_ms);
+	kc_request_cancel(r->req);
+}
+
+static int on_watch_event(struct kc_watch_event *ev, void *userdata)
+{
+	struct kc_reflector *r = userdata;
+	void *obj;
+
+	if (r->stopped)
+		return 1;
+	switch (ev->type) {
+	case KC_WATCH_ADDED:
+	case KC_WATCH_MODIFIED:
+		/* ev->resource_version points into the object: copy it first. */
+		set_rv(r, ev->resource_version);
+		obj = ev->object;
+		ev->object = NULL;
+		if (!obj)
+			break;
+		apply(r, obj);
+		r->stats.events++;
+		r->watch_events++;
+		break;
+	case KC_WATCH_DELETED: {
+		const struct kc_meta *m;
+		void *old;
+
+		set_rv(r, ev->resource_version);
+		obj = ev->object;
+		ev->object = NULL;
+		if (!obj)
+			break;
+		m = meta_of(obj);
+		old = kc_store_take(r->store, m->ns, m->name);
+		if (old) {
+			deliver(r, KC_DELTA_DELETED, obj, NULL);
+			kc_object_free(old);
+		}
+		kc_object_free(obj);
+		r->stats.events++;
+		r->watch_events++;
+		break;
+	}
+	case KC_WATCH_BOOKMARK:
+		set_rv(r, ev->resource_version);
+		break;
+	case KC_WATCH_ERROR:
+		if (ev->status.code == 410 ||
+		    (ev->status.code == 0 && ev->status.reason &&
+		     (strcmp(ev->status.reason, "Expired") == 0 || strcmp(ev->status.reason, "Gone") == 0))) {
+			r->stats.gone++;
+			r->end = END_GONE;
+		} else {
+			r->end = END_ERROR;
+			kc_log_info(2, "reflector %s: watch ERROR event: %d %s: %s", r->type->resource,
+				    ev->status.code, ev->status.reason ? ev->status.reason : "",
+				    ev->status.message ? ev->status.message : "");
+		}
+		return 1;
+	}
+	return r->stopped ? 1 : 0;
+}
+
+static void watch_begin(struct kc_reflector *r)
+{
+	unsigned timeout_s = r->watch_timeout_s;
+	char *path, *rv;
+
+	if (timeout_s == 0)
+		timeout_s = 300 + (unsigned)(kc_backoff_rand(&r->rng) % 300);
+	if (!r->wd)
+		r->wd = kc_watch_decoder_new(r->type, &r->dctx, r->max_line, on_watch_event, r);
+	else
+		kc_watch_decoder_reset(r->wd);
+	rv = kc_escape_query(r->rv);
+	path = kc_xasprintf("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s", r->path,
+			    rv, timeout_s, r->sel_query);
+	free(rv);
+	r->watch_start_ms = kc_monotonic_ms();
+	r->watch_events = 0;
+	r->stats.watches++;
+	issue(r, REQ_WATCH, path);
+	free(path);
+	if (r->req)
+		uv_timer_start(&r->stall_timer, on_stall, r->stall_ms, 0);
+}
+
+static void watch_done(struct kc_reflector *r, const struct kc_response *resp)
+{
+	uint64_t lasted = kc_monotonic_ms() - r->watch_start_ms;
+	bool clean = resp->error == 0 && resp->http_status >= 200 && resp->http_status < 300;
+	enum watch_end end = r->end;
+	const char *why;
+	uint64_t delay;
+
+	uv_timer_stop(&r->stall_timer);
+	r->end = END_NONE;
+	if (end == END_NONE && resp->error == -ECANCELED && !r->req_aborting) {
+		r->stopped = true;
+		return;
+	}
+	if (end == END_GONE || resp->http_status == 410) {
+		if (end != END_GONE)
+			r->stats.gone++;
+		kc_log_info(2, "reflector %s: resourceVersion %s is too old (410), relisting", r->type->resource,
+			    r->rv);
+		schedule(r, NEXT_LIST_RESTART, 0);
+		return;
+	}
+	if (r->watch_events > 0 || lasted >= HEALTHY_WATCH_MS)
+		r->attempt = 0;
+	r->stats.watch_restarts++;
+	if (end == END_NONE && clean && (r->watch_events > 0 || lasted >= SHORT_WATCH_MS)) {
+		kc_log_info(4, "reflector %s: watch ended after %llu ms, re-watching from %s", r->type->resource,
+			    (unsigned long long)lasted, r->rv);
+		schedule(r, NEXT_WATCH, 0);
+		return;
+	}
+	switch (end) {
+	case END_STALL:
+		why = "stalled";
+		break;
+	case END_ERROR:
+		why = "ERROR event";
+		break;
+	case END_DECODE:
+		why = r->wd ? kc_watch_decoder_error(r->wd) : "decode error";
+		break;
+	default:
+		if (clean)
+			why = "very short watch";
+		else if (resp->error < 0)
+			why = resp->error_message ? resp->error_message : strerror(-resp->error);
+		else if (resp->status && resp->status->message && *resp->status->message)
+			why = resp->status->message;
+		else
+			why = "unexpected status";
+		break;
+	}
+	delay = next_backoff(r, resp->retry_after_ms);
+	kc_log_info(2, "reflector %s: watch ended (HTTP %ld: %s) after %llu ms, re-watching from %s in %llu ms",
+		    r->type->resource, resp->http_status, why ? why : "", (unsigned long long)lasted, r->rv,
+		    (unsigned long long)delay);
+	schedule(r, NEXT_WATCH, delay);
+}
+
+/* -------------------------------------------------------------- plumbing */
+
+static int on_data(struct kc_request *req, const char *buf, size_t len, void *userdata)
+{
+	struct kc_reflector *r = userdata;
+	int rc;
+
+	(void)req;
+	if (r->stopped || r->req_aborting)
+		return -ECANCELED;
+	r->in_data = true;
+	if (r->req_kind == REQ_LIST) {
+		rc = kc_list_decoder_feed(r->ld, buf, len);
+		if (rc < 0 && rc != -ECANCELED && !r->stopped)
+			kc_log_warn("reflector %s: bad LIST page: %s", r->type->resource,
+				    kc_list_decoder_error(r->ld));
+	} else {
+		uv_timer_start(&r->stall_timer, on_stall, r->stall_ms, 0);
+		rc = kc_watch_decoder_feed(r->wd, buf, len);
+		if (rc < 0 && !r->stopped) {
+			r->stats.decode_errors++;
+			r->end = END_DECODE;
+		}
+	}
+	r->in_data = false;
+	if (r->stopped)
+		rc = -ECANCELED;
+	if (rc == 0)
+		return 0;
+	r->req_aborting = true;
+	return rc < 0 ? rc : -ECONNABORTED;
+}
+
+static void on_response(struct kc_request *req, const struct kc_response *resp, void *userdata)
+{
+	struct kc_reflector *r = userdata;
+	enum req_kind kind = r->req_kind;
+
+	(void)req;
+	r->req = NULL;
+	r->req_kind = REQ_NONE;
+	r->pending--;
+	if (r->freeing) {
+		maybe_release(r);
+		return;
+	}
+	if (r->stopped)
+		return;
+	kc_log_info(4, "reflector %s: %s ended: HTTP %ld, error %d", r->type->resource,
+		    kind == REQ_LIST ? "LIST" : "WATCH", resp->http_status, resp->error);
+	if (kind == REQ_LIST)
+		list_done(r, resp);
+	else
+		watch_done(r, resp);
+	r->req_aborting = false;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	struct kc_reflector *r = kc_container_of(t, struct kc_reflector, retry_timer);
+
+	if (r->stopped || r->req)
+		return;
+	switch (r->next) {
+	case NEXT_LIST_PAGE:
+		list_page(r);
+		break;
+	case NEXT_LIST_RESTART:
+		list_begin(r);
+		break;
+	case NEXT_WATCH:
+		watch_begin(r);
+		break;
+	}
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct kc_reflector *r = h->data;
+
+	r->pending--;
+	maybe_release(r);
+}
+
+/* ------------------------------------------------------------------ API */
+
+static int add_selector(char **q, const char *name, const char *value)
+{
+	char *esc, *n;
+
+	if (!value || !*value)
+		return 0;
+	esc = kc_escape_query(value);
+	if (!esc)
+		return -ENOMEM;
+	n = kc_xasprintf("%s&%s=%s", *q, name, esc);
+	free(esc);
+	free(*q);
+	*q = n;
+	return 0;
+}
+
+int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct kc_reflector_options *o,
+		     struct kc_reflector **ret)
+{
+	struct kc_reflector *r;
+	const char *path;
+	int rc;
+
+	if (!c || !intern || !o || !o->type || !ret)
+		return -EINVAL;
+	if (!o->loop) {
+		kc_log_error("reflector %s: kc_reflector_options.loop is required (the client's loop)",
+			     o->type->resource);
+		return -EINVAL;
+	}
+	path = o->path ? o->path : o->type->list_path;
+	if (!path || path[0] != '/' || strchr(path, '?'))
+		return -EINVAL;
+
+	r = kc_xcalloc(1, sizeof(*r));
+	r->client = c;
+	r->loop = o->loop;
+	r->type = o->type;
+	r->dctx.intern = intern;
+	r->dctx.opts = o->decode;
+	r->path = kc_xstrdup(path);
+	r->sel_query = kc_xstrdup("");
+	rc = add_selector(&r->sel_query, "labelSelector", o->label_selector);
+	if (rc == 0)
+		rc = add_selector(&r->sel_query, "fieldSelector", o->field_selector);
+	if (rc < 0)
+		goto err_free;
+	r->page_size = o->page_size ? o->page_size : DEFAULT_PAGE_SIZE;
+	r->watch_timeout_s = o->watch_timeout_s;
+	r->stall_ms = o->stall_timeout_ms ? o->stall_timeout_ms : DEFAULT_STALL_MS;
+	r->backoff_initial_ms = o->backoff_initial_ms ? o->backoff_initial_ms : DEFAULT_BACKOFF_INITIAL_MS;
+	r->backoff_max_ms = o->backoff_max_ms ? o->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
+	if (r->backoff_max_ms < r->backoff_initial_ms)
+		r->backoff_max_ms = r->backoff_initial_ms;
+	r->max_line = o->max_line;
+	r->on_change = o->on_change;
+	r->on_synced = o->on_synced;
+	r->userdata = o->userdata;
+	r->rv = kc_xstrdup("");
+	r->rv_cap = 1;
+	r->rng = (uint64_t)(uintptr_t)r ^ (kc_monotonic_ms() << 20);
+	r->store = kc_store_new(r->type);
+
+	rc = uv_timer_init(r->loop, &r->retry_timer);
+	if (rc < 0)
+		goto err_store;
+	r->retry_timer.data = r;
+	r->pending++;
+	rc = uv_timer_init(r->loop, &r->stall_timer);
+	if (rc < 0) {
+		/* The first timer is open: release through its close callback. */
+		r->stopped = true;
+		r->freeing = true;
+		r->store = kc_store_free(r->store);
+		uv_close((uv_handle_t *)&r->retry_timer, on_timer_closed);
+		return rc;
+	}
+	r->stall_timer.data = r;
+	r->pending++;
+	*ret = r;
+	return 0;
+
+err_store:
+	kc_store_free(r->store);
+err_free:
+	free(r->path);
+	free(r->sel_query);
+	free(r->rv);
+	free(r);
+	return rc;
+}
+
+int kc_reflector_start(struct kc_reflector *r)
+{
+	if (r->started)
+		return -EALREADY;
+	if (r->stopped)
+		return -ECANCELED;
+	r->started = true;
+	kc_log_info(2, "reflector %s: starting list+watch of %s%s%s", r->type->resource, r->path,
+		    *r->sel_query ? "?" : "", *r->sel_query ? r->sel_query + 1 : "");
+	kc_store_begin_generation(r->store);
+	schedule(r, NEXT_LIST_RESTART, 0);
+	return 0;
+}
+
+void kc_reflector_stop(struct kc_reflector *r)
+{
+	if (!r || r->stopped)
+		return;
+	r->stopped = true;
+	uv_timer_stop(&r->retry_timer);
+	uv_timer_stop(&r->stall_timer);
+	/* Inside on_data the request is aborted by its return value instead. */
+	if (r->req && !r->req_aborting && !r->in_data) {
+		r->req_aborting = true;
+		kc_request_cancel(r->req);
+	}
+}
+
+void kc_reflector_free(struct kc_reflector *r)
+{
+	if (!r)
+		return;
+	kc_reflector_stop(r);
+	r->freeing = true;
+	r->store = kc_store_free(r->store);
+	uv_close((uv_handle_t *)&r->retry_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&r->stall_timer, on_timer_closed);
+}
+
+bool kc_reflector_has_synced(const struct kc_reflector *r)
+{
+	return r->synced;
+}
+
+const struct kc_store *kc_reflector_store(const struct kc_reflector *r)
+{
+	return r->store;
+}
+
+const char *kc_reflector_resource_version(const struct kc_reflector *r)
+{
+	return r->rv;
+}
+
+const struct kc_reflector_stats *kc_reflector_stats(const struct kc_reflector *r)
+{
+	return &r->stats;
+}
+
+const struct kc_type *kc_reflector_type(const struct kc_reflector *r)
+{
+	return r->type;
+}
