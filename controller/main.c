@@ -52,8 +52,10 @@ struct app {
 	struct core *core;
 	struct leader *leader;
 	struct metrics *metrics;
-	struct httpserver *metrics_server;
-	struct httpserver *probe_server;
+	struct httpserver *http;
+	uv_timer_t metrics_timer;   /* refreshes gauges from the core and the reflectors */
+	uint64_t seen_restarts[4], seen_relists[4], seen_held;
+	char *seen_resources[CORE_MAX_RESOURCES + 1];  /* unhealthy_devices series ever set */
 	char *identity;
 
 	uv_timer_t wake;            /* the core's next wakeup, and deferred pumps */
@@ -153,7 +155,7 @@ static void on_evict_done(struct kc_request *req, const struct kc_response *resp
 			    resp->http_status);
 		break;
 	}
-	metrics_eviction_result(app->metrics, result_label(r), a->signal);
+	metrics_counter_add(app->metrics, "evictions_total", 1, result_label(r), a->signal, NULL);
 	if (app->core)
 		core_action_done(app->core, a->uid, r, resp->retry_after_ms, now);
 	app->in_flight--;
@@ -187,7 +189,8 @@ static void send_eviction(struct action_run *a)
 	/* Not retried by the transport: a 429 is a PodDisruptionBudget answer that
 	 * the core retries with its own backoff. */
 	o.retry = false;
-	metrics_observe_latency(app->metrics, (double)(uv_now(app->loop) - a->detected_ms) / 1000.0);
+	metrics_histogram_observe(app->metrics, "eviction_latency_seconds",
+				  (double)(uv_now(app->loop) - a->detected_ms) / 1000.0, NULL);
 	r = kc_client_request(app->client, &o, on_evict_done, a, NULL);
 	free(path);
 	free(body);
@@ -278,7 +281,7 @@ static void run_action(struct app *app, const struct core_action *act)
 	kc_log_info(0, "%s (pod=%s/%s uid=%s node=%s resource=%s device=%s signal=%s)", a->message, a->ns, a->name,
 		    a->uid, a->node, a->resource[0] ? a->resource : "-", a->device[0] ? a->device : "-", a->signal);
 	if (a->dry_run)
-		metrics_eviction_result(app->metrics, "dry_run", a->signal);
+		metrics_counter_add(app->metrics, "evictions_total", 1, "dry_run", a->signal, NULL);
 
 	ev.ns = a->ns;
 	ev.kind = "Pod";
@@ -374,7 +377,7 @@ static void check_synced(struct app *app)
 		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
 			    kc_store_count(kc_reflector_store(app->nodes)));
 		core_set_synced(app->core, true, uv_now(app->loop));
-		metrics_set_synced(app->metrics, true);
+		metrics_gauge_set(app->metrics, "caches_synced", 1, NULL);
 		schedule_pump(app);
 	}
 }
@@ -427,6 +430,7 @@ static int start_reflector(struct app *app, const struct kc_type *type, kc_refle
 	struct kc_reflector_options o = {0};
 	int r;
 
+	o.loop = app->loop;
 	o.type = type;
 	o.stall_timeout_ms = app->opts.stall_timeout_ms;
 	o.decode = &app->decode;
@@ -471,7 +475,7 @@ static void reload_policy(struct app *app, const char *why)
 
 	if (load_policy(app, &p, &text, &err) < 0) {
 		kc_log_error("policy reload (%s) failed, keeping the previous policy: %s", why, err.msg);
-		metrics_policy_reload(app->metrics, false);
+		metrics_counter_add(app->metrics, "policy_reloads_total", 1, "failure", NULL);
 		return;
 	}
 	if (app->policy_text && strcmp(text, app->policy_text) == 0) {
@@ -485,7 +489,7 @@ static void reload_policy(struct app *app, const char *why)
 	free(app->policy_text);
 	app->policy = p;
 	app->policy_text = text;
-	metrics_policy_reload(app->metrics, true);
+	metrics_counter_add(app->metrics, "policy_reloads_total", 1, "success", NULL);
 	kc_log_info(0, "policy reloaded from %s (%s)%s", app->opts.policy_file, why, p->dry_run ? ", dry run" : "");
 	schedule_pump(app);
 }
@@ -531,13 +535,13 @@ static void watch_policy(struct app *app)
 		strcpy(dir, ".");
 	/* Watch the directory: a ConfigMap update replaces the ..data symlink, not the file. */
 	r = uv_fs_event_init(app->loop, &app->policy_watch);
-	if (r == 0)
-		r = uv_fs_event_start(&app->policy_watch, on_policy_fs_event, slash ? dir : ".", 0);
+	if (r == 0) {
+		app->policy_watch_active = true;
+		r = uv_fs_event_start(&app->policy_watch, on_policy_fs_event, dir[0] ? dir : "/", 0);
+	}
 	if (r < 0)
 		kc_log_warn("cannot watch %s for policy changes (%s); checking every %d ms instead", dir, uv_strerror(r),
 			    POLICY_POLL_MS);
-	else
-		app->policy_watch_active = true;
 	free(dir);
 	uv_timer_start(&app->policy_poll, on_policy_poll, POLICY_POLL_MS, POLICY_POLL_MS);
 }
@@ -547,7 +551,7 @@ static void watch_policy(struct app *app)
 static void set_active(struct app *app, bool active)
 {
 	app->leading = active;
-	metrics_set_leader(app->metrics, active);
+	metrics_gauge_set(app->metrics, "leader", active ? 1 : 0, NULL);
 	if (app->core)
 		core_set_active(app->core, active, uv_now(app->loop));
 	schedule_pump(app);
@@ -573,56 +577,106 @@ static void on_stopped_leading(void *ud)
 
 /* ---- metrics and probes ------------------------------------------------------- */
 
-static void collect_metrics(void *ud)
+/* Copies the core's gauges and the reflectors' counters into the registry. */
+static void refresh_metrics(struct app *app)
 {
-	struct app *app = ud;
-	const struct kc_reflector *rs[] = {app->pods, app->nodes, app->claims, app->slices};
+	struct kc_reflector *rs[] = {app->pods, app->nodes, app->claims, app->slices};
+	const struct core_stats *st;
 
-	if (app->core)
-		metrics_update_core(app->metrics, core_stats(app->core));
-	for (size_t i = 0; i < KC_ARRAY_SIZE(rs); i++)
-		if (rs[i])
-			metrics_update_reflector(app->metrics, kc_reflector_type(rs[i])->resource,
-						 kc_reflector_stats(rs[i]));
+	if (!app->core)
+		return;
+	st = core_stats(app->core);
+	metrics_gauge_set(app->metrics, "pods_bound_to_unhealthy_devices", (double)st->unhealthy_pods, NULL);
+	metrics_gauge_set(app->metrics, "circuit_breaker_open", st->breaker_open ? 1 : 0, NULL);
+	/* A resource that is healthy again must read 0, not vanish or keep its old value. */
+	for (size_t i = 0; i < KC_ARRAY_SIZE(app->seen_resources) && app->seen_resources[i]; i++)
+		metrics_gauge_set(app->metrics, "unhealthy_devices", 0, app->seen_resources[i], NULL);
+	for (size_t i = 0; i < st->n_unhealthy_devices; i++) {
+		size_t j = 0;
+
+		metrics_gauge_set(app->metrics, "unhealthy_devices", (double)st->unhealthy_devices[i].count,
+				  st->unhealthy_devices[i].resource, NULL);
+		while (j < CORE_MAX_RESOURCES && app->seen_resources[j] &&
+		       strcmp(app->seen_resources[j], st->unhealthy_devices[i].resource) != 0)
+			j++;
+		if (j < CORE_MAX_RESOURCES && !app->seen_resources[j])
+			app->seen_resources[j] = kc_xstrdup(st->unhealthy_devices[i].resource);
+	}
+	if (st->held_by_limit > app->seen_held) {
+		metrics_counter_add(app->metrics, "evictions_total", (double)(st->held_by_limit - app->seen_held),
+				    "held_by_limit", "any", NULL);
+		app->seen_held = st->held_by_limit;
+	}
+	for (size_t i = 0; i < KC_ARRAY_SIZE(rs); i++) {
+		const struct kc_reflector_stats *rst;
+		const char *res;
+
+		if (!rs[i])
+			continue;
+		rst = kc_reflector_stats(rs[i]);
+		res = kc_reflector_type(rs[i])->resource;
+		if (rst->watch_restarts > app->seen_restarts[i])
+			metrics_counter_add(app->metrics, "watch_restarts_total",
+					    (double)(rst->watch_restarts - app->seen_restarts[i]), res, NULL);
+		if (rst->relists > app->seen_relists[i])
+			metrics_counter_add(app->metrics, "relists_total", (double)(rst->relists - app->seen_relists[i]),
+					    res, NULL);
+		app->seen_restarts[i] = rst->watch_restarts;
+		app->seen_relists[i] = rst->relists;
+	}
 }
 
-static bool is_ready(void *ud, const char **ret_reason)
+static void on_metrics_timer(uv_timer_t *t)
+{
+	refresh_metrics(kc_container_of(t, struct app, metrics_timer));
+}
+
+static bool is_ready(void *ud, char *reason, size_t size)
 {
 	struct app *app = ud;
 
 	if (!app->policy) {
-		*ret_reason = "policy not loaded";
+		snprintf(reason, size, "policy not loaded");
 		return false;
 	}
 	if (!app->synced) {
-		*ret_reason = "caches not synced";
+		snprintf(reason, size, "caches not synced");
 		return false;
 	}
 	return true;
 }
 
-static void on_api_request(const char *verb, const char *resource, long code, uint64_t ms, void *ud)
-{
-	struct app *app = ud;
-
-	metrics_api_request(app->metrics, verb, resource, code, ms);
-}
-
 /* ---- shutdown ------------------------------------------------------------------ */
 
-static void close_walk_cb(uv_handle_t *h, void *arg)
+static void close_handle(uv_handle_t *h)
 {
-	(void)arg;
-	if (!uv_is_closing(h))
+	if (h->loop && !uv_is_closing(h))
 		uv_close(h, NULL);
 }
 
+/* The client is closed (every request answered): free what used it and close our own handles.
+ * The loop then ends by itself once every close callback has run. */
 static void on_client_closed(void *ud)
 {
 	struct app *app = ud;
+	struct kc_reflector **rs[] = {&app->pods, &app->nodes, &app->claims, &app->slices};
 
 	app->client = NULL;
-	uv_walk(app->loop, close_walk_cb, NULL);
+	app->core = core_free(app->core);
+	for (size_t i = 0; i < KC_ARRAY_SIZE(rs); i++)
+		if (*rs[i]) {
+			kc_reflector_free(*rs[i]);
+			*rs[i] = NULL;
+		}
+	close_handle((uv_handle_t *)&app->wake);
+	close_handle((uv_handle_t *)&app->policy_poll);
+	close_handle((uv_handle_t *)&app->metrics_timer);
+	close_handle((uv_handle_t *)&app->shutdown_timer);
+	close_handle((uv_handle_t *)&app->sig_term);
+	close_handle((uv_handle_t *)&app->sig_int);
+	close_handle((uv_handle_t *)&app->sig_hup);
+	if (app->policy_watch_active)
+		close_handle((uv_handle_t *)&app->policy_watch);
 }
 
 static void finish_shutdown(struct app *app)
@@ -636,13 +690,14 @@ static void finish_shutdown(struct app *app)
 		kc_reflector_stop(app->claims);
 	if (app->slices)
 		kc_reflector_stop(app->slices);
-	httpserver_close(app->metrics_server);
-	httpserver_close(app->probe_server);
-	app->metrics_server = app->probe_server = NULL;
+	uv_timer_stop(&app->metrics_timer);
+	if (app->http)
+		httpserver_close(app->http, NULL, NULL);
+	app->http = NULL;
 	if (app->client)
 		kc_client_close(app->client, on_client_closed, app);
 	else
-		uv_walk(app->loop, close_walk_cb, NULL);
+		on_client_closed(app);
 }
 
 static void on_lease_released(void *ud)
@@ -654,9 +709,13 @@ static void maybe_finish(struct app *app)
 {
 	if (app->in_flight > 0)
 		return;
-	if (app->leader)
-		leader_release(app->leader, on_lease_released, app);
-	else
+	if (app->leader) {
+		struct leader *l = app->leader;
+
+		/* leader_stop frees the elector; done runs once the release is answered. */
+		app->leader = NULL;
+		leader_stop(l, true, on_lease_released, app);
+	} else
 		finish_shutdown(app);
 }
 
@@ -719,14 +778,22 @@ static char *make_identity(void)
 
 static int start_servers(struct app *app, struct kc_error *err)
 {
+	struct httpserver_options o = {0};
 	int r;
 
-	r = httpserver_start(app->loop, app->opts.metrics_addr, app->metrics, collect_metrics, app, NULL, NULL,
-			     &app->metrics_server, err);
+	o.metrics_address = app->opts.metrics_addr;
+	o.probe_address = app->opts.probe_addr;
+	o.metrics = app->metrics;
+	o.ready = is_ready;
+	o.userdata = app;
+	r = httpserver_new(app->loop, &o, &app->http, err);
 	if (r < 0)
 		return r;
-	return httpserver_start(app->loop, app->opts.probe_addr, NULL, NULL, NULL, is_ready, app, &app->probe_server,
-				err);
+	if (httpserver_metrics_port(app->http) > 0)
+		kc_log_info(1, "serving metrics on port %d", httpserver_metrics_port(app->http));
+	if (httpserver_probe_port(app->http) > 0)
+		kc_log_info(1, "serving probes on port %d", httpserver_probe_port(app->http));
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -775,11 +842,16 @@ int main(int argc, char **argv)
 	uv_timer_init(app->loop, &app->wake);
 	uv_timer_init(app->loop, &app->policy_poll);
 	uv_timer_init(app->loop, &app->shutdown_timer);
+	uv_timer_init(app->loop, &app->metrics_timer);
 	uv_signal_init(app->loop, &app->sig_term);
 	uv_signal_init(app->loop, &app->sig_int);
 	uv_signal_init(app->loop, &app->sig_hup);
 	app->sig_term.data = app->sig_int.data = app->sig_hup.data = app;
-	app->metrics = metrics_new(DD_VERSION);
+	app->metrics = metrics_new();
+	metrics_gauge_set(app->metrics, "build_info", 1, DD_VERSION, NULL);
+	metrics_gauge_set(app->metrics, "caches_synced", 0, NULL);
+	metrics_gauge_set(app->metrics, "leader", 0, NULL);
+	metrics_gauge_set(app->metrics, "circuit_breaker_open", 0, NULL);
 	copts.qps = app->opts.qps;
 	copts.burst = app->opts.burst;
 	copts.user_agent = "device-descheduler/" DD_VERSION;
@@ -789,7 +861,7 @@ int main(int argc, char **argv)
 		r = 1;
 		goto close_client;
 	}
-	kc_client_set_observer(app->client, on_api_request, app);
+	kc_client_set_observer(app->client, metrics_api_request_observer, app->metrics);
 	if (start_servers(app, &err) < 0) {
 		kc_log_error("%s", err.msg);
 		r = 1;
@@ -816,6 +888,7 @@ int main(int argc, char **argv)
 	app->core = core_new(app->policy, kc_reflector_store(app->pods), kc_reflector_store(app->nodes),
 			     app->claims ? kc_reflector_store(app->claims) : NULL,
 			     app->slices ? kc_reflector_store(app->slices) : NULL);
+	uv_timer_start(&app->metrics_timer, on_metrics_timer, 1000, 1000);
 	if (app->opts.leader_elect) {
 		struct leader_options lo = {0};
 
@@ -847,17 +920,8 @@ close_client:
 	app->exit_code = r;
 	uv_run(app->loop, UV_RUN_DEFAULT);
 done:
-	app->core = core_free(app->core);
-	if (app->pods)
-		kc_reflector_free(app->pods);
-	if (app->nodes)
-		kc_reflector_free(app->nodes);
-	if (app->claims)
-		kc_reflector_free(app->claims);
-	if (app->slices)
-		kc_reflector_free(app->slices);
-	if (app->leader)
-		leader_free(app->leader);
+	for (size_t i = 0; i < KC_ARRAY_SIZE(app->seen_resources); i++)
+		free(app->seen_resources[i]);
 	app->intern = kc_intern_free(app->intern);
 	metrics_free(app->metrics);
 	if (uv_loop_close(app->loop) != 0)

@@ -1,0 +1,685 @@
+/*
+ * The core: wires health, planner and limits to the cache events and to the
+ * shell's action loop (see core.h).  Every event re-evaluates only the pods it
+ * can affect; per-pod state exists only for pods bound to a device that looks
+ * unhealthy or with an action pending or done, so 150,000 healthy pods cost
+ * nothing but their evaluation when they change.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "kc_log.h"
+#include "kc_util.h"
+#include "limits.h"
+
+/* The deltas of kc_reflector.h (which pulls in the HTTP layer, so it is not included here). */
+enum {
+	DELTA_ADDED = 1,
+	DELTA_MODIFIED = 2,
+	DELTA_DELETED = 3,
+};
+
+/* Most notices waiting for the shell; older ones are dropped past this. */
+#define MAX_NOTICES 1024
+
+struct notice {
+	char *ns, *name, *uid, *type, *reason, *message;
+	bool cluster_wide;
+};
+
+struct core {
+	const struct policy *p;
+	const struct kc_store *pods, *nodes, *claims, *slices;
+	struct health *h;
+	struct planner *pl;
+	struct limits *lim;
+	bool synced, active;
+	struct core_stats st;
+	struct notice q[MAX_NOTICES];
+	size_t q_head, q_len;
+	uint64_t q_dropped;
+	struct notice cur; /* the notice last returned */
+	char *action_msg;  /* the message of the action last returned */
+	uint64_t now;	   /* for store visitors */
+};
+
+static void notice_clear(struct notice *n)
+{
+	free(n->ns);
+	free(n->name);
+	free(n->uid);
+	free(n->type);
+	free(n->reason);
+	free(n->message);
+	memset(n, 0, sizeof(*n));
+}
+
+static void push_notice(struct core *c, const struct planner_pod *r, const char *type, const char *reason,
+			char *message)
+{
+	struct notice *n;
+
+	/* A standby replica or unsynced caches would announce what the leader also announces. */
+	if (!c->active || !c->synced) {
+		free(message);
+		return;
+	}
+	if (c->q_len == MAX_NOTICES) {
+		notice_clear(&c->q[c->q_head]);
+		c->q_head = (c->q_head + 1) % MAX_NOTICES;
+		c->q_len--;
+		if (c->q_dropped++ % 100 == 0)
+			kc_log_warn("core: notice queue full, dropping the oldest notices");
+	}
+	n = &c->q[(c->q_head + c->q_len++) % MAX_NOTICES];
+	n->ns = kc_xstrdup(r ? r->ns : "");
+	n->name = kc_xstrdup(r ? r->name : "");
+	n->uid = kc_xstrdup(r ? r->uid : "");
+	n->type = kc_xstrdup(type);
+	n->reason = kc_xstrdup(reason);
+	n->message = message;
+	n->cluster_wide = r == NULL;
+}
+
+/* ---- gauges ---- */
+
+static struct core_resource_count *resource_slot(struct core *c, const char *resource)
+{
+	struct core_stats *st = &c->st;
+	const char *other = "other";
+
+	for (size_t i = 0; i < st->n_unhealthy_devices; i++)
+		if (strcmp(st->unhealthy_devices[i].resource, resource) == 0)
+			return &st->unhealthy_devices[i];
+	if (st->n_unhealthy_devices < CORE_MAX_RESOURCES - 1) {
+		struct core_resource_count *e = &st->unhealthy_devices[st->n_unhealthy_devices++];
+
+		e->resource = kc_xstrdup(resource);
+		e->count = 0;
+		return e;
+	}
+	if (st->n_unhealthy_devices == CORE_MAX_RESOURCES - 1) {
+		struct core_resource_count *e = &st->unhealthy_devices[st->n_unhealthy_devices++];
+
+		e->resource = kc_xstrdup(other);
+		e->count = 0;
+		return e;
+	}
+	return &st->unhealthy_devices[CORE_MAX_RESOURCES - 1];
+}
+
+static void update_breaker(struct core *c)
+{
+	uint32_t dn, un;
+
+	health_breaker_counts(c->h, &dn, &un);
+	c->st.device_nodes = dn;
+	c->st.unhealthy_nodes = un;
+	if (!c->synced)
+		return;
+	switch (limits_breaker_update(c->lim, dn, un)) {
+	case LIMITS_BREAKER_OPENED:
+		c->st.breaker_trips++;
+		kc_log_warn("core: circuit breaker open: %s; no pods are evicted until it closes",
+			    limits_breaker_reason(c->lim));
+		push_notice(c, NULL, "Warning", "CircuitBreakerOpen",
+			    kc_xasprintf("Circuit breaker open: %s; no pods are evicted until it closes",
+					 limits_breaker_reason(c->lim)));
+		break;
+	case LIMITS_BREAKER_CLOSED:
+		kc_log_info(0, "core: circuit breaker closed: %s", limits_breaker_reason(c->lim));
+		push_notice(c, NULL, "Normal", "CircuitBreakerClosed",
+			    kc_xasprintf("Circuit breaker closed: %s; evictions resume",
+					 limits_breaker_reason(c->lim)));
+		break;
+	default:
+		break;
+	}
+	c->st.breaker_open = limits_breaker_open(c->lim);
+}
+
+/* Replaces a record's hits (taking ownership), keeping the gauges and the breaker counts in step. */
+static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *hits, size_t n,
+		     const char *node)
+{
+	for (size_t i = 0; i < r->n_hits; i++)
+		resource_slot(c, r->hits[i].resource)->count--;
+	for (size_t i = 0; i < n; i++)
+		resource_slot(c, hits[i].resource)->count++;
+	if (r->n_hits) {
+		c->st.unhealthy_pods--;
+		health_node_pod_hits(c->h, r->node, -1);
+	}
+	if (node && strcmp(node, r->node) != 0) {
+		free(r->node);
+		r->node = kc_xstrdup(node);
+	}
+	if (n) {
+		c->st.unhealthy_pods++;
+		health_node_pod_hits(c->h, r->node, +1);
+	}
+	health_hits_free(r->hits, r->n_hits);
+	r->hits = hits;
+	r->n_hits = n;
+}
+
+static void drop_record(struct core *c, struct planner_pod *r)
+{
+	set_hits(c, r, NULL, 0, NULL);
+	planner_remove(c->pl, r);
+}
+
+/* ---- evaluation ---- */
+
+static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
+{
+	struct planner_pod *r = planner_get(c->pl, pod->meta.uid);
+	struct health_hit *hits = NULL;
+	size_t n =
+	    health_pod_eval(c->h, c->p, pod, c->claims, r ? r->hits : NULL, r ? r->n_hits : 0, now_ms, &hits);
+	enum planner_skip skip;
+	uint64_t due;
+
+	if (!r) {
+		if (!n)
+			return;
+		r = planner_add(c->pl, pod);
+	}
+	set_hits(c, r, hits, n, pod->node_name);
+	if (r->state == PLANNER_IN_FLIGHT || r->state == PLANNER_DONE)
+		return;
+	if (!n) {
+		if (r->bare_noticed || r->dry_reported) {
+			/* Keep the UID so the notice or the dry-run report is not repeated if the device
+			 * fails again. */
+			r->state = PLANNER_SKIPPED;
+			planner_schedule(c->pl, r, UINT64_MAX);
+			return;
+		}
+		kc_log_info(4, "core: pod %s/%s no longer bound to an unhealthy device", r->ns, r->name);
+		drop_record(c, r);
+		return;
+	}
+	skip = planner_filter(c->p, pod);
+	if (skip != PLANNER_SKIP_NONE) {
+		if (r->state != PLANNER_SKIPPED || r->skip != skip) {
+			c->st.skipped[skip]++;
+			kc_log_info(4, "core: not evicting pod %s/%s (%s device %s %s, signal %s): %s", r->ns,
+				    r->name, r->hits[0].resource,
+				    *r->hits[0].device ? r->hits[0].device : "-", r->hits[0].state,
+				    health_signal_name(r->hits[0].signal), planner_skip_message(skip));
+		}
+		if (skip == PLANNER_SKIP_BARE && !r->bare_noticed && c->active && c->synced) {
+			r->bare_noticed = true;
+			push_notice(c, r, "Normal", "NotEvicted",
+				    kc_xasprintf("Not evicting pod %s/%s bound to unhealthy %s device %s: %s",
+						 r->ns, r->name, r->hits[0].resource,
+						 *r->hits[0].device ? r->hits[0].device : "(node-level)",
+						 planner_skip_message(skip)));
+		}
+		r->state = PLANNER_SKIPPED;
+		r->skip = skip;
+		planner_schedule(c->pl, r, UINT64_MAX);
+		return;
+	}
+	due = planner_hits_due(r);
+	if (r->retry_at_ms > due)
+		due = r->retry_at_ms;
+	if (r->state != PLANNER_WAITING || r->heap_pos == SIZE_MAX || r->due_ms != due)
+		kc_log_info(4, "core: pod %s/%s bound to %s device %s (%s, signal %s): evictable in %lld ms",
+			    r->ns, r->name, r->hits[0].resource, *r->hits[0].device ? r->hits[0].device : "-",
+			    r->hits[0].state, health_signal_name(r->hits[0].signal),
+			    due > now_ms ? (long long)(due - now_ms) : 0LL);
+	r->state = PLANNER_WAITING;
+	r->skip = PLANNER_SKIP_NONE;
+	planner_schedule(c->pl, r, due);
+}
+
+static int eval_pod_cb(const void *obj, void *userdata)
+{
+	struct core *c = userdata;
+
+	eval_pod(c, obj, c->now);
+	return 0;
+}
+
+static void eval_node_pods(struct core *c, const char *node, uint64_t now_ms)
+{
+	c->now = now_ms;
+	kc_store_foreach_on_node(c->pods, node, eval_pod_cb, c);
+}
+
+static int update_node_cb(const void *obj, void *userdata)
+{
+	struct core *c = userdata;
+
+	health_node_update(c->h, c->p, obj, c->now);
+	return 0;
+}
+
+static int update_slice_cb(const void *obj, void *userdata)
+{
+	struct core *c = userdata;
+
+	health_slice_update(c->h, c->p, obj, NULL, c->now);
+	return 0;
+}
+
+/* Re-evaluates everything: after the policy changed or the caches synced. */
+static void eval_all(struct core *c, uint64_t now_ms)
+{
+	c->now = now_ms;
+	health_begin_generation(c->h);
+	if (c->nodes)
+		kc_store_foreach(c->nodes, update_node_cb, c);
+	if (c->slices)
+		kc_store_foreach(c->slices, update_slice_cb, c);
+	health_sweep(c->h);
+	if (c->pods)
+		kc_store_foreach(c->pods, eval_pod_cb, c);
+	update_breaker(c);
+}
+
+struct core *core_new(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
+		      const struct kc_store *claims, const struct kc_store *slices)
+{
+	struct core *c = kc_xcalloc(1, sizeof(*c));
+
+	c->p = p;
+	c->pods = pods;
+	c->nodes = nodes;
+	c->claims = claims;
+	c->slices = slices;
+	c->h = health_new();
+	c->pl = planner_new();
+	c->lim = limits_new(p, 0);
+	c->active = true;
+	c->st.active = true;
+	eval_all(c, 0);
+	return c;
+}
+
+struct core *core_free(struct core *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->q_len; i++)
+		notice_clear(&c->q[(c->q_head + i) % MAX_NOTICES]);
+	notice_clear(&c->cur);
+	free(c->action_msg);
+	for (size_t i = 0; i < c->st.n_unhealthy_devices; i++)
+		free((char *)c->st.unhealthy_devices[i].resource);
+	planner_free(c->pl);
+	health_free(c->h);
+	limits_free(c->lim);
+	free(c);
+	return NULL;
+}
+
+static int undo_dry_run_cb(struct planner_pod *r, void *userdata)
+{
+	(void)userdata;
+	if (r->state == PLANNER_DONE && r->dry_run) {
+		r->state = PLANNER_WAITING;
+		r->dry_run = false;
+	}
+	return 0;
+}
+
+void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms)
+{
+	/* Pods only reported in dry run are evicted for real once dry run is turned off. */
+	if (c->p->dry_run && !p->dry_run)
+		planner_foreach(c->pl, undo_dry_run_cb, NULL);
+	c->p = p;
+	limits_set_policy(c->lim, p, now_ms);
+	eval_all(c, now_ms);
+	kc_log_info(2, "core: policy applied, %zu pods tracked", planner_count(c->pl));
+}
+
+/* ---- events ---- */
+
+static void pod_gone(struct core *c, const char *uid)
+{
+	struct planner_pod *r = planner_get(c->pl, uid);
+
+	if (!r)
+		return;
+	if (r->state == PLANNER_IN_FLIGHT) {
+		set_hits(c, r, NULL, 0, NULL);
+		r->gone = true;
+		return;
+	}
+	drop_record(c, r);
+}
+
+void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
+		      uint64_t now_ms)
+{
+	if (delta == DELTA_DELETED) {
+		pod_gone(c, pod->meta.uid);
+	} else {
+		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
+			pod_gone(c, old->meta.uid); /* recreated under the same name: a new pod */
+		eval_pod(c, pod, now_ms);
+	}
+	update_breaker(c);
+}
+
+void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
+		       uint64_t now_ms)
+{
+	bool changed;
+
+	(void)old;
+	if (delta == DELTA_DELETED)
+		changed = health_node_remove(c->h, node->meta.name);
+	else
+		changed = health_node_update(c->h, c->p, node, now_ms);
+	if (changed)
+		eval_node_pods(c, node->meta.name, now_ms);
+	update_breaker(c);
+}
+
+static void eval_consumers(struct core *c, const struct kc_resource_claim *claim, uint64_t now_ms)
+{
+	for (uint32_t i = 0; i < claim->n_consumers; i++) {
+		const struct kc_consumer *u = &claim->consumers[i];
+		const struct kc_pod *pod;
+
+		if (strcmp(u->resource, "pods") != 0)
+			continue;
+		pod = kc_store_get(c->pods, claim->meta.ns, u->name);
+		if (pod && (!*u->uid || strcmp(pod->meta.uid, u->uid) == 0))
+			eval_pod(c, pod, now_ms);
+	}
+}
+
+void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+			const struct kc_resource_claim *old, uint64_t now_ms)
+{
+	(void)delta;
+	eval_consumers(c, claim, now_ms);
+	if (old)
+		eval_consumers(c, old, now_ms);
+	update_breaker(c);
+}
+
+static bool slice_has(const struct kc_resource_slice *s, const struct kc_device_result *r)
+{
+	if (!s || strcmp(s->driver, r->driver) != 0 || strcmp(s->pool, r->pool) != 0)
+		return false;
+	for (uint32_t i = 0; i < s->n_devices; i++)
+		if (strcmp(s->devices[i].name, r->device) == 0)
+			return true;
+	return false;
+}
+
+struct slice_ctx {
+	struct core *c;
+	const struct kc_resource_slice *a, *b;
+};
+
+static int slice_claim_cb(const void *obj, void *userdata)
+{
+	struct slice_ctx *s = userdata;
+	const struct kc_resource_claim *claim = obj;
+
+	for (uint32_t i = 0; i < claim->n_results; i++) {
+		if (slice_has(s->a, &claim->results[i]) || slice_has(s->b, &claim->results[i])) {
+			eval_consumers(s->c, claim, s->c->now);
+			break;
+		}
+	}
+	return 0;
+}
+
+void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+			const struct kc_resource_slice *old, uint64_t now_ms)
+{
+	const struct kc_resource_slice *cur = delta == DELTA_DELETED ? NULL : slice;
+	const struct kc_resource_slice *prev = delta == DELTA_DELETED ? slice : old;
+
+	if (health_slice_update(c->h, c->p, cur, prev, now_ms) && c->claims) {
+		struct slice_ctx s = {c, cur, prev};
+
+		c->now = now_ms;
+		kc_store_foreach(c->claims, slice_claim_cb, &s);
+	}
+	update_breaker(c);
+}
+
+void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
+{
+	bool was = c->synced;
+
+	c->synced = synced;
+	c->st.synced = synced;
+	if (synced && !was) {
+		kc_log_info(2, "core: caches synced, evaluating every pod");
+		eval_all(c, now_ms);
+	}
+}
+
+void core_set_active(struct core *c, bool active, uint64_t now_ms)
+{
+	bool was = c->active;
+
+	if (active == was)
+		return;
+	kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
+	c->active = active;
+	c->st.active = active;
+	if (!active || !c->synced)
+		return;
+	/* A new leader announces what a standby kept quiet about: an open breaker, bare pods. */
+	if (limits_breaker_open(c->lim))
+		push_notice(c, NULL, "Warning", "CircuitBreakerOpen",
+			    kc_xasprintf("Circuit breaker open: %s; no pods are evicted until it closes",
+					 limits_breaker_reason(c->lim)));
+	eval_all(c, now_ms);
+}
+
+/* ---- actions ---- */
+
+static void count_held(struct core *c, struct planner_pod *r, enum limits_hold hold)
+{
+	if (r->held)
+		return;
+	r->held = true;
+	c->st.held_by_limit++;
+	kc_log_info(4, "core: pod %s/%s held by %s", r->ns, r->name, limits_hold_name(hold));
+}
+
+int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
+{
+	bool dry = c->p->dry_run;
+
+	free(c->action_msg);
+	c->action_msg = NULL;
+	if (!c->synced || !c->active)
+		return -EAGAIN;
+	for (;;) {
+		struct planner_pod *r = planner_peek(c->pl);
+		const struct health_hit *hit;
+		enum limits_hold hold;
+		uint64_t wake;
+		const char *verb;
+
+		if (!r || r->due_ms > now_ms)
+			return -EAGAIN;
+		if (r->state != PLANNER_WAITING || !r->n_hits) {
+			planner_schedule(c->pl, r, UINT64_MAX); /* not expected: a record out of step */
+			continue;
+		}
+		hold = limits_check(c->lim, r->ns, r->node, !dry, now_ms, &wake);
+		if (hold == LIMITS_HOLD_BREAKER || hold == LIMITS_HOLD_IN_FLIGHT ||
+		    hold == LIMITS_HOLD_TOTAL) {
+			/* Shared limits hold every pod alike: leave the queue as it is. */
+			count_held(c, r, hold);
+			return -EAGAIN;
+		}
+		if (hold != LIMITS_OK) {
+			count_held(c, r, hold);
+			planner_schedule(c->pl, r, wake);
+			continue;
+		}
+
+		if (dry && r->dry_reported) {
+			/* Reported in an earlier dry run, dry run since off and on again: not twice. */
+			r->state = PLANNER_DONE;
+			r->dry_run = true;
+			planner_schedule(c->pl, r, UINT64_MAX);
+			continue;
+		}
+		planner_check_delete(c->p, r, now_ms);
+		hit = planner_primary_hit(r, now_ms);
+		limits_take(c->lim, r->ns, r->node, !dry, now_ms);
+		planner_schedule(c->pl, r, UINT64_MAX);
+		r->held = false;
+		memset(ret, 0, sizeof(*ret));
+		ret->kind = r->delete_next && !dry ? CORE_DELETE : CORE_EVICT;
+		verb = dry ? "Would evict" : ret->kind == CORE_DELETE ? "Deleting" : "Evicting";
+		if (*hit->device)
+			c->action_msg = kc_xasprintf("%s pod %s/%s: %s device %s is %s (signal %s: %s)", verb,
+						     r->ns, r->name, hit->resource, hit->device, hit->state,
+						     health_signal_name(hit->signal), hit->detail);
+		else
+			c->action_msg = kc_xasprintf("%s pod %s/%s: %s on node %s is %s (signal %s: %s)",
+						     verb, r->ns, r->name, hit->resource, r->node, hit->state,
+						     health_signal_name(hit->signal), hit->detail);
+		if (ret->kind == CORE_DELETE) {
+			char *m = kc_xasprintf(
+			    "%s; eviction blocked for %llu s, deleting without the eviction API",
+			    c->action_msg, (unsigned long long)((now_ms - r->blocked_since_ms) / 1000));
+
+			free(c->action_msg);
+			c->action_msg = m;
+		}
+		ret->ns = r->ns;
+		ret->name = r->name;
+		ret->uid = r->uid;
+		ret->node = r->node;
+		ret->grace_period_s = c->p->grace_period_s;
+		ret->dry_run = dry;
+		ret->signal = health_signal_name(hit->signal);
+		ret->resource = hit->resource;
+		ret->device = hit->device;
+		ret->reason = "UnhealthyDevice";
+		ret->message = c->action_msg;
+		ret->detected_ms = hit->first_seen_ms;
+		c->st.actions_by_signal[hit->signal]++;
+		if (dry) {
+			r->state = PLANNER_DONE;
+			r->dry_run = true;
+			r->dry_reported = true;
+			c->st.dry_run++;
+		} else {
+			r->state = PLANNER_IN_FLIGHT;
+			r->in_flight_delete = ret->kind == CORE_DELETE;
+		}
+		c->st.in_flight = limits_in_flight(c->lim);
+		kc_log_info(2, "core: %s", c->action_msg);
+		return 0;
+	}
+}
+
+void core_action_done(struct core *c, const char *uid, enum core_result res, uint64_t retry_after_ms,
+		      uint64_t now_ms)
+{
+	struct planner_pod *r = planner_get(c->pl, uid);
+	const struct kc_pod *pod;
+
+	if (!r || r->state != PLANNER_IN_FLIGHT) {
+		kc_log_info(2, "core: result for pod UID %s that has no action in flight, ignored", uid);
+		return;
+	}
+	limits_done(c->lim);
+	c->st.in_flight = limits_in_flight(c->lim);
+	switch (res) {
+	case CORE_RESULT_EVICTED:
+	case CORE_RESULT_GONE:
+		if (res == CORE_RESULT_GONE)
+			c->st.gone++;
+		else if (r->in_flight_delete)
+			c->st.deleted++;
+		else
+			c->st.evicted++;
+		kc_log_info(2, "core: pod %s/%s %s", r->ns, r->name,
+			    res == CORE_RESULT_GONE ? "was already gone"
+			    : r->in_flight_delete   ? "deleted"
+						    : "evicted");
+		r->state = PLANNER_DONE;
+		if (r->gone)
+			drop_record(c, r);
+		return;
+	case CORE_RESULT_BLOCKED:
+		c->st.blocked++;
+		planner_retry(c->p, r, !r->in_flight_delete, retry_after_ms, now_ms);
+		break;
+	default:
+		c->st.errors++;
+		planner_retry(c->p, r, false, retry_after_ms, now_ms);
+		break;
+	}
+	kc_log_info(2, "core: %s of pod %s/%s %s, retrying in %llu ms",
+		    r->in_flight_delete ? "deletion" : "eviction", r->ns, r->name,
+		    res == CORE_RESULT_BLOCKED ? "blocked" : "failed",
+		    (unsigned long long)(r->retry_at_ms - now_ms));
+	r->state = PLANNER_WAITING;
+	if (r->gone) {
+		drop_record(c, r);
+		return;
+	}
+	pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
+	if (!pod || strcmp(pod->meta.uid, r->uid) != 0) {
+		drop_record(c, r);
+		return;
+	}
+	eval_pod(c, pod, now_ms);
+	update_breaker(c);
+}
+
+uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
+{
+	const struct planner_pod *r;
+	uint64_t wake;
+
+	if (!c->synced || !c->active)
+		return UINT64_MAX;
+	r = planner_peek(c->pl);
+	if (!r)
+		return UINT64_MAX;
+	wake = limits_wake(c->lim, !c->p->dry_run, now_ms);
+	return r->due_ms > wake ? r->due_ms : wake;
+}
+
+const struct core_stats *core_stats(const struct core *c)
+{
+	struct core *m = (struct core *)c; /* gauges computed on read */
+
+	m->st.tracked_pods = planner_count(c->pl);
+	m->st.in_flight = limits_in_flight(c->lim);
+	return &c->st;
+}
+
+int core_next_notice(struct core *c, struct core_notice *ret)
+{
+	notice_clear(&c->cur);
+	if (!c->q_len)
+		return -EAGAIN;
+	c->cur = c->q[c->q_head];
+	memset(&c->q[c->q_head], 0, sizeof(c->q[c->q_head]));
+	c->q_head = (c->q_head + 1) % MAX_NOTICES;
+	c->q_len--;
+	ret->ns = c->cur.ns;
+	ret->name = c->cur.name;
+	ret->uid = c->cur.uid;
+	ret->type = c->cur.type;
+	ret->reason = c->cur.reason;
+	ret->message = c->cur.message;
+	ret->cluster_wide = c->cur.cluster_wide;
+	return 0;
+}

@@ -1,0 +1,174 @@
+/*
+ * The controller's pure core: the one interface the I/O shell uses.  The shell
+ * tells it what changed in the caches (after the reflector updated the
+ * store), whether the caches are synced and whether this replica leads, and
+ * the results of the actions it carried out; the core answers with the next
+ * action due (evict or delete a pod), notices to turn into Events, the next
+ * time it needs to be woken, and counters for metrics.
+ *
+ * Driving it: after any core_* call, drain core_next_action() and
+ * core_next_notice() until -EAGAIN, then arm one timer at core_next_wakeup().
+ *
+ * Inside: health (which devices look unhealthy, by which signal, since when),
+ * planner (per-pod state, filters, retry/backoff, deleteAfter) and limits
+ * (token buckets, in flight, circuit breaker).  Pure: no uv.h, no curl.h;
+ * time is a monotonic millisecond argument everywhere.  Not thread-safe.
+ */
+#ifndef CORE_H
+#define CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "health.h"
+#include "kc_objects.h"
+#include "kc_store.h"
+#include "planner.h"
+#include "policy.h"
+
+struct core;
+
+/*
+ * A core over borrowed stores (claims and slices may be NULL when DRA is not
+ * watched) and a borrowed policy; all must outlive the core (or, for the
+ * policy, until core_set_policy replaces it).  Objects already in the stores
+ * are evaluated.  Never fails (allocation failure aborts, see kc_util.h).
+ */
+struct core *core_new(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
+		      const struct kc_store *claims, const struct kc_store *slices);
+/* Accepts NULL; returns NULL. */
+struct core *core_free(struct core *c);
+
+/*
+ * Hot reload: the core borrows p from now on (the caller frees the old one
+ * after this returns) and re-evaluates everything.  Debounce first-seen
+ * times, retry state and "already evicted" memory are kept; pods that were
+ * only reported in dry run become candidates again when dry run is turned off.
+ */
+void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms);
+
+/*
+ * Called after the reflector updated the store.  delta as in kc_reflector.h
+ * (1 added, 2 modified, 3 deleted); obj and old are borrowed for the call.
+ * A pod event re-evaluates that pod; a node event the pods on the node; a
+ * claim event the claim's consumers; a slice event the consumers of the
+ * claims allocated its devices.
+ */
+void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
+		      uint64_t now_ms);
+void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
+		       uint64_t now_ms);
+void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+			const struct kc_resource_claim *old, uint64_t now_ms);
+void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+			const struct kc_resource_slice *old, uint64_t now_ms);
+
+/* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
+void core_set_synced(struct core *c, bool synced, uint64_t now_ms);
+/*
+ * Leader (or no leader election).  Not active: nothing is chosen and no
+ * notices are queued (the leader emits them); in-flight actions still
+ * complete.  Becoming active re-evaluates everything.
+ */
+void core_set_active(struct core *c, bool active, uint64_t now_ms);
+
+enum core_action_kind {
+	CORE_EVICT,  /* POST pods/eviction (PDBs respected) */
+	CORE_DELETE, /* DELETE the pod: the deleteAfter fallback after blocked evictions */
+};
+
+/* Strings owned by the core, valid until the next core_* call. */
+struct core_action {
+	enum core_action_kind kind;
+	const char *ns, *name, *uid, *node;
+	int64_t grace_period_s; /* -1 = the pod's own */
+	bool dry_run;
+	const char *signal;	       /* "PodResourceHealth", "NodeCondition", "AllocatableDrop", "ExitCode",
+					  "DRADeviceTaint", "DRADeviceCondition" */
+	const char *resource, *device; /* device "" when not known (node-level signals) */
+	const char *reason;	       /* Event reason: "UnhealthyDevice" */
+	const char *message;	       /* "Evicting pod ml/x: nvidia.com/gpu device GPU-1 is Unhealthy (signal
+					  PodResourceHealth: XID 79)"; dry run "Would evict ..."; "Deleting ..." */
+	uint64_t detected_ms;	       /* when the signal the action names was first seen */
+};
+
+/*
+ * The next action due at now_ms: 0 and *ret filled, or -EAGAIN.  Each
+ * returned action (not dry run) is in flight until core_action_done().  In
+ * dry run actions carry dry_run=true, are final at once (not in flight) and
+ * are never repeated for the same pod UID.  A UID is evicted at most once.
+ */
+int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret);
+
+enum core_result {
+	CORE_RESULT_EVICTED, /* 200/201: evicted (or deleted) */
+	CORE_RESULT_BLOCKED, /* 429: a PodDisruptionBudget blocks it; retried with backoff */
+	CORE_RESULT_GONE,    /* 404: already gone */
+	CORE_RESULT_ERROR,   /* anything else; retried with backoff */
+};
+
+/* The result of an action in flight (unknown UIDs are ignored). retry_after_ms 0 = none. */
+void core_action_done(struct core *c, const char *uid, enum core_result r, uint64_t retry_after_ms,
+		      uint64_t now_ms);
+
+/* The earliest debounce/backoff/limit time at which an action may become due; UINT64_MAX if none. */
+uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms);
+
+#define CORE_MAX_RESOURCES 16
+
+struct core_resource_count {
+	const char *resource; /* owned by the core; "other" past CORE_MAX_RESOURCES names */
+	uint64_t count;
+};
+
+/* Counters (monotonic) and gauges (current) for metrics; owned by the core, updated in place. */
+struct core_stats {
+	/* counters: results of actions */
+	uint64_t evicted;	/* EVICT then EVICTED */
+	uint64_t deleted;	/* DELETE then EVICTED */
+	uint64_t blocked;	/* BLOCKED (429) results */
+	uint64_t errors;	/* ERROR results */
+	uint64_t gone;		/* GONE (404) results */
+	uint64_t dry_run;	/* dry-run actions returned */
+	uint64_t held_by_limit; /* pods found due but held by a limit (once per pod and hold) */
+	uint64_t actions_by_signal[HEALTH_SIGNAL_COUNT]; /* actions returned, by the signal they name */
+	uint64_t skipped[PLANNER_SKIP_COUNT]; /* pods bound to unhealthy devices not evicted, by reason */
+	uint64_t breaker_trips;
+	/* gauges */
+	struct core_resource_count unhealthy_devices[CORE_MAX_RESOURCES]; /* hits by resource */
+	size_t n_unhealthy_devices;
+	uint64_t unhealthy_pods; /* pods bound to a device that looks unhealthy (any signal, any filter) */
+	uint64_t in_flight;
+	uint64_t tracked_pods; /* per-pod records kept */
+	uint32_t device_nodes;
+	uint32_t unhealthy_nodes;
+	bool breaker_open;
+	bool synced;
+	bool active;
+};
+
+const struct core_stats *core_stats(const struct core *c);
+
+/*
+ * Notices the shell turns into Kubernetes Events and log lines: the circuit
+ * breaker opened (Warning, cluster_wide, reason "CircuitBreakerOpen") or closed
+ * (Normal, "CircuitBreakerClosed"), a bare pod not evicted (Normal,
+ * "NotEvicted", once per pod UID).  ns/name/uid are "" when cluster_wide.
+ * Strings owned by the core, valid until the next core_* call.
+ */
+struct core_notice {
+	const char *ns, *name, *uid;
+	const char *type; /* "Warning" or "Normal" */
+	const char *reason;
+	const char *message;
+	bool cluster_wide;
+};
+
+/*
+ * 0 and *ret filled, or -EAGAIN.  Notices are queued only while synced and
+ * active.  At most 1024 wait; older ones are dropped (with a log line).
+ */
+int core_next_notice(struct core *c, struct core_notice *ret);
+
+#endif

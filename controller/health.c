@@ -1,0 +1,1070 @@
+/*
+ * Health signals: turns pods, nodes, ResourceClaims and ResourceSlices into
+ * the list of (signal, resource, device) a pod is bound to that look
+ * unhealthy, with the monotonic time each was first seen.  See health.h.
+ */
+#include "health.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "kc_util.h"
+
+/* ---- the map ---- */
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+void health_map_init(struct health_map *m)
+{
+	m->n_buckets = 16;
+	m->buckets = kc_xcalloc(m->n_buckets, sizeof(*m->buckets));
+	m->count = 0;
+}
+
+void health_map_done(struct health_map *m)
+{
+	if (!m->buckets)
+		return;
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		struct health_map_entry *e = m->buckets[i];
+
+		while (e) {
+			struct health_map_entry *next = e->next;
+
+			free(e->key);
+			free(e);
+			e = next;
+		}
+	}
+	free(m->buckets);
+	m->buckets = NULL;
+	m->n_buckets = 0;
+	m->count = 0;
+}
+
+static struct health_map_entry **find_slot(const struct health_map *m, const char *key, uint64_t h)
+{
+	struct health_map_entry **pe = &m->buckets[h & (m->n_buckets - 1)];
+
+	while (*pe && ((*pe)->hash != h || strcmp((*pe)->key, key) != 0))
+		pe = &(*pe)->next;
+	return pe;
+}
+
+void *health_map_get(const struct health_map *m, const char *key)
+{
+	struct health_map_entry **pe = find_slot(m, key, hash_str(key));
+
+	return *pe ? (*pe)->value : NULL;
+}
+
+static void grow(struct health_map *m)
+{
+	size_t n = m->n_buckets * 2;
+	struct health_map_entry **b = kc_xcalloc(n, sizeof(*b));
+
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		struct health_map_entry *e = m->buckets[i];
+
+		while (e) {
+			struct health_map_entry *next = e->next;
+
+			e->next = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+			e = next;
+		}
+	}
+	free(m->buckets);
+	m->buckets = b;
+	m->n_buckets = n;
+}
+
+void *health_map_put(struct health_map *m, const char *key, void *value)
+{
+	uint64_t h = hash_str(key);
+	struct health_map_entry **pe = find_slot(m, key, h);
+	struct health_map_entry *e;
+
+	if (*pe) {
+		void *old = (*pe)->value;
+
+		(*pe)->value = value;
+		return old;
+	}
+	e = kc_xmalloc(sizeof(*e));
+	e->next = NULL;
+	e->hash = h;
+	e->key = kc_xstrdup(key);
+	e->value = value;
+	*pe = e;
+	if (++m->count > m->n_buckets)
+		grow(m);
+	return NULL;
+}
+
+void *health_map_del(struct health_map *m, const char *key)
+{
+	struct health_map_entry **pe = find_slot(m, key, hash_str(key));
+	struct health_map_entry *e = *pe;
+	void *v;
+
+	if (!e)
+		return NULL;
+	*pe = e->next;
+	v = e->value;
+	free(e->key);
+	free(e);
+	m->count--;
+	return v;
+}
+
+int health_map_foreach(const struct health_map *m, health_map_visit_cb cb, void *userdata)
+{
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		for (struct health_map_entry *e = m->buckets[i]; e; e = e->next) {
+			int r = cb(e->key, e->value, userdata);
+
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* ---- signals and hits ---- */
+
+static const char *const signal_names[HEALTH_SIGNAL_COUNT] = {
+    [HEALTH_POD_RESOURCE] = "PodResourceHealth", [HEALTH_NODE_CONDITION] = "NodeCondition",
+    [HEALTH_ALLOC_DROP] = "AllocatableDrop",	 [HEALTH_EXIT_CODE] = "ExitCode",
+    [HEALTH_DRA_TAINT] = "DRADeviceTaint",	 [HEALTH_DRA_CONDITION] = "DRADeviceCondition",
+};
+
+const char *health_signal_name(enum health_signal s)
+{
+	return (unsigned)s < HEALTH_SIGNAL_COUNT ? signal_names[s] : "Unknown";
+}
+
+uint64_t health_hit_due(const struct health_hit *h)
+{
+	uint64_t due = h->first_seen_ms + h->for_ms;
+
+	return due < h->first_seen_ms ? UINT64_MAX : due;
+}
+
+void health_hits_free(struct health_hit *hits, size_t n)
+{
+	if (!hits)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(hits[i].resource);
+		free(hits[i].device);
+		free(hits[i].state);
+		free(hits[i].detail);
+	}
+	free(hits);
+}
+
+static const char *status_word(enum kc_cond_status s)
+{
+	switch (s) {
+	case KC_COND_TRUE:
+		return "True";
+	case KC_COND_FALSE:
+		return "False";
+	default:
+		return "Unknown";
+	}
+}
+
+/* ---- per-node state ---- */
+
+/* Most device IDs a deviceIDPattern may extract from one condition message. */
+#define MAX_COND_IDS 64
+
+struct node_cond {
+	char *key;    /* "Type=Status": matches the node's condition across policy reloads */
+	size_t index; /* into policy->node_conditions */
+	uint64_t first_seen;
+	char *message;
+	char **ids; /* device IDs extracted by the pattern */
+	size_t n_ids;
+};
+
+struct node_drop {
+	char *resource;
+	uint64_t first_seen;
+	int64_t capacity;
+	int64_t allocatable;
+};
+
+struct hnode {
+	char *name;
+	uint64_t gen;
+	bool device; /* has capacity of a device resource */
+	struct node_cond *conds;
+	size_t n_conds;
+	struct node_drop *drops;
+	size_t n_drops;
+	long pod_hits; /* pods on the node with at least one hit */
+	bool counted_device;
+	bool counted_unhealthy;
+};
+
+struct htaint {
+	char *slice; /* the ResourceSlice that reported it */
+	char *desc;  /* "key=value:effect" */
+	uint64_t first_seen;
+	uint64_t touch;
+	uint64_t gen;
+};
+
+struct health {
+	struct health_map nodes;  /* name -> struct hnode */
+	struct health_map taints; /* "driver\037pool\037device" -> struct htaint */
+	uint64_t gen;
+	uint64_t touch;
+	uint32_t device_nodes;
+	uint32_t unhealthy_nodes;
+};
+
+struct health *health_new(void)
+{
+	struct health *h = kc_xcalloc(1, sizeof(*h));
+
+	health_map_init(&h->nodes);
+	health_map_init(&h->taints);
+	return h;
+}
+
+static void conds_free(struct node_cond *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].key);
+		free(c[i].message);
+		for (size_t j = 0; j < c[i].n_ids; j++)
+			free(c[i].ids[j]);
+		free(c[i].ids);
+	}
+	free(c);
+}
+
+static void drops_free(struct node_drop *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(d[i].resource);
+	free(d);
+}
+
+static void hnode_free(struct hnode *n)
+{
+	conds_free(n->conds, n->n_conds);
+	drops_free(n->drops, n->n_drops);
+	free(n->name);
+	free(n);
+}
+
+static int free_node_cb(const char *key, void *value, void *userdata)
+{
+	(void)key;
+	(void)userdata;
+	hnode_free(value);
+	return 0;
+}
+
+static void htaint_free(struct htaint *t)
+{
+	free(t->slice);
+	free(t->desc);
+	free(t);
+}
+
+static int free_taint_cb(const char *key, void *value, void *userdata)
+{
+	(void)key;
+	(void)userdata;
+	htaint_free(value);
+	return 0;
+}
+
+struct health *health_free(struct health *h)
+{
+	if (!h)
+		return NULL;
+	health_map_foreach(&h->nodes, free_node_cb, NULL);
+	health_map_done(&h->nodes);
+	health_map_foreach(&h->taints, free_taint_cb, NULL);
+	health_map_done(&h->taints);
+	free(h);
+	return NULL;
+}
+
+static bool node_unhealthy(const struct hnode *n)
+{
+	return n->n_conds > 0 || n->n_drops > 0 || n->pod_hits > 0;
+}
+
+/* Keeps the breaker counters in step with one node, and drops an entry that holds nothing. */
+static void node_recount(struct health *h, struct hnode *n)
+{
+	bool unhealthy = node_unhealthy(n);
+	bool device = n->device || unhealthy;
+
+	if (device != n->counted_device) {
+		if (device)
+			h->device_nodes++;
+		else
+			h->device_nodes--;
+		n->counted_device = device;
+	}
+	if (unhealthy != n->counted_unhealthy) {
+		if (unhealthy)
+			h->unhealthy_nodes++;
+		else
+			h->unhealthy_nodes--;
+		n->counted_unhealthy = unhealthy;
+	}
+	if (!device) {
+		health_map_del(&h->nodes, n->name);
+		hnode_free(n);
+	}
+}
+
+static struct hnode *node_get_or_add(struct health *h, const char *name)
+{
+	struct hnode *n = health_map_get(&h->nodes, name);
+
+	if (!n) {
+		n = kc_xcalloc(1, sizeof(*n));
+		n->name = kc_xstrdup(name);
+		health_map_put(&h->nodes, name, n);
+	}
+	return n;
+}
+
+/*
+ * Extracts device IDs from a condition message: every match of the pattern,
+ * or of its first parenthesized group when it has one.
+ */
+static void extract_ids(const regex_t *re, const char *msg, struct node_cond *c)
+{
+	const char *s = msg;
+	regmatch_t m[2];
+	int flags = 0;
+
+	while (c->n_ids < MAX_COND_IDS && regexec(re, s, 2, m, flags) == 0) {
+		int g = (re->re_nsub >= 1 && m[1].rm_so >= 0) ? 1 : 0;
+
+		if (m[g].rm_eo > m[g].rm_so) {
+			c->ids = kc_xrealloc(c->ids, (c->n_ids + 1) * sizeof(*c->ids));
+			c->ids[c->n_ids++] = kc_xstrndup(s + m[g].rm_so, (size_t)(m[g].rm_eo - m[g].rm_so));
+		}
+		if (m[0].rm_eo == m[0].rm_so) {
+			if (!s[m[0].rm_eo])
+				break;
+			s += m[0].rm_eo + 1;
+		} else {
+			s += m[0].rm_eo;
+		}
+		flags = REG_NOTBOL;
+	}
+}
+
+static int64_t quantity(const struct kc_quantity *q, uint32_t n, const char *name, bool *found)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (strcmp(q[i].name, name) == 0) {
+			if (found)
+				*found = true;
+			return q[i].value;
+		}
+	}
+	if (found)
+		*found = false;
+	return 0;
+}
+
+static bool str_in(char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+static bool conds_equal(const struct node_cond *a, size_t na, const struct node_cond *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		if (strcmp(a[i].key, b[i].key) != 0 || a[i].index != b[i].index || a[i].n_ids != b[i].n_ids)
+			return false;
+		for (size_t j = 0; j < a[i].n_ids; j++)
+			if (strcmp(a[i].ids[j], b[i].ids[j]) != 0)
+				return false;
+	}
+	return true;
+}
+
+static bool drops_equal(const struct node_drop *a, size_t na, const struct node_drop *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i].resource, b[i].resource) != 0)
+			return false;
+	return true;
+}
+
+bool health_node_update(struct health *h, const struct policy *p, const struct kc_node *node, uint64_t now_ms)
+{
+	const char *name = node->meta.name;
+	struct hnode *n = health_map_get(&h->nodes, name);
+	struct node_cond *conds = NULL;
+	struct node_drop *drops = NULL;
+	size_t n_conds = 0, n_drops = 0;
+	bool device = false, changed;
+
+	for (uint32_t i = 0; i < node->n_capacity; i++)
+		if (node->capacity[i].value > 0 && policy_is_device_resource(p, node->capacity[i].name))
+			device = true;
+
+	for (size_t i = 0; i < p->n_node_conditions; i++) {
+		const struct policy_node_condition *pc = &p->node_conditions[i];
+
+		for (uint32_t j = 0; j < node->n_conditions; j++) {
+			const struct kc_condition *nc = &node->conditions[j];
+			struct node_cond *c;
+
+			if (strcmp(nc->type, pc->type) != 0 || nc->status != pc->status)
+				continue;
+			conds = kc_xrealloc(conds, (n_conds + 1) * sizeof(*conds));
+			c = &conds[n_conds++];
+			memset(c, 0, sizeof(*c));
+			c->key = kc_xasprintf("%s=%s", pc->type, status_word(pc->status));
+			c->index = i;
+			c->first_seen = now_ms;
+			c->message = kc_xstrdup(nc->message);
+			if (pc->device_id_pattern)
+				extract_ids(&pc->device_id_regex, nc->message, c);
+			for (size_t k = 0; n && k < n->n_conds; k++)
+				if (strcmp(n->conds[k].key, c->key) == 0) {
+					c->first_seen = n->conds[k].first_seen;
+					break;
+				}
+			break;
+		}
+	}
+
+	if (p->alloc_drop_enabled) {
+		for (uint32_t i = 0; i < node->n_capacity; i++) {
+			const struct kc_quantity *q = &node->capacity[i];
+			int64_t alloc;
+			struct node_drop *d;
+
+			if (!policy_is_device_resource(p, q->name))
+				continue;
+			if (p->n_alloc_drop_resources &&
+			    !str_in(p->alloc_drop_resources, p->n_alloc_drop_resources, q->name))
+				continue;
+			alloc = quantity(node->allocatable, node->n_allocatable, q->name, NULL);
+			if (q->value <= alloc)
+				continue;
+			drops = kc_xrealloc(drops, (n_drops + 1) * sizeof(*drops));
+			d = &drops[n_drops++];
+			d->resource = kc_xstrdup(q->name);
+			d->first_seen = now_ms;
+			d->capacity = q->value;
+			d->allocatable = alloc;
+			for (size_t k = 0; n && k < n->n_drops; k++)
+				if (strcmp(n->drops[k].resource, d->resource) == 0) {
+					d->first_seen = n->drops[k].first_seen;
+					break;
+				}
+		}
+	}
+
+	if (!n) {
+		if (!device && !n_conds && !n_drops)
+			return false;
+		n = node_get_or_add(h, name);
+	}
+	changed = !conds_equal(n->conds, n->n_conds, conds, n_conds) ||
+		  !drops_equal(n->drops, n->n_drops, drops, n_drops);
+	/* A message change alone matters only when IDs come from it (compared above). */
+	conds_free(n->conds, n->n_conds);
+	drops_free(n->drops, n->n_drops);
+	n->conds = conds;
+	n->n_conds = n_conds;
+	n->drops = drops;
+	n->n_drops = n_drops;
+	n->device = device;
+	n->gen = h->gen;
+	node_recount(h, n);
+	return changed;
+}
+
+bool health_node_remove(struct health *h, const char *name)
+{
+	struct hnode *n = health_map_get(&h->nodes, name);
+	bool had;
+
+	if (!n)
+		return false;
+	had = n->n_conds > 0 || n->n_drops > 0;
+	conds_free(n->conds, n->n_conds);
+	drops_free(n->drops, n->n_drops);
+	n->conds = NULL;
+	n->drops = NULL;
+	n->n_conds = n->n_drops = 0;
+	n->device = false;
+	node_recount(h, n);
+	return had;
+}
+
+void health_node_pod_hits(struct health *h, const char *node, int delta)
+{
+	struct hnode *n;
+
+	if (!node || !*node || !delta)
+		return;
+	n = node_get_or_add(h, node);
+	n->pod_hits += delta;
+	if (n->pod_hits < 0)
+		n->pod_hits = 0;
+	node_recount(h, n);
+}
+
+void health_breaker_counts(const struct health *h, uint32_t *ret_device_nodes, uint32_t *ret_unhealthy_nodes)
+{
+	*ret_device_nodes = h->device_nodes;
+	*ret_unhealthy_nodes = h->unhealthy_nodes;
+}
+
+/* ---- DRA device taints ---- */
+
+static char *device_key(const char *driver, const char *pool, const char *device)
+{
+	return kc_xasprintf("%s\037%s\037%s", driver, pool, device);
+}
+
+static const struct kc_taint *listed_taint(const struct policy *p, const struct kc_slice_device *d)
+{
+	if (!p->dra || !p->dra_taints_enabled)
+		return NULL;
+	for (uint32_t i = 0; i < d->n_taints; i++)
+		if (str_in(p->dra_taint_effects, p->n_dra_taint_effects, d->taints[i].effect))
+			return &d->taints[i];
+	return NULL;
+}
+
+bool health_slice_update(struct health *h, const struct policy *p, const struct kc_resource_slice *slice,
+			 const struct kc_resource_slice *old, uint64_t now_ms)
+{
+	uint64_t touch = ++h->touch;
+	bool changed = false;
+
+	for (uint32_t i = 0; slice && i < slice->n_devices; i++) {
+		const struct kc_slice_device *d = &slice->devices[i];
+		const struct kc_taint *t = listed_taint(p, d);
+		char *key, *desc;
+		struct htaint *e;
+
+		if (!t)
+			continue;
+		key = device_key(slice->driver, slice->pool, d->name);
+		desc = kc_xasprintf("%s%s%s:%s", t->key, *t->value ? "=" : "", t->value, t->effect);
+		e = health_map_get(&h->taints, key);
+		if (!e) {
+			e = kc_xcalloc(1, sizeof(*e));
+			e->first_seen = now_ms;
+			health_map_put(&h->taints, key, e);
+			changed = true;
+		} else if (strcmp(e->desc, desc) != 0) {
+			changed = true;
+		}
+		free(e->desc);
+		e->desc = desc;
+		free(e->slice);
+		e->slice = kc_xstrdup(slice->meta.name);
+		e->touch = touch;
+		e->gen = h->gen;
+		free(key);
+	}
+	for (uint32_t i = 0; old && i < old->n_devices; i++) {
+		char *key = device_key(old->driver, old->pool, old->devices[i].name);
+		struct htaint *e = health_map_get(&h->taints, key);
+
+		if (e && e->touch != touch && strcmp(e->slice, old->meta.name) == 0) {
+			health_map_del(&h->taints, key);
+			htaint_free(e);
+			changed = true;
+		}
+		free(key);
+	}
+	return changed;
+}
+
+static const struct htaint *taint_get(const struct health *h, const char *driver, const char *pool,
+				      const char *device)
+{
+	char *key = device_key(driver, pool, device);
+	const struct htaint *e = health_map_get(&h->taints, key);
+
+	free(key);
+	return e;
+}
+
+bool health_device_tainted(const struct health *h, const char *driver, const char *pool, const char *device)
+{
+	return taint_get(h, driver, pool, device) != NULL;
+}
+
+void health_begin_generation(struct health *h)
+{
+	h->gen++;
+}
+
+struct sweep_ctx {
+	struct health *h;
+	char **keys;
+	size_t n;
+};
+
+static int collect_stale_node(const char *key, void *value, void *userdata)
+{
+	struct sweep_ctx *s = userdata;
+	const struct hnode *n = value;
+
+	if (n->gen != s->h->gen) {
+		s->keys = kc_xrealloc(s->keys, (s->n + 1) * sizeof(*s->keys));
+		s->keys[s->n++] = kc_xstrdup(key);
+	}
+	return 0;
+}
+
+static int collect_stale_taint(const char *key, void *value, void *userdata)
+{
+	struct sweep_ctx *s = userdata;
+	const struct htaint *t = value;
+
+	if (t->gen != s->h->gen) {
+		s->keys = kc_xrealloc(s->keys, (s->n + 1) * sizeof(*s->keys));
+		s->keys[s->n++] = kc_xstrdup(key);
+	}
+	return 0;
+}
+
+void health_sweep(struct health *h)
+{
+	struct sweep_ctx s = {.h = h};
+
+	health_map_foreach(&h->nodes, collect_stale_node, &s);
+	for (size_t i = 0; i < s.n; i++) {
+		health_node_remove(h, s.keys[i]);
+		free(s.keys[i]);
+	}
+	free(s.keys);
+	s.keys = NULL;
+	s.n = 0;
+	health_map_foreach(&h->taints, collect_stale_taint, &s);
+	for (size_t i = 0; i < s.n; i++) {
+		htaint_free(health_map_del(&h->taints, s.keys[i]));
+		free(s.keys[i]);
+	}
+	free(s.keys);
+}
+
+/* ---- pods ---- */
+
+/* A device resource a pod holds: a name, or "claim:<claim>" for a DRA claim. */
+struct held {
+	const char *name;
+	const char *claim; /* non-NULL: the resource is "claim:<claim>" */
+};
+
+#define MAX_HELD 32
+
+static bool held_has(const struct held *held, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!held[i].claim && strcmp(held[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static void add_quantities(const struct policy *p, const struct kc_quantity *q, uint32_t nq,
+			   struct held *held, size_t *n)
+{
+	for (uint32_t i = 0; i < nq && *n < MAX_HELD; i++) {
+		if (q[i].value <= 0 || held_has(held, *n, q[i].name) ||
+		    !policy_is_device_resource(p, q[i].name))
+			continue;
+		held[*n].name = q[i].name;
+		held[*n].claim = NULL;
+		(*n)++;
+	}
+}
+
+static size_t pod_held(const struct policy *p, const struct kc_pod *pod, struct held *held)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < pod->n_containers; i++) {
+		add_quantities(p, pod->containers[i].requests, pod->containers[i].n_requests, held, &n);
+		add_quantities(p, pod->containers[i].limits, pod->containers[i].n_limits, held, &n);
+	}
+	for (uint32_t i = 0; p->dra && i < pod->n_claims && n < MAX_HELD; i++) {
+		held[n].name = pod->claims[i].name;
+		held[n].claim = pod->claims[i].name;
+		n++;
+	}
+	return n;
+}
+
+bool health_pod_holds_device(const struct policy *p, const struct kc_pod *pod)
+{
+	struct held held[MAX_HELD];
+
+	return pod_held(p, pod, held) > 0;
+}
+
+/* Whether a held resource matches a listed resource name ("claim:x" matches "claim:x" and "claim:x/req"). */
+static bool held_matches(const struct held *hd, const char *listed)
+{
+	size_t n;
+
+	if (!hd->claim)
+		return strcmp(hd->name, listed) == 0;
+	if (strncmp(listed, "claim:", 6) != 0)
+		return false;
+	n = strlen(hd->claim);
+	return strncmp(listed + 6, hd->claim, n) == 0 && (listed[6 + n] == '\0' || listed[6 + n] == '/');
+}
+
+static char *held_name(const struct held *hd)
+{
+	return hd->claim ? kc_xasprintf("claim:%s", hd->claim) : kc_xstrdup(hd->name);
+}
+
+/* Whether an allocatedResourcesStatus name belongs to a listed resource set (empty = all device resources).
+ */
+static bool status_name_in(const struct policy *p, const char *name, char *const *list, size_t n)
+{
+	if (!policy_is_device_resource(p, name))
+		return false;
+	if (!n)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(list[i]);
+
+		if (strcmp(list[i], name) == 0 ||
+		    (strncmp(list[i], "claim:", 6) == 0 && strncmp(name, list[i], l) == 0 && name[l] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* Loose device ID match: equal, or the extracted ID appears inside the resourceID (case-insensitive). */
+static bool id_matches(const char *resource_id, const char *id)
+{
+	return strcmp(resource_id, id) == 0 || (strlen(id) >= 3 && strcasestr(resource_id, id) != NULL);
+}
+
+struct hits {
+	struct health_hit *v;
+	size_t n;
+	const struct health_hit *prev;
+	size_t n_prev;
+	uint64_t now;
+};
+
+/*
+ * Adds a hit unless one with the same (signal, resource, device) exists.
+ * first_seen 0 means "pod-level": carried over from the previous evaluation,
+ * or now.  Takes ownership of detail.
+ */
+static void add_hit(struct hits *hs, enum health_signal sig, const char *resource, const char *device,
+		    const char *state, char *detail, uint64_t first_seen, bool pod_level, uint64_t for_ms)
+{
+	struct health_hit *h;
+
+	for (size_t i = 0; i < hs->n; i++) {
+		if (hs->v[i].signal == sig && strcmp(hs->v[i].resource, resource) == 0 &&
+		    strcmp(hs->v[i].device, device) == 0) {
+			free(detail);
+			return;
+		}
+	}
+	if (pod_level) {
+		first_seen = hs->now;
+		for (size_t i = 0; i < hs->n_prev; i++) {
+			const struct health_hit *p = &hs->prev[i];
+
+			if (p->signal == sig && strcmp(p->resource, resource) == 0 &&
+			    strcmp(p->device, device) == 0 && strcmp(p->state, state) == 0) {
+				first_seen = p->first_seen_ms;
+				break;
+			}
+		}
+	}
+	hs->v = kc_xrealloc(hs->v, (hs->n + 1) * sizeof(*hs->v));
+	h = &hs->v[hs->n++];
+	h->signal = sig;
+	h->resource = kc_xstrdup(resource);
+	h->device = kc_xstrdup(device);
+	h->state = kc_xstrdup(state);
+	h->detail = detail;
+	h->first_seen_ms = first_seen;
+	h->for_ms = for_ms;
+}
+
+static void eval_pod_health(const struct policy *p, const struct kc_pod *pod, struct hits *hs)
+{
+	if (!p->pod_health_enabled)
+		return;
+	for (uint32_t i = 0; i < pod->n_statuses; i++) {
+		const struct kc_container_status *cs = &pod->statuses[i];
+
+		for (uint32_t j = 0; j < cs->n_resources; j++) {
+			const struct kc_resource_status *rs = &cs->resources[j];
+
+			if (!policy_is_device_resource(p, rs->name))
+				continue;
+			for (uint32_t k = 0; k < rs->n_devices; k++) {
+				const struct kc_device_health *d = &rs->devices[k];
+
+				if (d->health == KC_HEALTH_UNHEALTHY)
+					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, d->resource_id,
+						"Unhealthy",
+						kc_xstrdup(*d->message ? d->message : "reported Unhealthy"),
+						0, true, p->pod_health_for_ms);
+				else if (d->health == KC_HEALTH_UNKNOWN && p->pod_health_unknown_enabled)
+					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, d->resource_id, "Unknown",
+						kc_xstrdup(*d->message ? d->message : "reported Unknown"), 0,
+						true, p->pod_health_unknown_for_ms);
+			}
+		}
+	}
+}
+
+static void eval_node_conditions(const struct policy *p, const struct kc_pod *pod, const struct hnode *n,
+				 const struct held *held, size_t n_held, struct hits *hs)
+{
+	for (size_t i = 0; n && i < n->n_conds; i++) {
+		const struct node_cond *c = &n->conds[i];
+		const struct policy_node_condition *pc;
+
+		if (c->index >= p->n_node_conditions)
+			continue;
+		pc = &p->node_conditions[c->index];
+		if (pc->device_id_pattern) {
+			for (uint32_t s = 0; s < pod->n_statuses; s++) {
+				const struct kc_container_status *cs = &pod->statuses[s];
+
+				for (uint32_t r = 0; r < cs->n_resources; r++) {
+					const struct kc_resource_status *rs = &cs->resources[r];
+
+					if (!status_name_in(p, rs->name, pc->resources, pc->n_resources))
+						continue;
+					for (uint32_t d = 0; d < rs->n_devices; d++)
+						for (size_t k = 0; k < c->n_ids; k++)
+							if (id_matches(rs->devices[d].resource_id,
+								       c->ids[k])) {
+								add_hit(hs, HEALTH_NODE_CONDITION, rs->name,
+									rs->devices[d].resource_id,
+									"unhealthy",
+									kc_xasprintf("%s: %s", c->key,
+										     c->message),
+									c->first_seen, false, pc->for_ms);
+								break;
+							}
+				}
+			}
+			continue;
+		}
+		for (size_t k = 0; k < n_held; k++) {
+			bool match = !pc->n_resources;
+			char *res;
+
+			for (size_t r = 0; !match && r < pc->n_resources; r++)
+				match = held_matches(&held[k], pc->resources[r]);
+			if (!match)
+				continue;
+			res = held_name(&held[k]);
+			add_hit(hs, HEALTH_NODE_CONDITION, res, "", "unhealthy",
+				kc_xasprintf("%s%s%s", c->key, *c->message ? ": " : "", c->message),
+				c->first_seen, false, pc->for_ms);
+			free(res);
+			break; /* one hit per condition: the action names the first matching resource */
+		}
+	}
+}
+
+static void eval_alloc_drop(const struct policy *p, const struct kc_pod *pod, const struct hnode *n,
+			    const struct held *held, size_t n_held, struct hits *hs)
+{
+	for (size_t i = 0; n && i < n->n_drops; i++) {
+		const struct node_drop *d = &n->drops[i];
+
+		if (!held_has(held, n_held, d->resource))
+			continue;
+		add_hit(hs, HEALTH_ALLOC_DROP, d->resource, "", "unhealthy",
+			kc_xasprintf("node %s allocatable %lld < capacity %lld", pod->node_name,
+				     (long long)d->allocatable, (long long)d->capacity),
+			d->first_seen, false, p->alloc_drop_for_ms);
+	}
+}
+
+/* The device resource a container holds, or NULL. */
+static const char *container_device(const struct policy *p, const struct kc_pod *pod,
+				    const struct kc_container_status *cs)
+{
+	for (uint32_t i = 0; i < pod->n_containers; i++) {
+		const struct kc_container *c = &pod->containers[i];
+
+		if (c->init != cs->init || strcmp(c->name, cs->name) != 0)
+			continue;
+		for (uint32_t j = 0; j < c->n_requests; j++)
+			if (c->requests[j].value > 0 && policy_is_device_resource(p, c->requests[j].name))
+				return c->requests[j].name;
+		for (uint32_t j = 0; j < c->n_limits; j++)
+			if (c->limits[j].value > 0 && policy_is_device_resource(p, c->limits[j].name))
+				return c->limits[j].name;
+	}
+	for (uint32_t j = 0; j < cs->n_resources; j++)
+		if (cs->resources[j].n_devices && policy_is_device_resource(p, cs->resources[j].name))
+			return cs->resources[j].name;
+	return NULL;
+}
+
+static bool code_listed(const struct policy *p, int32_t code)
+{
+	for (size_t i = 0; i < p->n_exit_codes; i++)
+		if (p->exit_codes[i] == code)
+			return true;
+	return false;
+}
+
+static void eval_exit_codes(const struct policy *p, const struct kc_pod *pod, struct hits *hs)
+{
+	if (!p->exit_codes_enabled)
+		return;
+	for (uint32_t i = 0; i < pod->n_statuses; i++) {
+		const struct kc_container_status *cs = &pod->statuses[i];
+		const char *res;
+		int32_t code;
+
+		if (cs->restart_count < p->exit_min_restarts)
+			continue;
+		if (cs->has_exit_code && code_listed(p, cs->exit_code))
+			code = cs->exit_code;
+		else if (cs->has_last_exit_code && code_listed(p, cs->last_exit_code))
+			code = cs->last_exit_code;
+		else
+			continue;
+		res = container_device(p, pod, cs);
+		if (!res)
+			continue;
+		add_hit(hs, HEALTH_EXIT_CODE, res, "", "failing",
+			kc_xasprintf("container %s exited with code %d after %d restarts", cs->name, code,
+				     cs->restart_count),
+			0, true, p->exit_for_ms);
+	}
+}
+
+static bool cond_listed(const struct policy *p, const struct kc_condition *c)
+{
+	for (size_t i = 0; i < p->n_dra_conditions; i++)
+		if (strcmp(p->dra_conditions[i].type, c->type) == 0 &&
+		    p->dra_conditions[i].status == c->status)
+			return true;
+	return false;
+}
+
+static void eval_dra(const struct health *h, const struct policy *p, const struct kc_pod *pod,
+		     const struct kc_store *claims, struct hits *hs)
+{
+	if (!p->dra || !claims || (!p->dra_taints_enabled && !p->dra_conditions_enabled))
+		return;
+	for (uint32_t i = 0; i < pod->n_claims; i++) {
+		const struct kc_claim_ref *ref = &pod->claims[i];
+		const struct kc_resource_claim *rc;
+
+		if (!*ref->claim_name)
+			continue;
+		rc = kc_store_get(claims, pod->meta.ns, ref->claim_name);
+		if (!rc || !rc->allocated)
+			continue;
+		for (uint32_t j = 0; j < rc->n_results; j++) {
+			const struct kc_device_result *r = &rc->results[j];
+			char *res = NULL, *dev = NULL;
+			const struct htaint *t =
+			    p->dra_taints_enabled ? taint_get(h, r->driver, r->pool, r->device) : NULL;
+
+			if (t) {
+				res = kc_xasprintf("claim:%s/%s", ref->name, r->request);
+				dev = kc_xasprintf("%s/%s/%s", r->driver, r->pool, r->device);
+				add_hit(hs, HEALTH_DRA_TAINT, res, dev, "tainted",
+					kc_xasprintf("taint %s", t->desc), t->first_seen, false,
+					p->dra_taints_for_ms);
+			}
+			for (uint32_t k = 0; p->dra_conditions_enabled && k < rc->n_device_statuses; k++) {
+				const struct kc_device_status *ds = &rc->device_statuses[k];
+
+				if (strcmp(ds->driver, r->driver) != 0 || strcmp(ds->pool, r->pool) != 0 ||
+				    strcmp(ds->device, r->device) != 0)
+					continue;
+				for (uint32_t c = 0; c < ds->n_conditions; c++) {
+					const struct kc_condition *cond = &ds->conditions[c];
+
+					if (!cond_listed(p, cond))
+						continue;
+					if (!res) {
+						res = kc_xasprintf("claim:%s/%s", ref->name, r->request);
+						dev = kc_xasprintf("%s/%s/%s", r->driver, r->pool, r->device);
+					}
+					add_hit(hs, HEALTH_DRA_CONDITION, res, dev, "unhealthy",
+						kc_xasprintf("%s=%s%s%s", cond->type,
+							     status_word(cond->status),
+							     *cond->message ? ": " : "", cond->message),
+						0, true, p->dra_conditions_for_ms);
+					break;
+				}
+			}
+			free(res);
+			free(dev);
+		}
+	}
+}
+
+size_t health_pod_eval(const struct health *h, const struct policy *p, const struct kc_pod *pod,
+		       const struct kc_store *claims, const struct health_hit *prev, size_t n_prev,
+		       uint64_t now_ms, struct health_hit **ret_hits)
+{
+	struct hits hs = {.prev = prev, .n_prev = n_prev, .now = now_ms};
+	struct held held[MAX_HELD];
+	size_t n_held = pod_held(p, pod, held);
+	const struct hnode *n = *pod->node_name ? health_map_get(&h->nodes, pod->node_name) : NULL;
+
+	eval_pod_health(p, pod, &hs);
+	if (n && n_held) {
+		eval_node_conditions(p, pod, n, held, n_held, &hs);
+		eval_alloc_drop(p, pod, n, held, n_held, &hs);
+	} else if (n) {
+		/* A pattern condition needs only allocatedResourcesStatus. */
+		eval_node_conditions(p, pod, n, held, 0, &hs);
+	}
+	eval_exit_codes(p, pod, &hs);
+	eval_dra(h, p, pod, claims, &hs);
+	*ret_hits = hs.v;
+	return hs.n;
+}

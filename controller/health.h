@@ -1,0 +1,148 @@
+/*
+ * Health: which devices a pod is bound to look unhealthy under the policy, by
+ * which signal, and since when.  It keeps the state that outlives a single
+ * pod event: per node, the policy's node conditions and allocatable drops
+ * that currently hold (with the monotonic time they were first seen, since
+ * the API's wall-clock lastTransitionTime is not comparable with our clock),
+ * and per DRA device, the ResourceSlice taints with a listed effect.  From
+ * that and the pod itself, health_pod_eval() lists the pod's "hits": one per
+ * (signal, resource, device) that holds now.  The planner decides what to do
+ * with them.  Pure: no uv.h, no curl.h; time is a monotonic millisecond
+ * argument.
+ *
+ * This header also carries the small string-keyed hash map that the pure
+ * controller modules (health, planner, limits) share.
+ */
+#ifndef HEALTH_H
+#define HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kc_objects.h"
+#include "kc_store.h"
+#include "policy.h"
+
+/* ---- a string-keyed hash map (chained, grows; keys are copied) ---- */
+
+struct health_map_entry {
+	struct health_map_entry *next;
+	uint64_t hash;
+	char *key;   /* owned by the map */
+	void *value; /* owned by the caller */
+};
+
+struct health_map {
+	struct health_map_entry **buckets;
+	size_t n_buckets;
+	size_t count;
+};
+
+void health_map_init(struct health_map *m);
+/* Frees the map's entries and keys, not the values (free them first with health_map_foreach). */
+void health_map_done(struct health_map *m);
+void *health_map_get(const struct health_map *m, const char *key);
+/* Inserts or replaces; returns the previous value (owned by the caller) or NULL. */
+void *health_map_put(struct health_map *m, const char *key, void *value);
+/* Removes; returns the value (owned by the caller) or NULL. */
+void *health_map_del(struct health_map *m, const char *key);
+/* Visits every entry; the callback may not modify the map. Non-zero stops and is returned. */
+typedef int (*health_map_visit_cb)(const char *key, void *value, void *userdata);
+int health_map_foreach(const struct health_map *m, health_map_visit_cb cb, void *userdata);
+
+/* ---- signals and hits ---- */
+
+enum health_signal {
+	HEALTH_POD_RESOURCE = 0, /* "PodResourceHealth" */
+	HEALTH_NODE_CONDITION,	 /* "NodeCondition" */
+	HEALTH_ALLOC_DROP,	 /* "AllocatableDrop" */
+	HEALTH_EXIT_CODE,	 /* "ExitCode" */
+	HEALTH_DRA_TAINT,	 /* "DRADeviceTaint" */
+	HEALTH_DRA_CONDITION,	 /* "DRADeviceCondition" */
+	HEALTH_SIGNAL_COUNT,
+};
+
+/* The signal's name as used in actions, Events and metrics; static storage. */
+const char *health_signal_name(enum health_signal s);
+
+/*
+ * One reason a pod looks bound to an unhealthy device.  All strings are owned
+ * by the hit.  The hit is "due" (unhealthy under the policy) at
+ * first_seen_ms + for_ms.
+ */
+struct health_hit {
+	enum health_signal signal;
+	char *resource; /* "nvidia.com/gpu" or "claim:<claim>/<request>" */
+	char *device;	/* "GPU-7540a9b3", "driver/pool/device"; "" when not known (node-level) */
+	char *state;	/* "Unhealthy", "Unknown", "tainted", ... for messages */
+	char *detail;	/* e.g. "XID 79", "GPUXIDErrors=True: ...": the text after "signal X: " */
+	uint64_t first_seen_ms;
+	uint64_t for_ms;
+};
+
+uint64_t health_hit_due(const struct health_hit *h);
+/* Frees an array of hits and their strings; accepts NULL. */
+void health_hits_free(struct health_hit *hits, size_t n);
+
+struct health;
+
+struct health *health_new(void);
+/* Accepts NULL; returns NULL. */
+struct health *health_free(struct health *h);
+
+/*
+ * Brings a node's state up to date (node added or modified, or the policy
+ * changed).  First-seen times of conditions and drops that still hold are
+ * kept.  Returns true if anything pods depend on changed (the caller then
+ * re-evaluates the node's pods).
+ */
+bool health_node_update(struct health *h, const struct policy *p, const struct kc_node *node,
+			uint64_t now_ms);
+/* The node was deleted.  Returns true if it had signals. */
+bool health_node_remove(struct health *h, const char *name);
+
+/*
+ * Brings the tainted-device index up to date for one ResourceSlice: `slice` is
+ * its new state (NULL when deleted), `old` its previous state (NULL when
+ * added).  Returns true if the set of tainted devices changed.
+ */
+bool health_slice_update(struct health *h, const struct policy *p, const struct kc_resource_slice *slice,
+			 const struct kc_resource_slice *old, uint64_t now_ms);
+/* Whether driver/pool/device currently has a taint with a listed effect. */
+bool health_device_tainted(const struct health *h, const char *driver, const char *pool, const char *device);
+
+/*
+ * Generations for a full re-evaluation (policy change): begin, update every
+ * node and slice, then sweep drops the state of nodes and slices that were
+ * not updated since.
+ */
+void health_begin_generation(struct health *h);
+void health_sweep(struct health *h);
+
+/*
+ * Lists the pod's hits now.  prev/n_prev (may be NULL/0) are its hits from the
+ * last evaluation: a pod-level hit that still holds keeps its first-seen time.
+ * claims (may be NULL) resolves the pod's ResourceClaims.  Returns the number
+ * of hits; *ret_hits (owned by the caller, free with health_hits_free) is NULL
+ * when there are none, and nothing is allocated then.
+ */
+size_t health_pod_eval(const struct health *h, const struct policy *p, const struct kc_pod *pod,
+		       const struct kc_store *claims, const struct health_hit *prev, size_t n_prev,
+		       uint64_t now_ms, struct health_hit **ret_hits);
+
+/* Whether the pod holds any device resource (requests, limits or, with dra, a claim). */
+bool health_pod_holds_device(const struct policy *p, const struct kc_pod *pod);
+
+/*
+ * The circuit breaker's view of the cluster.  A device node has capacity of a
+ * device resource, or is unhealthy; an unhealthy node has a node-level signal
+ * or at least one pod with hits (the caller reports those with
+ * health_node_pod_hits).  Signals count as soon as they are observed, before
+ * their debounce: the breaker guards against a cluster-wide false signal, and
+ * should hold before any eviction fires.
+ */
+void health_node_pod_hits(struct health *h, const char *node, int delta);
+void health_breaker_counts(const struct health *h, uint32_t *ret_device_nodes, uint32_t *ret_unhealthy_nodes);
+
+#endif
