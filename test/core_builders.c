@@ -1,0 +1,461 @@
+/*
+ * Test builders and harness for the core's tests (see core_builders.h).
+ */
+#include "core_builders.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kc_util.h"
+
+struct arena_block {
+	struct arena_block *next;
+	max_align_t align[];
+};
+
+static struct arena_block *arena;
+
+static void *arena_alloc(size_t n)
+{
+	struct arena_block *b = kc_xcalloc(1, sizeof(*b) + n);
+
+	b->next = arena;
+	arena = b;
+	return b->align;
+}
+
+void tb_reset(void)
+{
+	while (arena) {
+		struct arena_block *next = arena->next;
+
+		free(arena);
+		arena = next;
+	}
+}
+
+const char *tb_str(const char *s)
+{
+	char *d = arena_alloc(strlen(s) + 1);
+
+	memcpy(d, s, strlen(s) + 1);
+	return d;
+}
+
+const char *tb_fmt(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return tb_str(buf);
+}
+
+/* A copy of arr (n elements) with room for one more, zeroed, in the arena. */
+static void *grow(const void *arr, uint32_t n, size_t size)
+{
+	void *d = arena_alloc((n + 1) * size);
+
+	if (n)
+		memcpy(d, arr, n * size);
+	return d;
+}
+
+#define APPEND(arr, n) ((arr) = grow((arr), (n), sizeof(*(arr))), &(arr)[(n)++])
+
+static void meta_init(struct kc_meta *m, const char *ns, const char *name, const char *uid)
+{
+	m->ns = tb_str(ns);
+	m->name = tb_str(name);
+	m->uid = tb_str(uid);
+	m->resource_version = "1";
+}
+
+struct kc_pod *tb_pod(const char *ns, const char *name, const char *uid, const char *node)
+{
+	struct kc_pod *p = kc_xcalloc(1, sizeof(*p));
+
+	meta_init(&p->meta, ns, name, uid);
+	p->node_name = tb_str(node);
+	p->grace_period_s = -1;
+	p->phase = KC_POD_RUNNING;
+	p->restart_policy = KC_RESTART_ALWAYS;
+	return p;
+}
+
+struct kc_pod *tb_gpu_pod(const char *ns, const char *name, const char *uid, const char *node,
+			  const char *resource, int64_t count)
+{
+	struct kc_pod *p = tb_pod(ns, name, uid, node);
+
+	tb_pod_owner(p, "ReplicaSet", "rs", true);
+	tb_pod_container(p, "main", resource, count);
+	return p;
+}
+
+struct kc_pod *tb_pod_clone(const struct kc_pod *src)
+{
+	struct kc_pod *p = kc_xmalloc(sizeof(*p));
+
+	*p = *src;
+	/* Deep-copy the arrays a test may change in place. */
+	p->statuses = grow(src->statuses, src->n_statuses, sizeof(*p->statuses));
+	for (uint32_t i = 0; i < p->n_statuses; i++) {
+		struct kc_container_status *cs = &p->statuses[i];
+
+		cs->resources = grow(cs->resources, cs->n_resources, sizeof(*cs->resources));
+		for (uint32_t j = 0; j < cs->n_resources; j++)
+			cs->resources[j].devices = grow(cs->resources[j].devices, cs->resources[j].n_devices,
+							sizeof(*cs->resources[j].devices));
+	}
+	p->meta.labels = grow(src->meta.labels, src->meta.n_labels, sizeof(*p->meta.labels));
+	p->meta.annotations =
+	    grow(src->meta.annotations, src->meta.n_annotations, sizeof(*p->meta.annotations));
+	p->meta.owners = grow(src->meta.owners, src->meta.n_owners, sizeof(*p->meta.owners));
+	return p;
+}
+
+void tb_pod_owner(struct kc_pod *p, const char *kind, const char *name, bool controller)
+{
+	struct kc_owner_ref *o = APPEND(p->meta.owners, p->meta.n_owners);
+
+	o->kind = tb_str(kind);
+	o->name = tb_str(name);
+	o->uid = tb_fmt("owner-%s", name);
+	o->controller = controller;
+}
+
+void tb_pod_label(struct kc_pod *p, const char *key, const char *value)
+{
+	struct kc_kv *kv = APPEND(p->meta.labels, p->meta.n_labels);
+
+	kv->key = tb_str(key);
+	kv->value = tb_str(value);
+}
+
+void tb_pod_annotation(struct kc_pod *p, const char *key, const char *value)
+{
+	struct kc_kv *kv = APPEND(p->meta.annotations, p->meta.n_annotations);
+
+	kv->key = tb_str(key);
+	kv->value = tb_str(value);
+}
+
+struct kc_container *tb_pod_container(struct kc_pod *p, const char *name, const char *resource, int64_t count)
+{
+	struct kc_container *c = APPEND(p->containers, p->n_containers);
+
+	c->name = tb_str(name);
+	if (resource) {
+		struct kc_quantity *q = APPEND(c->requests, c->n_requests);
+
+		q->name = tb_str(resource);
+		q->value = count;
+		q = APPEND(c->limits, c->n_limits);
+		q->name = tb_str(resource);
+		q->value = count;
+	}
+	return c;
+}
+
+struct kc_container_status *tb_pod_status(struct kc_pod *p, const char *container)
+{
+	for (uint32_t i = 0; i < p->n_statuses; i++)
+		if (strcmp(p->statuses[i].name, container) == 0)
+			return &p->statuses[i];
+	struct kc_container_status *cs = APPEND(p->statuses, p->n_statuses);
+
+	cs->name = tb_str(container);
+	cs->state_reason = "";
+	cs->last_reason = "";
+	cs->state = KC_STATE_RUNNING;
+	return cs;
+}
+
+void tb_status_health(struct kc_container_status *cs, const char *resource, const char *id, enum kc_health h,
+		      const char *message)
+{
+	struct kc_resource_status *rs = NULL;
+	struct kc_device_health *d = NULL;
+
+	for (uint32_t i = 0; i < cs->n_resources; i++)
+		if (strcmp(cs->resources[i].name, resource) == 0)
+			rs = &cs->resources[i];
+	if (!rs) {
+		rs = APPEND(cs->resources, cs->n_resources);
+		rs->name = tb_str(resource);
+	}
+	for (uint32_t i = 0; i < rs->n_devices; i++)
+		if (strcmp(rs->devices[i].resource_id, id) == 0)
+			d = &rs->devices[i];
+	if (!d) {
+		d = APPEND(rs->devices, rs->n_devices);
+		d->resource_id = tb_str(id);
+	}
+	d->health = h;
+	d->message = tb_str(message ? message : "");
+}
+
+void tb_pod_claim(struct kc_pod *p, const char *name, const char *claim_name)
+{
+	struct kc_claim_ref *c = APPEND(p->claims, p->n_claims);
+
+	c->name = tb_str(name);
+	c->claim_name = tb_str(claim_name);
+}
+
+struct kc_node *tb_node(const char *name)
+{
+	struct kc_node *n = kc_xcalloc(1, sizeof(*n));
+
+	meta_init(&n->meta, "", name, tb_fmt("uid-node-%s", name));
+	return n;
+}
+
+struct kc_node *tb_node_clone(const struct kc_node *src)
+{
+	struct kc_node *n = kc_xmalloc(sizeof(*n));
+
+	*n = *src;
+	n->conditions = grow(src->conditions, src->n_conditions, sizeof(*n->conditions));
+	n->capacity = grow(src->capacity, src->n_capacity, sizeof(*n->capacity));
+	n->allocatable = grow(src->allocatable, src->n_allocatable, sizeof(*n->allocatable));
+	return n;
+}
+
+void tb_node_resource(struct kc_node *n, const char *resource, int64_t capacity, int64_t allocatable)
+{
+	struct kc_quantity *q = NULL;
+
+	for (uint32_t i = 0; i < n->n_capacity; i++)
+		if (strcmp(n->capacity[i].name, resource) == 0)
+			q = &n->capacity[i];
+	if (!q)
+		q = APPEND(n->capacity, n->n_capacity);
+	q->name = tb_str(resource);
+	q->value = capacity;
+	q = NULL;
+	for (uint32_t i = 0; i < n->n_allocatable; i++)
+		if (strcmp(n->allocatable[i].name, resource) == 0)
+			q = &n->allocatable[i];
+	if (!q)
+		q = APPEND(n->allocatable, n->n_allocatable);
+	q->name = tb_str(resource);
+	q->value = allocatable;
+}
+
+void tb_node_condition(struct kc_node *n, const char *type, enum kc_cond_status status, const char *message)
+{
+	struct kc_condition *c = NULL;
+
+	for (uint32_t i = 0; i < n->n_conditions; i++)
+		if (strcmp(n->conditions[i].type, type) == 0)
+			c = &n->conditions[i];
+	if (!c)
+		c = APPEND(n->conditions, n->n_conditions);
+	c->type = tb_str(type);
+	c->reason = "";
+	c->message = tb_str(message ? message : "");
+	c->status = status;
+}
+
+struct kc_resource_claim *tb_claim(const char *ns, const char *name, const char *uid)
+{
+	struct kc_resource_claim *c = kc_xcalloc(1, sizeof(*c));
+
+	meta_init(&c->meta, ns, name, uid);
+	c->allocated = true;
+	return c;
+}
+
+void tb_claim_result(struct kc_resource_claim *c, const char *request, const char *driver, const char *pool,
+		     const char *device)
+{
+	struct kc_device_result *r = APPEND(c->results, c->n_results);
+
+	r->request = tb_str(request);
+	r->driver = tb_str(driver);
+	r->pool = tb_str(pool);
+	r->device = tb_str(device);
+}
+
+void tb_claim_consumer(struct kc_resource_claim *c, const char *pod_name, const char *pod_uid)
+{
+	struct kc_consumer *u = APPEND(c->consumers, c->n_consumers);
+
+	u->resource = "pods";
+	u->name = tb_str(pod_name);
+	u->uid = tb_str(pod_uid);
+}
+
+void tb_claim_device_condition(struct kc_resource_claim *c, const char *driver, const char *pool,
+			       const char *device, const char *type, enum kc_cond_status status,
+			       const char *message)
+{
+	struct kc_device_status *d = APPEND(c->device_statuses, c->n_device_statuses);
+	struct kc_condition *cond;
+
+	d->driver = tb_str(driver);
+	d->pool = tb_str(pool);
+	d->device = tb_str(device);
+	cond = APPEND(d->conditions, d->n_conditions);
+	cond->type = tb_str(type);
+	cond->reason = "";
+	cond->message = tb_str(message ? message : "");
+	cond->status = status;
+}
+
+struct kc_resource_slice *tb_slice(const char *name, const char *driver, const char *pool, const char *node)
+{
+	struct kc_resource_slice *s = kc_xcalloc(1, sizeof(*s));
+
+	meta_init(&s->meta, "", name, tb_fmt("uid-slice-%s", name));
+	s->driver = tb_str(driver);
+	s->pool = tb_str(pool);
+	s->node_name = tb_str(node ? node : "");
+	return s;
+}
+
+void tb_slice_device(struct kc_resource_slice *s, const char *device, const char *taint_key,
+		     const char *effect)
+{
+	struct kc_slice_device *d = APPEND(s->devices, s->n_devices);
+
+	d->name = tb_str(device);
+	if (taint_key) {
+		struct kc_taint *t = APPEND(d->taints, d->n_taints);
+
+		t->key = tb_str(taint_key);
+		t->value = "";
+		t->effect = tb_str(effect);
+	}
+}
+
+struct policy *tb_policy(void)
+{
+	struct policy *p = policy_new_default();
+
+	p->max_total = 0;
+	p->max_in_flight = 0;
+	p->breaker_enabled = false;
+	return p;
+}
+
+struct policy *tb_policy_yaml(const char *yaml)
+{
+	char *text =
+	    kc_xasprintf("apiVersion: device-descheduler/v1alpha1\nkind: DeviceDeschedulerPolicy\n%s", yaml);
+	struct policy *p = NULL;
+	struct kc_error err = {{0}};
+
+	if (policy_parse("test.yaml", text, strlen(text), &p, &err) != 0) {
+		fprintf(stderr, "tb_policy_yaml: %s\n%s\n", err.msg, text);
+		abort();
+	}
+	if (!strstr(yaml, "limits:")) {
+		p->max_total = 0;
+		p->max_in_flight = 0;
+	}
+	if (!strstr(yaml, "circuitBreaker:"))
+		p->breaker_enabled = false;
+	free(text);
+	return p;
+}
+
+void tb_env_init(struct tb_env *e, struct policy *p, bool synced)
+{
+	memset(e, 0, sizeof(*e));
+	e->p = p;
+	e->pods = kc_store_new(&kc_type_pod);
+	e->nodes = kc_store_new(&kc_type_node);
+	e->claims = kc_store_new(&kc_type_resource_claim);
+	e->slices = kc_store_new(&kc_type_resource_slice);
+	e->now = 1000;
+	e->core = core_new(p, e->pods, e->nodes, e->claims, e->slices);
+	if (synced)
+		core_set_synced(e->core, true, e->now);
+}
+
+void tb_env_done(struct tb_env *e)
+{
+	e->core = core_free(e->core);
+	e->pods = kc_store_free(e->pods);
+	e->nodes = kc_store_free(e->nodes);
+	e->claims = kc_store_free(e->claims);
+	e->slices = kc_store_free(e->slices);
+	e->p = policy_free(e->p);
+	tb_reset();
+}
+
+void tb_put_pod(struct tb_env *e, struct kc_pod *pod)
+{
+	void *old = NULL;
+
+	kc_store_put(e->pods, pod, &old);
+	core_pod_changed(e->core, old ? 2 : 1, pod, old, e->now);
+	free(old);
+}
+
+void tb_del_pod(struct tb_env *e, const char *ns, const char *name)
+{
+	struct kc_pod *pod = kc_store_take(e->pods, ns, name);
+
+	if (pod)
+		core_pod_changed(e->core, 3, pod, NULL, e->now);
+	free(pod);
+}
+
+void tb_put_node(struct tb_env *e, struct kc_node *n)
+{
+	void *old = NULL;
+
+	kc_store_put(e->nodes, n, &old);
+	core_node_changed(e->core, old ? 2 : 1, n, old, e->now);
+	free(old);
+}
+
+void tb_del_node(struct tb_env *e, const char *name)
+{
+	struct kc_node *n = kc_store_take(e->nodes, "", name);
+
+	if (n)
+		core_node_changed(e->core, 3, n, NULL, e->now);
+	free(n);
+}
+
+void tb_put_claim(struct tb_env *e, struct kc_resource_claim *c)
+{
+	void *old = NULL;
+
+	kc_store_put(e->claims, c, &old);
+	core_claim_changed(e->core, old ? 2 : 1, c, old, e->now);
+	free(old);
+}
+
+void tb_put_slice(struct tb_env *e, struct kc_resource_slice *s)
+{
+	void *old = NULL;
+
+	kc_store_put(e->slices, s, &old);
+	core_slice_changed(e->core, old ? 2 : 1, s, old, e->now);
+	free(old);
+}
+
+void tb_del_slice(struct tb_env *e, const char *name)
+{
+	struct kc_resource_slice *s = kc_store_take(e->slices, "", name);
+
+	if (s)
+		core_slice_changed(e->core, 3, s, NULL, e->now);
+	free(s);
+}
+
+void tb_set_policy(struct tb_env *e, struct policy *p)
+{
+	core_set_policy(e->core, p, e->now);
+	policy_free(e->p);
+	e->p = p;
+}
