@@ -55,6 +55,7 @@ struct app {
 	struct httpserver *http;
 	uv_timer_t metrics_timer;   /* refreshes gauges from the core and the reflectors */
 	uint64_t seen_restarts[4], seen_relists[4], seen_held;
+	uint64_t seen_skipped[PLANNER_SKIP_COUNT];
 	char *seen_resources[CORE_MAX_RESOURCES + 1];  /* unhealthy_devices series ever set */
 	char *identity;
 
@@ -607,6 +608,12 @@ static void refresh_metrics(struct app *app)
 				    "held_by_limit", "any", NULL);
 		app->seen_held = st->held_by_limit;
 	}
+	for (size_t i = 1; i < PLANNER_SKIP_COUNT; i++) {
+		if (st->skipped[i] > app->seen_skipped[i])
+			metrics_counter_add(app->metrics, "pods_not_evicted_total",
+					    (double)(st->skipped[i] - app->seen_skipped[i]), planner_skip_name(i), NULL);
+		app->seen_skipped[i] = st->skipped[i];
+	}
 	for (size_t i = 0; i < KC_ARRAY_SIZE(rs); i++) {
 		const struct kc_reflector_stats *rst;
 		const char *res;
@@ -848,6 +855,13 @@ int main(int argc, char **argv)
 	uv_signal_init(app->loop, &app->sig_hup);
 	app->sig_term.data = app->sig_int.data = app->sig_hup.data = app;
 	app->metrics = metrics_new();
+	{
+		static const char *const reason_label[] = {"reason", NULL};
+
+		metrics_register(app->metrics, METRICS_COUNTER, "pods_not_evicted_total",
+				 "Pods bound to an unhealthy device that a filter kept from eviction, by reason.",
+				 reason_label, NULL, 0);
+	}
 	metrics_gauge_set(app->metrics, "build_info", 1, DD_VERSION, NULL);
 	metrics_gauge_set(app->metrics, "caches_synced", 0, NULL);
 	metrics_gauge_set(app->metrics, "leader", 0, NULL);
