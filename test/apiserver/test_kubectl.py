@@ -14,6 +14,9 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import ApiError, ApiServer, WatchDropped, path_for
 
