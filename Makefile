@@ -39,7 +39,7 @@ BIN      := bin/device-descheduler
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps check-deps test unit itest pytest asan bench demo fuzz fuzz-build valgrind clean format
+.PHONY: all deps check-deps test unit itest itest-h2 pytest asan bench demo fuzz fuzz-build valgrind clean format
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
 # Installs the Debian packages the build and tests need (as root), or says what to install.
@@ -83,7 +83,7 @@ $(BUILD)/bench: $(BUILD)/test/bench.o $(CTL_LIB) $(KC_LIB)
 # Unit tests (no server), C integration tests (each against its own test API
 # server), then the Python-driven suites (the test API server with real
 # kubectl, and the controller scenarios).
-test: check-deps $(BIN) k8sclient/libk8sclient.a unit itest pytest
+test: check-deps $(BIN) k8sclient/libk8sclient.a unit itest itest-h2 pytest
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; FIXTURES=$(CURDIR)/test/fixtures $$t; done
@@ -91,14 +91,19 @@ unit: $(UNIT_BIN)
 itest: $(ITEST_BIN) $(BIN)
 	@set -e; for t in $(ITEST_BIN); do echo "== $$t"; $(PYTHON) test/run_with_apiserver.py $$t; done
 
+# The C integration suite a second time, through nghttpx (HTTP/2 with ALPN, TLS on the front).
+itest-h2: $(ITEST_BIN) $(BIN)
+	@set -e; for t in $(filter-out %_h2,$(ITEST_BIN)); do echo "== $$t (HTTP/2 via nghttpx)"; $(PYTHON) test/run_with_apiserver.py --h2 $$t; done
+
+PYTEST_DIR ?= test
 pytest: $(BIN)
-	DD_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m unittest discover -s test -p 'test_*.py' -t .
+	DD_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m unittest discover -s $(PYTEST_DIR) -p 'test_*.py' -t .
 
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: check-deps
 	$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin/device-descheduler OPT="-O1 -g" \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		build-asan/bin/device-descheduler unit itest pytest
+		PYTEST_DIR=test/integration build-asan/bin/device-descheduler unit itest pytest
 
 bench: check-deps $(BUILD)/bench
 	$(BUILD)/bench $(BENCH_ARGS)

@@ -1,12 +1,22 @@
 #!/usr/bin/env python3
 """Run one C integration test binary against its own test API server.
 
-Usage: run_with_apiserver.py [--plain] [--server-arg=ARG ...] BINARY [ARGS...]
+Usage: run_with_apiserver.py [--plain] [--h2] [--server-arg=ARG ...] BINARY [ARGS...]
 
 Starts test/apiserver/kube_apiserver.py in a fresh temporary directory (through
 test/apiserver/harness.py when it is there), runs BINARY with KTEST_DIR,
 KTEST_URL, KTEST_ADMIN_TOKEN and KUBECONFIG=DIR/kubeconfig in its environment,
 forwards its output, stops the server and exits with the binary's status.
+
+--h2 (implied when the binary's name contains "_h2"; needs nghttpx): also starts
+test/apiserver/h2proxy.py, nghttpx speaking HTTP/2 over TLS (ALPN h2) in front of the
+server, and points the client at it: KUBECONFIG=DIR/kubeconfig-h2, and DIR/kubeconfig
+and DIR/kubeconfig-admin are rewritten to the proxy (the originals are kept as
+DIR/kubeconfig-direct and DIR/kubeconfig-admin-direct; kubeconfig-cert stays direct,
+as nghttpx does not pass client certificates on).  KTEST_URL stays the server's own
+URL, so the admin API (/_test/) and kubeconfigs built from KTEST_URL bypass the proxy.
+Also set: KTEST_H2_URL (the proxy) and KTEST_H2_CTL, a shell command prefix that takes
+one of start|reload|restart|kill|stop|status|connections (see h2proxy.py).
 """
 import os
 import shutil
@@ -69,12 +79,31 @@ def _server(tmpdir, plain, extra):
     return s
 
 
+def _start_h2(srv, tmpdir):
+    """Starts nghttpx in front of srv; returns (proxy, extra environment)."""
+    sys.path.insert(0, os.path.join(HERE, "apiserver"))
+    import h2proxy  # noqa: E402
+    if not h2proxy.available():
+        raise RuntimeError("--h2 needs nghttpx: apt-get install -y nghttp2-proxy")
+    proxy = h2proxy.H2Proxy(tmpdir, srv.url).start()
+    for name in ("kubeconfig", "kubeconfig-admin"):
+        src = os.path.join(tmpdir, name)
+        if os.path.exists(src):
+            shutil.copyfile(src, src + "-direct")
+            shutil.copyfile(os.path.join(tmpdir, name + "-h2"), src)
+    ctl = "%s %s --dir %s" % (sys.executable, os.path.join(HERE, "apiserver", "h2proxy.py"), tmpdir)
+    return proxy, {"KTEST_H2_URL": proxy.url, "KTEST_H2_CTL": ctl,
+                   "KUBECONFIG": os.path.join(tmpdir, "kubeconfig-h2")}
+
+
 def main(argv):
-    plain, extra = False, []
+    plain, h2, extra = False, False, []
     while argv and argv[0].startswith("--"):
         a = argv.pop(0)
         if a == "--plain":
             plain = True
+        elif a == "--h2":
+            h2 = True
         elif a.startswith("--server-arg="):
             extra.append(a[len("--server-arg="):])
         else:
@@ -83,12 +112,18 @@ def main(argv):
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
+    if "_h2" in os.path.basename(argv[0]):
+        h2 = True
     tmpdir = tempfile.mkdtemp(prefix="ktest-")
     srv = _server(tmpdir, plain, extra)
+    proxy = None
     try:
         env = dict(os.environ)
         env.update(KTEST_DIR=tmpdir, KTEST_URL=srv.url, KTEST_ADMIN_TOKEN=srv.admin_token,
                    KUBECONFIG=os.path.join(tmpdir, "kubeconfig"))
+        if h2:
+            proxy, more = _start_h2(srv, tmpdir)
+            env.update(more)
         proc = subprocess.Popen(argv, env=env)
         try:
             rc = proc.wait()
@@ -96,6 +131,8 @@ def main(argv):
             proc.send_signal(signal.SIGINT)
             rc = proc.wait()
     finally:
+        if proxy is not None:
+            proxy.stop()
         srv.stop()
     if rc == 0 and not os.environ.get("KTEST_KEEP"):
         shutil.rmtree(tmpdir, ignore_errors=True)

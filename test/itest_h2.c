@@ -1,0 +1,689 @@
+/*
+ * Integration tests of the client over HTTP/2, through nghttpx in front of the
+ * test API server (run_with_apiserver.py starts the proxy for binaries whose
+ * name contains "_h2": KUBECONFIG points at the proxy, KTEST_URL and the admin
+ * API at the server itself, KTEST_H2_CTL controls the proxy).  Checked: the
+ * protocol is HTTP/2; four reflectors' watches and concurrent GETs share ONE
+ * TCP connection; a reset stream (RST_STREAM, from a dropped watch) re-watches
+ * that reflector only and leaves the other streams alone; a graceful proxy
+ * restart (GOAWAY, then the old connection closes) re-watches every reflector
+ * from its last resourceVersion without a relist and delivers the changes made
+ * meanwhile exactly once; an eviction in flight when the proxy dies reports a
+ * transport error at once, and its retry after the proxy is back evicts once.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "kc_config.h"
+#include "kc_http.h"
+#include "kc_intern.h"
+#include "kc_log.h"
+#include "kc_reflector.h"
+#include "kc_store.h"
+#include "ktest.h"
+
+#define WAIT_MS 15000
+#define N_PODS 200
+#define N_NODES 10
+#define N_REFL 4
+
+struct env {
+	uv_loop_t loop;
+	struct kc_config cfg;
+	struct kc_client *client;
+	struct kc_intern *intern;
+	unsigned proxy_port;
+};
+
+static struct env E;
+
+/* ------------------------------------------------------------- helpers */
+
+static long admin(const char *method, const char *path, const char *body)
+{
+	char *out = NULL;
+	long code = ktest_admin(method, path, body, &out);
+
+	if (code < 200 || code >= 300)
+		fail_msg("%s %s: HTTP %ld: %s", method, path, code, out ? out : "");
+	free(out);
+	return code;
+}
+
+static json_t *admin_json(const char *method, const char *path, const char *body)
+{
+	char *out = NULL;
+	long code = ktest_admin(method, path, body, &out);
+	json_error_t jerr;
+	json_t *j;
+
+	if (code < 200 || code >= 300)
+		fail_msg("%s %s: HTTP %ld: %s", method, path, code, out ? out : "");
+	j = json_loads(out, 0, &jerr);
+	free(out);
+	assert_non_null(j);
+	return j;
+}
+
+/* Runs `$KTEST_H2_CTL op` (h2proxy.py start|reload|restart|kill|stop). */
+static void proxy_ctl(const char *op)
+{
+	const char *ctl = getenv("KTEST_H2_CTL");
+	char *cmd;
+	int rc;
+
+	assert_non_null(ctl);
+	cmd = kc_xasprintf("%s %s >/dev/null", ctl, op);
+	rc = system(cmd);
+	if (rc != 0)
+		fail_msg("%s: exit status %d", cmd, rc);
+	free(cmd);
+}
+
+/* ESTABLISHED TCP connections accepted on 127.0.0.1:proxy_port (the proxy's side of each). */
+static unsigned proxy_connections(void)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	unsigned n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned slot, lport, st;
+		char laddr[16];
+
+		if (sscanf(line, " %u: %8[0-9A-Fa-f]:%x %*8[0-9A-Fa-f]:%*x %x", &slot, laddr, &lport, &st) != 4)
+			continue;
+		if (st == 1 && lport == E.proxy_port && strcmp(laddr, "0100007F") == 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static bool one_connection(void *ud)
+{
+	(void)ud;
+	return proxy_connections() == 1;
+}
+
+/* Counts logged requests with this verb on path whose query contains needle (NULL: any). */
+static size_t count_requests(const char *verb, const char *path, const char *needle, long status)
+{
+	json_t *j = admin_json("GET", "/_test/requests", NULL);
+	json_t *items = json_object_get(j, "items");
+	size_t i, n = 0;
+	json_t *it;
+
+	json_array_foreach(items, i, it) {
+		const char *v = json_string_value(json_object_get(it, "verb"));
+		const char *p = json_string_value(json_object_get(it, "path"));
+		const char *q = json_string_value(json_object_get(it, "query"));
+
+		if (!v || strcmp(v, verb) != 0 || !p || (path && strcmp(p, path) != 0))
+			continue;
+		if (needle && (!q || !strstr(q, needle)))
+			continue;
+		if (status >= 0 && json_integer_value(json_object_get(it, "status")) != status)
+			continue;
+		n++;
+	}
+	json_decref(j);
+	return n;
+}
+
+static char *server_rv(void)
+{
+	json_t *j = admin_json("GET", "/_test/state", NULL);
+	char *rv = kc_xstrdup(json_string_value(json_object_get(j, "resourceVersion")));
+
+	json_decref(j);
+	return rv;
+}
+
+static void create(const char *coll, const char *json)
+{
+	admin("POST", coll, json);
+}
+
+static void create_pod(const char *ns, const char *name)
+{
+	char *coll = kc_xasprintf("/api/v1/namespaces/%s/pods", ns);
+	char *body = kc_xasprintf(
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},"
+	    "\"spec\":{\"nodeName\":\"node-01\",\"containers\":[{\"name\":\"main\",\"image\":\"trainer:1\","
+	    "\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\"}}}]},\"status\":{\"phase\":\"Running\"}}",
+	    name, ns);
+
+	create(coll, body);
+	free(body);
+	free(coll);
+}
+
+static void create_node(const char *name)
+{
+	char *body = kc_xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\"},"
+				  "\"status\":{\"allocatable\":{\"nvidia.com/gpu\":\"8\"}}}",
+				  name);
+
+	create("/api/v1/nodes", body);
+	free(body);
+}
+
+static void create_claim(const char *ns, const char *name)
+{
+	char *coll = kc_xasprintf("/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims", ns);
+	char *body = kc_xasprintf("{\"apiVersion\":\"resource.k8s.io/v1\",\"kind\":\"ResourceClaim\",\"metadata\":"
+				  "{\"name\":\"%s\",\"namespace\":\"%s\"},\"spec\":{\"devices\":{\"requests\":"
+				  "[{\"name\":\"gpu\",\"exactly\":{\"deviceClassName\":\"gpu.example.com\"}}]}}}",
+				  name, ns);
+
+	create(coll, body);
+	free(body);
+	free(coll);
+}
+
+static void create_slice(const char *name)
+{
+	char *body = kc_xasprintf("{\"apiVersion\":\"resource.k8s.io/v1\",\"kind\":\"ResourceSlice\",\"metadata\":"
+				  "{\"name\":\"%s\"},\"spec\":{\"driver\":\"gpu.example.com\",\"nodeName\":\"node-01\","
+				  "\"pool\":{\"name\":\"node-01\",\"generation\":1,\"resourceSliceCount\":1},"
+				  "\"devices\":[{\"name\":\"gpu-0\"}]}}",
+				  name);
+
+	create("/apis/resource.k8s.io/v1/resourceslices", body);
+	free(body);
+}
+
+static void load_cluster(void)
+{
+	size_t cap = 512 * 1024, len = 0;
+	char *buf = kc_xmalloc(cap);
+
+	admin("POST", "/_test/reset", "{}");
+	len += (size_t)snprintf(buf + len, cap - len, "{\"items\":[");
+	for (int i = 0; i < N_NODES; i++)
+		len += (size_t)snprintf(buf + len, cap - len,
+					"{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"node-%02d\"},"
+					"\"status\":{\"allocatable\":{\"nvidia.com/gpu\":\"8\"}}},",
+					i);
+	for (int i = 0; i < N_PODS; i++)
+		len += (size_t)snprintf(
+		    buf + len, cap - len,
+		    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-%04d\",\"namespace\":"
+		    "\"team-%d\"},\"spec\":{\"nodeName\":\"node-%02d\",\"containers\":[{\"name\":\"main\",\"image\":"
+		    "\"trainer:1\"}]},\"status\":{\"phase\":\"Running\"}}%s",
+		    i, i % 4, i % N_NODES, i + 1 < N_PODS ? "," : "");
+	snprintf(buf + len, cap - len, "]}");
+	admin("POST", "/_test/objects", buf);
+	free(buf);
+	create_claim("team-0", "claim-0");
+	create_slice("slice-0");
+}
+
+/* ------------------------------------------------------------- reflectors */
+
+struct recorder {
+	struct kc_reflector *r;
+	size_t added, modified, deleted;
+	char last_key[160];
+	/* How many times each watched-for name was ADDED (exactly-once checks). */
+	const char *watch_name;
+	size_t watch_name_added;
+};
+
+static void on_change(struct kc_reflector *r, enum kc_delta delta, const void *obj, const void *old,
+		      void *userdata)
+{
+	struct recorder *rec = userdata;
+	const struct kc_meta *m = obj;
+
+	(void)r;
+	(void)old;
+	if (delta == KC_DELTA_ADDED)
+		rec->added++;
+	else if (delta == KC_DELTA_MODIFIED)
+		rec->modified++;
+	else
+		rec->deleted++;
+	snprintf(rec->last_key, sizeof(rec->last_key), "%s/%s", m->ns, m->name);
+	if (delta == KC_DELTA_ADDED && rec->watch_name && strcmp(m->name, rec->watch_name) == 0)
+		rec->watch_name_added++;
+}
+
+static const struct kc_type *const TYPES[N_REFL] = {&kc_type_pod, &kc_type_node, &kc_type_resource_claim,
+						     &kc_type_resource_slice};
+static const char *const PATHS[N_REFL] = {"/api/v1/pods", "/api/v1/nodes",
+					  "/apis/resource.k8s.io/v1/resourceclaims",
+					  "/apis/resource.k8s.io/v1/resourceslices"};
+
+static struct recorder R[N_REFL];
+
+static bool all_synced_and_watching(void *ud)
+{
+	(void)ud;
+	for (int i = 0; i < N_REFL; i++)
+		if (!kc_reflector_has_synced(R[i].r) || kc_reflector_stats(R[i].r)->watches < 1)
+			return false;
+	return true;
+}
+
+static void start_reflectors(void)
+{
+	memset(R, 0, sizeof(R));
+	for (int i = 0; i < N_REFL; i++) {
+		struct kc_reflector_options o;
+
+		memset(&o, 0, sizeof(o));
+		o.loop = &E.loop;
+		o.type = TYPES[i];
+		o.page_size = 50;
+		o.watch_timeout_s = 120;
+		o.backoff_initial_ms = 100;
+		o.backoff_max_ms = 500;
+		o.on_change = on_change;
+		o.userdata = &R[i];
+		assert_int_equal(kc_reflector_new(E.client, E.intern, &o, &R[i].r), 0);
+	}
+	for (int i = 0; i < N_REFL; i++)
+		assert_int_equal(kc_reflector_start(R[i].r), 0);
+	if (!ktest_run_loop_until(&E.loop, all_synced_and_watching, NULL, WAIT_MS))
+		fail_msg("reflectors did not sync and start watching");
+}
+
+static void free_reflectors(void)
+{
+	for (int i = 0; i < N_REFL; i++)
+		kc_reflector_free(R[i].r);
+	for (int i = 0; i < 20; i++)
+		uv_run(&E.loop, UV_RUN_NOWAIT);
+	memset(R, 0, sizeof(R));
+}
+
+struct wait_rv {
+	struct kc_reflector *r;
+	const char *rv;
+};
+
+static bool rv_reached(void *ud)
+{
+	struct wait_rv *w = ud;
+
+	return strtoull(kc_reflector_resource_version(w->r), NULL, 10) >= strtoull(w->rv, NULL, 10);
+}
+
+/* Until every reflector has seen the server's current resourceVersion (bookmarks come every second). */
+static void wait_all_caught_up(void)
+{
+	char *rv = server_rv();
+
+	for (int i = 0; i < N_REFL; i++) {
+		struct wait_rv w = {R[i].r, rv};
+
+		if (!ktest_run_loop_until(&E.loop, rv_reached, &w, WAIT_MS))
+			fail_msg("%s reflector at resourceVersion %s, server at %s", PATHS[i],
+				 kc_reflector_resource_version(R[i].r), rv);
+	}
+	free(rv);
+}
+
+struct wait_count {
+	const size_t *v;
+	size_t at_least;
+};
+
+static bool count_reached(void *ud)
+{
+	struct wait_count *w = ud;
+
+	return *w->v >= w->at_least;
+}
+
+static void wait_count(const size_t *v, size_t at_least, const char *what)
+{
+	struct wait_count w = {v, at_least};
+
+	if (!ktest_run_loop_until(&E.loop, count_reached, &w, WAIT_MS))
+		fail_msg("%s: %zu, want >= %zu", what, *v, at_least);
+}
+
+struct wait_stat {
+	size_t i, offset;
+	uint64_t at_least;
+};
+
+static bool stat_reached(void *ud)
+{
+	struct wait_stat *w = ud;
+	const uint64_t *v =
+	    (const uint64_t *)(const void *)((const char *)kc_reflector_stats(R[w->i].r) + w->offset);
+
+	return *v >= w->at_least;
+}
+
+#define WAIT_STAT(idx, field, value)                                                                          \
+	do {                                                                                                  \
+		struct wait_stat ws_ = {(idx), offsetof(struct kc_reflector_stats, field), (value)};          \
+		if (!ktest_run_loop_until(&E.loop, stat_reached, &ws_, WAIT_MS))                              \
+			fail_msg("%s: stats." #field " = %llu, want >= %llu", PATHS[idx],                     \
+				 (unsigned long long)kc_reflector_stats(R[idx].r)->field,                     \
+				 (unsigned long long)(value));                                                \
+	} while (0)
+
+/* ------------------------------------------------------------- plain requests */
+
+struct result {
+	bool done;
+	unsigned calls;
+	long http_status;
+	int error;
+	uint64_t done_at;
+};
+
+static void on_response(struct kc_request *req, const struct kc_response *resp, void *ud)
+{
+	struct result *r = ud;
+
+	(void)req;
+	r->calls++;
+	r->done = true;
+	r->http_status = resp->http_status;
+	r->error = resp->error;
+	r->done_at = kc_monotonic_ms();
+	if (resp->error)
+		fprintf(stderr, "itest_h2: transport error %d: %s\n", resp->error,
+			resp->error_message ? resp->error_message : "");
+}
+
+static bool is_done(void *ud)
+{
+	return ((struct result *)ud)->done;
+}
+
+static void start_request(const char *method, const char *path, const char *body, bool retry,
+			  struct result *res)
+{
+	struct kc_request_options o = {
+	    .method = method, .path = path, .body = body, .body_len = body ? strlen(body) : 0, .retry = retry,
+	};
+
+	memset(res, 0, sizeof(*res));
+	assert_int_equal(kc_client_request(E.client, &o, on_response, res, NULL), 0);
+}
+
+static void wait_done(struct result *res, uint64_t ms)
+{
+	if (!ktest_run_loop_until(&E.loop, is_done, res, ms))
+		fail_msg("request not answered within %llu ms", (unsigned long long)ms);
+	assert_int_equal(res->calls, 1);
+}
+
+/* -------------------------------------------------------------- tests */
+
+/* Four watches and a burst of GETs: HTTP/2, all on one TCP connection. */
+static void test_multiplexed_on_one_connection(void **state)
+{
+	static const char *const gets[] = {"/api/v1/namespaces", "/api/v1/nodes/node-03",
+					   "/api/v1/namespaces/team-1/pods?limit=10", "/version",
+					   "/apis/resource.k8s.io/v1/resourceslices", "/api/v1/namespaces/team-2/pods/pod-0002"};
+	struct result res[6];
+
+	(void)state;
+	start_reflectors();
+	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
+	for (size_t i = 0; i < 6; i++)
+		start_request("GET", gets[i], NULL, false, &res[i]);
+	for (size_t i = 0; i < 6; i++) {
+		wait_done(&res[i], WAIT_MS);
+		assert_int_equal(res[i].error, 0);
+		assert_int_equal(res[i].http_status, 200);
+	}
+	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
+	/* The four watches are open (the server counts them) and share the single connection. */
+	{
+		json_t *j = admin_json("GET", "/_test/state", NULL);
+
+		assert_int_equal(json_integer_value(json_object_get(j, "watches")), N_REFL);
+		json_decref(j);
+	}
+	assert_int_equal(proxy_connections(), 1);
+	for (int i = 0; i < N_REFL; i++) {
+		assert_int_equal(kc_reflector_stats(R[i].r)->watches, 1);
+		assert_int_equal(kc_reflector_stats(R[i].r)->watch_restarts, 0);
+	}
+	assert_int_equal(R[0].added, N_PODS);
+	assert_int_equal(R[1].added, N_NODES);
+	assert_int_equal(R[2].added, 1);
+	assert_int_equal(R[3].added, 1);
+	free_reflectors();
+}
+
+/* The pods watch's stream is reset (RST_STREAM): only that reflector re-watches, the connection stays. */
+static void test_stream_reset_leaves_others(void **state)
+{
+	char *rv0, *needle;
+
+	(void)state;
+	start_reflectors();
+	wait_all_caught_up();
+	assert_int_equal(proxy_connections(), 1);
+	rv0 = kc_xstrdup(kc_reflector_resource_version(R[0].r));
+	admin("DELETE", "/_test/requests", NULL);
+
+	admin("POST", "/_test/drop-watches", "{\"path_regex\":\"^/api/v1/pods\"}");
+	create_pod("team-0", "after-rst");
+	create_node("node-rst");
+	R[0].watch_name = "after-rst";
+	R[1].watch_name = "node-rst";
+	WAIT_STAT(0, watch_restarts, 1);
+	wait_count(&R[0].watch_name_added, 1, "pod after-rst ADDED");
+	wait_count(&R[1].watch_name_added, 1, "node node-rst ADDED");
+	wait_all_caught_up();
+
+	assert_int_equal(R[0].watch_name_added, 1);
+	assert_int_equal(kc_reflector_stats(R[0].r)->watches, 2);
+	assert_int_equal(kc_reflector_stats(R[0].r)->watch_restarts, 1);
+	assert_int_equal(kc_reflector_stats(R[0].r)->lists, 1);
+	for (int i = 1; i < N_REFL; i++) {
+		assert_int_equal(kc_reflector_stats(R[i].r)->watches, 1);
+		assert_int_equal(kc_reflector_stats(R[i].r)->watch_restarts, 0);
+	}
+	/* The re-watch resumed from the last resourceVersion, on the same connection. */
+	needle = kc_xasprintf("resourceVersion=%s&", rv0);
+	assert_int_equal(count_requests("watch", "/api/v1/pods", needle, -1), 1);
+	assert_int_equal(count_requests("list", NULL, NULL, -1), 0);
+	assert_int_equal(proxy_connections(), 1);
+	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
+	free(needle);
+	free(rv0);
+	free_reflectors();
+}
+
+/* A graceful proxy restart: GOAWAY, the old worker serves its streams for the grace period
+ * (1 s), then closes the connection.  Every reflector re-watches from its last
+ * resourceVersion on a new connection, with no relist, and gets the changes made meanwhile
+ * exactly once. */
+static void test_goaway_rewatch(void **state)
+{
+	(void)state;
+	start_reflectors();
+	wait_all_caught_up();
+	admin("DELETE", "/_test/requests", NULL);
+	R[0].watch_name = "during-goaway";
+	R[1].watch_name = "node-goaway";
+	R[2].watch_name = "claim-goaway";
+	R[3].watch_name = "slice-goaway";
+
+	/* The loop does not run while the proxy reloads and the objects are made. */
+	proxy_ctl("reload");
+	create_pod("team-1", "during-goaway");
+	create_node("node-goaway");
+	create_claim("team-1", "claim-goaway");
+	create_slice("slice-goaway");
+	for (int i = 0; i < N_REFL; i++)
+		WAIT_STAT((size_t)i, watch_restarts, 1);
+	for (int i = 0; i < N_REFL; i++)
+		wait_count(&R[i].watch_name_added, 1, PATHS[i]);
+	create_pod("team-2", "after-goaway");
+	wait_all_caught_up();
+	if (!ktest_run_loop_until(&E.loop, one_connection, NULL, WAIT_MS))
+		fail_msg("%u connections to the proxy, want 1", proxy_connections());
+
+	for (int i = 0; i < N_REFL; i++) {
+		const struct kc_reflector_stats *st = kc_reflector_stats(R[i].r);
+
+		assert_int_equal(R[i].watch_name_added, 1);
+		assert_int_equal(st->lists, 1);
+		assert_int_equal(st->relists, 0);
+		assert_int_equal(st->gone, 0);
+		assert_int_equal(st->watch_restarts, 1);
+		assert_int_equal(st->watches, 2);
+		assert_int_equal(count_requests("watch", PATHS[i], "resourceVersion=", -1), 1);
+	}
+	assert_int_equal(count_requests("list", NULL, NULL, -1), 0);
+	assert_string_equal(R[0].last_key, "team-2/after-goaway");
+	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
+	free_reflectors();
+}
+
+/* An eviction whose stream dies with the proxy: a transport error at once (no hang, no
+ * retry: the request is not marked retryable), then one successful eviction on retry. */
+static void test_eviction_reset(void **state)
+{
+	const char *path = "/api/v1/namespaces/team-3/pods/victim/eviction";
+	const char *body = "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":"
+			   "{\"name\":\"victim\",\"namespace\":\"team-3\"}}";
+	struct result res;
+	uint64_t t0;
+
+	(void)state;
+	start_reflectors();
+	R[0].watch_name = "victim";
+	create_pod("team-3", "victim");
+	wait_count(&R[0].watch_name_added, 1, "victim ADDED");
+	admin("DELETE", "/_test/requests", NULL);
+	/* The server holds this eviction 3 s, then answers 503: it never evicts. */
+	admin("POST", "/_test/faults",
+	      "{\"method\":\"POST\",\"path_regex\":\"/pods/victim/eviction$\",\"count\":1,\"delay_ms\":3000,"
+	      "\"status\":503}");
+	start_request("POST", path, body, false, &res);
+	ktest_run_loop_until(&E.loop, is_done, &res, 500);
+	assert_false(res.done);
+	assert_int_equal(count_requests("create", path, NULL, -1), 1);
+
+	t0 = kc_monotonic_ms();
+	proxy_ctl("kill");
+	wait_done(&res, 3000);
+	fprintf(stderr, "itest_h2: eviction failed %llu ms after the proxy was killed\n",
+		(unsigned long long)(res.done_at - t0));
+	assert_int_equal(res.http_status, 0);
+	assert_true(res.error < 0);
+	assert_true(res.done_at - t0 < 2000);
+
+	proxy_ctl("start");
+	start_request("POST", path, body, false, &res);
+	wait_done(&res, WAIT_MS);
+	assert_int_equal(res.error, 0);
+	assert_int_equal(res.http_status, 201);
+	/* The reflectors came back too, without relisting. */
+	wait_count(&R[0].deleted, 1, "victim DELETED");
+	for (int i = 0; i < N_REFL; i++)
+		WAIT_STAT((size_t)i, watch_restarts, 1);
+	wait_all_caught_up();
+	for (int i = 0; i < N_REFL; i++)
+		assert_int_equal(kc_reflector_stats(R[i].r)->relists, 0);
+	/* Once the held request has ended on the server (its 503 went nowhere: the server logs
+	 * it with status 0 or 503): two POSTs, exactly one successful eviction. */
+	uv_sleep(3000);
+	assert_int_equal(count_requests("create", path, NULL, -1), 2);
+	assert_int_equal(count_requests("create", path, NULL, 201), 1);
+	assert_int_equal(count_requests("create", path, NULL, 0) + count_requests("create", path, NULL, 503), 1);
+	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
+	free_reflectors();
+}
+
+/* ------------------------------------------------------------- fixture */
+
+static void client_closed(void *ud)
+{
+	*(bool *)ud = true;
+}
+
+static bool flag_set(void *ud)
+{
+	return *(bool *)ud;
+}
+
+static int group_setup(void **state)
+{
+	struct kc_client_options co;
+	struct kc_error err;
+	const char *v = getenv("KTEST_V");
+	const char *url = getenv("KTEST_H2_URL");
+	const char *colon;
+
+	(void)state;
+	kc_log_setup(v ? atoi(v) : 0, KC_LOG_TEXT, NULL);
+	if (!ktest_env_present() || !url || !getenv("KTEST_H2_CTL")) {
+		fprintf(stderr, "itest_h2: run me with test/run_with_apiserver.py (--h2; needs nghttpx)\n");
+		return -1;
+	}
+	colon = strrchr(url, ':');
+	if (!colon || (E.proxy_port = (unsigned)atoi(colon + 1)) == 0)
+		return -1;
+	if (uv_loop_init(&E.loop) < 0)
+		return -1;
+	if (kc_config_load(NULL, NULL, &E.cfg, &err) < 0) {
+		fprintf(stderr, "itest_h2: %s\n", err.msg);
+		return -1;
+	}
+	memset(&co, 0, sizeof(co));
+	co.qps = 1000;
+	co.burst = 1000;
+	if (kc_client_new(&E.loop, &E.cfg, &co, &E.client, &err) < 0) {
+		fprintf(stderr, "itest_h2: %s\n", err.msg);
+		return -1;
+	}
+	E.intern = kc_intern_new();
+	load_cluster();
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	bool closed = false;
+
+	(void)state;
+	kc_client_close(E.client, client_closed, &closed);
+	if (!ktest_run_loop_until(&E.loop, flag_set, &closed, 10000))
+		return -1;
+	uv_run(&E.loop, UV_RUN_DEFAULT);
+	kc_intern_free(E.intern);
+	kc_config_done(&E.cfg);
+	if (uv_loop_close(&E.loop) != 0) {
+		fprintf(stderr, "itest_h2: handles left open on the loop\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_multiplexed_on_one_connection),
+	    cmocka_unit_test(test_stream_reset_leaves_others),
+	    cmocka_unit_test(test_goaway_rewatch),
+	    cmocka_unit_test(test_eviction_reset),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
