@@ -3,7 +3,6 @@
 
 SHELL   := /bin/bash
 CC      ?= cc
-PKGS    := libcurl jansson yaml-0.1 libuv yajl libmicrohttpd
 DEBS    := build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev \
            libuv1-dev libyajl-dev libmicrohttpd-dev libcmocka-dev python3 openssl \
            nghttp2-proxy valgrind clang libclang-rt-14-dev
@@ -16,10 +15,12 @@ HARDEN  += -D_FORTIFY_SOURCE=2
 endif
 OPT     ?= -O2 -g
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP \
-           -iquote k8sclient -iquote controller -iquote test $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -iquote k8sclient -iquote controller -iquote test
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(SAN)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
-TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# Debian's headers live in the default include path, so no pkg-config is needed
+# (and the flags stay right on a fresh machine where `make deps` runs first).
+LDLIBS  := -lcurl -ljansson -lyaml -luv -lyajl -lmicrohttpd -lm
+TESTLIBS := -lcmocka
 PYTHON  ?= python3
 
 KC_SRC   := $(sort $(wildcard k8sclient/*.c))
@@ -53,7 +54,9 @@ deps:
 
 # Cheap check used by every build target: runs `make deps` only when a library is missing.
 check-deps:
-	@pkg-config --exists $(PKGS) cmocka 2>/dev/null && command -v $(PYTHON) >/dev/null || $(MAKE) --no-print-directory deps
+	@for h in curl/curl.h jansson.h yaml.h uv.h yajl/yajl_parse.h microhttpd.h cmocka.h; do \
+		[ -e /usr/include/$$h ] || [ -e /usr/include/x86_64-linux-gnu/$$h ] || { $(MAKE) --no-print-directory deps; exit $$?; }; done; \
+	command -v $(PYTHON) >/dev/null && command -v openssl >/dev/null || $(MAKE) --no-print-directory deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
