@@ -44,6 +44,7 @@ struct app {
 	struct options opts;
 	struct policy *policy;
 	char *policy_text;          /* the text of the loaded policy, to notice real changes */
+	char *rejected_text;        /* the text of the last rejected policy, so it is reported once */
 	struct kc_config cfg;
 	struct kc_client *client;
 	struct kc_intern *intern;
@@ -475,10 +476,24 @@ static void reload_policy(struct app *app, const char *why)
 	char *text = NULL;
 
 	if (load_policy(app, &p, &text, &err) < 0) {
+		char *bad = NULL;
+		size_t len;
+
+		/* Report a bad file once, not at every poll, until it changes again. */
+		if (kc_read_file(app->opts.policy_file, 1 << 20, &bad, &len) < 0)
+			bad = kc_xstrdup("");
+		if (app->rejected_text && strcmp(bad, app->rejected_text) == 0 && strcmp(why, "SIGHUP") != 0) {
+			free(bad);
+			return;
+		}
+		free(app->rejected_text);
+		app->rejected_text = bad;
 		kc_log_error("policy reload (%s) failed, keeping the previous policy: %s", why, err.msg);
 		metrics_counter_add(app->metrics, "policy_reloads_total", 1, "failure", NULL);
 		return;
 	}
+	free(app->rejected_text);
+	app->rejected_text = NULL;
 	if (app->policy_text && strcmp(text, app->policy_text) == 0) {
 		/* Same bytes (a touch, or the inotify event of our own read). */
 		policy_free(p);
@@ -503,8 +518,10 @@ static void on_policy_poll(uv_timer_t *t)
 
 	/* A cheap check that also catches the kubelet's symlink swap of a mounted
 	 * ConfigMap, which inotify on a single file can miss. */
-	if (kc_read_file(app->opts.policy_file, 1 << 20, &text, &len) == 0 && app->policy_text &&
-	    strcmp(text, app->policy_text) == 0) {
+	if (kc_read_file(app->opts.policy_file, 1 << 20, &text, &len) < 0)
+		text = kc_xstrdup("");  /* unreadable (a directory, removed): compared as empty */
+	if ((app->policy_text && strcmp(text, app->policy_text) == 0) ||
+	    (app->rejected_text && strcmp(text, app->rejected_text) == 0)) {
 		free(text);
 		return;
 	}
@@ -902,6 +919,8 @@ int main(int argc, char **argv)
 	app->core = core_new(app->policy, kc_reflector_store(app->pods), kc_reflector_store(app->nodes),
 			     app->claims ? kc_reflector_store(app->claims) : NULL,
 			     app->slices ? kc_reflector_store(app->slices) : NULL);
+	/* Nobody evicts until it knows it may: the leader callback or the branch below says so. */
+	core_set_active(app->core, false, uv_now(app->loop));
 	uv_timer_start(&app->metrics_timer, on_metrics_timer, 1000, 1000);
 	if (app->opts.leader_elect) {
 		struct leader_options lo = {0};
@@ -946,6 +965,7 @@ free_config:
 free_policy:
 	policy_free(app->policy);
 	free(app->policy_text);
+	free(app->rejected_text);
 	kc_log_info(1, "exiting with status %d", r);
 	return r;
 }
