@@ -39,12 +39,23 @@
 /* How often the policy file is checked by stat(), in addition to inotify. */
 #define POLICY_POLL_MS 2000
 
+/* What the policy file held when it was last read: its bytes, or the error that
+ * kept us from reading it.  Compared by length and content, so NUL bytes and the
+ * different kinds of unreadable file (missing, a directory, too large) all count
+ * as changes. */
+struct file_bytes {
+	char *data;
+	size_t len;
+	int err;
+	bool valid;
+};
+
 struct app {
 	uv_loop_t *loop;
 	struct options opts;
 	struct policy *policy;
-	char *policy_text;          /* the text of the loaded policy, to notice real changes */
-	char *rejected_text;        /* the text of the last rejected policy, so it is reported once */
+	struct file_bytes policy_bytes;    /* what the loaded policy was parsed from */
+	struct file_bytes rejected_bytes;  /* the last rejected file, so it is reported once */
 	struct kc_config cfg;
 	struct kc_client *client;
 	struct kc_intern *intern;
@@ -447,25 +458,39 @@ static int start_reflector(struct app *app, const struct kc_type *type, kc_refle
 
 /* ---- policy ------------------------------------------------------------------ */
 
-/* Loads the policy file; --dry-run forces dryRun on. */
-static int load_policy(struct app *app, struct policy **ret, char **ret_text, struct kc_error *err)
+static void file_bytes_read(const char *path, struct file_bytes *ret)
 {
-	char *text = NULL;
-	size_t len = 0;
+	ret->data = NULL;
+	ret->len = 0;
+	ret->err = kc_read_file(path, POLICY_MAX_SIZE, &ret->data, &ret->len);
+	ret->valid = true;
+}
+
+static void file_bytes_done(struct file_bytes *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static bool file_bytes_equal(const struct file_bytes *a, const struct file_bytes *b)
+{
+	return a->valid && b->valid && a->err == b->err && a->len == b->len &&
+	       (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* Parses the policy from bytes already read; --dry-run forces dryRun on. */
+static int parse_policy(struct app *app, const struct file_bytes *b, struct policy **ret, struct kc_error *err)
+{
 	int r;
 
-	r = kc_read_file(app->opts.policy_file, 1 << 20, &text, &len);
+	if (b->err < 0)
+		return kc_error_set(err, b->err, "%s: cannot read the policy: %s", app->opts.policy_file,
+				    b->err == -EFBIG ? "larger than 1 MiB" : strerror(-b->err));
+	r = policy_parse(app->opts.policy_file, b->data, b->len, ret, err);
 	if (r < 0)
-		return kc_error_set(err, r, "%s: cannot read the policy: %s", app->opts.policy_file,
-				    r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
-	r = policy_parse(app->opts.policy_file, text, len, ret, err);
-	if (r < 0) {
-		free(text);
 		return r;
-	}
 	if (app->opts.dry_run)
 		(*ret)->dry_run = true;
-	*ret_text = text;
 	return 0;
 }
 
@@ -473,60 +498,55 @@ static void reload_policy(struct app *app, const char *why)
 {
 	struct kc_error err = {{0}};
 	struct policy *p = NULL;
-	char *text = NULL;
+	struct file_bytes b;
 
-	if (load_policy(app, &p, &text, &err) < 0) {
-		char *bad = NULL;
-		size_t len;
+	file_bytes_read(app->opts.policy_file, &b);
+	if (file_bytes_equal(&b, &app->policy_bytes)) {
+		/* Same bytes (a touch, or the inotify event of our own read): nothing to do,
+		 * but a later return to a rejected text must be reported again. */
+		file_bytes_done(&app->rejected_bytes);
+		file_bytes_done(&b);
+		return;
+	}
+	if (parse_policy(app, &b, &p, &err) < 0) {
+		/* Report a bad file once, not at every poll, until it changes again;
+		 * SIGHUP always reports. */
+		bool repeated = file_bytes_equal(&b, &app->rejected_bytes) && strcmp(why, "SIGHUP") != 0;
 
-		/* Report a bad file once, not at every poll, until it changes again. */
-		if (kc_read_file(app->opts.policy_file, 1 << 20, &bad, &len) < 0)
-			bad = kc_xstrdup("");
-		if (app->rejected_text && strcmp(bad, app->rejected_text) == 0 && strcmp(why, "SIGHUP") != 0) {
-			free(bad);
+		file_bytes_done(&app->rejected_bytes);
+		app->rejected_bytes = b;
+		if (repeated)
 			return;
-		}
-		free(app->rejected_text);
-		app->rejected_text = bad;
 		kc_log_error("policy reload (%s) failed, keeping the previous policy: %s", why, err.msg);
 		metrics_counter_add(app->metrics, "policy_reloads_total", 1, "failure", NULL);
 		return;
 	}
-	free(app->rejected_text);
-	app->rejected_text = NULL;
-	if (app->policy_text && strcmp(text, app->policy_text) == 0) {
-		/* Same bytes (a touch, or the inotify event of our own read). */
-		policy_free(p);
-		free(text);
-		return;
-	}
+	file_bytes_done(&app->rejected_bytes);
 	core_set_policy(app->core, p, uv_now(app->loop));
 	policy_free(app->policy);
-	free(app->policy_text);
+	file_bytes_done(&app->policy_bytes);
 	app->policy = p;
-	app->policy_text = text;
+	app->policy_bytes = b;
 	metrics_counter_add(app->metrics, "policy_reloads_total", 1, "success", NULL);
 	kc_log_info(0, "policy reloaded from %s (%s)%s", app->opts.policy_file, why, p->dry_run ? ", dry run" : "");
 	schedule_pump(app);
 }
 
+/* A cheap check that also catches the kubelet's symlink swap of a mounted
+ * ConfigMap, which inotify on the directory can report before it completes. */
 static void on_policy_poll(uv_timer_t *t)
 {
 	struct app *app = kc_container_of(t, struct app, policy_poll);
-	char *text = NULL;
-	size_t len;
+	struct file_bytes b;
+	bool same;
 
-	/* A cheap check that also catches the kubelet's symlink swap of a mounted
-	 * ConfigMap, which inotify on a single file can miss. */
-	if (kc_read_file(app->opts.policy_file, 1 << 20, &text, &len) < 0)
-		text = kc_xstrdup("");  /* unreadable (a directory, removed): compared as empty */
-	if ((app->policy_text && strcmp(text, app->policy_text) == 0) ||
-	    (app->rejected_text && strcmp(text, app->rejected_text) == 0)) {
-		free(text);
-		return;
-	}
-	free(text);
-	reload_policy(app, "file changed");
+	file_bytes_read(app->opts.policy_file, &b);
+	same = file_bytes_equal(&b, &app->policy_bytes) || file_bytes_equal(&b, &app->rejected_bytes);
+	if (file_bytes_equal(&b, &app->policy_bytes))
+		file_bytes_done(&app->rejected_bytes);
+	file_bytes_done(&b);
+	if (!same)
+		reload_policy(app, "file changed");
 }
 
 static void on_policy_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -843,9 +863,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	kc_log_setup(app->opts.verbosity, app->opts.log_format, stderr);
-	if (load_policy(app, &app->policy, &app->policy_text, &err) < 0) {
+	file_bytes_read(app->opts.policy_file, &app->policy_bytes);
+	if (parse_policy(app, &app->policy_bytes, &app->policy, &err) < 0) {
 		kc_log_error("invalid policy: %s", err.msg);
-		return 2;
+		r = 2;
+		goto free_policy;
 	}
 	if (kc_config_load(app->opts.kubeconfig, app->opts.context, &app->cfg, &err) < 0) {
 		kc_log_error("%s", err.msg);
@@ -964,8 +986,8 @@ free_config:
 	kc_config_done(&app->cfg);
 free_policy:
 	policy_free(app->policy);
-	free(app->policy_text);
-	free(app->rejected_text);
+	file_bytes_done(&app->policy_bytes);
+	file_bytes_done(&app->rejected_bytes);
 	kc_log_info(1, "exiting with status %d", r);
 	return r;
 }

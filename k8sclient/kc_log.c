@@ -65,6 +65,11 @@ static void emit(char sev, int v, const char *fmt, va_list ap)
 	int n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One record, one line: a newline inside a message (say, from a parser's
+	 * error text) would start a line without a header. */
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
 	gettimeofday(&tv, NULL);
 	if (log_format == KC_LOG_JSON) {
 		char esc[8200];

@@ -181,10 +181,28 @@ static void deliver(struct kc_reflector *r, enum kc_delta delta, const void *obj
  * not change.  An ADDED for a known object is a modification, as in
  * client-go's informers.
  */
+/*
+ * An object without a name (or, for namespaced kinds, a namespace or a uid)
+ * cannot be addressed by any request; it is dropped rather than cached under a
+ * bogus key.  Real API servers never send one; a broken proxy or a bug might.
+ */
+static bool addressable(const struct kc_reflector *r, const struct kc_meta *m)
+{
+	return m->name[0] && m->uid[0] && (!r->type->namespaced || m->ns[0]);
+}
+
 static void apply(struct kc_reflector *r, void *obj)
 {
 	void *old = NULL;
 
+	if (!addressable(r, meta_of(obj))) {
+		kc_log_warn("reflector %s: dropping an object without %s (resourceVersion \"%s\")",
+			    r->type->resource, !meta_of(obj)->name[0] ? "a name" : !meta_of(obj)->uid[0] ? "a uid" : "a namespace",
+			    meta_of(obj)->resource_version);
+		r->stats.decode_errors++;
+		kc_object_free(obj);
+		return;
+	}
 	kc_store_put(r->store, obj, &old);
 	if (!old) {
 		deliver(r, KC_DELTA_ADDED, obj, NULL);
