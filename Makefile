@@ -134,7 +134,7 @@ build-fuzz/fuzz_%: $(BUILD)/test/fuzz/fuzz_%.o $(CTL_LIB) $(KC_LIB)
 
 valgrind: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
-		FIXTURES=$(CURDIR)/test/fixtures valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect $$t >/dev/null; done
+		PROPERTY_CASES=200 FIXTURES=$(CURDIR)/test/fixtures valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect $$t >/dev/null; done
 
 format:
 	clang-format -i k8sclient/*.[ch] controller/*.[ch] test/*.[ch]
