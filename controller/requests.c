@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kc_log.h"
+#include "kc_status.h"
 #include "kc_util.h"
 
 static char *dump(json_t *obj)
@@ -83,13 +84,14 @@ char *requests_event_path(const char *ns)
 
 enum requests_outcome requests_classify(long http_status, int transport_error, const struct kc_status *status)
 {
-	(void)status;
 	if (transport_error || http_status == 0)
 		return REQUESTS_FAILED;
 	if (http_status >= 200 && http_status < 300)
 		return REQUESTS_EVICTED;
+	/* Only a PodDisruptionBudget makes a 429 "blocked" (and so, after deleteAfter, a
+	 * delete); a 429 from the API server's own throttling is retried like any error. */
 	if (http_status == 429)
-		return REQUESTS_BLOCKED;
+		return status && kc_status_has_cause(status, "DisruptionBudget") ? REQUESTS_BLOCKED : REQUESTS_FAILED;
 	if (http_status == 404)
 		return REQUESTS_GONE;
 	/* A failed UID precondition: the name now belongs to a new pod. */

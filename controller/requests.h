@@ -42,9 +42,9 @@ char *requests_event_path(const char *ns);
 
 enum requests_outcome {
 	REQUESTS_EVICTED,   /* 200/201 */
-	REQUESTS_BLOCKED,   /* 429: a PodDisruptionBudget (or the API server's rate limit) */
+	REQUESTS_BLOCKED,   /* 429 with a DisruptionBudget cause: a PodDisruptionBudget */
 	REQUESTS_GONE,      /* 404, or 409 on the UID precondition: the pod we meant no longer exists */
-	REQUESTS_FAILED,    /* anything else: retry with backoff */
+	REQUESTS_FAILED,    /* anything else (a 429 from throttling too): retry with backoff */
 };
 
 /* Classifies the answer to an eviction or delete request. */

@@ -54,10 +54,16 @@ static void test_event_body(void **state)
 
 static void test_classify(void **state)
 {
+	struct kc_status_cause cause = {.reason = "DisruptionBudget", .message = "needs 2 healthy pods", .field = ""};
+	struct kc_status pdb = {.code = 429, .reason = "TooManyRequests", .causes = &cause, .n_causes = 1};
+	struct kc_status throttled = {.code = 429, .reason = "TooManyRequests"};
+
 	(void)state;
 	assert_int_equal(requests_classify(201, 0, NULL), REQUESTS_EVICTED);
 	assert_int_equal(requests_classify(200, 0, NULL), REQUESTS_EVICTED);
-	assert_int_equal(requests_classify(429, 0, NULL), REQUESTS_BLOCKED);
+	assert_int_equal(requests_classify(429, 0, &pdb), REQUESTS_BLOCKED);
+	assert_int_equal(requests_classify(429, 0, &throttled), REQUESTS_FAILED);
+	assert_int_equal(requests_classify(429, 0, NULL), REQUESTS_FAILED);
 	assert_int_equal(requests_classify(404, 0, NULL), REQUESTS_GONE);
 	assert_int_equal(requests_classify(409, 0, NULL), REQUESTS_GONE);
 	assert_int_equal(requests_classify(500, 0, NULL), REQUESTS_FAILED);
