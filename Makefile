@@ -4,7 +4,7 @@
 SHELL   := /bin/bash
 CC      ?= cc
 DEBS    := build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev \
-           libuv1-dev libyajl-dev libmicrohttpd-dev libcmocka-dev python3 openssl \
+           libuv1-dev libmicrohttpd-dev libcmocka-dev python3 openssl \
            nghttp2-proxy valgrind clang libclang-rt-14-dev
 BUILD   ?= build
 SAN     ?=
@@ -19,7 +19,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP \
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(SAN)
 # Debian's headers live in the default include path, so no pkg-config is needed
 # (and the flags stay right on a fresh machine where `make deps` runs first).
-LDLIBS  := -lcurl -ljansson -lyaml -luv -lyajl -lmicrohttpd -lm
+LDLIBS  := -lcurl -ljansson -lyaml -luv -lmicrohttpd -lm
 TESTLIBS := -lcmocka
 PYTHON  ?= python3
 
@@ -40,6 +40,8 @@ BIN      := bin/device-descheduler
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
+.SECONDARY:
+
 .PHONY: all deps check-deps test unit itest itest-h2 pytest asan bench demo fuzz fuzz-build valgrind clean format
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
@@ -54,7 +56,7 @@ deps:
 
 # Cheap check used by every build target: runs `make deps` only when a library is missing.
 check-deps:
-	@for h in curl/curl.h jansson.h yaml.h uv.h yajl/yajl_parse.h microhttpd.h cmocka.h; do \
+	@for h in curl/curl.h jansson.h yaml.h uv.h microhttpd.h cmocka.h; do \
 		[ -e /usr/include/$$h ] || [ -e /usr/include/x86_64-linux-gnu/$$h ] || { $(MAKE) --no-print-directory deps; exit $$?; }; done; \
 	command -v $(PYTHON) >/dev/null && command -v openssl >/dev/null || $(MAKE) --no-print-directory deps
 

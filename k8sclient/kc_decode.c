@@ -1,6 +1,6 @@
 /*
  * The incremental decoders of kc_decode.h.  A static schema per kind (tables
- * of the keys we keep, see kc_sax.h) drives yajl's SAX callbacks; one handler
+ * of the keys we keep, see kc_sax.h) drives kc_sax's walker; one handler
  * builds the object into a reusable scratch area (a typed head, growable
  * element vectors and a string arena), and finish_*() copies the result into
  * one heap block sized exactly: the struct, then its arrays, then its

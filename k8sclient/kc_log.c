@@ -56,7 +56,7 @@ static size_t json_escape(char *out, size_t size, const char *s)
 	return n;
 }
 
-static void emit(char sev, int v, const char *fmt, va_list ap)
+static KC_PRINTF(3, 0) void emit(char sev, int v, const char *fmt, va_list ap)
 {
 	char msg[4096], line[8800];
 	struct timeval tv;

@@ -1,12 +1,13 @@
 /*
- * A schema-driven SAX walker on top of yajl, private to the decoders.
+ * A schema-driven SAX walker with its own JSON scanner, private to the
+ * decoders.
  *
  * A schema is a static table of the keys we keep at one level of a JSON
  * object.  The walker follows the document with a stack of frames (one per
  * kept object, array or string map), reports each kept value to one handler
  * as (field id, event, value), and skips everything else by counting
- * brackets, so an unknown subtree such as managedFields costs only yajl's
- * lexing.  A value whose JSON type does not match the schema is skipped like
+ * brackets, so an unknown subtree such as managedFields costs only a scan
+ * for quotes and brackets (fully validated, see kc_sax.c).  A value whose JSON type does not match the schema is skipped like
  * an unknown key.  Schemas chain (struct kc_sax_schema.next) so the watch
  * decoder can look for Status fields and the object's fields at once.
  */
@@ -16,8 +17,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <yajl/yajl_parse.h>
 
 enum kc_sax_kind {
 	KC_SAX_STR = 1,  /* string value */
@@ -70,8 +69,12 @@ typedef int (*kc_sax_handler)(void *ud, unsigned id, enum kc_sax_event ev, const
 
 #define KC_SAX_MAX_DEPTH 24
 #define KC_SAX_MAX_KEY 512
-/* The longest token yajl may buffer across feeds (etcd caps objects at 1.5 MB). */
+/* The longest kept token (a string or number we report) that may be buffered
+ * across feeds or unescaped (etcd caps objects at 1.5 MB); -EMSGSIZE beyond.
+ * Tokens we skip are validated as they pass and never buffered. */
 #define KC_SAX_MAX_TOKEN (4u * 1024 * 1024)
+/* The deepest nesting of arrays and objects, kept or skipped; -EMSGSIZE beyond. */
+#define KC_SAX_MAX_NEST 1024
 
 struct kc_sax_frame {
 	const struct kc_sax_field *field;  /* the field this container is the value of */
@@ -79,33 +82,53 @@ struct kc_sax_frame {
 };
 
 struct kc_sax {
-	yajl_handle yajl;
 	const struct kc_sax_schema *root;
 	kc_sax_handler handler;
 	void *ud;
 	int depth;  /* frames in use; -1 before the root value */
 	unsigned long skip;  /* > 0: inside a skipped container */
 	bool root_done;
-	int error;  /* the handler's error that cancelled the parse */
-	bool multiple;  /* cancelled because a second root value began */
-	bool evented;   /* a callback ran during the current feed */
-	size_t quiet;   /* bytes fed since the last feed with a callback */
+	int error;  /* sticky: the handler's error or the scanner's */
+	/* The scanner (kc_sax.c): what may come next, and the token that the
+	 * last feed ended inside of, if any. */
+	uint8_t gs;      /* grammar state */
+	uint8_t ts;      /* token state: none, string, number, literal */
+	uint8_t sub;     /* the token's sub-state (escape, number part, literal position) */
+	uint8_t cnt;     /* hex digits of a \uXXXX read so far */
+	uint8_t u8need;  /* UTF-8 continuation bytes still expected */
+	uint8_t u8lo, u8hi;  /* the range of the next continuation byte */
+	bool keep;       /* the token is reported: its text goes to tok */
+	bool is_key;     /* the string is an object key */
+	bool copied;     /* tok holds the token's text so far */
+	uint16_t hi;     /* a high surrogate waiting for its low half */
+	uint16_t cp;     /* the \uXXXX being read */
+	const char *lit; /* the literal being matched */
+	const char *why; /* what was wrong with the input */
+	const unsigned char *base;  /* the current feed, for error offsets */
+	uint64_t off;    /* bytes fed before the current feed */
+	uint64_t erroff;
+	unsigned nest;   /* open arrays and objects */
+	char *tok;       /* a kept token's text (unescaped), bounded by KC_SAX_MAX_TOKEN */
+	size_t tlen, tcap;
 	/* The fields the last key matched, by JSON value class. */
 	const struct kc_sax_field *pend_str, *pend_int, *pend_bool, *pend_obj, *pend_arr;
 	size_t klen;
 	bool key_ok;
 	char key[KC_SAX_MAX_KEY];
 	struct kc_sax_frame st[KC_SAX_MAX_DEPTH];
+	uint8_t objs[KC_SAX_MAX_NEST / 8];  /* per nesting level: 1 = object, 0 = array */
 };
 
 /* Prepares a walker for one JSON document whose root object follows root. */
 void kc_sax_init(struct kc_sax *s, const struct kc_sax_schema *root, kc_sax_handler h, void *ud);
-/* Starts a new document (allocates the yajl handle lazily). */
+/* Starts a new document (keeps the token buffer of the last one). */
 void kc_sax_begin(struct kc_sax *s);
-/* Feeds bytes: 0, a handler's negative error, or -EBADMSG (message in err). */
+/* Feeds bytes: 0, a handler's error, -EBADMSG for invalid JSON or -EMSGSIZE
+ * past a bound (message in err); errors are sticky until kc_sax_begin. */
 int kc_sax_feed(struct kc_sax *s, const char *buf, size_t len, char *err, size_t errsize);
 /* Ends the document: 0, or -EBADMSG if it is incomplete or invalid. */
 int kc_sax_complete(struct kc_sax *s, char *err, size_t errsize);
+/* Frees the token buffer; s may be NULL. */
 void kc_sax_done(struct kc_sax *s);
 
 #endif
