@@ -21,15 +21,22 @@ static char *dump(json_t *obj)
 	return s;
 }
 
-char *requests_eviction_body(const char *ns, const char *name, const char *uid, int64_t grace_period_s)
+/* DeleteOptions with a UID precondition, and gracePeriodSeconds when >= 0. */
+static json_t *delete_options(const char *uid, int64_t grace_period_s)
 {
 	json_t *opts = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "DeleteOptions",
 				 "preconditions", "uid", uid);
 
 	if (grace_period_s >= 0)
 		json_object_set_new(opts, "gracePeriodSeconds", json_integer(grace_period_s));
+	return opts;
+}
+
+char *requests_eviction_body(const char *ns, const char *name, const char *uid, int64_t grace_period_s)
+{
 	return dump(json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "policy/v1", "kind", "Eviction",
-			      "metadata", "name", name, "namespace", ns, "deleteOptions", opts));
+			      "metadata", "name", name, "namespace", ns, "deleteOptions",
+			      delete_options(uid, grace_period_s)));
 }
 
 char *requests_eviction_path(const char *ns, const char *name)
@@ -39,12 +46,7 @@ char *requests_eviction_path(const char *ns, const char *name)
 
 char *requests_delete_body(const char *uid, int64_t grace_period_s)
 {
-	json_t *opts = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "DeleteOptions",
-				 "preconditions", "uid", uid);
-
-	if (grace_period_s >= 0)
-		json_object_set_new(opts, "gracePeriodSeconds", json_integer(grace_period_s));
-	return dump(opts);
+	return dump(delete_options(uid, grace_period_s));
 }
 
 /* Keeps Event names unique within one millisecond. */
