@@ -43,6 +43,45 @@ static void kfile_done(struct kfile *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/*
+ * A kubeconfig is a few levels deep.  libyaml's document loader takes time
+ * quadratic in the nesting depth, so a hostile file of 20,000 nested "[" would
+ * stall start-up: one cheap pass over the events refuses deep nesting first.
+ */
+#define KUBECONFIG_MAX_DEPTH 64
+
+static int check_depth(const char *path, const char *data, size_t len, struct kc_error *err)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, r = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		kc_log_fatal("yaml_parser_initialize: out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break;  /* the loader reports syntax errors with their position */
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (depth > KUBECONFIG_MAX_DEPTH) {
+			r = kc_error_set(err, -EINVAL, "%s:%zu:%zu: nested deeper than %d levels", path,
+					 ev.start_mark.line + 1, ev.start_mark.column + 1, KUBECONFIG_MAX_DEPTH);
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return r;
+}
+
 static int kfile_load(struct kfile *f, const char *path, struct kc_error *err)
 {
 	yaml_parser_t parser;
@@ -57,6 +96,11 @@ static int kfile_load(struct kfile *f, const char *path, struct kc_error *err)
 		return kc_error_set(err, r, "%s: larger than the limit of %u bytes", path, KUBECONFIG_MAX);
 	if (r < 0)
 		return kc_error_set(err, r, "%s: %s", path, strerror(-r));
+	r = check_depth(path, data, len, err);
+	if (r < 0) {
+		free(data);
+		return r;
+	}
 	if (!yaml_parser_initialize(&parser))
 		kc_log_fatal("yaml_parser_initialize: out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
@@ -277,6 +321,39 @@ static int get_path(struct kfile *f, yaml_node_t *m, const char *field, const ch
 }
 
 /* The names defined in section ("contexts") of every file, for "not found" errors. */
+/*
+ * A name from the file, fit for an error message.  Context, cluster and user
+ * names are short identifiers; one with blanks, quotes, commas or control
+ * characters, or longer than 64 bytes, is almost always a malformed file (say,
+ * a quoted string that runs on over the next lines, tokens included), so it is
+ * described rather than copied into the message.
+ */
+static bool plain_name(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (i >= 64 || (unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' ||
+		    s[i] == ',')
+			return false;
+	return i > 0;
+}
+
+static const char *quoted(const char *s, char *buf, size_t size)
+{
+	if (plain_name(s))
+		snprintf(buf, size, "\"%s\"", s);
+	else
+		snprintf(buf, size, "<a %zu-byte name with blanks, quotes or control characters>", strlen(s));
+	return buf;
+}
+
+/* As quoted(), but plain names are listed bare. */
+static const char *listed(const char *s, char *buf, size_t size)
+{
+	return plain_name(s) ? s : quoted(s, buf, size);
+}
+
 static void list_names(struct kfile *files, size_t n_files, const char *section, char *buf, size_t size)
 {
 	size_t used = 0;
@@ -290,12 +367,13 @@ static void list_names(struct kfile *files, size_t n_files, const char *section,
 		for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
 		     it++) {
 			yaml_node_t *name = map_get(&files[i], node_at(&files[i], *it), "name");
+			char q[300];
 			int w;
 
 			if (!name || name->type != YAML_SCALAR_NODE)
 				continue;
 			w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
-				     (char *)name->data.scalar.value);
+				     listed((char *)name->data.scalar.value, q, sizeof(q)));
 			if (w < 0 || (size_t)w >= size - used) {
 				snprintf(buf + (size > 5 ? size - 5 : 0), size > 5 ? 5 : size, "...");
 				return;
@@ -469,7 +547,7 @@ static int resolve(struct kfile *files, size_t n_files, const char *what, const 
 	struct kfile *f;
 	yaml_node_t *ctx, *body;
 	const char *cluster_name = NULL, *user_name = NULL, *ns = NULL;
-	char names[256], field[64];
+	char names[256], field[64], q1[300], q2[300];
 	size_t idx;
 	int r;
 
@@ -493,8 +571,8 @@ static int resolve(struct kfile *files, size_t n_files, const char *what, const 
 		return r;
 	if (r == 0) {
 		list_names(files, n_files, "contexts", names, sizeof(names));
-		return kc_error_set(err, -ENOENT, "%s: context \"%s\" not found (contexts: %s)", what,
-				    context, names);
+		return kc_error_set(err, -ENOENT, "%s: context %s not found (contexts: %s)", what,
+				    quoted(context, q1, sizeof(q1)), names);
 	}
 	snprintf(field, sizeof(field), "contexts[%zu].context", idx);
 	if ((r = get_str(f, ctx, field, "cluster", &cluster_name, err)) < 0 ||
@@ -509,8 +587,8 @@ static int resolve(struct kfile *files, size_t n_files, const char *what, const 
 		goto fail;
 	if (r == 0) {
 		list_names(files, n_files, "clusters", names, sizeof(names));
-		r = kc_error_set(err, -ENOENT, "%s: context \"%s\": cluster \"%s\" not found (clusters: %s)",
-				 what, context, cluster_name, names);
+		r = kc_error_set(err, -ENOENT, "%s: context %s: cluster %s not found (clusters: %s)", what,
+				 quoted(context, q1, sizeof(q1)), quoted(cluster_name, q2, sizeof(q2)), names);
 		goto fail;
 	}
 	r = load_cluster(f, idx, body, &c, err);
@@ -523,8 +601,8 @@ static int resolve(struct kfile *files, size_t n_files, const char *what, const 
 		if (r == 0) {
 			list_names(files, n_files, "users", names, sizeof(names));
 			r = kc_error_set(err, -ENOENT,
-					 "%s: context \"%s\": user \"%s\" not found (users: %s)", what,
-					 context, user_name, names);
+					 "%s: context %s: user %s not found (users: %s)", what,
+					 quoted(context, q1, sizeof(q1)), quoted(user_name, q2, sizeof(q2)), names);
 			goto fail;
 		}
 		r = load_user(f, idx, body, &c, err);
