@@ -152,8 +152,13 @@ static void on_string(struct kc_sax *s, const char *str, size_t len)
 
 	if (s->depth < 0)
 		return;
+	/* Our strings are C strings: a value (or map key) holding \u0000 cannot be kept
+	 * whole, so it is dropped like a value of the wrong type.  Kubernetes names,
+	 * labels and resource names never contain one. */
+	if (str && memchr(str, '\0', len))
+		str = NULL;
 	if (s->st[s->depth].type == KC_SAX_MAP) {
-		if (!str)
+		if (!str || memchr(s->key, '\0', s->klen))
 			return;
 		v.key = s->key;
 		v.klen = s->klen;

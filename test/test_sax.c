@@ -273,11 +273,24 @@ static void test_nul_bytes(void **state)
 
 /* ---- kept values, exactly ----------------------------------------------------------- */
 
+/* Fuzzing found "nvid\u0000ia.com/gpu" kept as the C string "nvid": values and map
+ * keys holding U+0000 are dropped instead, wherever the chunks split. */
+static void test_nul_strings_dropped(void **state)
+{
+	static const char json[] = "{\"s\":\"a\\u0000b\",\"m\":{\"k\\u0000x\":\"v\",\"k\":\"v\\u0000\",\"ok\":\"v\"}}";
+	char *t;
+
+	(void)state;
+	assert_int_equal(run_all_splits(json, sizeof(json) - 1, &t), 0);
+	assert_string_equal(t, "E8[ok]=[v]\n");
+	free(t);
+}
+
 static void test_kept_values(void **state)
 {
 	static const char json[] =
 		"{\"skip\":{\"s\":\"no\",\"m\":{\"k\":\"no\"},\"a\":[{\"s\":\"no\"}]},"
-		"\"s\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\\u0000j\\u00e9\\u20ac\\uD83D\\uDE00 p\xc3\xb6\","
+		"\"s\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\\u0001j\\u00e9\\u20ac\\uD83D\\uDE00 p\xc3\xb6\","
 		"\"i\":-9223372036854775808,\"b\":true,"
 		"\"o\":{\"s\":\"\",\"i\":9223372036854775807,\"deeper\":{\"s\":\"no\"}},"
 		"\"a\":[{\"s\":\"one\",\"i\":1},{},{\"i\":1.5,\"s\":2},7,\"str\",[{\"s\":\"no\"}],null],"
@@ -286,7 +299,7 @@ static void test_kept_values(void **state)
 		"\"i\":9223372036854775808,\"i\":1e3,\"i\":\"str\",\"b\":null,\"s\":5,\"o\":[],\"a\":{},\"m\":\"no\","
 		"\"b\":false}";
 	static const char want[] =
-		"S1[a\"b\\x5cc/d\\x08e\\x0cf\\x0ag\\x0dh\\x09i\\x00j\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 p\xc3\xb6]\n"
+		"S1[a\"b\\x5cc/d\\x08e\\x0cf\\x0ag\\x0dh\\x09i\\x01j\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 p\xc3\xb6]\n"
 		"I2 -9223372036854775808\n"
 		"B3 1\n"
 		"{4\nS5[]\nI6 9223372036854775807\n}4\n"
@@ -538,7 +551,8 @@ static int jansson_view(const char *j, size_t len, struct transcript *want)
 		m = json_object_get(root, "m");
 		if (json_is_object(m)) {
 			json_object_foreach(m, key, v) {
-				if (!json_is_string(v))
+				/* The walker drops strings holding U+0000: they cannot be C strings. */
+				if (!json_is_string(v) || memchr(json_string_value(v), '\0', json_string_length(v)))
 					continue;
 				put(want, "E8[", 3);
 				put_bytes(want, key, strlen(key));
@@ -670,6 +684,7 @@ int main(void)
 		cmocka_unit_test(test_grammar),
 		cmocka_unit_test(test_nul_bytes),
 		cmocka_unit_test(test_kept_values),
+		cmocka_unit_test(test_nul_strings_dropped),
 		cmocka_unit_test(test_nesting_bound),
 		cmocka_unit_test(test_token_bound),
 		cmocka_unit_test(test_differential_jansson),
