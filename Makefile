@@ -42,7 +42,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
 .SECONDARY:
 
-.PHONY: all deps check-deps test unit itest itest-h2 pytest asan bench demo fuzz fuzz-build valgrind clean format
+.PHONY: all deps check-deps test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
 # Installs the Debian packages the build and tests need (as root), or says what to install.
@@ -128,6 +128,17 @@ fuzz: check-deps
 		mkdir -p build-fuzz/corpus/$$n; echo "== $$f ($(FUZZ_SECONDS)s)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
 			build-fuzz/corpus/$$n test/fuzz/corpus/$$n 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|Done)'; done
+
+# CI's smoke: a fixed seed and run count over the committed corpora only, so that
+# the run is the same on every machine (long, exploratory runs are `make fuzz`).
+FUZZ_SMOKE_RUNS ?= 200000
+fuzz-smoke: check-deps
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="$(FUZZ_FLAGS)" fuzz-build
+	@set -eo pipefail; for f in $(FUZZ_BIN); do n=$${f#build-fuzz/}; n=$${n#fuzz_}; \
+		out=$$(mktemp -d); echo "== $$f (smoke: seed 1, $(FUZZ_SMOKE_RUNS) runs)"; \
+		TMPDIR=/dev/shm $$f -seed=1 -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=45 -print_final_stats=1 -timeout=10 \
+			-rss_limit_mb=2048 $$out test/fuzz/corpus/$$n 2>&1 | \
+			grep -E '^(stat::number_of_executed_units|==|SUMMARY|Done)'; rm -rf $$out; done
 
 fuzz-build: $(FUZZ_BIN)
 
