@@ -501,7 +501,7 @@ static bool eq(const struct kc_sax_value *v, const char *lit)
 static bool in_list(const char *const *list, const char *s, size_t len)
 {
 	for (; *list; list++)
-		if (strncmp(*list, s, len) == 0 && (*list)[len] == '\0')
+		if (strlen(*list) == len && memcmp(*list, s, len) == 0)
 			return true;
 	return false;
 }

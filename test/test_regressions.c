@@ -162,6 +162,52 @@ static void test_watch_trailing_garbage(void **state)
 	kc_intern_free(ctx.intern);
 }
 
+/* Decodes a pod with the given keep_labels and returns how many labels it kept. */
+static uint32_t kept_labels(const char *const *keep, const char *json, size_t len)
+{
+	struct kc_decode_opts opts = {.keep_labels = keep};
+	struct kc_decode_ctx ctx = {.intern = kc_intern_new(), .opts = &opts};
+	struct kc_error err = {{0}};
+	struct kc_pod *pod = NULL;
+	uint32_t n;
+
+	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, (void **)&pod, &err), 0);
+	n = pod->meta.n_labels;
+	kc_object_free(pod);
+	kc_intern_free(ctx.intern);
+	return n;
+}
+
+/*
+ * fuzz_list, AddressSanitizer global-buffer-overflow READ of size 1 in
+ * in_list (kc_decode.c:504), from on_map_entry (M_LABELS): a label key with
+ * an escaped NUL, "app\u0000", against keep_labels {"app"}.  in_list compares
+ * with strncmp(*list, s, len), which stops at the NUL both strings have at
+ * index 3, then reads (*list)[len], one byte past "app".  Besides the
+ * over-read, "app\0" is wrongly kept as "app" whenever that byte is 0.  The
+ * comparison should be strlen(*list) == len && memcmp(*list, s, len) == 0.
+ */
+static void test_keep_list_key_with_nul(void **state)
+{
+	static const char json[] = "{\"metadata\":{\"labels\":{\"app\\u0000\":\"x\",\"app\":\"y\"}}}";
+	/* The byte after "app" is 0 here, so the bug shows without a sanitizer. */
+	static char padded[8] = "app";
+	const char *const keep_padded[] = {padded, NULL};
+	char *exact;
+
+	(void)state;
+	assert_int_equal(kept_labels(keep_padded, json, sizeof(json) - 1), 1);
+	/* Exactly 4 bytes on the heap: under `make asan` an over-read is reported. */
+	exact = kc_xstrdup("app");
+	{
+		const char *const keep_exact[] = {exact, NULL};
+		uint32_t n = kept_labels(keep_exact, json, sizeof(json) - 1);
+
+		free(exact);
+		assert_int_equal(n, 1);
+	}
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -192,7 +238,6 @@ static void test_kubeconfig_deep_nesting_fails_fast(void **state)
 	int r;
 
 	(void)state;
-	PENDING("deeply nested kubeconfig takes seconds (kc_config.c, kfile_load / libyaml)");
 	text = kc_xmalloc(2 * DEPTH + 1);
 	assert_non_null(mkdtemp(dir));
 	path = kc_xasprintf("%s/config", dir);
@@ -250,7 +295,6 @@ static void test_kubeconfig_error_quotes_long_names(void **state)
 	int r;
 
 	(void)state;
-	PENDING("kubeconfig errors quote names verbatim (kc_config.c, resolve/find_named)");
 	assert_non_null(mkdtemp(dir));
 	path = kc_xasprintf("%s/config", dir);
 	f = fopen(path, "w");
@@ -274,6 +318,7 @@ int main(void)
 	    cmocka_unit_test(test_object_trailing_garbage),
 	    cmocka_unit_test(test_trailing_blanks_accepted),
 	    cmocka_unit_test(test_list_trailing_garbage),
+	    cmocka_unit_test(test_keep_list_key_with_nul),
 	    cmocka_unit_test(test_watch_trailing_garbage),
 	    cmocka_unit_test(test_kubeconfig_deep_nesting_fails_fast),
 	    cmocka_unit_test(test_kubeconfig_error_quotes_long_names),
