@@ -58,7 +58,7 @@ deps:
 check-deps:
 	@for h in curl/curl.h jansson.h yaml.h uv.h microhttpd.h cmocka.h; do \
 		[ -e /usr/include/$$h ] || [ -e /usr/include/x86_64-linux-gnu/$$h ] || { $(MAKE) --no-print-directory deps; exit $$?; }; done; \
-	command -v $(PYTHON) >/dev/null && command -v openssl >/dev/null || $(MAKE) --no-print-directory deps
+	for c in $(PYTHON) openssl nghttpx valgrind clang; do command -v $$c >/dev/null || { $(MAKE) --no-print-directory deps; exit $$?; }; done
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
