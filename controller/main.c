@@ -82,6 +82,7 @@ struct app {
 	bool synced;
 	bool leading;
 	bool shutting_down;
+	uint64_t shutdown_started_ms;
 	int exit_code;
 };
 
@@ -749,10 +750,9 @@ static void on_lease_released(void *ud)
 	finish_shutdown(ud);
 }
 
-static void maybe_finish(struct app *app)
+/* Once the in-flight requests are done (or the shutdown timeout passed): release the lease, then close. */
+static void finish(struct app *app)
 {
-	if (app->in_flight > 0)
-		return;
 	if (app->leader) {
 		struct leader *l = app->leader;
 
@@ -766,17 +766,17 @@ static void maybe_finish(struct app *app)
 static void on_shutdown_poll(uv_timer_t *t)
 {
 	struct app *app = kc_container_of(t, struct app, shutdown_timer);
-	static uint64_t waited;
+	uint64_t waited = uv_now(app->loop) - app->shutdown_started_ms;
 
-	waited += 100;
 	if (app->in_flight > 0 && waited < app->opts.shutdown_timeout_ms)
 		return;
+	/* Requests still in flight are cancelled when the client closes; their
+	 * callbacks still run and report to the core. */
 	if (app->in_flight > 0)
 		kc_log_warn("shutdown: %u requests still in flight after %llu ms; exiting anyway", app->in_flight,
 			    (unsigned long long)app->opts.shutdown_timeout_ms);
-	app->in_flight = 0;
 	uv_timer_stop(t);
-	maybe_finish(app);
+	finish(app);
 }
 
 static void start_shutdown(struct app *app, const char *why)
@@ -795,6 +795,7 @@ static void start_shutdown(struct app *app, const char *why)
 	uv_signal_stop(&app->sig_int);
 	if (app->core)
 		core_set_active(app->core, false, uv_now(app->loop));
+	app->shutdown_started_ms = uv_now(app->loop);
 	uv_timer_start(&app->shutdown_timer, on_shutdown_poll, 0, 100);
 }
 
