@@ -89,6 +89,9 @@ class TestManifests(unittest.TestCase):
         (c,) = pod["containers"]
         self.assertEqual(c["args"], ["--policy-config-file=/etc/device-descheduler/policy.yaml",
                                      "--leader-elect=true"])
+        self.assertEqual({e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]},
+                         {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace",
+                          "POD_UID": "metadata.uid"})
         sc = c["securityContext"]
         self.assertEqual(sc["runAsNonRoot"], True)
         self.assertEqual(sc["runAsUser"], 65532)
