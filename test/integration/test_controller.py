@@ -313,7 +313,10 @@ class ControllerScenarios(ScenarioTest):
         """A storm of 200 failing GPUs on all 25 device nodes trips the circuit breaker (default
         maxUnhealthyNodePercent 50): no eviction, a log line, circuit_breaker_open 1."""
         objs, where = self.storm_cluster(25, 8)
-        ctl = self.controller(base_policy(signals={"podResourceHealth": {"for": "2s"}}))
+        # The downward API of the manifests: the breaker's Warning Event goes on our own pod.
+        ctl = self.controller(base_policy(signals={"podResourceHealth": {"for": "2s"}}),
+                              env={"POD_NAME": "device-descheduler-abc12", "POD_NAMESPACE": "kube-system",
+                                   "POD_UID": "dd-uid-1"})
         self.assertEqual(ctl.metric("circuit_breaker_open"), 0.0)
         t = self.storm(objs)
         ctl.wait_log(r"circuit breaker open: \d+ of 25 device nodes \(\d+%\) are unhealthy", timeout=5.0)
@@ -322,6 +325,9 @@ class ControllerScenarios(ScenarioTest):
         hold_for(lambda: not evictions(self.srv) and not pod_deletes(self.srv),
                  max(0.0, t + 3.5 - time.monotonic()), "no eviction while the breaker is open", ctl=ctl)
         self.assertEqual(ctl.metric("circuit_breaker_open"), 1.0)
+        evs = events_for(self.srv, "kube-system", "device-descheduler-abc12")
+        self.assertEqual([(e["type"], e["reason"]) for e in evs], [("Warning", "CircuitBreakerOpen")])
+        self.assertEqual(evs[0]["involvedObject"]["uid"], "dd-uid-1")
         self.assertStopsCleanly(ctl)
 
     # ------------------------------------------------------------------ filters
