@@ -14,8 +14,19 @@ ifeq ($(SAN),)
 HARDEN  += -D_FORTIFY_SOURCE=2
 endif
 OPT     ?= -O2 -g
-CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP \
-           -iquote k8sclient -iquote controller -iquote test
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP
+# The layers, enforced by the include paths each directory is compiled with:
+#   k8sclient/        sees only itself (the reusable client knows no controller);
+#   controller/core/  the pure decision code: sees itself and k8sclient, and the
+#                     poison headers make any #include of uv.h, curl/curl.h or
+#                     microhttpd.h an error;
+#   controller/       the I/O shell: sees everything but the tests;
+#   test/             sees everything.
+# test/check_layers.sh proves that breaking either rule fails the build.
+INC_KC   := -iquote k8sclient
+INC_CORE := -I controller/core/poison -iquote controller/core -iquote k8sclient
+INC_CTL  := -iquote controller -iquote controller/core -iquote k8sclient
+INC_TEST := $(INC_CTL) -iquote test
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(SAN)
 # Debian's headers live in the default include path, so no pkg-config is needed
 # (and the flags stay right on a fresh machine where `make deps` runs first).
@@ -24,7 +35,7 @@ TESTLIBS := -lcmocka
 PYTHON  ?= python3
 
 KC_SRC   := $(sort $(wildcard k8sclient/*.c))
-CTL_SRC  := $(filter-out controller/main.c,$(sort $(wildcard controller/*.c)))
+CTL_SRC  := $(filter-out controller/main.c,$(sort $(wildcard controller/*.c controller/core/*.c)))
 KC_OBJ   := $(KC_SRC:%.c=$(BUILD)/%.o)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard test/test_*.c))
@@ -42,7 +53,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
 .SECONDARY:
 
-.PHONY: all deps check-deps test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format
+.PHONY: all deps check-deps check-layers test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
 # Installs the Debian packages the build and tests need (as root), or says what to install.
@@ -60,9 +71,21 @@ check-deps:
 		[ -e /usr/include/$$h ] || [ -e /usr/include/x86_64-linux-gnu/$$h ] || { $(MAKE) --no-print-directory deps; exit $$?; }; done; \
 	for c in $(PYTHON) openssl nghttpx valgrind clang; do command -v $$c >/dev/null || { $(MAKE) --no-print-directory deps; exit $$?; }; done
 
+$(BUILD)/k8sclient/%.o: k8sclient/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_KC) -c -o $@ $<
+
+$(BUILD)/controller/core/%.o: controller/core/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_CORE) -c -o $@ $<
+
+$(BUILD)/controller/%.o: controller/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_CTL) -c -o $@ $<
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(INC_TEST) -c -o $@ $<
 
 $(KC_LIB): $(KC_OBJ)
 	@mkdir -p $(dir $@)
@@ -88,7 +111,11 @@ $(BUILD)/bench: $(BUILD)/test/bench.o $(CTL_LIB) $(KC_LIB)
 # Unit tests (no server), C integration tests (each against its own test API
 # server), then the Python-driven suites (the test API server with real
 # kubectl, and the controller scenarios).
-test: check-deps $(BIN) k8sclient/libk8sclient.a unit itest itest-h2 pytest
+test: check-deps $(BIN) k8sclient/libk8sclient.a check-layers unit itest itest-h2 pytest
+
+# The build's layer rules hold (and cannot be widened silently).
+check-layers:
+	@CC="$(CC)" INC_KC="$(INC_KC)" INC_CORE="$(INC_CORE)" INC_CTL="$(INC_CTL)" test/check_layers.sh
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; FIXTURES=$(CURDIR)/test/fixtures $$t; done

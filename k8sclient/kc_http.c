@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,8 +29,6 @@
 
 #define TOKEN_FILE_MAX (64u * 1024u)
 #define ERRMSG_MAX 512
-/* LONG_MAX without <limits.h>: -Icontroller puts controller/limits.h in its way. */
-#define CURL_LONG_MAX ((uint64_t)(~0ul >> 1))
 
 /* An intrusive circular doubly-linked list. */
 struct link {
@@ -1190,7 +1189,7 @@ int kc_client_request(struct kc_client *c, const struct kc_request_options *o, k
 	r->resource = o->resource ? kc_xstrdup(o->resource) : derive_resource(o->path);
 	r->timeout_ms = o->timeout_ms ? o->timeout_ms : c->opts.timeout_ms;
 	/* curl takes a long: very long timeouts mean "none". */
-	if (r->timeout_ms != UINT64_MAX && r->timeout_ms > CURL_LONG_MAX)
+	if (r->timeout_ms != UINT64_MAX && r->timeout_ms > (uint64_t)LONG_MAX)
 		r->timeout_ms = UINT64_MAX;
 	r->max_body = o->max_body ? o->max_body : c->opts.max_body;
 	r->retry = o->retry;

@@ -1,4 +1,4 @@
-/* Unit tests of the Eviction/Event bodies and answer classification (controller/requests.c). */
+/* Unit tests of the Eviction/Event bodies and answer classification (controller/core/requests.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

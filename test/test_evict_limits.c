@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "limits.h"
+#include "evict_limits.h"
 #include "policy.h"
 
 static struct policy *pol(uint32_t node, uint32_t ns, uint32_t total, uint32_t in_flight, uint64_t window)

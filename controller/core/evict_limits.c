@@ -1,5 +1,5 @@
 /*
- * Token buckets, the in-flight cap and the circuit breaker (see limits.h).
+ * Token buckets, the in-flight cap and the circuit breaker (see evict_limits.h).
  *
  * A bucket holds tokens scaled by the window: one token is `window_ms`
  * units, the capacity is max * window_ms units, and every elapsed
@@ -7,7 +7,7 @@
  * Per-node and per-namespace buckets live in maps; a full bucket carries no
  * information, so full ones are dropped when the maps grow.
  */
-#include "limits.h"
+#include "evict_limits.h"
 
 #include <stdio.h>
 #include <string.h>

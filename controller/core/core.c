@@ -12,7 +12,7 @@
 
 #include "kc_log.h"
 #include "kc_util.h"
-#include "limits.h"
+#include "evict_limits.h"
 
 /* The deltas of kc_reflector.h (which pulls in the HTTP layer, so it is not included here). */
 enum {

@@ -1,0 +1,4 @@
+/* Poison header: the decision code (controller/core/) must not do I/O.
+ * It is first on the include path of controller/core/ only (see the Makefile),
+ * so an #include of this header there fails the build. */
+#error "controller/core/ is the pure decision code: it must not include <uv.h> (move the I/O into controller/)"
