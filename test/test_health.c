@@ -1,5 +1,5 @@
 /*
- * Unit tests of health: the shared map, node state (conditions, device-ID
+ * Unit tests of health: signal names, node state (conditions, device-ID
  * patterns, allocatable drops, first-seen times, breaker counts), the DRA
  * taint index, generations, and pod evaluation details.
  */
@@ -19,35 +19,9 @@
 
 #define GPU "nvidia.com/gpu"
 
-static int count_cb(const char *key, void *value, void *userdata)
+static void test_signal_names(void **state)
 {
-	(void)key;
-	(void)value;
-	(*(int *)userdata)++;
-	return 0;
-}
-
-static void test_map(void **state)
-{
-	struct health_map m;
-	char key[32];
-	int n = 0;
-
 	(void)state;
-	health_map_init(&m);
-	for (intptr_t i = 0; i < 10000; i++) {
-		snprintf(key, sizeof(key), "k%ld", (long)i);
-		assert_null(health_map_put(&m, key, (void *)(i + 1)));
-	}
-	assert_int_equal(m.count, 10000);
-	assert_ptr_equal(health_map_get(&m, "k1234"), (void *)1235);
-	assert_ptr_equal(health_map_put(&m, "k1234", (void *)7), (void *)1235);
-	assert_ptr_equal(health_map_del(&m, "k1234"), (void *)7);
-	assert_null(health_map_get(&m, "k1234"));
-	assert_null(health_map_del(&m, "k1234"));
-	health_map_foreach(&m, count_cb, &n);
-	assert_int_equal(n, 9999);
-	health_map_done(&m);
 	assert_int_equal(strcmp(health_signal_name(HEALTH_DRA_TAINT), "DRADeviceTaint"), 0);
 	assert_string_equal(health_signal_name(HEALTH_SIGNAL_COUNT), "Unknown");
 }
@@ -223,7 +197,7 @@ static void test_pod_eval(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_map),
+	    cmocka_unit_test(test_signal_names),
 	    cmocka_unit_test(test_node_state),
 	    cmocka_unit_test(test_taint_index),
 	    cmocka_unit_test(test_pod_eval),

@@ -9,136 +9,7 @@
 #include <strings.h>
 
 #include "kc_util.h"
-
-/* ---- the map ---- */
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-void health_map_init(struct health_map *m)
-{
-	m->n_buckets = 16;
-	m->buckets = kc_xcalloc(m->n_buckets, sizeof(*m->buckets));
-	m->count = 0;
-}
-
-void health_map_done(struct health_map *m)
-{
-	if (!m->buckets)
-		return;
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		struct health_map_entry *e = m->buckets[i];
-
-		while (e) {
-			struct health_map_entry *next = e->next;
-
-			free(e->key);
-			free(e);
-			e = next;
-		}
-	}
-	free(m->buckets);
-	m->buckets = NULL;
-	m->n_buckets = 0;
-	m->count = 0;
-}
-
-static struct health_map_entry **find_slot(const struct health_map *m, const char *key, uint64_t h)
-{
-	struct health_map_entry **pe = &m->buckets[h & (m->n_buckets - 1)];
-
-	while (*pe && ((*pe)->hash != h || strcmp((*pe)->key, key) != 0))
-		pe = &(*pe)->next;
-	return pe;
-}
-
-void *health_map_get(const struct health_map *m, const char *key)
-{
-	struct health_map_entry **pe = find_slot(m, key, hash_str(key));
-
-	return *pe ? (*pe)->value : NULL;
-}
-
-static void grow(struct health_map *m)
-{
-	size_t n = m->n_buckets * 2;
-	struct health_map_entry **b = kc_xcalloc(n, sizeof(*b));
-
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		struct health_map_entry *e = m->buckets[i];
-
-		while (e) {
-			struct health_map_entry *next = e->next;
-
-			e->next = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-			e = next;
-		}
-	}
-	free(m->buckets);
-	m->buckets = b;
-	m->n_buckets = n;
-}
-
-void *health_map_put(struct health_map *m, const char *key, void *value)
-{
-	uint64_t h = hash_str(key);
-	struct health_map_entry **pe = find_slot(m, key, h);
-	struct health_map_entry *e;
-
-	if (*pe) {
-		void *old = (*pe)->value;
-
-		(*pe)->value = value;
-		return old;
-	}
-	e = kc_xmalloc(sizeof(*e));
-	e->next = NULL;
-	e->hash = h;
-	e->key = kc_xstrdup(key);
-	e->value = value;
-	*pe = e;
-	if (++m->count > m->n_buckets)
-		grow(m);
-	return NULL;
-}
-
-void *health_map_del(struct health_map *m, const char *key)
-{
-	struct health_map_entry **pe = find_slot(m, key, hash_str(key));
-	struct health_map_entry *e = *pe;
-	void *v;
-
-	if (!e)
-		return NULL;
-	*pe = e->next;
-	v = e->value;
-	free(e->key);
-	free(e);
-	m->count--;
-	return v;
-}
-
-int health_map_foreach(const struct health_map *m, health_map_visit_cb cb, void *userdata)
-{
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		for (struct health_map_entry *e = m->buckets[i]; e; e = e->next) {
-			int r = cb(e->key, e->value, userdata);
-
-			if (r)
-				return r;
-		}
-	}
-	return 0;
-}
+#include "strmap.h"
 
 /* ---- signals and hits ---- */
 
@@ -228,22 +99,13 @@ struct htaint {
 };
 
 struct health {
-	struct health_map nodes;  /* name -> struct hnode */
-	struct health_map taints; /* "driver\037pool\037device" -> struct htaint */
+	struct strmap nodes;  /* name -> struct hnode */
+	struct strmap taints; /* "driver\037pool\037device" -> struct htaint */
 	uint64_t gen;
 	uint64_t touch;
 	uint32_t device_nodes;
 	uint32_t unhealthy_nodes;
 };
-
-struct health *health_new(void)
-{
-	struct health *h = kc_xcalloc(1, sizeof(*h));
-
-	health_map_init(&h->nodes);
-	health_map_init(&h->taints);
-	return h;
-}
 
 static void conds_free(struct node_cond *c, size_t n)
 {
@@ -264,45 +126,42 @@ static void drops_free(struct node_drop *d, size_t n)
 	free(d);
 }
 
-static void hnode_free(struct hnode *n)
+/* The nodes map's value destructor. */
+static void hnode_free(void *value)
 {
+	struct hnode *n = value;
+
 	conds_free(n->conds, n->n_conds);
 	drops_free(n->drops, n->n_drops);
 	free(n->name);
 	free(n);
 }
 
-static int free_node_cb(const char *key, void *value, void *userdata)
+/* The taints map's value destructor. */
+static void htaint_free(void *value)
 {
-	(void)key;
-	(void)userdata;
-	hnode_free(value);
-	return 0;
-}
+	struct htaint *t = value;
 
-static void htaint_free(struct htaint *t)
-{
 	free(t->slice);
 	free(t->desc);
 	free(t);
 }
 
-static int free_taint_cb(const char *key, void *value, void *userdata)
+struct health *health_new(void)
 {
-	(void)key;
-	(void)userdata;
-	htaint_free(value);
-	return 0;
+	struct health *h = kc_xcalloc(1, sizeof(*h));
+
+	strmap_init(&h->nodes, hnode_free);
+	strmap_init(&h->taints, htaint_free);
+	return h;
 }
 
 struct health *health_free(struct health *h)
 {
 	if (!h)
 		return NULL;
-	health_map_foreach(&h->nodes, free_node_cb, NULL);
-	health_map_done(&h->nodes);
-	health_map_foreach(&h->taints, free_taint_cb, NULL);
-	health_map_done(&h->taints);
+	strmap_done(&h->nodes);
+	strmap_done(&h->taints);
 	free(h);
 	return NULL;
 }
@@ -333,19 +192,18 @@ static void node_recount(struct health *h, struct hnode *n)
 		n->counted_unhealthy = unhealthy;
 	}
 	if (!device) {
-		health_map_del(&h->nodes, n->name);
-		hnode_free(n);
+		strmap_remove(&h->nodes, n->name);
 	}
 }
 
 static struct hnode *node_get_or_add(struct health *h, const char *name)
 {
-	struct hnode *n = health_map_get(&h->nodes, name);
+	struct hnode *n = strmap_get(&h->nodes, name);
 
 	if (!n) {
 		n = kc_xcalloc(1, sizeof(*n));
 		n->name = kc_xstrdup(name);
-		health_map_put(&h->nodes, name, n);
+		strmap_put(&h->nodes, name, n);
 	}
 	return n;
 }
@@ -427,7 +285,7 @@ static bool drops_equal(const struct node_drop *a, size_t na, const struct node_
 bool health_node_update(struct health *h, const struct policy *p, const struct kc_node *node, uint64_t now_ms)
 {
 	const char *name = node->meta.name;
-	struct hnode *n = health_map_get(&h->nodes, name);
+	struct hnode *n = strmap_get(&h->nodes, name);
 	struct node_cond *conds = NULL;
 	struct node_drop *drops = NULL;
 	size_t n_conds = 0, n_drops = 0;
@@ -514,7 +372,7 @@ bool health_node_update(struct health *h, const struct policy *p, const struct k
 
 bool health_node_remove(struct health *h, const char *name)
 {
-	struct hnode *n = health_map_get(&h->nodes, name);
+	struct hnode *n = strmap_get(&h->nodes, name);
 	bool had;
 
 	if (!n)
@@ -582,11 +440,11 @@ bool health_slice_update(struct health *h, const struct policy *p, const struct 
 			continue;
 		key = device_key(slice->driver, slice->pool, d->name);
 		desc = kc_xasprintf("%s%s%s:%s", t->key, *t->value ? "=" : "", t->value, t->effect);
-		e = health_map_get(&h->taints, key);
+		e = strmap_get(&h->taints, key);
 		if (!e) {
 			e = kc_xcalloc(1, sizeof(*e));
 			e->first_seen = now_ms;
-			health_map_put(&h->taints, key, e);
+			strmap_put(&h->taints, key, e);
 			changed = true;
 		} else if (strcmp(e->desc, desc) != 0) {
 			changed = true;
@@ -601,11 +459,10 @@ bool health_slice_update(struct health *h, const struct policy *p, const struct 
 	}
 	for (uint32_t i = 0; old && i < old->n_devices; i++) {
 		char *key = device_key(old->driver, old->pool, old->devices[i].name);
-		struct htaint *e = health_map_get(&h->taints, key);
+		struct htaint *e = strmap_get(&h->taints, key);
 
 		if (e && e->touch != touch && strcmp(e->slice, old->meta.name) == 0) {
-			health_map_del(&h->taints, key);
-			htaint_free(e);
+			strmap_remove(&h->taints, key);
 			changed = true;
 		}
 		free(key);
@@ -617,7 +474,7 @@ static const struct htaint *taint_get(const struct health *h, const char *driver
 				      const char *device)
 {
 	char *key = device_key(driver, pool, device);
-	const struct htaint *e = health_map_get(&h->taints, key);
+	const struct htaint *e = strmap_get(&h->taints, key);
 
 	free(key);
 	return e;
@@ -667,7 +524,7 @@ void health_sweep(struct health *h)
 {
 	struct sweep_ctx s = {.h = h};
 
-	health_map_foreach(&h->nodes, collect_stale_node, &s);
+	strmap_foreach(&h->nodes, collect_stale_node, &s);
 	for (size_t i = 0; i < s.n; i++) {
 		health_node_remove(h, s.keys[i]);
 		free(s.keys[i]);
@@ -675,9 +532,9 @@ void health_sweep(struct health *h)
 	free(s.keys);
 	s.keys = NULL;
 	s.n = 0;
-	health_map_foreach(&h->taints, collect_stale_taint, &s);
+	strmap_foreach(&h->taints, collect_stale_taint, &s);
 	for (size_t i = 0; i < s.n; i++) {
-		htaint_free(health_map_del(&h->taints, s.keys[i]));
+		strmap_remove(&h->taints, s.keys[i]);
 		free(s.keys[i]);
 	}
 	free(s.keys);
@@ -1053,7 +910,7 @@ size_t health_pod_eval(const struct health *h, const struct policy *p, const str
 	struct hits hs = {.prev = prev, .n_prev = n_prev, .now = now_ms};
 	struct held held[MAX_HELD];
 	size_t n_held = pod_held(p, pod, held);
-	const struct hnode *n = *pod->node_name ? health_map_get(&h->nodes, pod->node_name) : NULL;
+	const struct hnode *n = *pod->node_name ? strmap_get(&h->nodes, pod->node_name) : NULL;
 
 	eval_pod_health(p, pod, &hs);
 	if (n && n_held) {
