@@ -21,6 +21,8 @@
 
 #include <yaml.h>
 
+#include "duration.h"
+
 /* A policy is a short file; these bounds (and POLICY_MAX_SIZE) keep hostile input cheap. */
 #define MAX_DEPTH 32
 #define MAX_NODES 200000
@@ -413,7 +415,7 @@ static int get_duration(struct ctx *c, const struct ynode *n, uint64_t *ret)
 	if (n->kind != Y_SCALAR || is_null(n))
 		return fail(c, n, "expected a duration such as \"30s\", \"5m\" or \"1h30m\", got %s",
 			    got(n, false, g, sizeof(g)));
-	r = policy_parse_duration(n->text, ret);
+	r = duration_parse(n->text, ret);
 	if (r == -ERANGE && n->text[0] == '-')
 		return fail(c, n, "expected a non-negative duration, got %s", got(n, false, g, sizeof(g)));
 	if (r == -ERANGE)
@@ -1010,24 +1012,6 @@ static int check_dra_conditions(struct ctx *c, const struct ynode *map, void *ba
 	return 0;
 }
 
-/* Formats milliseconds the way a policy writes them: "500ms", "5s", "1h30m". */
-static const char *format_ms(uint64_t ms, char *buf, size_t size)
-{
-	uint64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, rest = ms % 1000;
-	size_t o = 0;
-
-	buf[0] = '\0';
-	if (h)
-		o += (size_t)snprintf(buf + o, size - o, "%lluh", (unsigned long long)h);
-	if (m && o < size)
-		o += (size_t)snprintf(buf + o, size - o, "%llum", (unsigned long long)m);
-	if (s && o < size)
-		o += (size_t)snprintf(buf + o, size - o, "%llus", (unsigned long long)s);
-	if ((rest || ms == 0) && o < size)
-		snprintf(buf + o, size - o, "%llums", (unsigned long long)rest);
-	return buf;
-}
-
 static int check_retry(struct ctx *c, const struct ynode *map, void *base)
 {
 	struct policy *p = base;
@@ -1037,7 +1021,7 @@ static int check_retry(struct ctx *c, const struct ynode *map, void *base)
 		return fail_field(c, map, "initialBackoff", "must be greater than 0");
 	if (p->retry_max_ms < p->retry_initial_ms)
 		return fail_field(c, map, "maxBackoff", "must not be less than initialBackoff (%s)",
-				  format_ms(p->retry_initial_ms, buf, sizeof(buf)));
+				  duration_format(p->retry_initial_ms, buf, sizeof(buf)));
 	return 0;
 }
 
@@ -1389,101 +1373,4 @@ bool policy_is_device_resource(const struct policy *p, const char *resource)
 	if (p->n_resources > 0)
 		return in_list(p->resources, p->n_resources, resource);
 	return is_extended_resource(resource);
-}
-
-static uint64_t unit_ns(const char *u, size_t len)
-{
-	static const struct {
-		const char *name;
-		uint64_t ns;
-	} units[] = {
-	    {"ns", 1ULL},
-	    {"us", 1000ULL},
-	    {"\xc2\xb5s", 1000ULL}, /* U+00B5 micro sign */
-	    {"\xce\xbcs", 1000ULL}, /* U+03BC Greek small letter mu */
-	    {"ms", 1000000ULL},
-	    {"s", 1000000000ULL},
-	    {"m", 60ULL * 1000000000ULL},
-	    {"h", 3600ULL * 1000000000ULL},
-	};
-
-	for (size_t i = 0; i < KC_ARRAY_SIZE(units); i++) {
-		if (strlen(units[i].name) == len && memcmp(units[i].name, u, len) == 0)
-			return units[i].ns;
-	}
-	return 0;
-}
-
-/* Follows Go's time.ParseDuration, computing in nanoseconds with its int64 range. */
-int policy_parse_duration(const char *s, uint64_t *ret_ms)
-{
-	const uint64_t max_ns = (uint64_t)INT64_MAX;
-	uint64_t total = 0;
-	bool neg = false, range = false;
-
-	if (!s)
-		return -EINVAL;
-	if (*s == '-' || *s == '+')
-		neg = *s++ == '-';
-	if (strcmp(s, "0") == 0) {
-		*ret_ms = 0;
-		return 0;
-	}
-	if (*s == '\0')
-		return -EINVAL;
-	while (*s) {
-		uint64_t v = 0, f = 0, unit;
-		double scale = 1;
-		bool pre = false, post = false;
-		const char *u;
-
-		if (!(*s == '.' || (*s >= '0' && *s <= '9')))
-			return -EINVAL;
-		for (; *s >= '0' && *s <= '9'; s++) {
-			pre = true;
-			if (v > (max_ns - 9) / 10)
-				range = true;
-			else
-				v = v * 10 + (uint64_t)(*s - '0');
-		}
-		if (*s == '.') {
-			s++;
-			for (; *s >= '0' && *s <= '9'; s++) {
-				post = true;
-				if (f < 100000000000000000ULL) {
-					f = f * 10 + (uint64_t)(*s - '0');
-					scale *= 10;
-				}
-			}
-		}
-		if (!pre && !post)
-			return -EINVAL;
-		for (u = s; *s && *s != '.' && !(*s >= '0' && *s <= '9'); s++)
-			;
-		unit = unit_ns(u, (size_t)(s - u));
-		if (unit == 0)
-			return -EINVAL;
-		if (range || v > max_ns / unit) {
-			range = true;
-			continue;
-		}
-		v *= unit;
-		if (f > 0) {
-			double frac = (double)f * ((double)unit / scale);
-
-			if (frac >= (double)(max_ns - v))
-				range = true;
-			else
-				v += (uint64_t)frac;
-		}
-		if (v > max_ns - total)
-			range = true;
-		else
-			total += v;
-	}
-	if (range || (neg && total > 0))
-		return -ERANGE;
-	/* A sub-millisecond remainder rounds up, so a duration that is not zero never becomes 0 ms. */
-	*ret_ms = total / 1000000 + (total % 1000000 != 0);
-	return 0;
 }
