@@ -6,7 +6,6 @@
 #include "health.h"
 
 #include <string.h>
-#include <strings.h>
 
 #include "kc_util.h"
 #include "strmap.h"
@@ -67,6 +66,7 @@ struct node_cond {
 	uint64_t first_seen;
 	char *message;
 	char **ids; /* device IDs extracted by the pattern */
+	uint64_t *id_first_seen; /* per ID: when the message first named it (its own debounce) */
 	size_t n_ids;
 };
 
@@ -115,6 +115,7 @@ static void conds_free(struct node_cond *c, size_t n)
 		for (size_t j = 0; j < c[i].n_ids; j++)
 			free(c[i].ids[j]);
 		free(c[i].ids);
+		free(c[i].id_first_seen);
 	}
 	free(c);
 }
@@ -223,6 +224,8 @@ static void extract_ids(const regex_t *re, const char *msg, struct node_cond *c)
 
 		if (m[g].rm_eo > m[g].rm_so) {
 			c->ids = kc_xrealloc(c->ids, (c->n_ids + 1) * sizeof(*c->ids));
+			c->id_first_seen = kc_xrealloc(c->id_first_seen, (c->n_ids + 1) * sizeof(*c->id_first_seen));
+			c->id_first_seen[c->n_ids] = c->first_seen;
 			c->ids[c->n_ids++] = kc_xstrndup(s + m[g].rm_so, (size_t)(m[g].rm_eo - m[g].rm_so));
 		}
 		if (m[0].rm_eo == m[0].rm_so) {
@@ -234,6 +237,22 @@ static void extract_ids(const regex_t *re, const char *msg, struct node_cond *c)
 		}
 		flags = REG_NOTBOL;
 	}
+}
+
+/*
+ * A condition that still holds keeps its first-seen time, and so does each
+ * device ID its message still names; an ID named for the first time starts
+ * its own debounce now (extract_ids set it to the new observation's time).
+ */
+static void cond_carry_over(struct node_cond *c, const struct node_cond *old)
+{
+	c->first_seen = old->first_seen;
+	for (size_t i = 0; i < c->n_ids; i++)
+		for (size_t j = 0; j < old->n_ids; j++)
+			if (strcmp(c->ids[i], old->ids[j]) == 0) {
+				c->id_first_seen[i] = old->id_first_seen[j];
+				break;
+			}
 }
 
 static int64_t quantity(const struct kc_quantity *q, uint32_t n, const char *name, bool *found)
@@ -315,7 +334,7 @@ bool health_node_update(struct health *h, const struct policy *p, const struct k
 				extract_ids(&pc->device_id_regex, nc->message, c);
 			for (size_t k = 0; n && k < n->n_conds; k++)
 				if (strcmp(n->conds[k].key, c->key) == 0) {
-					c->first_seen = n->conds[k].first_seen;
+					cond_carry_over(c, &n->conds[k]);
 					break;
 				}
 			break;
@@ -630,12 +649,6 @@ static bool status_name_in(const struct policy *p, const char *name, char *const
 	return false;
 }
 
-/* Loose device ID match: equal, or the extracted ID appears inside the resourceID (case-insensitive). */
-static bool id_matches(const char *resource_id, const char *id)
-{
-	return strcmp(resource_id, id) == 0 || (strlen(id) >= 3 && strcasestr(resource_id, id) != NULL);
-}
-
 struct hits {
 	struct health_hit *v;
 	size_t n;
@@ -723,7 +736,14 @@ static void eval_node_conditions(const struct policy *p, const struct kc_pod *po
 		if (c->index >= p->n_node_conditions)
 			continue;
 		pc = &p->node_conditions[c->index];
-		if (pc->device_id_pattern) {
+		/*
+		 * IDs from the message narrow the condition down to those devices,
+		 * each compared whole and exactly (nvidia1 is not nvidia10).  A
+		 * message the pattern finds no ID in says nothing about which
+		 * device failed, so it counts for the whole node, as without a
+		 * pattern.
+		 */
+		if (pc->device_id_pattern && c->n_ids > 0) {
 			for (uint32_t s = 0; s < pod->n_statuses; s++) {
 				const struct kc_container_status *cs = &pod->statuses[s];
 
@@ -734,14 +754,13 @@ static void eval_node_conditions(const struct policy *p, const struct kc_pod *po
 						continue;
 					for (uint32_t d = 0; d < rs->n_devices; d++)
 						for (size_t k = 0; k < c->n_ids; k++)
-							if (id_matches(rs->devices[d].resource_id,
-								       c->ids[k])) {
+							if (strcmp(rs->devices[d].resource_id, c->ids[k]) == 0) {
 								add_hit(hs, HEALTH_NODE_CONDITION, rs->name,
 									rs->devices[d].resource_id,
 									"unhealthy",
 									kc_xasprintf("%s: %s", c->key,
 										     c->message),
-									c->first_seen, false, pc->for_ms);
+									c->id_first_seen[k], false, pc->for_ms);
 								break;
 							}
 				}
