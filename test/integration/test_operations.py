@@ -86,6 +86,32 @@ class LeaderElection(Fixture):
         self.assertStopsCleanly(standby)
         self.assertEqual(self.holder(), "")
 
+    def test_frozen_leader_does_not_evict_after_losing_the_lease(self):
+        """Split brain (issue 14 #16, #17): the leader's Event POST is slow (4 s) and the
+        leader is frozen (SIGSTOP) meanwhile; the standby takes the lease and evicts the pod.
+        When the old leader resumes and its Event is answered, it does not send the eviction:
+        the lease is no longer fresh by its own clock."""
+        pods = self.pods(3)
+        leader, standby, holder = self.start_pair()
+        leader.wait_metric("leader", 1.0)
+        standby.wait_metric("leader", 0.0)
+        self.srv.add_fault(path_regex=r"/namespaces/ml/events$", method="POST", count=1, delay_ms=4000)
+        victim = pods[0]
+        self.cluster.set_device_health(victim, victim.devices[0])
+        wait_for(lambda: self.srv.requests(method="POST", resource="events"), 3.0, "the leader's slow Event POST",
+                 ctl=[leader, standby])
+        leader.signal(signal.SIGSTOP)
+        try:
+            standby.wait_log(BECAME_LEADER, timeout=LEASE_DURATION_S + 4.0)
+            wait_evictions(self.srv, 1, timeout=5.0, ctl=standby, status=201, name=victim.name)
+        finally:
+            leader.signal(signal.SIGCONT)
+        leader.wait_log(r"not evicting pod ml/%s \(uid [^)]+\) after all: " % re.escape(victim.name), timeout=8.0)
+        self.assertEqual([(e["name"], e["status"]) for e in evictions(self.srv)], [(victim.name, 201)])
+        self.assertNotEqual(self.holder(), holder)
+        self.assertStopsCleanly(leader)
+        self.assertStopsCleanly(standby)
+
     def test_sigterm_releases_lease_and_standby_takes_over_at_once(self):
         """SIGTERM: the leader releases the Lease (holderIdentity "") and exits 0; the standby
         then acquires it at its next retry, well before the lease duration."""
