@@ -236,6 +236,71 @@ class PolicyReload(Fixture):
         self.assertStopsCleanly(ctl)
 
 
+class DraReload(Fixture):
+    """devices.dra switched by a hot reload starts and stops the ResourceClaim and
+    ResourceSlice caches (issue 14 #10)."""
+
+    DRIVER = "gpu.example.com"
+
+    def dra_pod(self, name, node="gpu-node-1", ns="ml"):
+        """A pod whose container holds DRA claim <name>-gpu, allocated device gpu-0 of node's pool."""
+        self.cluster.namespace(ns)
+        rs = self.cluster.replicaset("dra-7c9d8f6b5", ns)
+        obj = self.cluster.pod_obj(name, node, gpus=0, rs=rs, devices=[], ns=ns)
+        claim = "%s-gpu" % name
+        obj["spec"]["resourceClaims"] = [{"name": "gpu", "resourceClaimName": claim}]
+        obj["spec"]["containers"][0]["resources"]["claims"] = [{"name": "gpu"}]
+        obj["status"]["resourceClaimStatuses"] = [{"name": "gpu", "resourceClaimName": claim}]
+        pod = self.srv.create(obj)
+        c = self.srv.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+                             "metadata": {"name": claim, "namespace": ns},
+                             "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {
+                                 "deviceClassName": self.DRIVER}}]}}})
+        path = "/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/%s" % (ns, claim)
+        self.srv.patch_status(path, {"allocation": {"devices": {"results": [
+            {"request": "gpu", "driver": self.DRIVER, "pool": node, "device": "gpu-0"}]}},
+            "reservedFor": [{"resource": "pods", "name": name, "uid": pod["metadata"]["uid"]}]})
+        self.assertTrue(c)
+        return pod
+
+    def tainted_slice(self, node="gpu-node-1"):
+        return self.srv.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+                                "metadata": {"name": "%s-gpu" % node},
+                                "spec": {"driver": self.DRIVER, "nodeName": node,
+                                         "pool": {"name": node, "generation": 1, "resourceSliceCount": 1},
+                                         "devices": [{"name": "gpu-0", "taints": [
+                                             {"key": "example.com/xid", "value": "79", "effect": "NoExecute"}]}]}})
+
+    def test_dra_turned_on_and_off_by_reload(self):
+        gpu_pods = self.pods(2)
+        pod = self.dra_pod("dra-7c9d8f6b5-a1b2c")
+        self.tainted_slice()
+        ctl = self.controller(base_policy(devices={"dra": False}))
+        claims = lambda: len(self.srv.requests(resource="resourceclaims", user=SA_USER))  # noqa: E731
+        self.assertEqual(claims(), 0)
+        # DRA off: the GPU pod's eviction proves the controller is at work; the DRA pod stays.
+        self.cluster.set_device_health(gpu_pods[0], gpu_pods[0].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=gpu_pods[0].name)
+        self.assertEqual(claims(), 0)
+        self.assertEqual(evictions(self.srv, name=pod["metadata"]["name"]), [])
+
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"dra": True})))
+        ctl.signal(signal.SIGHUP)
+        ev = wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pod["metadata"]["name"])
+        self.assertEqual(len(ev), 1)
+        self.assertRegex(ctl.log(), r"devices\.dra turned on: watching ResourceClaims and ResourceSlices")
+
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"dra": False})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"devices\.dra turned off: no longer watching", timeout=3.0)
+        n = claims()
+        # Again the GPU path proves progress; the claim cache sends nothing more.
+        self.cluster.set_device_health(gpu_pods[1], gpu_pods[1].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=gpu_pods[1].name)
+        self.assertEqual(claims(), n)
+        self.assertStopsCleanly(ctl)
+
+
 class Rbac(Fixture):
     """The scenario with the API server enforcing RBAC and the objects of manifests/."""
 
