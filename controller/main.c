@@ -127,6 +127,8 @@ static const char *result_label(enum core_result r)
 		return "blocked";
 	case CORE_RESULT_GONE:
 		return "gone";
+	case CORE_RESULT_CONFLICT:
+		return "conflict";
 	case CORE_RESULT_ERROR:
 		return "error";
 	}
@@ -141,6 +143,7 @@ static void on_evict_done(struct kc_request *req, const struct kc_response *resp
 	enum core_result r = out == REQUESTS_EVICTED ? CORE_RESULT_EVICTED
 			     : out == REQUESTS_BLOCKED ? CORE_RESULT_BLOCKED
 			     : out == REQUESTS_GONE    ? CORE_RESULT_GONE
+			     : out == REQUESTS_CONFLICT ? CORE_RESULT_CONFLICT
 						       : CORE_RESULT_ERROR;
 	const char *what = a->kind == CORE_DELETE ? "delete" : "eviction";
 	uint64_t now = uv_now(app->loop);
@@ -160,6 +163,10 @@ static void on_evict_done(struct kc_request *req, const struct kc_response *resp
 	case CORE_RESULT_GONE:
 		kc_log_info(1, "%s of pod %s/%s (uid %s): the pod is already gone (HTTP %ld)", what, a->ns, a->name,
 			    a->uid, resp->http_status);
+		break;
+	case CORE_RESULT_CONFLICT:
+		kc_log_info(1, "%s of pod %s/%s (uid %s): conflict (HTTP 409); retried unless the pod is gone", what,
+			    a->ns, a->name, a->uid);
 		break;
 	case CORE_RESULT_ERROR:
 		kc_log_warn("%s of pod %s/%s failed: %s (HTTP %ld); will retry", what, a->ns, a->name,
