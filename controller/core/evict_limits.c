@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "health.h"
 #include "kc_util.h"
+#include "strmap.h"
 
 /* Keys are pruned of expired logs when a map grows past this many entries. */
 #define PRUNE_AT 4096
@@ -29,8 +29,8 @@ struct slog {
 /* The logs of one kind of eviction: the real ones, or the ones reported in dry run. */
 struct ledger {
 	struct slog total;
-	struct health_map nodes; /* name -> struct slog */
-	struct health_map nss;	 /* namespace -> struct slog */
+	struct strmap nodes; /* name -> struct slog */
+	struct strmap nss;   /* namespace -> struct slog */
 };
 
 struct limits {
@@ -96,35 +96,27 @@ static bool slog_expired(const struct slog *s, uint64_t window, uint64_t now)
 	return !s->len || !in_window(s->t[s->len - 1], window, now);
 }
 
-static void slog_free(struct slog *s)
+static void slog_free(void *value)
 {
+	struct slog *s = value;
+
 	if (s)
 		free(s->t);
 	free(s);
 }
 
-static int free_cb(const char *key, void *value, void *userdata)
-{
-	(void)key;
-	(void)userdata;
-	slog_free(value);
-	return 0;
-}
-
 static void ledger_init(struct ledger *g)
 {
 	memset(g, 0, sizeof(*g));
-	health_map_init(&g->nodes);
-	health_map_init(&g->nss);
+	strmap_init(&g->nodes, slog_free);
+	strmap_init(&g->nss, slog_free);
 }
 
 static void ledger_done(struct ledger *g)
 {
 	free(g->total.t);
-	health_map_foreach(&g->nodes, free_cb, NULL);
-	health_map_done(&g->nodes);
-	health_map_foreach(&g->nss, free_cb, NULL);
-	health_map_done(&g->nss);
+	strmap_done(&g->nodes);
+	strmap_done(&g->nss);
 }
 
 static void apply(struct limits *l, const struct policy *p)
@@ -183,10 +175,10 @@ const char *limits_hold_name(enum limits_hold h)
 	return (unsigned)h < KC_ARRAY_SIZE(hold_names) ? hold_names[h] : "unknown";
 }
 
-static uint64_t keyed_wait(const struct health_map *m, const char *key, uint32_t max, uint64_t window,
+static uint64_t keyed_wait(const struct strmap *m, const char *key, uint32_t max, uint64_t window,
 			   uint64_t now)
 {
-	const struct slog *s = max ? health_map_get(m, key) : NULL;
+	const struct slog *s = max ? strmap_get(m, key) : NULL;
 
 	return s ? slog_wait(s, max, window, now) : 0;
 }
@@ -246,30 +238,30 @@ static int collect_expired(const char *key, void *value, void *userdata)
 	return 0;
 }
 
-static void prune(struct health_map *m, uint64_t window, uint64_t now_ms)
+static void prune(struct strmap *m, uint64_t window, uint64_t now_ms)
 {
 	struct prune_ctx c = {window, now_ms, NULL, 0};
 
-	health_map_foreach(m, collect_expired, &c);
+	strmap_foreach(m, collect_expired, &c);
 	for (size_t i = 0; i < c.n; i++) {
-		slog_free(health_map_del(m, c.keys[i]));
+		strmap_remove(m, c.keys[i]);
 		free(c.keys[i]);
 	}
 	free(c.keys);
 }
 
-static void take_keyed(struct health_map *m, const char *key, uint32_t max, uint64_t window, uint64_t now_ms)
+static void take_keyed(struct strmap *m, const char *key, uint32_t max, uint64_t window, uint64_t now_ms)
 {
 	struct slog *s;
 
 	if (!max)
 		return;
-	s = health_map_get(m, key);
+	s = strmap_get(m, key);
 	if (!s) {
 		if (m->count >= PRUNE_AT)
 			prune(m, window, now_ms);
 		s = kc_xcalloc(1, sizeof(*s));
-		health_map_put(m, key, s);
+		strmap_put(m, key, s);
 	}
 	slog_take(s, max, window, now_ms);
 }
