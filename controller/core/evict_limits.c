@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "health.h"
 #include "kc_util.h"
+#include "strmap.h"
 
 /* Keys are pruned of full buckets when a map grows past this many entries. */
 #define PRUNE_AT 4096
@@ -31,8 +31,8 @@ struct rate {
 struct limits {
 	struct rate node_rate, ns_rate, total_rate;
 	struct bucket total;
-	struct health_map nodes; /* name -> struct bucket */
-	struct health_map nss;	 /* namespace -> struct bucket */
+	struct strmap nodes; /* name -> struct bucket */
+	struct strmap nss;	 /* namespace -> struct bucket */
 	uint32_t max_in_flight;
 	uint32_t in_flight;
 	bool breaker_enabled;
@@ -114,14 +114,6 @@ static int rescale_cb(const char *key, void *value, void *userdata)
 	return 0;
 }
 
-static int free_cb(const char *key, void *value, void *userdata)
-{
-	(void)key;
-	(void)userdata;
-	free(value);
-	return 0;
-}
-
 static void apply(struct limits *l, const struct policy *p, uint64_t now_ms, bool fresh)
 {
 	struct rate node_rate, ns_rate, total_rate;
@@ -135,10 +127,10 @@ static void apply(struct limits *l, const struct policy *p, uint64_t now_ms, boo
 	} else {
 		struct rescale_ctx c = {&l->node_rate, &node_rate, now_ms};
 
-		health_map_foreach(&l->nodes, rescale_cb, &c);
+		strmap_foreach(&l->nodes, rescale_cb, &c);
 		c.from = &l->ns_rate;
 		c.to = &ns_rate;
-		health_map_foreach(&l->nss, rescale_cb, &c);
+		strmap_foreach(&l->nss, rescale_cb, &c);
 		bucket_rescale(&l->total_rate, &total_rate, &l->total, now_ms);
 	}
 	l->node_rate = node_rate;
@@ -155,8 +147,8 @@ struct limits *limits_new(const struct policy *p, uint64_t now_ms)
 {
 	struct limits *l = kc_xcalloc(1, sizeof(*l));
 
-	health_map_init(&l->nodes);
-	health_map_init(&l->nss);
+	strmap_init(&l->nodes, free);
+	strmap_init(&l->nss, free);
 	apply(l, p, now_ms, true);
 	return l;
 }
@@ -165,10 +157,8 @@ struct limits *limits_free(struct limits *l)
 {
 	if (!l)
 		return NULL;
-	health_map_foreach(&l->nodes, free_cb, NULL);
-	health_map_done(&l->nodes);
-	health_map_foreach(&l->nss, free_cb, NULL);
-	health_map_done(&l->nss);
+	strmap_done(&l->nodes);
+	strmap_done(&l->nss);
 	free(l);
 	return NULL;
 }
@@ -193,10 +183,10 @@ const char *limits_hold_name(enum limits_hold h)
 }
 
 /* A keyed bucket, created full when absent (then not stored until something is taken). */
-static struct bucket *keyed(struct health_map *m, const struct rate *r, const char *key, uint64_t now_ms,
+static struct bucket *keyed(struct strmap *m, const struct rate *r, const char *key, uint64_t now_ms,
 			    struct bucket *tmp)
 {
-	struct bucket *b = health_map_get(m, key);
+	struct bucket *b = strmap_get(m, key);
 
 	if (b)
 		return b;
@@ -272,32 +262,32 @@ static int collect_full(const char *key, void *value, void *userdata)
 	return 0;
 }
 
-static void prune(struct health_map *m, const struct rate *r, uint64_t now_ms)
+static void prune(struct strmap *m, const struct rate *r, uint64_t now_ms)
 {
 	struct prune_ctx c = {r, now_ms, NULL, 0};
 
-	health_map_foreach(m, collect_full, &c);
+	strmap_foreach(m, collect_full, &c);
 	for (size_t i = 0; i < c.n; i++) {
-		free(health_map_del(m, c.keys[i]));
+		strmap_remove(m, c.keys[i]);
 		free(c.keys[i]);
 	}
 	free(c.keys);
 }
 
-static void take_keyed(struct health_map *m, const struct rate *r, const char *key, uint64_t now_ms)
+static void take_keyed(struct strmap *m, const struct rate *r, const char *key, uint64_t now_ms)
 {
 	struct bucket *b;
 
 	if (!r->max)
 		return;
-	b = health_map_get(m, key);
+	b = strmap_get(m, key);
 	if (!b) {
 		if (m->count >= PRUNE_AT)
 			prune(m, r, now_ms);
 		b = kc_xmalloc(sizeof(*b));
 		b->units = cap_units(r);
 		b->last_ms = now_ms;
-		health_map_put(m, key, b);
+		strmap_put(m, key, b);
 	}
 	bucket_take(r, b, now_ms);
 }

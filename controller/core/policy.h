@@ -9,7 +9,7 @@
  *   kind: DeviceDeschedulerPolicy
  *
  * Pure: no uv.h, no curl.h.  Durations are Go-style ("500ms", "30s", "5m",
- * "1h30m") and stored in milliseconds.  The defaults below are the ones a
+ * "1h30m", see duration.h) and stored in milliseconds.  The defaults below are the ones a
  * missing field gets; README.md and manifests/policy.yaml document them.
  */
 #ifndef POLICY_H
@@ -175,13 +175,5 @@ struct policy *policy_free(struct policy *p);
  * subdomains).  Accepts NULL (false).
  */
 bool policy_is_device_resource(const struct policy *p, const char *resource);
-/*
- * Go-style duration "1h2m3.5s" → ms, following time.ParseDuration (units ns,
- * us, µs, ms, s, m, h; fractions; "0" alone).  A sub-millisecond remainder
- * rounds up, so only a zero duration gives 0.  Returns -EINVAL when
- * malformed, -ERANGE when negative (other than "-0") or beyond Go's range
- * (about 2562047h); *ret_ms is set only on success.
- */
-int policy_parse_duration(const char *s, uint64_t *ret_ms);
 
 #endif

@@ -4,7 +4,7 @@
  * give a terminated message that starts with the file name; a successful one
  * must have every counted array present, exit codes within 0..255, the
  * source copied, and survive policy_is_device_resource.  Short inputs are
- * also given to policy_parse_duration.
+ * also given to duration_parse.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "fuzz_check.h"
 #include "policy.h"
 
@@ -92,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		memcpy(s, data, size);
 		s[size] = '\0';
-		r = policy_parse_duration(s, &ms);
+		r = duration_parse(s, &ms);
 		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ERANGE);
 		if (r != 0)
 			FUZZ_CHECK(ms == 12345);
