@@ -649,6 +649,11 @@ uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 	return r->due_ms > wake ? r->due_ms : wake;
 }
 
+const char *core_skip_name(size_t i)
+{
+	return planner_skip_name((enum planner_skip)i);
+}
+
 const struct core_stats *core_stats(const struct core *c)
 {
 	struct core *m = (struct core *)c; /* gauges computed on read */

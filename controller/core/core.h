@@ -151,6 +151,9 @@ struct core_stats {
 
 const struct core_stats *core_stats(const struct core *c);
 
+/* The label of core_stats.skipped[i] for metrics ("DaemonSet"); static storage. */
+const char *core_skip_name(size_t i);
+
 /*
  * Notices the shell turns into Kubernetes Events and log lines: the circuit
  * breaker opened (Warning, cluster_wide, reason "CircuitBreakerOpen") or closed
