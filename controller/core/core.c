@@ -103,7 +103,7 @@ static struct core_resource_count *resource_slot(struct core *c, const char *res
 	return &st->unhealthy_devices[CORE_MAX_RESOURCES - 1];
 }
 
-static void update_breaker(struct core *c)
+static void update_breaker(struct core *c, uint64_t now_ms)
 {
 	uint32_t dn, un;
 
@@ -112,7 +112,7 @@ static void update_breaker(struct core *c)
 	c->st.unhealthy_nodes = un;
 	if (!c->synced)
 		return;
-	switch (limits_breaker_update(c->lim, dn, un)) {
+	switch (limits_breaker_update(c->lim, dn, un, now_ms)) {
 	case LIMITS_BREAKER_OPENED:
 		c->st.breaker_trips++;
 		kc_log_warn("core: circuit breaker open: %s; no pods are evicted until it closes",
@@ -272,7 +272,7 @@ static void eval_all(struct core *c, uint64_t now_ms)
 	health_sweep(c->h);
 	if (c->pods)
 		kc_store_foreach(c->pods, eval_pod_cb, c);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 struct core *core_new(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
@@ -358,7 +358,7 @@ void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *
 			pod_gone(c, old->meta.uid); /* recreated under the same name: a new pod */
 		eval_pod(c, pod, now_ms);
 	}
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node *node,
@@ -373,7 +373,7 @@ void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node
 		changed = health_node_update(c->h, c->p, node, now_ms);
 	if (changed)
 		eval_node_pods(c, node->meta.name, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 static void eval_consumers(struct core *c, const struct kc_resource_claim *claim, uint64_t now_ms)
@@ -397,7 +397,7 @@ void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_res
 	eval_consumers(c, claim, now_ms);
 	if (old)
 		eval_consumers(c, old, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 static bool slice_has(const struct kc_resource_slice *s, const struct kc_device_result *r)
@@ -441,7 +441,7 @@ void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_res
 		c->now = now_ms;
 		kc_store_foreach(c->claims, slice_claim_cb, &s);
 	}
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
@@ -492,6 +492,8 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 
 	free(c->action_msg);
 	c->action_msg = NULL;
+	/* Time alone can close the breaker (closeAfter) or end a remembered failure (memory). */
+	update_breaker(c, now_ms);
 	if (!c->synced || !c->active)
 		return -EAGAIN;
 	for (;;) {
@@ -507,7 +509,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 			planner_schedule(c->pl, r, UINT64_MAX); /* not expected: a record out of step */
 			continue;
 		}
-		hold = limits_check(c->lim, r->ns, r->node, !dry, now_ms, &wake);
+		hold = limits_check(c->lim, r->ns, r->node, dry, now_ms, &wake);
 		if (hold == LIMITS_HOLD_BREAKER || hold == LIMITS_HOLD_IN_FLIGHT ||
 		    hold == LIMITS_HOLD_TOTAL) {
 			/* Shared limits hold every pod alike: leave the queue as it is. */
@@ -529,7 +531,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 		}
 		planner_check_delete(c->p, r, now_ms);
 		hit = planner_primary_hit(r, now_ms);
-		limits_take(c->lim, r->ns, r->node, !dry, now_ms);
+		limits_take(c->lim, r->ns, r->node, dry, now_ms);
 		planner_schedule(c->pl, r, UINT64_MAX);
 		r->held = false;
 		memset(ret, 0, sizeof(*ret));
@@ -632,21 +634,25 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		return;
 	}
 	eval_pod(c, pod, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 {
 	const struct planner_pod *r;
-	uint64_t wake;
+	uint64_t wake, breaker;
 
 	if (!c->synced || !c->active)
 		return UINT64_MAX;
+	/* The breaker's next change is due even when no pod waits: its Event must go out. */
+	breaker = limits_breaker_wake(c->lim);
 	r = planner_peek(c->pl);
 	if (!r)
-		return UINT64_MAX;
-	wake = limits_wake(c->lim, !c->p->dry_run, now_ms);
-	return r->due_ms > wake ? r->due_ms : wake;
+		return breaker;
+	wake = limits_wake(c->lim, c->p->dry_run, now_ms);
+	if (r->due_ms > wake)
+		wake = r->due_ms;
+	return wake < breaker ? wake : breaker;
 }
 
 const char *core_skip_name(size_t i)

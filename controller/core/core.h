@@ -11,7 +11,7 @@
  *
  * Inside: health (which devices look unhealthy, by which signal, since when),
  * planner (per-pod state, filters, retry/backoff, deleteAfter) and limits
- * (token buckets, in flight, circuit breaker).  Pure: no uv.h, no curl.h;
+ * (sliding logs per window, in flight, circuit breaker).  Pure: no uv.h, no curl.h;
  * time is a monotonic millisecond argument everywhere.  Not thread-safe.
  */
 #ifndef CORE_H
