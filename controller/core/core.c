@@ -14,13 +14,6 @@
 #include "kc_util.h"
 #include "evict_limits.h"
 
-/* The deltas of kc_reflector.h (which pulls in the HTTP layer, so it is not included here). */
-enum {
-	DELTA_ADDED = 1,
-	DELTA_MODIFIED = 2,
-	DELTA_DELETED = 3,
-};
-
 /* Most notices waiting for the shell; older ones are dropped past this. */
 #define MAX_NOTICES 1024
 
@@ -355,10 +348,10 @@ static void pod_gone(struct core *c, const char *uid)
 	drop_record(c, r);
 }
 
-void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
-		      uint64_t now_ms)
+void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
+		      const struct kc_pod *old, uint64_t now_ms)
 {
-	if (delta == DELTA_DELETED) {
+	if (delta == KC_DELTA_DELETED) {
 		pod_gone(c, pod->meta.uid);
 	} else {
 		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
@@ -368,13 +361,13 @@ void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const
 	update_breaker(c, now_ms);
 }
 
-void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
-		       uint64_t now_ms)
+void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node *node,
+		       const struct kc_node *old, uint64_t now_ms)
 {
 	bool changed;
 
 	(void)old;
-	if (delta == DELTA_DELETED)
+	if (delta == KC_DELTA_DELETED)
 		changed = health_node_remove(c->h, node->meta.name);
 	else
 		changed = health_node_update(c->h, c->p, node, now_ms);
@@ -397,7 +390,7 @@ static void eval_consumers(struct core *c, const struct kc_resource_claim *claim
 	}
 }
 
-void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_resource_claim *claim,
 			const struct kc_resource_claim *old, uint64_t now_ms)
 {
 	(void)delta;
@@ -436,11 +429,11 @@ static int slice_claim_cb(const void *obj, void *userdata)
 	return 0;
 }
 
-void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms)
 {
-	const struct kc_resource_slice *cur = delta == DELTA_DELETED ? NULL : slice;
-	const struct kc_resource_slice *prev = delta == DELTA_DELETED ? slice : old;
+	const struct kc_resource_slice *cur = delta == KC_DELTA_DELETED ? NULL : slice;
+	const struct kc_resource_slice *prev = delta == KC_DELTA_DELETED ? slice : old;
 
 	if (health_slice_update(c->h, c->p, cur, prev, now_ms) && c->claims) {
 		struct slice_ctx s = {c, cur, prev};
