@@ -367,17 +367,13 @@ static void test_exit_code_clears_when_ready(void **state)
 	tb_env_done(&e);
 }
 
-/* Issue 14 #7: exitCodes also covers a container that holds a DRA claim (resources.claims). */
-static void test_exit_code_dra_claim(void **state)
+/* A pod whose container uses the DRA claim "gpu" (resources.claims) and crash-loops with code 79. */
+static struct kc_pod *crashing_dra_pod(void)
 {
-	struct tb_env e;
-	struct kc_pod *pod;
+	struct kc_pod *pod = tb_pod("ml", "dra", "u1", "n1");
 	struct kc_container *c;
 	struct kc_container_status *cs;
 
-	(void)state;
-	tb_env_init(&e, tb_policy_yaml("signals: {exitCodes: {enabled: true, codes: [79], minRestarts: 3}}\n"), true);
-	pod = tb_pod("ml", "dra", "u1", "n1");
 	tb_pod_owner(pod, "StatefulSet", "s", true);
 	c = tb_pod_container(pod, "main", NULL, 0);
 	c->claim = "gpu";
@@ -387,7 +383,17 @@ static void test_exit_code_dra_claim(void **state)
 	cs->last_exit_code = 79;
 	cs->restart_count = 3;
 	set_state(cs, KC_STATE_WAITING, "CrashLoopBackOff", false);
-	tb_put_pod(&e, pod);
+	return pod;
+}
+
+/* Issue 14 #7: exitCodes also covers a container that holds a DRA claim (resources.claims). */
+static void test_exit_code_dra_claim(void **state)
+{
+	struct tb_env e;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("signals: {exitCodes: {enabled: true, codes: [79], minRestarts: 3}}\n"), true);
+	tb_put_pod(&e, crashing_dra_pod());
 	assert_int_equal(next(&e), 0);
 	assert_string_equal(act.signal, "ExitCode");
 	assert_string_equal(act.resource, "claim:gpu");
@@ -397,16 +403,7 @@ static void test_exit_code_dra_claim(void **state)
 	tb_env_init(&e, tb_policy_yaml("devices: {dra: false}\n"
 				       "signals: {exitCodes: {enabled: true, codes: [79], minRestarts: 3}}\n"),
 		    true);
-	pod = tb_pod("ml", "dra", "u1", "n1");
-	tb_pod_owner(pod, "StatefulSet", "s", true);
-	c = tb_pod_container(pod, "main", NULL, 0);
-	c->claim = "gpu";
-	tb_pod_claim(pod, "gpu", "dra-gpu");
-	cs = tb_pod_status(pod, "main");
-	cs->has_last_exit_code = true;
-	cs->last_exit_code = 79;
-	cs->restart_count = 3;
-	tb_put_pod(&e, pod);
+	tb_put_pod(&e, crashing_dra_pod());
 	assert_int_equal(next(&e), -EAGAIN);
 	tb_env_done(&e);
 }
