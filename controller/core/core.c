@@ -462,7 +462,10 @@ void core_set_active(struct core *c, bool active, uint64_t now_ms)
 
 	if (active == was)
 		return;
-	kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
+	/* Before the caches sync nothing is evicted anyway: going inactive then (the shell
+	 * does so at start until it knows it leads) is not news worth a line. */
+	if (active || c->synced)
+		kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
 	c->active = active;
 	c->st.active = active;
 	if (!active || !c->synced)
