@@ -85,6 +85,7 @@ static void assert_defaults(const struct policy *p)
 	assert_int_equal(p->breaker_max_nodes, 0);
 	assert_int_equal(p->breaker_max_percent, 50);
 	assert_int_equal(p->breaker_min_nodes, 4);
+	assert_int_equal(p->breaker_close_after_ms, 30000);
 	assert_false(p->dry_run);
 }
 
@@ -172,7 +173,8 @@ static const char full_policy[] =
     "  retry: {initialBackoff: 1s, maxBackoff: 1s}\n"
     "  deleteAfter: 10m\n"
     "  limits: {window: 30s, maxPerNode: 1, maxPerNamespace: 2, maxTotal: 0, maxInFlight: 4294967295}\n"
-    "  circuitBreaker: {enabled: false, maxUnhealthyNodes: 3, maxUnhealthyNodePercent: 100, minNodes: 0}\n";
+    "  circuitBreaker: {enabled: false, maxUnhealthyNodes: 3, maxUnhealthyNodePercent: 100, minNodes: 0,\n"
+    "                   closeAfter: 0s}\n";
 
 static void test_full(void **state)
 {
@@ -277,6 +279,7 @@ static void test_full(void **state)
 	assert_int_equal(p->breaker_max_nodes, 3);
 	assert_int_equal(p->breaker_max_percent, 100);
 	assert_int_equal(p->breaker_min_nodes, 0);
+	assert_int_equal(p->breaker_close_after_ms, 0);
 	policy_free(p);
 }
 

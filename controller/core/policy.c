@@ -454,6 +454,7 @@ static const struct ys_field breaker_fields[] = {
     U32("maxUnhealthyNodes", breaker_max_nodes, 0, UINT32_MAX),
     U32("maxUnhealthyNodePercent", breaker_max_percent, 0, 100),
     U32("minNodes", breaker_min_nodes, 0, UINT32_MAX),
+    DUR("closeAfter", breaker_close_after_ms),
 };
 static const struct ys_fieldset breaker_set = SET(breaker_fields, NULL);
 
@@ -515,6 +516,7 @@ struct policy *policy_new_default(void)
 	p->breaker_max_nodes = 0;
 	p->breaker_max_percent = 50;
 	p->breaker_min_nodes = 4;
+	p->breaker_close_after_ms = 30 * 1000;
 	p->dry_run = false;
 	return p;
 }

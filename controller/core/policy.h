@@ -133,7 +133,7 @@ struct policy {
 	uint64_t window_ms;          /* eviction.limits.window, default 1m */
 	uint32_t max_per_node;       /* eviction.limits.maxPerNode per window; 0 = unlimited (default) */
 	uint32_t max_per_namespace;  /* eviction.limits.maxPerNamespace per window; 0 = unlimited (default) */
-	uint32_t max_total;          /* eviction.limits.maxTotal per window (token bucket); default 20; 0 = unlimited */
+	uint32_t max_total;          /* eviction.limits.maxTotal per window; default 20; 0 = unlimited */
 	uint32_t max_in_flight;      /* eviction.limits.maxInFlight; default 5; 0 = unlimited */
 
 	/* eviction.circuitBreaker: stop all evictions when too many device nodes look unhealthy */
@@ -141,6 +141,7 @@ struct policy {
 	uint32_t breaker_max_nodes;  /* maxUnhealthyNodes: trips above this many; 0 = off (default) */
 	uint32_t breaker_max_percent; /* maxUnhealthyNodePercent: trips above this share; default 50; 0 = off */
 	uint32_t breaker_min_nodes;  /* the percentage applies from this many device nodes on; default 4 */
+	uint64_t breaker_close_after_ms; /* closeAfter: close once below the threshold this long; default 30s */
 
 	bool dry_run;                /* dryRun, default false (the --dry-run flag also sets it) */
 };
