@@ -584,6 +584,14 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 	}
 }
 
+/* The cached pod the record is about: same namespace, name and UID; NULL when it is gone. */
+static const struct kc_pod *pod_cached(const struct core *c, const struct planner_pod *r)
+{
+	const struct kc_pod *pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
+
+	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
+}
+
 void core_action_done(struct core *c, const char *uid, enum core_result res, uint64_t retry_after_ms,
 		      uint64_t now_ms)
 {
@@ -596,6 +604,8 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 	}
 	limits_done(c->lim);
 	c->st.in_flight = limits_in_flight(c->lim);
+	if (res == CORE_RESULT_CONFLICT)
+		res = pod_cached(c, r) ? CORE_RESULT_ERROR : CORE_RESULT_GONE;
 	switch (res) {
 	case CORE_RESULT_EVICTED:
 	case CORE_RESULT_GONE:
@@ -631,8 +641,8 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		drop_record(c, r);
 		return;
 	}
-	pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
-	if (!pod || strcmp(pod->meta.uid, r->uid) != 0) {
+	pod = pod_cached(c, r);
+	if (!pod) {
 		drop_record(c, r);
 		return;
 	}
