@@ -31,6 +31,7 @@
 #include "leader.h"
 #include "metrics.h"
 #include "metrics_refresh.h"
+#include "procstat.h"
 #include "options.h"
 #include "policy_watch.h"
 
@@ -268,7 +269,10 @@ static void on_metrics_timer(uv_timer_t *t)
 	struct app *app = kc_container_of(t, struct app, metrics_timer);
 	struct kc_reflector *rs[] = {app->pods, app->nodes, app->claims, app->slices};
 	struct metrics_refresh_watch w[KC_ARRAY_SIZE(rs)] = {{0}};
+	struct procstat ps;
 
+	if (procstat_read("/proc", &ps) == 0)
+		procstat_update(app->metrics, &ps);
 	if (!app->core)
 		return;
 	for (size_t i = 0; i < KC_ARRAY_SIZE(rs); i++) {
@@ -448,6 +452,7 @@ int main(int argc, char **argv)
 	struct kc_client_options copts = {0};
 	struct kc_error err = {{0}};
 	uv_loop_t loop;
+	struct procstat ps;
 	bool dra;
 	int r;
 
@@ -497,6 +502,10 @@ int main(int argc, char **argv)
 	app->sig_term.data = app->sig_int.data = app->sig_hup.data = app;
 	app->metrics = metrics_new();
 	app->refresh = metrics_refresh_new(app->metrics);
+	/* Registered and read at once: the first scrape already shows them. */
+	procstat_register(app->metrics);
+	if (procstat_read("/proc", &ps) == 0)
+		procstat_update(app->metrics, &ps);
 	metrics_gauge_set(app->metrics, "build_info", 1, DD_VERSION, NULL);
 	metrics_gauge_set(app->metrics, "caches_synced", 0, NULL);
 	metrics_gauge_set(app->metrics, "leader", 0, NULL);
