@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
+#include "duration.h"
 
 enum flag_kind {
 	FLAG_STRING,
@@ -64,7 +64,7 @@ static const struct flag flags[] = {
 	{"shutdown-timeout", FLAG_DURATION, OPT(shutdown_timeout_ms), "10s",
 	 "On SIGTERM, how long in-flight requests may take before the process exits."},
 	{"help", FLAG_BOOL, OPT(help), "false", "Print this help and exit."},
-	{"version", FLAG_BOOL, OPT(version), "false", "Print the version and exit."},
+	{"version", FLAG_BOOL, OPT(version), "false", "Print the version and the git commit it was built from, and exit."},
 };
 
 static const struct flag *find_flag(const char *name, size_t len)
@@ -118,7 +118,7 @@ static int set_flag(struct options *o, const struct flag *f, const char *value, 
 		return 0;
 	}
 	case FLAG_DURATION:
-		if (policy_parse_duration(value, (uint64_t *)field) < 0)
+		if (duration_parse(value, (uint64_t *)field) < 0)
 			return kc_error_set(err, -EINVAL, "--%s: expected a duration such as 15s or 1m30s, got \"%s\"",
 					    f->name, value);
 		return 0;

@@ -14,13 +14,6 @@
 #include "kc_util.h"
 #include "evict_limits.h"
 
-/* The deltas of kc_reflector.h (which pulls in the HTTP layer, so it is not included here). */
-enum {
-	DELTA_ADDED = 1,
-	DELTA_MODIFIED = 2,
-	DELTA_DELETED = 3,
-};
-
 /* Most notices waiting for the shell; older ones are dropped past this. */
 #define MAX_NOTICES 1024
 
@@ -110,7 +103,7 @@ static struct core_resource_count *resource_slot(struct core *c, const char *res
 	return &st->unhealthy_devices[CORE_MAX_RESOURCES - 1];
 }
 
-static void update_breaker(struct core *c)
+static void update_breaker(struct core *c, uint64_t now_ms)
 {
 	uint32_t dn, un;
 
@@ -119,7 +112,7 @@ static void update_breaker(struct core *c)
 	c->st.unhealthy_nodes = un;
 	if (!c->synced)
 		return;
-	switch (limits_breaker_update(c->lim, dn, un)) {
+	switch (limits_breaker_update(c->lim, dn, un, now_ms)) {
 	case LIMITS_BREAKER_OPENED:
 		c->st.breaker_trips++;
 		kc_log_warn("core: circuit breaker open: %s; no pods are evicted until it closes",
@@ -279,7 +272,7 @@ static void eval_all(struct core *c, uint64_t now_ms)
 	health_sweep(c->h);
 	if (c->pods)
 		kc_store_foreach(c->pods, eval_pod_cb, c);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 struct core *core_new(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
@@ -341,6 +334,14 @@ void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms)
 
 /* ---- events ---- */
 
+void core_set_dra_stores(struct core *c, const struct kc_store *claims, const struct kc_store *slices,
+			 uint64_t now_ms)
+{
+	c->claims = claims;
+	c->slices = slices;
+	eval_all(c, now_ms);
+}
+
 static void pod_gone(struct core *c, const char *uid)
 {
 	struct planner_pod *r = planner_get(c->pl, uid);
@@ -355,32 +356,32 @@ static void pod_gone(struct core *c, const char *uid)
 	drop_record(c, r);
 }
 
-void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
-		      uint64_t now_ms)
+void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
+		      const struct kc_pod *old, uint64_t now_ms)
 {
-	if (delta == DELTA_DELETED) {
+	if (delta == KC_DELTA_DELETED) {
 		pod_gone(c, pod->meta.uid);
 	} else {
 		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
 			pod_gone(c, old->meta.uid); /* recreated under the same name: a new pod */
 		eval_pod(c, pod, now_ms);
 	}
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
-void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
-		       uint64_t now_ms)
+void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node *node,
+		       const struct kc_node *old, uint64_t now_ms)
 {
 	bool changed;
 
 	(void)old;
-	if (delta == DELTA_DELETED)
+	if (delta == KC_DELTA_DELETED)
 		changed = health_node_remove(c->h, node->meta.name);
 	else
 		changed = health_node_update(c->h, c->p, node, now_ms);
 	if (changed)
 		eval_node_pods(c, node->meta.name, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 static void eval_consumers(struct core *c, const struct kc_resource_claim *claim, uint64_t now_ms)
@@ -397,14 +398,14 @@ static void eval_consumers(struct core *c, const struct kc_resource_claim *claim
 	}
 }
 
-void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_resource_claim *claim,
 			const struct kc_resource_claim *old, uint64_t now_ms)
 {
 	(void)delta;
 	eval_consumers(c, claim, now_ms);
 	if (old)
 		eval_consumers(c, old, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 static bool slice_has(const struct kc_resource_slice *s, const struct kc_device_result *r)
@@ -436,11 +437,11 @@ static int slice_claim_cb(const void *obj, void *userdata)
 	return 0;
 }
 
-void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms)
 {
-	const struct kc_resource_slice *cur = delta == DELTA_DELETED ? NULL : slice;
-	const struct kc_resource_slice *prev = delta == DELTA_DELETED ? slice : old;
+	const struct kc_resource_slice *cur = delta == KC_DELTA_DELETED ? NULL : slice;
+	const struct kc_resource_slice *prev = delta == KC_DELTA_DELETED ? slice : old;
 
 	if (health_slice_update(c->h, c->p, cur, prev, now_ms) && c->claims) {
 		struct slice_ctx s = {c, cur, prev};
@@ -448,7 +449,7 @@ void core_slice_changed(struct core *c, int delta, const struct kc_resource_slic
 		c->now = now_ms;
 		kc_store_foreach(c->claims, slice_claim_cb, &s);
 	}
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
@@ -469,7 +470,10 @@ void core_set_active(struct core *c, bool active, uint64_t now_ms)
 
 	if (active == was)
 		return;
-	kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
+	/* Before the caches sync nothing is evicted anyway: going inactive then (the shell
+	 * does so at start until it knows it leads) is not news worth a line. */
+	if (active || c->synced)
+		kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
 	c->active = active;
 	c->st.active = active;
 	if (!active || !c->synced)
@@ -499,6 +503,8 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 
 	free(c->action_msg);
 	c->action_msg = NULL;
+	/* Time alone can close the breaker (closeAfter) or end a remembered failure (memory). */
+	update_breaker(c, now_ms);
 	if (!c->synced || !c->active)
 		return -EAGAIN;
 	for (;;) {
@@ -514,7 +520,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 			planner_schedule(c->pl, r, UINT64_MAX); /* not expected: a record out of step */
 			continue;
 		}
-		hold = limits_check(c->lim, r->ns, r->node, !dry, now_ms, &wake);
+		hold = limits_check(c->lim, r->ns, r->node, dry, now_ms, &wake);
 		if (hold == LIMITS_HOLD_BREAKER || hold == LIMITS_HOLD_IN_FLIGHT ||
 		    hold == LIMITS_HOLD_TOTAL) {
 			/* Shared limits hold every pod alike: leave the queue as it is. */
@@ -536,7 +542,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 		}
 		planner_check_delete(c->p, r, now_ms);
 		hit = planner_primary_hit(r, now_ms);
-		limits_take(c->lim, r->ns, r->node, !dry, now_ms);
+		limits_take(c->lim, r->ns, r->node, dry, now_ms);
 		planner_schedule(c->pl, r, UINT64_MAX);
 		r->held = false;
 		memset(ret, 0, sizeof(*ret));
@@ -586,6 +592,14 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 	}
 }
 
+/* The cached pod the record is about: same namespace, name and UID; NULL when it is gone. */
+static const struct kc_pod *pod_cached(const struct core *c, const struct planner_pod *r)
+{
+	const struct kc_pod *pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
+
+	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
+}
+
 void core_action_done(struct core *c, const char *uid, enum core_result res, uint64_t retry_after_ms,
 		      uint64_t now_ms)
 {
@@ -598,6 +612,8 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 	}
 	limits_done(c->lim);
 	c->st.in_flight = limits_in_flight(c->lim);
+	if (res == CORE_RESULT_CONFLICT)
+		res = pod_cached(c, r) ? CORE_RESULT_ERROR : CORE_RESULT_GONE;
 	switch (res) {
 	case CORE_RESULT_EVICTED:
 	case CORE_RESULT_GONE:
@@ -619,6 +635,11 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		c->st.blocked++;
 		planner_retry(c->p, r, !r->in_flight_delete, retry_after_ms, now_ms);
 		break;
+	case CORE_RESULT_CANCELLED:
+		/* Nothing was sent: no retry backoff, just evaluate the pod again as it is now. */
+		kc_log_info(2, "core: action on pod %s/%s cancelled before the write", r->ns, r->name);
+		r->state = PLANNER_WAITING;
+		goto reevaluate;
 	default:
 		c->st.errors++;
 		planner_retry(c->p, r, false, retry_after_ms, now_ms);
@@ -629,31 +650,74 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		    res == CORE_RESULT_BLOCKED ? "blocked" : "failed",
 		    (unsigned long long)(r->retry_at_ms - now_ms));
 	r->state = PLANNER_WAITING;
+reevaluate:
 	if (r->gone) {
 		drop_record(c, r);
 		return;
 	}
-	pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
-	if (!pod || strcmp(pod->meta.uid, r->uid) != 0) {
+	pod = pod_cached(c, r);
+	if (!pod) {
 		drop_record(c, r);
 		return;
 	}
 	eval_pod(c, pod, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
+}
+
+int core_action_check(const struct core *c, const char *uid, const char **ret_why)
+{
+	const struct planner_pod *r = planner_get(c->pl, uid);
+	const struct kc_pod *pod;
+	enum planner_skip skip;
+
+	/* Not c->active: leadership is the shell's check (a fresh lease), and a
+	 * shutdown lets the actions in flight finish. */
+	if (!r || r->state != PLANNER_IN_FLIGHT) {
+		*ret_why = "no action in flight for this pod";
+		return -ESTALE;
+	}
+	pod = pod_cached(c, r);
+	if (r->gone || !pod) {
+		*ret_why = "the pod is gone from the cache";
+		return -ESTALE;
+	}
+	if (!r->n_hits) {
+		*ret_why = "the pod is no longer bound to an unhealthy device";
+		return -ESTALE;
+	}
+	skip = planner_filter(c->p, pod);
+	if (skip != PLANNER_SKIP_NONE) {
+		*ret_why = planner_skip_message(skip);
+		return -ESTALE;
+	}
+	if (c->p->dry_run) {
+		*ret_why = "dry run was turned on";
+		return -ESTALE;
+	}
+	return 0;
 }
 
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 {
 	const struct planner_pod *r;
-	uint64_t wake;
+	uint64_t wake, breaker;
 
 	if (!c->synced || !c->active)
 		return UINT64_MAX;
+	/* The breaker's next change is due even when no pod waits: its Event must go out. */
+	breaker = limits_breaker_wake(c->lim);
 	r = planner_peek(c->pl);
 	if (!r)
-		return UINT64_MAX;
-	wake = limits_wake(c->lim, !c->p->dry_run, now_ms);
-	return r->due_ms > wake ? r->due_ms : wake;
+		return breaker;
+	wake = limits_wake(c->lim, c->p->dry_run, now_ms);
+	if (r->due_ms > wake)
+		wake = r->due_ms;
+	return wake < breaker ? wake : breaker;
+}
+
+const char *core_skip_name(size_t i)
+{
+	return planner_skip_name((enum planner_skip)i);
 }
 
 const struct core_stats *core_stats(const struct core *c)

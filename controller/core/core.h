@@ -11,7 +11,7 @@
  *
  * Inside: health (which devices look unhealthy, by which signal, since when),
  * planner (per-pod state, filters, retry/backoff, deleteAfter) and limits
- * (token buckets, in flight, circuit breaker).  Pure: no uv.h, no curl.h;
+ * (sliding logs per window, in flight, circuit breaker).  Pure: no uv.h, no curl.h;
  * time is a monotonic millisecond argument everywhere.  Not thread-safe.
  */
 #ifndef CORE_H
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "health.h"
+#include "kc_delta.h"
 #include "kc_objects.h"
 #include "kc_store.h"
 #include "planner.h"
@@ -49,19 +50,28 @@ struct core *core_free(struct core *c);
 void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms);
 
 /*
- * Called after the reflector updated the store.  delta as in kc_reflector.h
- * (1 added, 2 modified, 3 deleted); obj and old are borrowed for the call.
+ * devices.dra turned on or off by a reload: the claim and slice stores the
+ * shell watches from now on (NULL when it stopped watching them; the core
+ * forgets the old ones before this returns, so the caller may free them
+ * after).  Borrowed as in core_new; re-evaluates everything.
+ */
+void core_set_dra_stores(struct core *c, const struct kc_store *claims, const struct kc_store *slices,
+			 uint64_t now_ms);
+
+/*
+ * Called after the reflector updated the store, with the reflector's delta;
+ * obj and old are borrowed for the call.
  * A pod event re-evaluates that pod; a node event the pods on the node; a
  * claim event the claim's consumers; a slice event the consumers of the
  * claims allocated its devices.
  */
-void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
-		      uint64_t now_ms);
-void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
-		       uint64_t now_ms);
-void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
+		      const struct kc_pod *old, uint64_t now_ms);
+void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node *node,
+		       const struct kc_node *old, uint64_t now_ms);
+void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_resource_claim *claim,
 			const struct kc_resource_claim *old, uint64_t now_ms);
-void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms);
 
 /* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
@@ -106,11 +116,23 @@ enum core_result {
 	CORE_RESULT_BLOCKED, /* 429: a PodDisruptionBudget blocks it; retried with backoff */
 	CORE_RESULT_GONE,    /* 404: already gone */
 	CORE_RESULT_ERROR,   /* anything else; retried with backoff */
+	CORE_RESULT_CONFLICT, /* 409: gone when the cache no longer has the UID, else retried with backoff */
+	CORE_RESULT_CANCELLED, /* not sent: core_action_check() found it no longer due; re-evaluated */
 };
 
 /* The result of an action in flight (unknown UIDs are ignored). retry_after_ms 0 = none. */
 void core_action_done(struct core *c, const char *uid, enum core_result r, uint64_t retry_after_ms,
 		      uint64_t now_ms);
+
+/*
+ * Whether the action in flight for uid is still due, checked by the shell
+ * immediately before each write (the Event may have taken seconds): the pod
+ * with that UID is still in the cache, still bound to an
+ * unhealthy device, not filtered out by the policy now in force, and dry run
+ * was not turned on meanwhile.  0, or -ESTALE with *ret_why (static storage)
+ * saying why; then report CORE_RESULT_CANCELLED.
+ */
+int core_action_check(const struct core *c, const char *uid, const char **ret_why);
 
 /* The earliest debounce/backoff/limit time at which an action may become due; UINT64_MAX if none. */
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms);
@@ -149,6 +171,9 @@ struct core_stats {
 };
 
 const struct core_stats *core_stats(const struct core *c);
+
+/* The label of core_stats.skipped[i] for metrics ("DaemonSet"); static storage. */
+const char *core_skip_name(size_t i);
 
 /*
  * Notices the shell turns into Kubernetes Events and log lines: the circuit
