@@ -39,11 +39,15 @@ struct requests_event {
 /* A core/v1 Event (with the events.k8s.io fields action/reportingController filled). */
 char *requests_event_body(const struct requests_event *e);
 char *requests_event_path(const char *ns);
+/* A strategic merge patch that counts one more occurrence of an Event: count and lastTimestamp. */
+char *requests_event_patch_body(int64_t count, int64_t now_ms);
 
 enum requests_outcome {
 	REQUESTS_EVICTED,   /* 200/201 */
 	REQUESTS_BLOCKED,   /* 429 with a DisruptionBudget cause: a PodDisruptionBudget */
-	REQUESTS_GONE,      /* 404, or 409 on the UID precondition: the pod we meant no longer exists */
+	REQUESTS_GONE,      /* 404: the pod we meant no longer exists */
+	REQUESTS_CONFLICT,  /* 409: a failed UID precondition (the pod was replaced) or a conflicting
+	                       PodDisruptionBudget update; only the cache can tell which (core) */
 	REQUESTS_FAILED,    /* anything else (a 429 from throttling too): retry with backoff */
 };
 
