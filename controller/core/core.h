@@ -67,6 +67,14 @@ void core_slice_changed(struct core *c, int delta, const struct kc_resource_slic
 /* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms);
 /*
+ * Whether the DRA caches (claims and slices) have synced; true from
+ * core_new().  Until they have, claims are not read: a claim's device taints
+ * or conditions seen before the ResourceSlices that make its node a device
+ * node would count every DRA node as failing.  Turning true re-evaluates
+ * everything.
+ */
+void core_set_dra_synced(struct core *c, bool synced, uint64_t now_ms);
+/*
  * Leader (or no leader election).  Not active: nothing is chosen and no
  * notices are queued (the leader emits them); in-flight actions still
  * complete.  Becoming active re-evaluates everything.
