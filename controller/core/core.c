@@ -14,13 +14,6 @@
 #include "kc_util.h"
 #include "evict_limits.h"
 
-/* The deltas of kc_reflector.h (which pulls in the HTTP layer, so it is not included here). */
-enum {
-	DELTA_ADDED = 1,
-	DELTA_MODIFIED = 2,
-	DELTA_DELETED = 3,
-};
-
 /* Most notices waiting for the shell; older ones are dropped past this. */
 #define MAX_NOTICES 1024
 
@@ -404,10 +397,10 @@ static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
 	drop_record(c, r, false, now_ms);
 }
 
-void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
-		      uint64_t now_ms)
+void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
+		      const struct kc_pod *old, uint64_t now_ms)
 {
-	if (delta == DELTA_DELETED) {
+	if (delta == KC_DELTA_DELETED) {
 		pod_gone(c, pod->meta.uid, now_ms);
 	} else {
 		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
@@ -417,13 +410,13 @@ void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const
 	update_breaker(c, now_ms);
 }
 
-void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
-		       uint64_t now_ms)
+void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node *node,
+		       const struct kc_node *old, uint64_t now_ms)
 {
 	bool changed;
 
 	(void)old;
-	if (delta == DELTA_DELETED)
+	if (delta == KC_DELTA_DELETED)
 		changed = health_node_remove(c->h, node->meta.name);
 	else
 		changed = health_node_update(c->h, c->p, node, now_ms);
@@ -446,7 +439,7 @@ static void eval_consumers(struct core *c, const struct kc_resource_claim *claim
 	}
 }
 
-void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_resource_claim *claim,
 			const struct kc_resource_claim *old, uint64_t now_ms)
 {
 	(void)delta;
@@ -485,11 +478,11 @@ static int slice_claim_cb(const void *obj, void *userdata)
 	return 0;
 }
 
-void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms)
 {
-	const struct kc_resource_slice *cur = delta == DELTA_DELETED ? NULL : slice;
-	const struct kc_resource_slice *prev = delta == DELTA_DELETED ? slice : old;
+	const struct kc_resource_slice *cur = delta == KC_DELTA_DELETED ? NULL : slice;
+	const struct kc_resource_slice *prev = delta == KC_DELTA_DELETED ? slice : old;
 
 	if (health_slice_update(c->h, c->p, cur, prev, now_ms) && c->claims) {
 		struct slice_ctx s = {c, cur, prev};
@@ -529,7 +522,10 @@ void core_set_active(struct core *c, bool active, uint64_t now_ms)
 
 	if (active == was)
 		return;
-	kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
+	/* Before the caches sync nothing is evicted anyway: going inactive then (the shell
+	 * does so at start until it knows it leads) is not news worth a line. */
+	if (active || c->synced)
+		kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
 	c->active = active;
 	c->st.active = active;
 	if (!active || !c->synced)
@@ -648,6 +644,14 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 	}
 }
 
+/* The cached pod the record is about: same namespace, name and UID; NULL when it is gone. */
+static const struct kc_pod *pod_cached(const struct core *c, const struct planner_pod *r)
+{
+	const struct kc_pod *pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
+
+	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
+}
+
 void core_action_done(struct core *c, const char *uid, enum core_result res, uint64_t retry_after_ms,
 		      uint64_t now_ms)
 {
@@ -660,6 +664,8 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 	}
 	limits_done(c->lim);
 	c->st.in_flight = limits_in_flight(c->lim);
+	if (res == CORE_RESULT_CONFLICT)
+		res = pod_cached(c, r) ? CORE_RESULT_ERROR : CORE_RESULT_GONE;
 	switch (res) {
 	case CORE_RESULT_EVICTED:
 	case CORE_RESULT_GONE:
@@ -695,8 +701,8 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		drop_record(c, r, false, now_ms);
 		return;
 	}
-	pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
-	if (!pod || strcmp(pod->meta.uid, r->uid) != 0) {
+	pod = pod_cached(c, r);
+	if (!pod) {
 		drop_record(c, r, false, now_ms);
 		update_breaker(c, now_ms);
 		return;
