@@ -53,7 +53,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
 .SECONDARY:
 
-.PHONY: all deps check-deps check-layers test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format
+.PHONY: all deps check-deps check-layers test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format FORCE
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
 # Installs the Debian packages the build and tests need (as root), or says what to install.
