@@ -29,6 +29,7 @@ struct core {
 	struct planner *pl;
 	struct limits *lim;
 	bool synced, active;
+	bool dra_synced; /* claims are read only once the DRA caches synced */
 	struct core_stats st;
 	struct notice q[MAX_NOTICES];
 	size_t q_head, q_len;
@@ -107,7 +108,7 @@ static void update_breaker(struct core *c, uint64_t now_ms)
 {
 	uint32_t dn, un;
 
-	health_breaker_counts(c->h, &dn, &un);
+	health_breaker_counts(c->h, now_ms, &dn, &un);
 	c->st.device_nodes = dn;
 	c->st.unhealthy_nodes = un;
 	if (!c->synced)
@@ -133,34 +134,78 @@ static void update_breaker(struct core *c, uint64_t now_ms)
 	c->st.breaker_open = limits_breaker_open(c->lim);
 }
 
-/* Replaces a record's hits (taking ownership), keeping the gauges and the breaker counts in step. */
-static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *hits, size_t n,
-		     const char *node)
+/*
+ * Whether a hit is a device report the breaker keeps (health_evidence_add):
+ * node conditions and allocatable drops count from the node itself, and stop
+ * counting when the node recovers.
+ */
+static bool is_evidence(const struct health_hit *h)
 {
+	return h->signal != HEALTH_NODE_CONDITION && h->signal != HEALTH_ALLOC_DROP;
+}
+
+/* Whether hits[0..n) has an evidence hit on the same resource and device as x. */
+static bool has_evidence(const struct health_hit *hits, size_t n, const struct health_hit *x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (is_evidence(&hits[i]) && strcmp(hits[i].resource, x->resource) == 0 &&
+		    strcmp(hits[i].device, x->device) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Replaces a record's hits (taking ownership), keeping the gauges and the
+ * breaker's evidence in step.  evidence: the new hits count for the breaker
+ * (the pod is not Succeeded or Failed).  recovered: a device the record no
+ * longer reports has recovered (the pod is still there and running); else
+ * the pod went away or finished, and the breaker remembers the device for
+ * circuitBreaker.memory.
+ */
+static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *hits, size_t n,
+		     const char *node, bool evidence, bool recovered, uint64_t now_ms)
+{
+	bool moved = node && strcmp(node, r->node) != 0;
+
 	for (size_t i = 0; i < r->n_hits; i++)
 		resource_slot(c, r->hits[i].resource)->count--;
 	for (size_t i = 0; i < n; i++)
 		resource_slot(c, hits[i].resource)->count++;
-	if (r->n_hits) {
+	if (r->n_hits)
 		c->st.unhealthy_pods--;
-		health_node_pod_hits(c->h, r->node, -1);
+	if (n)
+		c->st.unhealthy_pods++;
+	for (size_t i = 0; r->evidence && i < r->n_hits; i++) {
+		const struct health_hit *o = &r->hits[i];
+
+		if (!is_evidence(o) || has_evidence(r->hits, i, o))
+			continue;
+		if (moved || !evidence || !has_evidence(hits, n, o))
+			health_evidence_drop(c->h, r->node, o->resource, o->device, recovered && !moved, now_ms,
+					     c->p->breaker_memory_ms);
 	}
-	if (node && strcmp(node, r->node) != 0) {
+	for (size_t i = 0; evidence && i < n; i++) {
+		const struct health_hit *x = &hits[i];
+
+		if (!is_evidence(x) || has_evidence(hits, i, x))
+			continue;
+		if (moved || !r->evidence || !has_evidence(r->hits, r->n_hits, x))
+			health_evidence_add(c->h, node ? node : r->node, x->resource, x->device);
+	}
+	if (moved) {
 		free(r->node);
 		r->node = kc_xstrdup(node);
 	}
-	if (n) {
-		c->st.unhealthy_pods++;
-		health_node_pod_hits(c->h, r->node, +1);
-	}
+	r->evidence = evidence;
 	health_hits_free(r->hits, r->n_hits);
 	r->hits = hits;
 	r->n_hits = n;
 }
 
-static void drop_record(struct core *c, struct planner_pod *r)
+/* Forgets a record; recovered as in set_hits(). */
+static void drop_record(struct core *c, struct planner_pod *r, bool recovered, uint64_t now_ms)
 {
-	set_hits(c, r, NULL, 0, NULL);
+	set_hits(c, r, NULL, 0, NULL, false, recovered, now_ms);
 	planner_remove(c->pl, r);
 }
 
@@ -171,7 +216,9 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 	struct planner_pod *r = planner_get(c->pl, pod->meta.uid);
 	struct health_hit *hits = NULL;
 	size_t n =
-	    health_pod_eval(c->h, c->p, pod, c->claims, r ? r->hits : NULL, r ? r->n_hits : 0, now_ms, &hits);
+	    health_pod_eval(c->h, c->p, pod, c->dra_synced ? c->claims : NULL, r ? r->hits : NULL,
+			    r ? r->n_hits : 0, now_ms, &hits);
+	bool terminal = pod->phase == KC_POD_SUCCEEDED || pod->phase == KC_POD_FAILED;
 	enum planner_skip skip;
 	uint64_t due;
 
@@ -180,7 +227,8 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 			return;
 		r = planner_add(c->pl, pod);
 	}
-	set_hits(c, r, hits, n, pod->node_name);
+	/* Succeeded and Failed pods are no evidence: a stale status says nothing about the device now. */
+	set_hits(c, r, hits, n, pod->node_name, !terminal, !terminal, now_ms);
 	if (r->state == PLANNER_IN_FLIGHT || r->state == PLANNER_DONE)
 		return;
 	if (!n) {
@@ -192,7 +240,7 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 			return;
 		}
 		kc_log_info(4, "core: pod %s/%s no longer bound to an unhealthy device", r->ns, r->name);
-		drop_record(c, r);
+		drop_record(c, r, !terminal, now_ms);
 		return;
 	}
 	skip = planner_filter(c->p, pod);
@@ -290,6 +338,7 @@ struct core *core_new(const struct policy *p, const struct kc_store *pods, const
 	c->lim = limits_new(p, 0);
 	c->active = true;
 	c->st.active = true;
+	c->dra_synced = true;
 	eval_all(c, 0);
 	return c;
 }
@@ -339,31 +388,33 @@ void core_set_dra_stores(struct core *c, const struct kc_store *claims, const st
 {
 	c->claims = claims;
 	c->slices = slices;
+	/* New caches have not listed yet: claims wait for core_set_dra_synced(). */
+	c->dra_synced = claims == NULL;
 	eval_all(c, now_ms);
 }
 
-static void pod_gone(struct core *c, const char *uid)
+static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
 {
 	struct planner_pod *r = planner_get(c->pl, uid);
 
 	if (!r)
 		return;
 	if (r->state == PLANNER_IN_FLIGHT) {
-		set_hits(c, r, NULL, 0, NULL);
+		set_hits(c, r, NULL, 0, NULL, false, false, now_ms);
 		r->gone = true;
 		return;
 	}
-	drop_record(c, r);
+	drop_record(c, r, false, now_ms);
 }
 
 void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
 		      const struct kc_pod *old, uint64_t now_ms)
 {
 	if (delta == KC_DELTA_DELETED) {
-		pod_gone(c, pod->meta.uid);
+		pod_gone(c, pod->meta.uid, now_ms);
 	} else {
 		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
-			pod_gone(c, old->meta.uid); /* recreated under the same name: a new pod */
+			pod_gone(c, old->meta.uid, now_ms); /* recreated under the same name: a new pod */
 		eval_pod(c, pod, now_ms);
 	}
 	update_breaker(c, now_ms);
@@ -460,6 +511,17 @@ void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
 	c->st.synced = synced;
 	if (synced && !was) {
 		kc_log_info(2, "core: caches synced, evaluating every pod");
+		eval_all(c, now_ms);
+	}
+}
+
+void core_set_dra_synced(struct core *c, bool synced, uint64_t now_ms)
+{
+	if (synced == c->dra_synced)
+		return;
+	c->dra_synced = synced;
+	if (synced) {
+		kc_log_info(2, "core: DRA caches synced, evaluating every pod");
 		eval_all(c, now_ms);
 	}
 }
@@ -629,7 +691,7 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 						    : "evicted");
 		r->state = PLANNER_DONE;
 		if (r->gone)
-			drop_record(c, r);
+			drop_record(c, r, false, now_ms);
 		return;
 	case CORE_RESULT_BLOCKED:
 		c->st.blocked++;
@@ -652,12 +714,13 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 	r->state = PLANNER_WAITING;
 reevaluate:
 	if (r->gone) {
-		drop_record(c, r);
+		drop_record(c, r, false, now_ms);
 		return;
 	}
 	pod = pod_cached(c, r);
 	if (!pod) {
-		drop_record(c, r);
+		drop_record(c, r, false, now_ms);
+		update_breaker(c, now_ms);
 		return;
 	}
 	eval_pod(c, pod, now_ms);
@@ -706,6 +769,8 @@ uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 		return UINT64_MAX;
 	/* The breaker's next change is due even when no pod waits: its Event must go out. */
 	breaker = limits_breaker_wake(c->lim);
+	if (health_breaker_wake(c->h) < breaker)
+		breaker = health_breaker_wake(c->h);
 	r = planner_peek(c->pl);
 	if (!r)
 		return breaker;

@@ -77,6 +77,7 @@ struct planner_pod {
 	bool held;	       /* counted as held by a limit in this episode */
 	bool dry_run;	       /* DONE by a dry-run action */
 	bool dry_reported;     /* a dry-run action was returned for it (at most one per UID) */
+	bool evidence;	       /* its hits count for the circuit breaker (core.c: not Succeeded/Failed) */
 };
 
 struct planner;
