@@ -341,6 +341,7 @@ struct policy *tb_policy(void)
 	p->max_total = 0;
 	p->max_in_flight = 0;
 	p->breaker_enabled = false;
+	p->remediation_enabled = false;
 	return p;
 }
 
@@ -361,6 +362,8 @@ struct policy *tb_policy_yaml(const char *yaml)
 	}
 	if (!strstr(yaml, "circuitBreaker:"))
 		p->breaker_enabled = false;
+	if (!strstr(yaml, "remediation:"))
+		p->remediation_enabled = false;
 	free(text);
 	return p;
 }

@@ -58,13 +58,13 @@ struct kc_resource_slice *tb_slice(const char *name, const char *driver, const c
 void tb_slice_device(struct kc_resource_slice *s, const char *device, const char *taint_key,
 		     const char *effect);
 
-/* A policy with the defaults and no limits or breaker (tests turn them on). */
+/* A policy with the defaults and no limits, breaker or fencing (tests turn them on). */
 struct policy *tb_policy(void);
 
 /*
  * A policy parsed from YAML (the apiVersion/kind header is added); aborts on
- * a parse error.  Unless the text mentions "limits:" or "circuitBreaker:",
- * limits and the breaker are off as in tb_policy().
+ * a parse error.  Unless the text mentions "limits:", "circuitBreaker:" or
+ * "remediation:", limits, the breaker and fencing are off as in tb_policy().
  */
 struct policy *tb_policy_yaml(const char *yaml);
 

@@ -543,6 +543,20 @@ void health_node_pod_hits(struct health *h, const char *node, int delta)
 	node_recount(h, n);
 }
 
+bool health_node_has_signal(const struct health *h, const char *node)
+{
+	const struct hnode *n = health_map_get(&h->nodes, node);
+
+	return n && (n->n_conds || n->n_drops);
+}
+
+bool health_node_unhealthy(const struct health *h, const char *node)
+{
+	const struct hnode *n = health_map_get(&h->nodes, node);
+
+	return n && n->counted_unhealthy;
+}
+
 void health_breaker_counts(const struct health *h, uint32_t *ret_device_nodes, uint32_t *ret_unhealthy_nodes)
 {
 	*ret_device_nodes = h->device_nodes;

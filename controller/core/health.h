@@ -143,6 +143,10 @@ bool health_pod_holds_device(const struct policy *p, const struct kc_pod *pod);
  * should hold before any eviction fires.
  */
 void health_node_pod_hits(struct health *h, const char *node, int delta);
+/* Whether a node-level signal (a policy node condition or an allocatable drop) holds on the node now. */
+bool health_node_has_signal(const struct health *h, const char *node);
+/* Whether the breaker counts the node as unhealthy. */
+bool health_node_unhealthy(const struct health *h, const char *node);
 void health_breaker_counts(const struct health *h, uint32_t *ret_device_nodes, uint32_t *ret_unhealthy_nodes);
 
 #endif
