@@ -45,6 +45,8 @@ struct kc_node *tb_node(const char *name);
 struct kc_node *tb_node_clone(const struct kc_node *n);
 void tb_node_resource(struct kc_node *n, const char *resource, int64_t capacity, int64_t allocatable);
 void tb_node_condition(struct kc_node *n, const char *type, enum kc_cond_status status, const char *message);
+void tb_node_taint(struct kc_node *n, const char *key, const char *value, const char *effect);
+void tb_node_annotation(struct kc_node *n, const char *key, const char *value);
 
 struct kc_resource_claim *tb_claim(const char *ns, const char *name, const char *uid);
 void tb_claim_result(struct kc_resource_claim *c, const char *request, const char *driver, const char *pool,

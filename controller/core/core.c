@@ -668,7 +668,7 @@ static int gate(struct core *c, struct planner_pod *r, bool dry, uint64_t now_ms
 		return -ELOOP;
 	}
 	need = quarantine_need(c->qr, h, r->node, c->st.device_nodes, dry, &new_dry, now_ms);
-	if (need != QUARANTINE_CAPPED)
+	if (!quarantine_stats(c->qr)->at_cap)
 		c->cap_noticed = false;
 	if (new_dry) {
 		char *what = fence_words(c, h, r->node);
@@ -728,6 +728,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 		uint64_t wake;
 		const char *verb, *owner;
 		char *unit;
+		int rc;
 
 		if (!r || r->due_ms > now_ms)
 			return -EAGAIN;
@@ -755,8 +756,12 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 			planner_schedule(c->pl, r, UINT64_MAX);
 			continue;
 		}
-		if (gate(c, r, dry, now_ms, &unit, &owner) < 0)
+		if ((rc = gate(c, r, dry, now_ms, &unit, &owner)) < 0) {
+			/* A fence the pod waits for goes out at once. */
+			if (rc == -EAGAIN && next_fence(c, now_ms, ret) == 0)
+				return 0;
 			continue;
+		}
 		if (!dry)
 			quarantine_loop_record(c->qr, owner, unit, now_ms);
 		free(unit);

@@ -46,6 +46,7 @@ struct unit {
 	long refs;	     /* pod records with a hit needing this fence */
 	bool node_signal;    /* node units: a node-level signal holds */
 	bool was_unhealthy;
+	bool expect_gone;    /* removed: the watch may still show the fence until it catches up */
 	uint64_t healthy_since;
 	uint64_t retry_at;
 	unsigned attempts;
@@ -222,7 +223,8 @@ static void maybe_drop(struct quarantine *q, struct unit *u)
 {
 	char *k;
 
-	if (u->state != U_NONE || u->want != W_NONE || u->in_flight || u->refs > 0 || u->node_signal)
+	if (u->state != U_NONE || u->want != W_NONE || u->in_flight || u->refs > 0 || u->node_signal ||
+	    u->expect_gone)
 		return;
 	k = unit_key(u->kind, u->unit);
 	health_map_del(&q->units, k);
@@ -375,10 +377,9 @@ enum quarantine_need quarantine_need(struct quarantine *q, const struct health_h
 	free(name);
 	if (u->state == U_FENCED && u->want == W_REMOVE && !u->in_flight)
 		u->want = W_NONE; /* unhealthy again before the removal went out: keep it */
-	if ((u->state == U_FENCED && !u->in_flight) || u->state == U_DRY) {
-		q->st.at_cap = false;
+	if ((u->state == U_FENCED && !(u->in_flight && u->in_flight_op == QUARANTINE_REMOVE)) ||
+	    u->state == U_DRY)
 		return QUARANTINE_READY;
-	}
 	if (u->state == U_FENCED || u->want == W_ADD || u->in_flight) {
 		/* Being added, or being removed (then added again). */
 		u->want = W_ADD;
@@ -391,7 +392,7 @@ enum quarantine_need quarantine_need(struct quarantine *q, const struct health_h
 		maybe_drop(q, u);
 		return QUARANTINE_CAPPED;
 	}
-	q->st.at_cap = false;
+	q->st.at_cap = false; /* there was room */
 	set_str(&u->signal, health_signal_name(hit->signal));
 	set_str(&u->resource, hit->resource);
 	set_str(&u->message, hit->detail);
@@ -483,11 +484,14 @@ bool quarantine_observe_node(struct quarantine *q, const struct kc_node *node, b
 			u->state = U_NONE;
 			u->want = W_NONE;
 			u->node_signal = false;
+			u->expect_gone = false;
 			maybe_drop(q, u);
 		}
 		return false;
 	}
 	if (node_is_ours(q->p, node)) {
+		if (u && u->expect_gone && u->state == U_NONE)
+			return false; /* an event from before our removal */
 		if (!u)
 			u = unit_get_or_add(q, QUARANTINE_NODE, node->meta.name, node->meta.name, now_ms);
 		if (u->state == U_FENCED)
@@ -496,13 +500,16 @@ bool quarantine_observe_node(struct quarantine *q, const struct kc_node *node, b
 			return false; /* the removal's answer decides */
 		return confirm(q, u, now_ms);
 	}
-	/* Not (or no longer) fenced on the API: someone removed it, or our removal landed. */
-	if (u && u->state == U_FENCED && !u->in_flight) {
-		u->state = U_NONE;
-		if (u->want == W_REMOVE)
-			u->want = W_NONE;
+	if (u && u->expect_gone) {
+		u->expect_gone = false; /* the watch has seen the removal */
 		maybe_drop(q, u);
+		return false;
 	}
+	/*
+	 * Not fenced as the watch shows it.  A FENCED unit stays FENCED: the event
+	 * may predate our write (the PATCH answer can overtake the watch), and the
+	 * removal at recovery is harmless when someone removed the fence already.
+	 */
 	return false;
 }
 
@@ -648,7 +655,9 @@ const char *quarantine_done(struct quarantine *q, enum quarantine_kind kind, con
 		return q->done_node;
 	}
 	q->st.removes++;
+	q->st.at_cap = false; /* room again */
 	u->state = U_NONE;
+	u->expect_gone = kind == QUARANTINE_NODE;
 	if (u->want == W_REMOVE)
 		u->want = W_NONE;
 	maybe_drop(q, u);

@@ -162,7 +162,7 @@ struct quarantine_stats {
 	uint64_t adds;	  /* confirmed ADD writes (counter) */
 	uint64_t removes; /* confirmed REMOVE writes (counter) */
 	uint64_t capped;  /* fences refused by the cap (counter) */
-	bool at_cap;	  /* the last need was refused by the cap */
+	bool at_cap;	  /* a fence was refused by the cap and none was granted or removed since */
 	bool no_rule_api; /* no DeviceTaintRule API: devices fall back to node fences */
 };
 const struct quarantine_stats *quarantine_stats(const struct quarantine *q);
