@@ -8,7 +8,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential pkg-config ca-certificates \
-      libcurl4-openssl-dev libjansson-dev libyaml-dev libuv1-dev libyajl-dev libmicrohttpd-dev \
+      libcurl4-openssl-dev libjansson-dev libyaml-dev libuv1-dev libmicrohttpd-dev \
       libcmocka-dev python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -21,7 +21,7 @@ RUN make clean \
 FROM debian:bookworm-slim
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates libcurl4 libjansson4 libyaml-0-2 libuv1 libyajl2 libmicrohttpd12 \
+      ca-certificates libcurl4 libjansson4 libyaml-0-2 libuv1 libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/bin/device-descheduler /usr/local/bin/device-descheduler
 USER 65532:65532

@@ -71,19 +71,19 @@ check-deps:
 		[ -e /usr/include/$$h ] || [ -e /usr/include/x86_64-linux-gnu/$$h ] || { $(MAKE) --no-print-directory deps; exit $$?; }; done; \
 	for c in $(PYTHON) openssl nghttpx valgrind clang; do command -v $$c >/dev/null || { $(MAKE) --no-print-directory deps; exit $$?; }; done
 
-$(BUILD)/k8sclient/%.o: k8sclient/%.c
+$(BUILD)/k8sclient/%.o: k8sclient/%.c | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC_KC) -c -o $@ $<
 
-$(BUILD)/controller/core/%.o: controller/core/%.c
+$(BUILD)/controller/core/%.o: controller/core/%.c | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC_CORE) -c -o $@ $<
 
-$(BUILD)/controller/%.o: controller/%.c
+$(BUILD)/controller/%.o: controller/%.c | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC_CTL) -c -o $@ $<
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC_TEST) -c -o $@ $<
 

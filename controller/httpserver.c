@@ -319,10 +319,11 @@ static int endpoint_start(struct httpserver *s, struct endpoint *ep, const char 
 	ep->port = bound_port(fd);
 
 	ep->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, ep,
-				      MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-				      (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-				      (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep,
-				      MHD_OPTION_END);
+				      /* The logger first: libmicrohttpd warns on stderr about
+				       * any option given before it. */
+				      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep, MHD_OPTION_LISTEN_SOCKET,
+				      (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+				      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
 	if (!ep->daemon) {
 		close(fd);
 		return kc_error_set(err, -EIO, "%s: cannot start libmicrohttpd on %s", ep->what, addr);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
+#include "duration.h"
 
 enum flag_kind {
 	FLAG_STRING,
@@ -118,7 +118,7 @@ static int set_flag(struct options *o, const struct flag *f, const char *value, 
 		return 0;
 	}
 	case FLAG_DURATION:
-		if (policy_parse_duration(value, (uint64_t *)field) < 0)
+		if (duration_parse(value, (uint64_t *)field) < 0)
 			return kc_error_set(err, -EINVAL, "--%s: expected a duration such as 15s or 1m30s, got \"%s\"",
 					    f->name, value);
 		return 0;

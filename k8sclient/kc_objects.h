@@ -260,7 +260,7 @@ void kc_status_done(struct kc_status *s);
 
 /*
  * Describes one kind to the generic code.  The decoder ops are private to
- * kc_decode.c; the rest is public.
+ * the decoders (kc_decode_int.h); the rest is public.
  */
 struct kc_decoder_ops;
 

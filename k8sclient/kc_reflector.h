@@ -17,16 +17,11 @@
 #include <uv.h>
 
 #include "kc_decode.h"
+#include "kc_delta.h"
 #include "kc_http.h"
 #include "kc_store.h"
 
 struct kc_reflector;
-
-enum kc_delta {
-	KC_DELTA_ADDED = 1,
-	KC_DELTA_MODIFIED,
-	KC_DELTA_DELETED,
-};
 
 /*
  * Called after the store has been updated.  ADDED: obj is the new object,

@@ -36,43 +36,11 @@
 #define N_NODES 10
 #define N_REFL 4
 
-struct env {
-	uv_loop_t loop;
-	struct kc_config cfg;
-	struct kc_client *client;
-	struct kc_intern *intern;
-	unsigned proxy_port;
-};
-
-static struct env E;
+static struct ktest_env E;
+/* The port nghttpx listens on (KTEST_H2_URL). */
+static unsigned proxy_port;
 
 /* ------------------------------------------------------------- helpers */
-
-static long admin(const char *method, const char *path, const char *body)
-{
-	char *out = NULL;
-	long code = ktest_admin(method, path, body, &out);
-
-	if (code < 200 || code >= 300)
-		fail_msg("%s %s: HTTP %ld: %s", method, path, code, out ? out : "");
-	free(out);
-	return code;
-}
-
-static json_t *admin_json(const char *method, const char *path, const char *body)
-{
-	char *out = NULL;
-	long code = ktest_admin(method, path, body, &out);
-	json_error_t jerr;
-	json_t *j;
-
-	if (code < 200 || code >= 300)
-		fail_msg("%s %s: HTTP %ld: %s", method, path, code, out ? out : "");
-	j = json_loads(out, 0, &jerr);
-	free(out);
-	assert_non_null(j);
-	return j;
-}
 
 /* Runs `$KTEST_H2_CTL op` (h2proxy.py start|reload|restart|kill|stop). */
 static void proxy_ctl(const char *op)
@@ -103,7 +71,7 @@ static unsigned proxy_connections(void)
 
 		if (sscanf(line, " %u: %8[0-9A-Fa-f]:%x %*8[0-9A-Fa-f]:%*x %x", &slot, laddr, &lport, &st) != 4)
 			continue;
-		if (st == 1 && lport == E.proxy_port && strcmp(laddr, "0100007F") == 0)
+		if (st == 1 && lport == proxy_port && strcmp(laddr, "0100007F") == 0)
 			n++;
 	}
 	fclose(f);
@@ -116,43 +84,9 @@ static bool one_connection(void *ud)
 	return proxy_connections() == 1;
 }
 
-/* Counts logged requests with this verb on path whose query contains needle (NULL: any). */
-static size_t count_requests(const char *verb, const char *path, const char *needle, long status)
-{
-	json_t *j = admin_json("GET", "/_test/requests", NULL);
-	json_t *items = json_object_get(j, "items");
-	size_t i, n = 0;
-	json_t *it;
-
-	json_array_foreach(items, i, it) {
-		const char *v = json_string_value(json_object_get(it, "verb"));
-		const char *p = json_string_value(json_object_get(it, "path"));
-		const char *q = json_string_value(json_object_get(it, "query"));
-
-		if (!v || strcmp(v, verb) != 0 || !p || (path && strcmp(p, path) != 0))
-			continue;
-		if (needle && (!q || !strstr(q, needle)))
-			continue;
-		if (status >= 0 && json_integer_value(json_object_get(it, "status")) != status)
-			continue;
-		n++;
-	}
-	json_decref(j);
-	return n;
-}
-
-static char *server_rv(void)
-{
-	json_t *j = admin_json("GET", "/_test/state", NULL);
-	char *rv = kc_xstrdup(json_string_value(json_object_get(j, "resourceVersion")));
-
-	json_decref(j);
-	return rv;
-}
-
 static void create(const char *coll, const char *json)
 {
-	admin("POST", coll, json);
+	ktest_admin_ok("POST", coll, json);
 }
 
 static void create_pod(const char *ns, const char *name)
@@ -209,7 +143,7 @@ static void load_cluster(void)
 	size_t cap = 512 * 1024, len = 0;
 	char *buf = kc_xmalloc(cap);
 
-	admin("POST", "/_test/reset", "{}");
+	ktest_admin_ok("POST", "/_test/reset", "{}");
 	len += (size_t)snprintf(buf + len, cap - len, "{\"items\":[");
 	for (int i = 0; i < N_NODES; i++)
 		len += (size_t)snprintf(buf + len, cap - len,
@@ -224,7 +158,7 @@ static void load_cluster(void)
 		    "\"trainer:1\"}]},\"status\":{\"phase\":\"Running\"}}%s",
 		    i, i % 4, i % N_NODES, i + 1 < N_PODS ? "," : "");
 	snprintf(buf + len, cap - len, "]}");
-	admin("POST", "/_test/objects", buf);
+	ktest_admin_ok("POST", "/_test/objects", buf);
 	free(buf);
 	create_claim("team-0", "claim-0");
 	create_slice("slice-0");
@@ -309,31 +243,11 @@ static void free_reflectors(void)
 	memset(R, 0, sizeof(R));
 }
 
-struct wait_rv {
-	struct kc_reflector *r;
-	const char *rv;
-};
-
-static bool rv_reached(void *ud)
-{
-	struct wait_rv *w = ud;
-
-	return strtoull(kc_reflector_resource_version(w->r), NULL, 10) >= strtoull(w->rv, NULL, 10);
-}
-
 /* Until every reflector has seen the server's current resourceVersion (bookmarks come every second). */
 static void wait_all_caught_up(void)
 {
-	char *rv = server_rv();
-
-	for (int i = 0; i < N_REFL; i++) {
-		struct wait_rv w = {R[i].r, rv};
-
-		if (!ktest_run_loop_until(&E.loop, rv_reached, &w, WAIT_MS))
-			fail_msg("%s reflector at resourceVersion %s, server at %s", PATHS[i],
-				 kc_reflector_resource_version(R[i].r), rv);
-	}
-	free(rv);
+	for (int i = 0; i < N_REFL; i++)
+		ktest_wait_caught_up(&E.loop, R[i].r, WAIT_MS);
 }
 
 struct wait_count {
@@ -356,28 +270,7 @@ static void wait_count(const size_t *v, size_t at_least, const char *what)
 		fail_msg("%s: %zu, want >= %zu", what, *v, at_least);
 }
 
-struct wait_stat {
-	size_t i, offset;
-	uint64_t at_least;
-};
-
-static bool stat_reached(void *ud)
-{
-	struct wait_stat *w = ud;
-	const uint64_t *v =
-	    (const uint64_t *)(const void *)((const char *)kc_reflector_stats(R[w->i].r) + w->offset);
-
-	return *v >= w->at_least;
-}
-
-#define WAIT_STAT(idx, field, value)                                                                          \
-	do {                                                                                                  \
-		struct wait_stat ws_ = {(idx), offsetof(struct kc_reflector_stats, field), (value)};          \
-		if (!ktest_run_loop_until(&E.loop, stat_reached, &ws_, WAIT_MS))                              \
-			fail_msg("%s: stats." #field " = %llu, want >= %llu", PATHS[idx],                     \
-				 (unsigned long long)kc_reflector_stats(R[idx].r)->field,                     \
-				 (unsigned long long)(value));                                                \
-	} while (0)
+#define WAIT_STAT(idx, field, value) KTEST_WAIT_STAT(&E.loop, R[idx].r, field, (value), WAIT_MS)
 
 /* ------------------------------------------------------------- plain requests */
 
@@ -427,6 +320,26 @@ static void wait_done(struct result *res, uint64_t ms)
 	assert_int_equal(res->calls, 1);
 }
 
+/* No request on path (ud) is still in flight at the server: the server's log gives an
+ * entry its duration only when the handler has returned. */
+static bool requests_ended(void *ud)
+{
+	json_t *j = ktest_admin_json("GET", "/_test/requests", NULL);
+	json_t *items = json_object_get(j, "items");
+	bool ended = true;
+	size_t i;
+	json_t *it;
+
+	json_array_foreach(items, i, it) {
+		const char *p = json_string_value(json_object_get(it, "path"));
+
+		if (p && strcmp(p, ud) == 0 && json_real_value(json_object_get(it, "duration_ms")) <= 0.0)
+			ended = false;
+	}
+	json_decref(j);
+	return ended;
+}
+
 /* -------------------------------------------------------------- tests */
 
 /* Four watches and a burst of GETs: HTTP/2, all on one TCP connection. */
@@ -450,7 +363,7 @@ static void test_multiplexed_on_one_connection(void **state)
 	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
 	/* The four watches are open (the server counts them) and share the single connection. */
 	{
-		json_t *j = admin_json("GET", "/_test/state", NULL);
+		json_t *j = ktest_admin_json("GET", "/_test/state", NULL);
 
 		assert_int_equal(json_integer_value(json_object_get(j, "watches")), N_REFL);
 		json_decref(j);
@@ -477,9 +390,9 @@ static void test_stream_reset_leaves_others(void **state)
 	wait_all_caught_up();
 	assert_int_equal(proxy_connections(), 1);
 	rv0 = kc_xstrdup(kc_reflector_resource_version(R[0].r));
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 
-	admin("POST", "/_test/drop-watches", "{\"path_regex\":\"^/api/v1/pods\"}");
+	ktest_admin_ok("POST", "/_test/drop-watches", "{\"path_regex\":\"^/api/v1/pods\"}");
 	create_pod("team-0", "after-rst");
 	create_node("node-rst");
 	R[0].watch_name = "after-rst";
@@ -499,8 +412,8 @@ static void test_stream_reset_leaves_others(void **state)
 	}
 	/* The re-watch resumed from the last resourceVersion, on the same connection. */
 	needle = kc_xasprintf("resourceVersion=%s&", rv0);
-	assert_int_equal(count_requests("watch", "/api/v1/pods", needle, -1), 1);
-	assert_int_equal(count_requests("list", NULL, NULL, -1), 0);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", needle, -1), 1);
+	assert_int_equal(ktest_count_requests("list", NULL, NULL, -1), 0);
 	assert_int_equal(proxy_connections(), 1);
 	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
 	free(needle);
@@ -517,7 +430,7 @@ static void test_goaway_rewatch(void **state)
 	(void)state;
 	start_reflectors();
 	wait_all_caught_up();
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 	R[0].watch_name = "during-goaway";
 	R[1].watch_name = "node-goaway";
 	R[2].watch_name = "claim-goaway";
@@ -547,9 +460,9 @@ static void test_goaway_rewatch(void **state)
 		assert_int_equal(st->gone, 0);
 		assert_int_equal(st->watch_restarts, 1);
 		assert_int_equal(st->watches, 2);
-		assert_int_equal(count_requests("watch", PATHS[i], "resourceVersion=", -1), 1);
+		assert_int_equal(ktest_count_requests("watch", PATHS[i], "resourceVersion=", -1), 1);
 	}
-	assert_int_equal(count_requests("list", NULL, NULL, -1), 0);
+	assert_int_equal(ktest_count_requests("list", NULL, NULL, -1), 0);
 	assert_string_equal(R[0].last_key, "team-2/after-goaway");
 	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
 	free_reflectors();
@@ -570,15 +483,15 @@ static void test_eviction_reset(void **state)
 	R[0].watch_name = "victim";
 	create_pod("team-3", "victim");
 	wait_count(&R[0].watch_name_added, 1, "victim ADDED");
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 	/* The server holds this eviction 3 s, then answers 503: it never evicts. */
-	admin("POST", "/_test/faults",
+	ktest_admin_ok("POST", "/_test/faults",
 	      "{\"method\":\"POST\",\"path_regex\":\"/pods/victim/eviction$\",\"count\":1,\"delay_ms\":3000,"
 	      "\"status\":503}");
 	start_request("POST", path, body, false, &res);
 	ktest_run_loop_until(&E.loop, is_done, &res, 500);
 	assert_false(res.done);
-	assert_int_equal(count_requests("create", path, NULL, -1), 1);
+	assert_int_equal(ktest_count_requests("create", path, NULL, -1), 1);
 
 	t0 = kc_monotonic_ms();
 	proxy_ctl("kill");
@@ -603,77 +516,41 @@ static void test_eviction_reset(void **state)
 		assert_int_equal(kc_reflector_stats(R[i].r)->relists, 0);
 	/* Once the held request has ended on the server (its 503 went nowhere: the server logs
 	 * it with status 0 or 503): two POSTs, exactly one successful eviction. */
-	uv_sleep(3000);
-	assert_int_equal(count_requests("create", path, NULL, -1), 2);
-	assert_int_equal(count_requests("create", path, NULL, 201), 1);
-	assert_int_equal(count_requests("create", path, NULL, 0) + count_requests("create", path, NULL, 503), 1);
+	if (!ktest_run_loop_until(&E.loop, requests_ended, (void *)path, WAIT_MS))
+		fail_msg("the held eviction did not end on the server");
+	assert_int_equal(ktest_count_requests("create", path, NULL, -1), 2);
+	assert_int_equal(ktest_count_requests("create", path, NULL, 201), 1);
+	assert_int_equal(ktest_count_requests("create", path, NULL, 0) + ktest_count_requests("create", path, NULL, 503),
+			 1);
 	assert_string_equal(kc_client_last_protocol(E.client), "HTTP/2");
 	free_reflectors();
 }
 
 /* ------------------------------------------------------------- fixture */
 
-static void client_closed(void *ud)
-{
-	*(bool *)ud = true;
-}
-
-static bool flag_set(void *ud)
-{
-	return *(bool *)ud;
-}
-
 static int group_setup(void **state)
 {
-	struct kc_client_options co;
-	struct kc_error err;
-	const char *v = getenv("KTEST_V");
 	const char *url = getenv("KTEST_H2_URL");
 	const char *colon;
 
 	(void)state;
-	kc_log_setup(v ? atoi(v) : 0, KC_LOG_TEXT, NULL);
 	if (!ktest_env_present() || !url || !getenv("KTEST_H2_CTL")) {
 		fprintf(stderr, "itest_h2: run me with test/run_with_apiserver.py (--h2; needs nghttpx)\n");
 		return -1;
 	}
 	colon = strrchr(url, ':');
-	if (!colon || (E.proxy_port = (unsigned)atoi(colon + 1)) == 0)
+	if (!colon || (proxy_port = (unsigned)atoi(colon + 1)) == 0)
 		return -1;
-	if (uv_loop_init(&E.loop) < 0)
+	if (ktest_env_setup(&E, "itest_h2") < 0)
 		return -1;
-	if (kc_config_load(NULL, NULL, &E.cfg, &err) < 0) {
-		fprintf(stderr, "itest_h2: %s\n", err.msg);
-		return -1;
-	}
-	memset(&co, 0, sizeof(co));
-	co.qps = 1000;
-	co.burst = 1000;
-	if (kc_client_new(&E.loop, &E.cfg, &co, &E.client, &err) < 0) {
-		fprintf(stderr, "itest_h2: %s\n", err.msg);
-		return -1;
-	}
-	E.intern = kc_intern_new();
 	load_cluster();
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	bool closed = false;
-
 	(void)state;
-	kc_client_close(E.client, client_closed, &closed);
-	if (!ktest_run_loop_until(&E.loop, flag_set, &closed, 10000))
-		return -1;
-	uv_run(&E.loop, UV_RUN_DEFAULT);
-	kc_intern_free(E.intern);
-	kc_config_done(&E.cfg);
-	if (uv_loop_close(&E.loop) != 0) {
-		fprintf(stderr, "itest_h2: handles left open on the loop\n");
-		return -1;
-	}
-	return 0;
+	return ktest_env_teardown(&E, "itest_h2");
 }
 
 int main(void)

@@ -758,6 +758,13 @@ static void test_close_from_callback(void **state)
 	assert_int_equal(ktest_admin("DELETE", "/_test/faults", NULL, NULL), 200);
 }
 
+/* The test server's listener is closed (its admin API gets no answer). */
+static bool server_down(void *ud)
+{
+	(void)ud;
+	return ktest_admin("GET", "/healthz", NULL, NULL) < 0;
+}
+
 static void test_server_restart_retried(void **state)
 {
 	struct fixture f;
@@ -769,9 +776,10 @@ static void test_server_restart_retried(void **state)
 	open_client(&f, "kubeconfig-admin", &opts);
 	run(&f, "GET", "/api/v1/namespaces", NULL, NULL, true, &res);
 	assert_int_equal(res.http_status, 200);
-	/* The cached connection dies and the port refuses connections for a while. */
-	assert_int_equal(ktest_admin("POST", "/_test/restart", "{\"down_ms\":800}", NULL), 200);
-	usleep(200 * 1000);
+	/* The cached connection dies and the port refuses connections for a while: the request
+	 * is sent once the server is seen down, so its first attempt fails. */
+	assert_int_equal(ktest_admin("POST", "/_test/restart", "{\"down_ms\":1500}", NULL), 200);
+	assert_true(ktest_run_loop_until(&f.loop, server_down, NULL, 10000));
 	run(&f, "GET", "/api/v1/namespaces", NULL, NULL, true, &res);
 	assert_int_equal(res.error, 0);
 	assert_int_equal(res.http_status, 200);

@@ -31,14 +31,7 @@
 #define N_NS 4
 #define WAIT_MS 15000
 
-struct env {
-	uv_loop_t loop;
-	struct kc_config cfg;
-	struct kc_client *client;
-	struct kc_intern *intern;
-};
-
-static struct env E;
+static struct ktest_env E;
 
 /* One delivered change, copied out of the handler. */
 struct change {
@@ -129,41 +122,6 @@ static void assert_change(const struct recorder *rec, size_t i, enum kc_delta d,
 		fail_msg("change %zu: got %d %s, want %d %s", i, rec->v[i].delta, rec->v[i].key, d, key);
 }
 
-static long admin(const char *method, const char *path, const char *body)
-{
-	char *out = NULL;
-	long code = ktest_admin(method, path, body, &out);
-
-	if (code < 200 || code >= 300)
-		fail_msg("%s %s: HTTP %ld: %s", method, path, code, out ? out : "");
-	free(out);
-	return code;
-}
-
-static json_t *admin_json(const char *method, const char *path, const char *body)
-{
-	char *out = NULL;
-	long code = ktest_admin(method, path, body, &out);
-	json_error_t jerr;
-	json_t *j;
-
-	if (code < 200 || code >= 300)
-		fail_msg("%s %s: HTTP %ld: %s", method, path, code, out ? out : "");
-	j = json_loads(out, 0, &jerr);
-	free(out);
-	assert_non_null(j);
-	return j;
-}
-
-static char *server_rv(void)
-{
-	json_t *j = admin_json("GET", "/_test/state", NULL);
-	char *rv = kc_xstrdup(json_string_value(json_object_get(j, "resourceVersion")));
-
-	json_decref(j);
-	return rv;
-}
-
 static char *pod_json(const char *ns, const char *name, int node, const char *app)
 {
 	return kc_xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\","
@@ -186,7 +144,7 @@ static void create_pod(const char *ns, const char *name, int node)
 	char *body = pod_json(ns, name, node, "new");
 	char *path = kc_xasprintf("/api/v1/namespaces/%s/pods", ns);
 
-	admin("POST", path, body);
+	ktest_admin_ok("POST", path, body);
 	free(path);
 	free(body);
 }
@@ -196,7 +154,7 @@ static void modify_pod(const char *ns, const char *name, int node, const char *a
 	char *body = pod_json(ns, name, node, app);
 	char *path = kc_xasprintf("/api/v1/namespaces/%s/pods/%s", ns, name);
 
-	admin("PUT", path, body);
+	ktest_admin_ok("PUT", path, body);
 	free(path);
 	free(body);
 }
@@ -205,7 +163,7 @@ static void delete_pod(const char *ns, const char *name)
 {
 	char *path = kc_xasprintf("/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=0", ns, name);
 
-	admin("DELETE", path, NULL);
+	ktest_admin_ok("DELETE", path, NULL);
 	free(path);
 }
 
@@ -214,7 +172,7 @@ static void put_node(const char *name, bool unschedulable, const char *label, bo
 	char *body = node_json(name, unschedulable, label);
 	char *path = create ? kc_xstrdup("/api/v1/nodes") : kc_xasprintf("/api/v1/nodes/%s", name);
 
-	admin(create ? "POST" : "PUT", path, body);
+	ktest_admin_ok(create ? "POST" : "PUT", path, body);
 	free(path);
 	free(body);
 }
@@ -225,7 +183,7 @@ static void load_cluster(void)
 	size_t cap = 1024 * 1024, len = 0;
 	char *buf = kc_xmalloc(cap);
 
-	admin("POST", "/_test/reset", "{}");
+	ktest_admin_ok("POST", "/_test/reset", "{}");
 	len += (size_t)snprintf(buf + len, cap - len, "{\"items\":[");
 	for (int i = 0; i < N_NODES; i++) {
 		char name[32];
@@ -251,7 +209,7 @@ static void load_cluster(void)
 		free(p);
 	}
 	snprintf(buf + len, cap - len, "]}");
-	admin("POST", "/_test/objects", buf);
+	ktest_admin_ok("POST", "/_test/objects", buf);
 	free(buf);
 }
 
@@ -259,7 +217,7 @@ static void load_cluster(void)
 static void assert_store_matches(struct kc_reflector *r, const char *list_path)
 {
 	const struct kc_store *s = kc_reflector_store(r);
-	json_t *j = admin_json("GET", list_path, NULL);
+	json_t *j = ktest_admin_json("GET", list_path, NULL);
 	json_t *items = json_object_get(j, "items");
 	size_t i;
 	json_t *it;
@@ -280,35 +238,10 @@ static void assert_store_matches(struct kc_reflector *r, const char *list_path)
 	json_decref(j);
 }
 
-/* Counts logged requests of a verb ("list", "watch") on a path whose query contains needle. */
-static size_t count_requests(const char *verb, const char *path, const char *needle, long status)
-{
-	json_t *j = admin_json("GET", "/_test/requests", NULL);
-	json_t *items = json_object_get(j, "items");
-	size_t i, n = 0;
-	json_t *it;
-
-	json_array_foreach(items, i, it) {
-		const char *v = json_string_value(json_object_get(it, "verb"));
-		const char *p = json_string_value(json_object_get(it, "path"));
-		const char *q = json_string_value(json_object_get(it, "query"));
-
-		if (!v || strcmp(v, verb) != 0 || !p || strcmp(p, path) != 0)
-			continue;
-		if (needle && (!q || !strstr(q, needle)))
-			continue;
-		if (status && json_integer_value(json_object_get(it, "status")) != status)
-			continue;
-		n++;
-	}
-	json_decref(j);
-	return n;
-}
-
 /* The statuses of the reflector's (paged) LIST requests on path, in order, as "429,429,500,200". */
 static char *list_statuses(const char *path)
 {
-	json_t *j = admin_json("GET", "/_test/requests", NULL);
+	json_t *j = ktest_admin_json("GET", "/_test/requests", NULL);
 	json_t *items = json_object_get(j, "items");
 	char *out = kc_xstrdup("");
 	size_t i;
@@ -356,51 +289,12 @@ static bool is_synced(void *ud)
 	return kc_reflector_has_synced(ud);
 }
 
-struct wait_rv {
-	struct kc_reflector *r;
-	const char *rv;
-};
-
-static bool rv_reached(void *ud)
-{
-	struct wait_rv *w = ud;
-
-	return strcmp(kc_reflector_resource_version(w->r), w->rv) == 0;
-}
-
-/* Runs the loop until the reflector has seen the server's current resourceVersion (bookmarks
- * bring it there within a second when the last change was to another resource). */
 static void wait_caught_up(struct kc_reflector *r)
 {
-	char *rv = server_rv();
-	struct wait_rv w = {r, rv};
-
-	if (!ktest_run_loop_until(&E.loop, rv_reached, &w, WAIT_MS))
-		fail_msg("reflector at resourceVersion %s, server at %s", kc_reflector_resource_version(r), rv);
-	free(rv);
+	ktest_wait_caught_up(&E.loop, r, WAIT_MS);
 }
 
-struct wait_stat {
-	struct kc_reflector *r;
-	size_t offset;
-	uint64_t at_least;
-};
-
-static bool stat_reached(void *ud)
-{
-	struct wait_stat *w = ud;
-	const uint64_t *v = (const uint64_t *)(const void *)((const char *)kc_reflector_stats(w->r) + w->offset);
-
-	return *v >= w->at_least;
-}
-
-#define WAIT_STAT(r, field, value)                                                                        \
-	do {                                                                                              \
-		struct wait_stat ws_ = {(r), offsetof(struct kc_reflector_stats, field), (value)};        \
-		if (!ktest_run_loop_until(&E.loop, stat_reached, &ws_, WAIT_MS))                          \
-			fail_msg("stats." #field " = %llu, want >= %llu",                                 \
-				 (unsigned long long)kc_reflector_stats(r)->field, (unsigned long long)(value)); \
-	} while (0)
+#define WAIT_STAT(r, field, value) KTEST_WAIT_STAT(&E.loop, (r), field, (value), WAIT_MS)
 
 static struct kc_reflector *start_reflector(struct recorder *rec, const struct kc_type *type, unsigned page_size,
 					    const char *field_selector, uint64_t stall_ms)
@@ -452,7 +346,7 @@ static void test_list_then_watch(void **state)
 	const struct kc_reflector_stats *st;
 
 	(void)state;
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 	rp = start_reflector(&pods, &kc_type_pod, 100, NULL, 0);
 	rn = start_reflector(&nodes, &kc_type_node, 0, NULL, 0);
 	assert_false(kc_reflector_has_synced(rp));
@@ -467,8 +361,8 @@ static void test_list_then_watch(void **state)
 	assert_int_equal(st->lists, 1);
 	assert_int_equal(st->relists, 0);
 	assert_int_equal(st->pages, N_PODS / 100);
-	assert_int_equal(count_requests("list", "/api/v1/pods", "limit=100", 200), N_PODS / 100);
-	assert_int_equal(count_requests("list", "/api/v1/pods", "continue=", 200), N_PODS / 100 - 1);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "limit=100", 200), N_PODS / 100);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "continue=", 200), N_PODS / 100 - 1);
 	assert_int_equal(kc_store_count(kc_reflector_store(rn)), N_NODES);
 	assert_int_equal(kc_reflector_stats(rn)->pages, 1);
 	assert_ptr_equal(kc_reflector_type(rn), &kc_type_node);
@@ -486,7 +380,7 @@ static void test_list_then_watch(void **state)
 	delete_pod("team-1", "live-a");
 	put_node("node-40", false, "b", true);
 	put_node("node-05", false, "b", false);
-	admin("DELETE", "/api/v1/nodes/node-40", NULL);
+	ktest_admin_ok("DELETE", "/api/v1/nodes/node-40", NULL);
 	wait_changes(&pods, 6);
 	wait_changes(&nodes, 3);
 	assert_change(&pods, 0, KC_DELTA_ADDED, "team-1/live-a");
@@ -530,10 +424,10 @@ static void test_drop_rewatch(void **state)
 	wait_caught_up(r);
 	rv0 = kc_xstrdup(kc_reflector_resource_version(r));
 	rec_clear(&pods);
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 
 	/* The loop does not run until the changes are made: they happen while the watch is down. */
-	admin("POST", "/_test/drop-watches", "{\"path_regex\":\"^/api/v1/pods\"}");
+	ktest_admin_ok("POST", "/_test/drop-watches", "{\"path_regex\":\"^/api/v1/pods\"}");
 	create_pod("team-0", "while-down-1", 1);
 	delete_pod("team-2", "pod-0002");
 	create_pod("team-3", "while-down-2", 2);
@@ -544,10 +438,10 @@ static void test_drop_rewatch(void **state)
 	wait_caught_up(r);
 
 	needle = kc_xasprintf("resourceVersion=%s&", rv0);
-	assert_int_equal(count_requests("list", "/api/v1/pods", NULL, 0), 0);
-	assert_int_equal(count_requests("watch", "/api/v1/pods", NULL, 0), 1);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", NULL, -1), 0);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", NULL, -1), 1);
 	/* A watch's status is logged when it ends: this one is still open. */
-	assert_int_equal(count_requests("watch", "/api/v1/pods", needle, 0), 1);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", needle, -1), 1);
 	assert_int_equal(st->lists, 1);
 	assert_int_equal(st->relists, 0);
 	assert_int_equal(st->watches, 2);
@@ -563,15 +457,15 @@ static void test_drop_rewatch(void **state)
 /* While the watch is stalled, pods change and the history is compacted; the re-watch gets 410. */
 static void break_history(const char *compact_body, const char *label)
 {
-	admin("POST", "/_test/stall-watches", "{\"enabled\":true}");
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":true}");
 	delete_pod("team-0", "pod-0004");
 	delete_pod("team-1", "pod-0005");
 	create_pod("team-2", "after-410", 5);
 	modify_pod("team-3", "pod-0007", 7, label);
 	delete_pod("team-3", "pod-0011");
-	admin("POST", "/_test/compact", compact_body);
-	admin("POST", "/_test/drop-watches", "{}");
-	admin("POST", "/_test/stall-watches", "{\"enabled\":false}");
+	ktest_admin_ok("POST", "/_test/compact", compact_body);
+	ktest_admin_ok("POST", "/_test/drop-watches", "{}");
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":false}");
 }
 
 static void test_gone_relist(void **state)
@@ -628,10 +522,10 @@ static void test_gone_relist(void **state)
 	assert_int_equal(rec_count(&pods, KC_DELTA_MODIFIED, "team-3/pod-0007"), 1);
 	assert_int_equal(st->gone, 2);
 	assert_int_equal(st->relists, 2);
-	assert_int_equal(count_requests("watch", "/api/v1/pods", NULL, 410), 1);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", NULL, 410), 1);
 	assert_store_matches(r, "/api/v1/pods");
 	WAIT_STAT(r, watches, 3);
-	admin("POST", "/_test/compact", "{\"http_410\":false}");
+	ktest_admin_ok("POST", "/_test/compact", "{\"http_410\":false}");
 	free_reflector(r, &pods);
 }
 
@@ -645,8 +539,8 @@ static void test_list_faults(void **state)
 	char *statuses;
 
 	(void)state;
-	admin("DELETE", "/_test/requests", NULL);
-	admin("POST", "/_test/faults",
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("POST", "/_test/faults",
 	      "{\"faults\":["
 	      "{\"method\":\"GET\",\"path_regex\":\"^/api/v1/pods$\",\"query_regex\":\"^limit=500$\",\"count\":2,"
 	      "\"status\":429,\"retry_after\":1},"
@@ -669,7 +563,7 @@ static void test_list_faults(void **state)
 	assert_int_equal(pods.synced, 1);
 	assert_int_equal(rec_count(&pods, KC_DELTA_ADDED, NULL), kc_store_count(kc_reflector_store(r)));
 	assert_store_matches(r, "/api/v1/pods");
-	admin("DELETE", "/_test/faults", NULL);
+	ktest_admin_ok("DELETE", "/_test/faults", NULL);
 	free_reflector(r, &pods);
 }
 
@@ -687,12 +581,12 @@ static void test_stall(void **state)
 	WAIT_STAT(r, watches, 1);
 	wait_caught_up(r);
 	rec_clear(&pods);
-	admin("POST", "/_test/stall-watches", "{\"enabled\":true}");
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":true}");
 	create_pod("team-0", "stalled-1", 6);
 	modify_pod("team-1", "pod-0009", 9, "changed-stall");
 	WAIT_STAT(r, stalls, 1);
 	assert_int_equal(pods.n, 0);
-	admin("POST", "/_test/stall-watches", "{\"enabled\":false}");
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":false}");
 	wait_changes(&pods, 2);
 	assert_change(&pods, 0, KC_DELTA_ADDED, "team-0/stalled-1");
 	assert_change(&pods, 1, KC_DELTA_MODIFIED, "team-1/pod-0009");
@@ -714,13 +608,14 @@ static void test_field_selector(void **state)
 	struct kc_reflector *r;
 
 	(void)state;
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 	r = start_reflector(&nodes, &kc_type_node, 2, "spec.unschedulable=true", 0);
 	sync_reflector(r);
 	/* node-00..04 are unschedulable: three pages of at most two. */
 	assert_int_equal(kc_store_count(kc_reflector_store(r)), 5);
 	assert_int_equal(kc_reflector_stats(r)->pages, 3);
-	assert_int_equal(count_requests("list", "/api/v1/nodes", "fieldSelector=spec.unschedulable%3Dtrue", 200), 3);
+	assert_int_equal(
+	    ktest_count_requests("list", "/api/v1/nodes", "fieldSelector=spec.unschedulable%3Dtrue", 200), 3);
 	assert_store_matches(r, "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dtrue");
 	rec_clear(&nodes);
 
@@ -729,7 +624,7 @@ static void test_field_selector(void **state)
 	put_node("node-02", true, "c", false);  /* stays: MODIFIED */
 	put_node("node-50", true, "a", true);   /* created matching: ADDED */
 	put_node("node-51", false, "a", true);  /* created not matching: nothing */
-	admin("DELETE", "/api/v1/nodes/node-03", NULL);
+	ktest_admin_ok("DELETE", "/api/v1/nodes/node-03", NULL);
 	wait_changes(&nodes, 5);
 	wait_caught_up(r);
 	assert_int_equal(nodes.n, 5);
@@ -754,7 +649,7 @@ static void test_label_selector(void **state)
 	const char *sel = "/api/v1/pods?labelSelector=app%20in%20%28changed%2Cchanged-stall%2Cpicked%29";
 
 	(void)state;
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 	memset(&o, 0, sizeof(o));
 	o.loop = &E.loop;
 	o.type = &kc_type_pod;
@@ -771,7 +666,7 @@ static void test_label_selector(void **state)
 	assert_int_equal(kc_store_count(kc_reflector_store(r)), 2);
 	assert_non_null(kc_store_get(kc_reflector_store(r), "team-0", "pod-0000"));
 	assert_non_null(kc_store_get(kc_reflector_store(r), "team-1", "pod-0009"));
-	assert_int_equal(count_requests("list", "/api/v1/pods",
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods",
 					"labelSelector=app%20in%20%28changed%2Cchanged-stall%2Cpicked%29", 200), 1);
 	assert_store_matches(r, sel);
 	rec_clear(&pods);
@@ -806,8 +701,8 @@ static void test_server_restart(void **state)
 	wait_caught_up(r);
 	rv0 = kc_xstrdup(kc_reflector_resource_version(r));
 	rec_clear(&pods);
-	admin("DELETE", "/_test/requests", NULL);
-	admin("POST", "/_test/restart", "{\"down_ms\":1500}");
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("POST", "/_test/restart", "{\"down_ms\":1500}");
 	/* The dropped watch, then at least one refused connection. */
 	WAIT_STAT(r, watch_restarts, 2);
 	deadline = kc_monotonic_ms() + 10000;
@@ -819,9 +714,9 @@ static void test_server_restart(void **state)
 	assert_change(&pods, 0, KC_DELTA_ADDED, "team-1/after-restart");
 	wait_caught_up(r);
 	needle = kc_xasprintf("resourceVersion=%s&", rv0);
-	assert_int_equal(count_requests("list", "/api/v1/pods", NULL, 0), 0);
-	assert_int_equal(count_requests("watch", "/api/v1/pods", NULL, 0), 1);
-	assert_int_equal(count_requests("watch", "/api/v1/pods", needle, 0), 1);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", NULL, -1), 0);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", NULL, -1), 1);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", needle, -1), 1);
 	assert_int_equal(st->lists, 1);
 	assert_int_equal(st->relists, 0);
 	assert_int_equal(st->gone, 0);
@@ -838,7 +733,7 @@ static void expire_continue(struct recorder *rec)
 {
 	(void)rec;
 	create_pod("team-0", "during-list", 9);
-	admin("POST", "/_test/compact", "{}");
+	ktest_admin_ok("POST", "/_test/compact", "{}");
 }
 
 /* A continue token that expired between pages (410) restarts the LIST from the first page. */
@@ -851,7 +746,7 @@ static void test_continue_expired(void **state)
 	size_t n, pages;
 
 	(void)state;
-	admin("DELETE", "/_test/requests", NULL);
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
 	pods.hook = expire_continue;
 	pods.hook_at = 500;
 	r = start_reflector(&pods, &kc_type_pod, 500, NULL, 0);
@@ -917,62 +812,19 @@ static void test_stop_in_handler(void **state)
 
 /* ------------------------------------------------------------- fixture */
 
-static void client_closed(void *ud)
-{
-	*(bool *)ud = true;
-}
-
-static bool flag_set(void *ud)
-{
-	return *(bool *)ud;
-}
-
 static int group_setup(void **state)
 {
-	struct kc_client_options co;
-	struct kc_error err;
-	const char *v = getenv("KTEST_V");
-
 	(void)state;
-	kc_log_setup(v ? atoi(v) : 0, KC_LOG_TEXT, NULL);
-	if (!ktest_env_present()) {
-		fprintf(stderr, "itest_reflector: run me with test/run_with_apiserver.py\n");
+	if (ktest_env_setup(&E, "itest_reflector") < 0)
 		return -1;
-	}
-	if (uv_loop_init(&E.loop) < 0)
-		return -1;
-	if (kc_config_load(NULL, NULL, &E.cfg, &err) < 0) {
-		fprintf(stderr, "itest_reflector: %s\n", err.msg);
-		return -1;
-	}
-	memset(&co, 0, sizeof(co));
-	co.qps = 1000;
-	co.burst = 1000;
-	if (kc_client_new(&E.loop, &E.cfg, &co, &E.client, &err) < 0) {
-		fprintf(stderr, "itest_reflector: %s\n", err.msg);
-		return -1;
-	}
-	E.intern = kc_intern_new();
 	load_cluster();
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	bool closed = false;
-
 	(void)state;
-	kc_client_close(E.client, client_closed, &closed);
-	if (!ktest_run_loop_until(&E.loop, flag_set, &closed, 10000))
-		return -1;
-	uv_run(&E.loop, UV_RUN_DEFAULT);
-	kc_intern_free(E.intern);
-	kc_config_done(&E.cfg);
-	if (uv_loop_close(&E.loop) != 0) {
-		fprintf(stderr, "itest_reflector: handles left open on the loop\n");
-		return -1;
-	}
-	return 0;
+	return ktest_env_teardown(&E, "itest_reflector");
 }
 
 int main(void)

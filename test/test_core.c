@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -754,11 +753,11 @@ static void test_limit_per_namespace_total_in_flight(void **state)
 	assert_string_equal(act.ns, "other");
 	core_action_done(e.core, act.uid, CORE_RESULT_EVICTED, 0, e.now);
 	assert_int_equal(next(&e), -EAGAIN); /* maxTotal 3 */
-	/* maxTotal refills one token per 10/3 s (3334 ms) but ml has 2 per 10 s: one token after 5 s. */
-	assert_int_equal(core_next_wakeup(e.core, e.now), 6000);
-	e.now = 5999;
+	/* At most 3 in any 10 s, and 2 for ml: room again once the first ones leave the window. */
+	assert_int_equal(core_next_wakeup(e.core, e.now), 11000);
+	e.now = 10999;
 	assert_int_equal(next(&e), -EAGAIN);
-	e.now = 6000;
+	e.now = 11000;
 	assert_int_equal(next(&e), 0);
 	assert_string_equal(act.name, "c");
 	tb_env_done(&e);
@@ -794,13 +793,20 @@ static void test_breaker(void **state)
 			    "no pods are evicted until it closes");
 	assert_int_equal(next(&e), -EAGAIN);
 	assert_int_equal(core_next_wakeup(e.core, e.now), UINT64_MAX);
-	/* One recovers: 2 of 4 is not above 50%. */
+	/* One recovers: 2 of 4 is not above 50%, but the breaker closes only after closeAfter (30 s). */
 	tb_put_pod(&e, gpu_pod("c", "u3", "n2"));
+	assert_true(core_stats(e.core)->breaker_open);
+	assert_int_equal(core_next_notice(e.core, &n), -EAGAIN);
+	assert_int_equal(core_next_wakeup(e.core, e.now), 31000);
+	e.now = 30999;
+	assert_int_equal(next(&e), -EAGAIN);
+	assert_true(core_stats(e.core)->breaker_open);
+	e.now = 31000;
+	assert_int_equal(next(&e), 0);
 	assert_false(core_stats(e.core)->breaker_open);
 	assert_int_equal(core_next_notice(e.core, &n), 0);
 	assert_string_equal(n.type, "Normal");
 	assert_string_equal(n.reason, "CircuitBreakerClosed");
-	assert_int_equal(next(&e), 0);
 	assert_int_equal(next(&e), 0);
 	assert_int_equal(next(&e), -EAGAIN);
 
@@ -809,6 +815,87 @@ static void test_breaker(void **state)
 					 "maxUnhealthyNodePercent: 0}}\n"));
 	assert_true(core_stats(e.core)->breaker_open);
 	assert_int_equal(core_stats(e.core)->breaker_trips, 2);
+	tb_env_done(&e);
+}
+
+/*
+ * Issue 14 #15: one device flapping at the threshold used to give one Open and
+ * one Closed Event per flap.  With closeAfter the breaker stays open until the
+ * count has stayed below the threshold for 30 s: one pair in all.
+ */
+static void test_breaker_hysteresis(void **state)
+{
+	struct tb_env e;
+	struct core_notice n;
+	int opened = 0, closed = 0;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("eviction: {circuitBreaker: {maxUnhealthyNodePercent: 50, minNodes: 4}}\n"),
+		    true);
+	for (int i = 0; i < 8; i++)
+		put_gpu_node(&e, tb_fmt("n%d", i));
+	/* Four unhealthy bare pods (never evicted): 4 of 8 is at the threshold, not above. */
+	for (int i = 0; i < 4; i++) {
+		struct kc_pod *p = tb_pod("ml", tb_fmt("bare-%d", i), tb_fmt("ub%d", i), tb_fmt("n%d", i));
+
+		tb_pod_container(p, "main", GPU, 1);
+		tb_status_health(tb_pod_status(p, "main"), GPU, tb_fmt("GPU-b%d", i), KC_HEALTH_UNHEALTHY, "XID 79");
+		tb_put_pod(&e, p);
+	}
+	assert_false(core_stats(e.core)->breaker_open);
+	/* A fifth device on n7 flaps ten times, one second apart. */
+	for (int i = 0; i < 20; i++) {
+		struct kc_pod *p = tb_pod("ml", "flap", "uf", "n7");
+
+		tb_pod_container(p, "main", GPU, 1);
+		tb_status_health(tb_pod_status(p, "main"), GPU, "GPU-f", i % 2 ? KC_HEALTH_HEALTHY : KC_HEALTH_UNHEALTHY,
+				 "XID 79");
+		tb_put_pod(&e, p);
+		assert_int_equal(next(&e), -EAGAIN);
+		e.now += 1000;
+	}
+	assert_true(core_stats(e.core)->breaker_open);
+	e.now = core_next_wakeup(e.core, e.now);
+	assert_int_equal(e.now, 1000 + 19000 + 30000);
+	assert_int_equal(next(&e), -EAGAIN);
+	assert_false(core_stats(e.core)->breaker_open);
+	while (core_next_notice(e.core, &n) == 0) {
+		opened += strcmp(n.reason, "CircuitBreakerOpen") == 0;
+		closed += strcmp(n.reason, "CircuitBreakerClosed") == 0;
+	}
+	assert_int_equal(opened, 1);
+	assert_int_equal(closed, 1);
+	assert_int_equal(core_stats(e.core)->breaker_trips, 1);
+	tb_env_done(&e);
+}
+
+/*
+ * Issue 14 #13: dry-run reports used the real rate-limit budget, so the first
+ * real eviction after turning dry run off waited out the window.  Dry run now
+ * counts in a ledger of its own.
+ */
+static void test_dry_run_keeps_real_limits(void **state)
+{
+	struct tb_env e;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("dryRun: true\neviction: {limits: {window: 60s, maxTotal: 2}}\n"), true);
+	tb_put_pod(&e, sick_pod("a", "u1", "n1", "GPU-1"));
+	tb_put_pod(&e, sick_pod("b", "u2", "n2", "GPU-2"));
+	tb_put_pod(&e, sick_pod("c", "u3", "n3", "GPU-3"));
+	assert_int_equal(next(&e), 0);
+	assert_true(act.dry_run);
+	assert_int_equal(next(&e), 0);
+	assert_int_equal(next(&e), -EAGAIN); /* "would be held": the dry-run ledger is full */
+	assert_int_equal(core_next_wakeup(e.core, e.now), 61000);
+	e.now += 2000;
+	tb_set_policy(&e, tb_policy_yaml("eviction: {limits: {window: 60s, maxTotal: 2}}\n"));
+	assert_int_equal(next(&e), 0);
+	assert_false(act.dry_run);
+	assert_int_equal(next(&e), 0);
+	assert_false(act.dry_run);
+	assert_int_equal(next(&e), -EAGAIN); /* now the real budget holds */
+	assert_int_equal(core_next_wakeup(e.core, e.now), 63000);
 	tb_env_done(&e);
 }
 
@@ -972,21 +1059,14 @@ static void test_fixtures_dra(void **state)
 	kc_intern_free(in);
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* 150,000 pods on 2,000 nodes: per-pod state only for the unhealthy ones, events stay cheap. */
+/*
+ * 150,000 pods on 2,000 nodes: per-pod state only for the unhealthy ones.  How
+ * long a node event takes at this scale is measured by `make bench`, not here.
+ */
 static void test_scale(void **state)
 {
 	struct tb_env e;
-	struct timespec t0;
 	struct kc_node *n;
-	double load_ms, sync_ms, node_ms;
 	int evicted = 0;
 
 	(void)state;
@@ -994,7 +1074,6 @@ static void test_scale(void **state)
 		    tb_policy_yaml("signals:\n  nodeConditions:\n    - {type: GPUBad, status: \"True\"}\n"
 				   "eviction: {limits: {maxTotal: 0, maxInFlight: 0}}\n"),
 		    false);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < 2000; i++)
 		put_gpu_node(&e, tb_fmt("node-%d", i));
 	for (int i = 0; i < 150000; i++) {
@@ -1004,26 +1083,17 @@ static void test_scale(void **state)
 
 		tb_put_pod(&e, i % 500 == 0 ? sick_pod(name, uid, node, "GPU-x") : gpu_pod(name, uid, node));
 	}
-	load_ms = ms_since(&t0);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	core_set_synced(e.core, true, e.now);
-	sync_ms = ms_since(&t0);
 	assert_int_equal(core_stats(e.core)->tracked_pods, 300);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	n = tb_node_clone(kc_store_get(e.nodes, "", "node-7"));
 	tb_node_condition(n, "GPUBad", KC_COND_TRUE, "");
 	tb_put_node(&e, n);
-	node_ms = ms_since(&t0);
 	assert_int_equal(core_stats(e.core)->tracked_pods, 300 + 75);
 	while (next(&e) == 0) {
 		core_action_done(e.core, act.uid, CORE_RESULT_EVICTED, 0, e.now);
 		evicted++;
 	}
 	assert_int_equal(evicted, 375);
-	print_message(
-	    "scale: 150000 pods loaded in %.0f ms, full re-evaluation %.0f ms, node event %.2f ms\n", load_ms,
-	    sync_ms, node_ms);
-	assert_true(node_ms < 100);
 	tb_env_done(&e);
 }
 
@@ -1051,6 +1121,8 @@ int main(void)
 	    cmocka_unit_test(test_limit_per_node),
 	    cmocka_unit_test(test_limit_per_namespace_total_in_flight),
 	    cmocka_unit_test(test_breaker),
+	    cmocka_unit_test(test_breaker_hysteresis),
+	    cmocka_unit_test(test_dry_run_keeps_real_limits),
 	    cmocka_unit_test(test_policy_reload_keeps_debounce),
 	    cmocka_unit_test(test_fixtures_device_plugin),
 	    cmocka_unit_test(test_fixtures_dra),

@@ -1,5 +1,5 @@
 /*
- * Unit tests of health: the shared map, node state (conditions, device-ID
+ * Unit tests of health: signal names, node state (conditions, device-ID
  * patterns, allocatable drops, first-seen times, breaker counts), the DRA
  * taint index, generations, and pod evaluation details.
  */
@@ -19,35 +19,9 @@
 
 #define GPU "nvidia.com/gpu"
 
-static int count_cb(const char *key, void *value, void *userdata)
+static void test_signal_names(void **state)
 {
-	(void)key;
-	(void)value;
-	(*(int *)userdata)++;
-	return 0;
-}
-
-static void test_map(void **state)
-{
-	struct health_map m;
-	char key[32];
-	int n = 0;
-
 	(void)state;
-	health_map_init(&m);
-	for (intptr_t i = 0; i < 10000; i++) {
-		snprintf(key, sizeof(key), "k%ld", (long)i);
-		assert_null(health_map_put(&m, key, (void *)(i + 1)));
-	}
-	assert_int_equal(m.count, 10000);
-	assert_ptr_equal(health_map_get(&m, "k1234"), (void *)1235);
-	assert_ptr_equal(health_map_put(&m, "k1234", (void *)7), (void *)1235);
-	assert_ptr_equal(health_map_del(&m, "k1234"), (void *)7);
-	assert_null(health_map_get(&m, "k1234"));
-	assert_null(health_map_del(&m, "k1234"));
-	health_map_foreach(&m, count_cb, &n);
-	assert_int_equal(n, 9999);
-	health_map_done(&m);
 	assert_int_equal(strcmp(health_signal_name(HEALTH_DRA_TAINT), "DRADeviceTaint"), 0);
 	assert_string_equal(health_signal_name(HEALTH_SIGNAL_COUNT), "Unknown");
 }
@@ -140,6 +114,130 @@ static void test_node_state(void **state)
 	tb_reset();
 }
 
+/* One pod per device nvidia0..nvidia15 on node n1, each with its device in allocatedResourcesStatus. */
+static void gpu_pods(struct kc_pod **pods, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pods[i] = tb_gpu_pod("ns", tb_fmt("p%zu", i), tb_fmt("u%zu", i), "n1", GPU, 1);
+		tb_status_health(tb_pod_status(pods[i], "main"), GPU, tb_fmt("nvidia%zu", i), KC_HEALTH_HEALTHY,
+				 "");
+	}
+}
+
+/* Issue 14 #2: an extracted ID names one device, compared whole; nvidia1 is not nvidia10..15. */
+static void test_device_id_exact(void **state)
+{
+	struct policy *p = tb_policy_yaml("signals:\n  nodeConditions:\n"
+					  "    - {type: GPUXIDErrors, deviceIDPattern: \"nvidia[0-9]+\"}\n");
+	struct health *h = health_new();
+	struct kc_node *n = tb_node("n1");
+	struct kc_pod *pods[16];
+	struct health_hit *hits;
+	size_t hit_pods = 0;
+
+	(void)state;
+	gpu_pods(pods, 16);
+	tb_node_resource(n, GPU, 16, 16);
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "XID 79 on nvidia1");
+	assert_true(health_node_update(h, p, n, 0));
+	for (size_t i = 0; i < 16; i++) {
+		size_t k = eval(h, p, pods[i], 0, &hits);
+
+		if (k) {
+			assert_int_equal(k, 1);
+			assert_string_equal(hits[0].device, "nvidia1");
+			hit_pods++;
+		}
+		health_hits_free(hits, k);
+		free(pods[i]);
+	}
+	assert_int_equal(hit_pods, 1);
+	free(n);
+	health_free(h);
+	policy_free(p);
+	tb_reset();
+}
+
+/* Issue 14 #5: a message the pattern finds no ID in means the whole node, for the listed resources. */
+static void test_device_id_none_means_node(void **state)
+{
+	struct policy *p = tb_policy_yaml("signals:\n  nodeConditions:\n"
+					  "    - {type: GPUXIDErrors, resources: [nvidia.com/gpu],"
+					  " deviceIDPattern: \"nvidia[0-9]+\"}\n");
+	struct health *h = health_new();
+	struct kc_node *n = tb_node("n1");
+	struct kc_pod *pods[8];
+	struct kc_pod *amd = tb_gpu_pod("ns", "amd", "ua", "n1", "amd.com/gpu", 1);
+	struct health_hit *hits;
+	size_t k;
+
+	(void)state;
+	gpu_pods(pods, 8);
+	tb_node_resource(n, GPU, 8, 8);
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "a GPU fell off the bus");
+	assert_true(health_node_update(h, p, n, 0));
+	for (size_t i = 0; i < 8; i++) {
+		k = eval(h, p, pods[i], 0, &hits);
+		assert_int_equal(k, 1);
+		assert_int_equal(hits[0].signal, HEALTH_NODE_CONDITION);
+		assert_string_equal(hits[0].resource, GPU);
+		assert_string_equal(hits[0].device, "");
+		health_hits_free(hits, k);
+		free(pods[i]);
+	}
+	/* Not a listed resource. */
+	assert_int_equal(eval(h, p, amd, 0, &hits), 0);
+	free(amd);
+	free(n);
+	health_free(h);
+	policy_free(p);
+	tb_reset();
+}
+
+/* Issue 14 #6: each device ID the message names gets its own first-seen time, so its own debounce. */
+static void test_device_id_debounce(void **state)
+{
+	struct policy *p = tb_policy_yaml("signals:\n  nodeConditions:\n"
+					  "    - {type: GPUXIDErrors, for: 3s, deviceIDPattern: \"nvidia[0-9]+\"}\n");
+	struct health *h = health_new();
+	struct kc_node *n = tb_node("n1"), *later;
+	struct kc_pod *pods[2];
+	struct health_hit *hits;
+	size_t k;
+
+	(void)state;
+	gpu_pods(pods, 2);
+	tb_node_resource(n, GPU, 2, 2);
+	later = tb_node_clone(n);
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "XID 79 on nvidia0");
+	assert_true(health_node_update(h, p, n, 1000));
+	assert_int_equal(eval(h, p, pods[1], 1000, &hits), 0);
+	/* 5 s later the message also names nvidia1: its debounce starts now, nvidia0's stays. */
+	tb_node_condition(later, "GPUXIDErrors", KC_COND_TRUE, "XID 79 on nvidia0; XID 48 on nvidia1");
+	assert_true(health_node_update(h, p, later, 6000));
+	k = eval(h, p, pods[1], 6006, &hits);
+	assert_int_equal(k, 1);
+	assert_int_equal(hits[0].first_seen_ms, 6000);
+	assert_int_equal(health_hit_due(&hits[0]), 9000);
+	health_hits_free(hits, k);
+	k = eval(h, p, pods[0], 6006, &hits);
+	assert_int_equal(k, 1);
+	assert_int_equal(hits[0].first_seen_ms, 1000);
+	health_hits_free(hits, k);
+	/* Unchanged message: both keep their times. */
+	assert_false(health_node_update(h, p, later, 7000));
+	k = eval(h, p, pods[1], 7000, &hits);
+	assert_int_equal(hits[0].first_seen_ms, 6000);
+	health_hits_free(hits, k);
+	free(pods[0]);
+	free(pods[1]);
+	free(n);
+	free(later);
+	health_free(h);
+	policy_free(p);
+	tb_reset();
+}
+
 static void test_taint_index(void **state)
 {
 	struct policy *p = tb_policy_yaml("signals: {draDeviceTaints: {effects: [NoExecute, NoSchedule]}}\n");
@@ -223,8 +321,11 @@ static void test_pod_eval(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_map),
+	    cmocka_unit_test(test_signal_names),
 	    cmocka_unit_test(test_node_state),
+	    cmocka_unit_test(test_device_id_exact),
+	    cmocka_unit_test(test_device_id_none_means_node),
+	    cmocka_unit_test(test_device_id_debounce),
 	    cmocka_unit_test(test_taint_index),
 	    cmocka_unit_test(test_pod_eval),
 	};

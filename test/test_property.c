@@ -15,15 +15,20 @@
  *  - nothing is chosen before sync, while not active, nor while the breaker
  *    should be open; dry-run actions are marked so and never in flight;
  *  - maxInFlight is never exceeded, and within any span of a constant policy
- *    the per-node, per-namespace and total token buckets are respected;
+ *    every interval of length `window` holds at most maxTotal actions, at most
+ *    maxPerNode on each node and at most maxPerNamespace in each namespace
+ *    (every window is checked after every step, not only the final count);
  *  - a UID is evicted at most once (and reported at most once in dry run), and never has
  *    two actions in flight;
  *  - the breaker's node counts equal the model's, and it is open exactly when
- *    the model says so.
+ *    the model's breaker is: it opens as soon as its condition holds and closes
+ *    only once the condition has not held for closeAfter.
  *
  *  - notices come only while synced and active.
  *
- * PROPERTY_SEED fixes the seed (printed on failure); PROPERTY_CASES the count.
+ * The seed is fixed (DEFAULT_SEED), so that CI runs the same cases every time,
+ * and printed; PROPERTY_SEED=N runs case N alone (PROPERTY_SEED=time: a seed
+ * from the clock, for exploration), PROPERTY_CASES sets the number of cases.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -53,6 +58,7 @@
 #else
 #define DEFAULT_CASES 3000
 #endif
+#define DEFAULT_SEED 20261203ULL
 
 static uint64_t rng;
 static uint64_t case_seed;
@@ -128,6 +134,8 @@ struct model {
 	char (*dry)[24]; /* UIDs reported in dry run (evicted for real once dry run is off) */
 	size_t n_dry;
 	uint64_t actions;
+	bool mb_open;		  /* the model's breaker */
+	uint64_t mb_below_since; /* UINT64_MAX: the condition holds, or the breaker is closed */
 };
 
 static bool uid_done(const struct model *m, const char *uid)
@@ -196,10 +204,14 @@ static struct policy *random_policy(void)
 	p->breaker_max_nodes = rnd(3) ? 0 : 1 + rnd(4);
 	p->breaker_max_percent = rnd(4) ? 25 * (1 + rnd(4)) : 0;
 	p->breaker_min_nodes = rnd(5);
+	p->breaker_close_after_ms = (uint64_t)rnd(3) * 10000;
 	p->dry_run = rnd(5) == 0;
 	p->dra = rnd(6) != 0;
 	p->dra_taints_enabled = rnd(5) != 0;
 	p->dra_taints_for_ms = (uint64_t)rnd(3) * 10000;
+	/* Fencing and the loop guard have their own storm (test_property_fence.c). */
+	p->remediation_enabled = false;
+	p->loop_window_ms = 0;
 	return p;
 }
 
@@ -352,27 +364,65 @@ static size_t n_flights(const struct model *m)
 	return n;
 }
 
-/* Token bucket bound: in any span [t_i, t_j], at most max + max * (t_j - t_i) / window takes. */
-static void check_bucket(const struct model *m, uint32_t max, uint64_t window, int node, const char *ns)
+/*
+ * Every half-open interval [t, t + window) holds at most max of the matching
+ * actions (node >= 0: on that node; ns: in that namespace).  The history is in
+ * time order, so a two-pointer sweep checks every window at once.
+ */
+static void check_windows(const struct model *m, uint32_t max, uint64_t window, int node, const char *ns)
 {
-	const struct taken *last = &m->hist[m->n_hist - 1];
-	size_t count = 0;
+	uint64_t t[MAX_HIST];
+	size_t n = 0, lo = 0;
 
 	if (!max)
 		return;
-	for (size_t i = m->n_hist; i-- > 0;) {
-		const struct taken *t = &m->hist[i];
-
-		if (node >= 0 && t->node != node)
-			continue;
-		if (ns && strcmp(t->ns, ns) != 0)
-			continue;
-		count++;
-		CHECK(count <= max + (uint64_t)max * (last->t - t->t) / window,
-		      "%zu takes in %llu ms exceed %u per %llu ms (node %d ns %s)", count,
-		      (unsigned long long)(last->t - t->t), max, (unsigned long long)window, node,
-		      ns ? ns : "*");
+	for (size_t i = 0; i < m->n_hist; i++)
+		if ((node < 0 || m->hist[i].node == node) && (!ns || strcmp(m->hist[i].ns, ns) == 0))
+			t[n++] = m->hist[i].t;
+	for (size_t hi = 0; hi < n; hi++) {
+		while (t[lo] + window <= t[hi])
+			lo++;
+		CHECK(hi - lo + 1 <= max, "%zu actions in [%llu, %llu] exceed %u per %llu ms (node %d ns %s)",
+		      hi - lo + 1, (unsigned long long)t[lo], (unsigned long long)t[hi], max,
+		      (unsigned long long)window, node, ns ? ns : "*");
 	}
+}
+
+static void check_all_windows(const struct model *m)
+{
+	const struct policy *p = m->e.p;
+
+	check_windows(m, p->max_total, p->window_ms, -1, NULL);
+	for (int i = 0; i < m->n_nodes; i++)
+		check_windows(m, p->max_per_node, p->window_ms, i, NULL);
+	check_windows(m, p->max_per_namespace, p->window_ms, -1, "a");
+	check_windows(m, p->max_per_namespace, p->window_ms, -1, "b");
+}
+
+/* The model's breaker, stepped at the same times as the core's (after every event, while synced). */
+static void model_breaker_step(struct model *m)
+{
+	const struct policy *p = m->e.p;
+	uint32_t dev, unh;
+
+	if (!m->synced)
+		return;
+	model_counts(m, p, &dev, &unh);
+	if (model_breaker(p, dev, unh)) {
+		m->mb_open = true;
+		m->mb_below_since = UINT64_MAX;
+		return;
+	}
+	if (!m->mb_open)
+		return;
+	if (p->breaker_enabled) {
+		if (m->mb_below_since == UINT64_MAX)
+			m->mb_below_since = m->e.now;
+		if (m->e.now - m->mb_below_since < p->breaker_close_after_ms)
+			return;
+	}
+	m->mb_open = false;
+	m->mb_below_since = UINT64_MAX;
 }
 
 static void check_action(struct model *m, const struct core_action *a)
@@ -399,7 +449,7 @@ static void check_action(struct model *m, const struct core_action *a)
 	CHECK(!find_flight(m, a->uid), "uid %s chosen while in flight", a->uid);
 	CHECK(a->kind == CORE_EVICT || (!a->dry_run && p->delete_after_ms), "DELETE without deleteAfter");
 	model_counts(m, p, &dev, &unh);
-	CHECK(!model_breaker(p, dev, unh), "action while the breaker should be open (%u of %u)", unh, dev);
+	CHECK(!m->mb_open, "action while the breaker should be open (%u of %u)", unh, dev);
 	if (!a->dry_run && p->max_in_flight)
 		CHECK(n_flights(m) < p->max_in_flight, "maxInFlight %u exceeded", p->max_in_flight);
 	CHECK(m->n_hist < MAX_HIST, "history full");
@@ -407,9 +457,7 @@ static void check_action(struct model *m, const struct core_action *a)
 	m->hist[m->n_hist].node = mp->node;
 	m->hist[m->n_hist].ns = mp->ns;
 	m->n_hist++;
-	check_bucket(m, p->max_total, p->window_ms, -1, NULL);
-	check_bucket(m, p->max_per_node, p->window_ms, mp->node, NULL);
-	check_bucket(m, p->max_per_namespace, p->window_ms, -1, mp->ns);
+	check_all_windows(m);
 	if (a->dry_run) {
 		mark_dry(m, a->uid);
 	} else {
@@ -445,9 +493,9 @@ static void check_state(struct model *m)
 	CHECK(st->device_nodes == dev && st->unhealthy_nodes == unh, "breaker counts %u/%u, model %u/%u",
 	      st->unhealthy_nodes, st->device_nodes, unh, dev);
 	if (m->synced)
-		CHECK(st->breaker_open == model_breaker(m->e.p, dev, unh),
-		      "breaker open %d, model %d (%u of %u)", st->breaker_open,
-		      model_breaker(m->e.p, dev, unh), unh, dev);
+		CHECK(st->breaker_open == m->mb_open, "breaker open %d, model %d (%u of %u)", st->breaker_open,
+		      m->mb_open, unh, dev);
+	check_all_windows(m);
 	CHECK(st->in_flight == n_flights(m), "in flight %llu, model %zu", (unsigned long long)st->in_flight,
 	      n_flights(m));
 	while (core_next_notice(m->e.core, &n) == 0) {
@@ -461,6 +509,7 @@ static void drain(struct model *m)
 	struct core_action a;
 	int guard = 0;
 
+	model_breaker_step(m);
 	while (core_next_action(m->e.core, m->e.now, &a) == 0) {
 		check_action(m, &a);
 		CHECK(++guard < 1000, "endless actions");
@@ -487,6 +536,10 @@ static void step(struct model *m)
 	int ni = (int)rnd((unsigned)m->n_nodes);
 	struct mnode *n = &m->nodes[ni];
 
+	if (getenv("PROPERTY_TRACE"))
+		fprintf(stderr, "step at %llu: op %u pod %s node %d synced %d open %d\n", (unsigned long long)m->e.now, op,
+			mp->exists ? mp->name : "-", ni, m->synced, m->mb_open);
+
 	if (op < 20) { /* a device fails or recovers */
 		if (!mp->exists || !mp->gpu || mp->dra_dev >= 0)
 			return;
@@ -506,8 +559,13 @@ static void step(struct model *m)
 		mp->dra_dev = mp->gpu && rnd(3) == 0 ? (int)rnd(DEVS) : -1;
 		if (mp->dra_dev >= 0)
 			mp->bad_since = 0;
-		if (mp->dra_dev >= 0)
+		if (mp->dra_dev >= 0) {
+			/* The old pod goes first: evaluated against the new claim, it would look
+			 * unhealthy for an instant, which the breaker would rightly remember. */
+			if (kc_store_get(m->e.pods, mp->ns, mp->name))
+				tb_del_pod(&m->e, mp->ns, mp->name);
 			tb_put_claim(&m->e, build_claim(mp));
+		}
 		tb_put_pod(&m->e, build_pod(mp));
 	} else if (op < 36) { /* a pod is deleted */
 		if (!mp->exists)
@@ -573,6 +631,7 @@ static void run_case(uint64_t seed)
 	m->n_nodes = 1 + (int)rnd(MAX_NODES);
 	m->synced = rnd(4) != 0;
 	m->active = true;
+	m->mb_below_since = UINT64_MAX;
 	tb_env_init(&m->e, random_policy(), m->synced);
 	for (int i = 0; i < m->n_nodes; i++) {
 		m->nodes[i].exists = true;
@@ -620,12 +679,15 @@ static void test_random_clusters(void **state)
 {
 	const char *env = getenv("PROPERTY_SEED");
 	const char *cases_env = getenv("PROPERTY_CASES");
-	uint64_t base = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-	unsigned cases = cases_env ? (unsigned)atoi(cases_env) : DEFAULT_CASES;
+	bool clock = env && strcmp(env, "time") == 0;
+	uint64_t base = clock ? (uint64_t)time(NULL) : env ? strtoull(env, NULL, 10) : DEFAULT_SEED;
+	unsigned cases = cases_env ? (unsigned)atoi(cases_env) : env && !clock ? 1 : DEFAULT_CASES;
 
 	(void)state;
-	if (env)
-		cases = cases_env ? cases : 1;
+	printf("property: seed %llu, %u cases (PROPERTY_SEED=N runs case N alone, PROPERTY_SEED=time "
+	       "explores)\n",
+	       (unsigned long long)base, cases);
+	fflush(stdout);
 	for (case_no = 0; case_no < cases; case_no++)
 		run_case(base + case_no);
 	fflush(stdout);

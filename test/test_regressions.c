@@ -180,7 +180,7 @@ static uint32_t kept_labels(const char *const *keep, const char *json, size_t le
 
 /*
  * fuzz_list, AddressSanitizer global-buffer-overflow READ of size 1 in
- * in_list (kc_decode.c:504), from on_map_entry (M_LABELS): a label key with
+ * in_list (kc_decode_schema.c), from on_map_entry (M_LABELS): a label key with
  * an escaped NUL, "app\u0000", against keep_labels {"app"}.  in_list compares
  * with strncmp(*list, s, len), which stops at the NUL both strings have at
  * index 3, then reads (*list)[len], one byte past "app".  Besides the

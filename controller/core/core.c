@@ -15,13 +15,6 @@
 #include "kc_util.h"
 #include "requests.h"
 
-/* The deltas of kc_reflector.h (which pulls in the HTTP layer, so it is not included here). */
-enum {
-	DELTA_ADDED = 1,
-	DELTA_MODIFIED = 2,
-	DELTA_DELETED = 3,
-};
-
 /* Most notices waiting for the shell; older ones are dropped past this. */
 #define MAX_NOTICES 1024
 
@@ -126,7 +119,7 @@ static void count_fenced_cb(const char *node, void *userdata)
 		fc->extra++;
 }
 
-static void update_breaker(struct core *c)
+static void update_breaker(struct core *c, uint64_t now_ms)
 {
 	struct fenced_ctx fc = {c->h, 0};
 	uint32_t dn, un;
@@ -139,7 +132,7 @@ static void update_breaker(struct core *c)
 	c->st.unhealthy_nodes = un;
 	if (!c->synced)
 		return;
-	switch (limits_breaker_update(c->lim, dn, un)) {
+	switch (limits_breaker_update(c->lim, dn, un, now_ms)) {
 	case LIMITS_BREAKER_OPENED:
 		c->st.breaker_trips++;
 		kc_log_warn("core: circuit breaker open: %s; no pods are evicted until it closes",
@@ -315,7 +308,7 @@ static void eval_all(struct core *c, uint64_t now_ms)
 	health_sweep(c->h);
 	if (c->pods)
 		kc_store_foreach(c->pods, eval_pod_cb, c);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 struct core *core_new(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
@@ -394,26 +387,26 @@ static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
 	drop_record(c, r, now_ms);
 }
 
-void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
-		      uint64_t now_ms)
+void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
+		      const struct kc_pod *old, uint64_t now_ms)
 {
-	if (delta == DELTA_DELETED) {
+	if (delta == KC_DELTA_DELETED) {
 		pod_gone(c, pod->meta.uid, now_ms);
 	} else {
 		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
 			pod_gone(c, old->meta.uid, now_ms); /* recreated under the same name: a new pod */
 		eval_pod(c, pod, now_ms);
 	}
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
-void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
-		       uint64_t now_ms)
+void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node *node,
+		       const struct kc_node *old, uint64_t now_ms)
 {
 	bool changed;
 
 	(void)old;
-	if (delta == DELTA_DELETED) {
+	if (delta == KC_DELTA_DELETED) {
 		changed = health_node_remove(c->h, node->meta.name);
 		quarantine_node_signal(c->qr, node->meta.name, false, now_ms);
 		quarantine_observe_node(c->qr, node, true, now_ms);
@@ -422,7 +415,7 @@ void core_node_changed(struct core *c, int delta, const struct kc_node *node, co
 	}
 	if (changed)
 		eval_node_pods(c, node->meta.name, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 static void eval_consumers(struct core *c, const struct kc_resource_claim *claim, uint64_t now_ms)
@@ -439,14 +432,14 @@ static void eval_consumers(struct core *c, const struct kc_resource_claim *claim
 	}
 }
 
-void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_resource_claim *claim,
 			const struct kc_resource_claim *old, uint64_t now_ms)
 {
 	(void)delta;
 	eval_consumers(c, claim, now_ms);
 	if (old)
 		eval_consumers(c, old, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 static bool slice_has(const struct kc_resource_slice *s, const struct kc_device_result *r)
@@ -478,11 +471,11 @@ static int slice_claim_cb(const void *obj, void *userdata)
 	return 0;
 }
 
-void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms)
 {
-	const struct kc_resource_slice *cur = delta == DELTA_DELETED ? NULL : slice;
-	const struct kc_resource_slice *prev = delta == DELTA_DELETED ? slice : old;
+	const struct kc_resource_slice *cur = delta == KC_DELTA_DELETED ? NULL : slice;
+	const struct kc_resource_slice *prev = delta == KC_DELTA_DELETED ? slice : old;
 
 	if (health_slice_update(c->h, c->p, cur, prev, now_ms) && c->claims) {
 		struct slice_ctx s = {c, cur, prev};
@@ -490,7 +483,7 @@ void core_slice_changed(struct core *c, int delta, const struct kc_resource_slic
 		c->now = now_ms;
 		kc_store_foreach(c->claims, slice_claim_cb, &s);
 	}
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
@@ -716,6 +709,8 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 
 	free(c->action_msg);
 	c->action_msg = NULL;
+	/* Time alone can close the breaker (closeAfter) or end a remembered failure (memory). */
+	update_breaker(c, now_ms);
 	if (!c->synced || !c->active)
 		return -EAGAIN;
 	/* Fences (and their removal) first: evictions wait for them. */
@@ -736,7 +731,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 			planner_schedule(c->pl, r, UINT64_MAX); /* not expected: a record out of step */
 			continue;
 		}
-		hold = limits_check(c->lim, r->ns, r->node, !dry, now_ms, &wake);
+		hold = limits_check(c->lim, r->ns, r->node, dry, now_ms, &wake);
 		if (hold == LIMITS_HOLD_BREAKER || hold == LIMITS_HOLD_IN_FLIGHT ||
 		    hold == LIMITS_HOLD_TOTAL) {
 			/* Shared limits hold every pod alike: leave the queue as it is. */
@@ -767,7 +762,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 		free(unit);
 		planner_check_delete(c->p, r, now_ms);
 		hit = planner_primary_hit(r, now_ms);
-		limits_take(c->lim, r->ns, r->node, !dry, now_ms);
+		limits_take(c->lim, r->ns, r->node, dry, now_ms);
 		planner_schedule(c->pl, r, UINT64_MAX);
 		r->held = false;
 		memset(ret, 0, sizeof(*ret));
@@ -870,7 +865,7 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		return;
 	}
 	eval_pod(c, pod, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 void core_fence_done(struct core *c, enum quarantine_kind kind, const char *unit, enum quarantine_result r,
@@ -889,30 +884,41 @@ void core_fence_done(struct core *c, enum quarantine_kind kind, const char *unit
 	if (quarantine_stats(c->qr)->removes != removes)
 		eval_all(c, now_ms); /* room under the cap: pods held by it get another look */
 	else
-		update_breaker(c);
+		update_breaker(c, now_ms);
 }
 
 void core_rule_observed(struct core *c, const char *driver, const char *pool, const char *device,
 			uint64_t now_ms)
 {
 	quarantine_observe_rule(c->qr, driver, pool, device, now_ms);
-	update_breaker(c);
+	update_breaker(c, now_ms);
 }
 
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 {
 	const struct planner_pod *r;
-	uint64_t wake, fence;
+	uint64_t wake, breaker, fence;
 
 	if (!c->synced || !c->active)
 		return UINT64_MAX;
+	/* The breaker's next change is due even when no pod waits: its Event must go out. */
+	breaker = limits_breaker_wake(c->lim);
+	/* So are recoveries and retries of fences (never in dry run: nothing is written). */
 	fence = c->p->dry_run ? UINT64_MAX : quarantine_next_wakeup(c->qr, now_ms);
+	if (fence < breaker)
+		breaker = fence;
 	r = planner_peek(c->pl);
 	if (!r)
-		return fence;
-	wake = limits_wake(c->lim, !c->p->dry_run, now_ms);
-	wake = r->due_ms > wake ? r->due_ms : wake;
-	return wake < fence ? wake : fence;
+		return breaker;
+	wake = limits_wake(c->lim, c->p->dry_run, now_ms);
+	if (r->due_ms > wake)
+		wake = r->due_ms;
+	return wake < breaker ? wake : breaker;
+}
+
+const char *core_skip_name(size_t i)
+{
+	return planner_skip_name((enum planner_skip)i);
 }
 
 const struct core_stats *core_stats(const struct core *c)

@@ -11,7 +11,7 @@
  *
  * Inside: health (which devices look unhealthy, by which signal, since when),
  * planner (per-pod state, filters, retry/backoff, deleteAfter) and limits
- * (token buckets, in flight, circuit breaker).  Pure: no uv.h, no curl.h;
+ * (sliding logs per window, in flight, circuit breaker).  Pure: no uv.h, no curl.h;
  * time is a monotonic millisecond argument everywhere.  Not thread-safe.
  */
 #ifndef CORE_H
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "health.h"
+#include "kc_delta.h"
 #include "kc_objects.h"
 #include "kc_store.h"
 #include "planner.h"
@@ -50,19 +51,19 @@ struct core *core_free(struct core *c);
 void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms);
 
 /*
- * Called after the reflector updated the store.  delta as in kc_reflector.h
- * (1 added, 2 modified, 3 deleted); obj and old are borrowed for the call.
+ * Called after the reflector updated the store, with the reflector's delta;
+ * obj and old are borrowed for the call.
  * A pod event re-evaluates that pod; a node event the pods on the node; a
  * claim event the claim's consumers; a slice event the consumers of the
  * claims allocated its devices.
  */
-void core_pod_changed(struct core *c, int delta, const struct kc_pod *pod, const struct kc_pod *old,
-		      uint64_t now_ms);
-void core_node_changed(struct core *c, int delta, const struct kc_node *node, const struct kc_node *old,
-		       uint64_t now_ms);
-void core_claim_changed(struct core *c, int delta, const struct kc_resource_claim *claim,
+void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
+		      const struct kc_pod *old, uint64_t now_ms);
+void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node *node,
+		       const struct kc_node *old, uint64_t now_ms);
+void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_resource_claim *claim,
 			const struct kc_resource_claim *old, uint64_t now_ms);
-void core_slice_changed(struct core *c, int delta, const struct kc_resource_slice *slice,
+void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms);
 
 /* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
@@ -169,6 +170,9 @@ struct core_stats {
 };
 
 const struct core_stats *core_stats(const struct core *c);
+
+/* The label of core_stats.skipped[i] for metrics ("DaemonSet"); static storage. */
+const char *core_skip_name(size_t i);
 
 /*
  * Notices the shell turns into Kubernetes Events and log lines: the circuit

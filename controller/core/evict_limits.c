@@ -1,163 +1,147 @@
 /*
- * Token buckets, the in-flight cap and the circuit breaker (see evict_limits.h).
+ * Sliding logs, the in-flight cap and the circuit breaker (see evict_limits.h).
  *
- * A bucket holds tokens scaled by the window: one token is `window_ms`
- * units, the capacity is max * window_ms units, and every elapsed
- * millisecond adds `max` units.  That keeps the arithmetic exact in integers.
- * Per-node and per-namespace buckets live in maps; a full bucket carries no
- * information, so full ones are dropped when the maps grow.
+ * Each limit keeps a log of the times of its most recent evictions, oldest
+ * first.  An eviction at `now` may start when fewer than `max` logged ones lie
+ * in (now - window, now]; then every half-open interval of length `window`
+ * holds at most `max` evictions, which is exactly what the policy promises.
+ * Only the `max` most recent times can ever matter, so a log never holds more,
+ * and entries older than the window are dropped as evictions are added.
+ * Per-node and per-namespace logs live in maps; a log with nothing inside the
+ * window carries no information, so such logs are dropped when a map grows.
  */
 #include "evict_limits.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "health.h"
 #include "kc_util.h"
+#include "strmap.h"
 
-/* Keys are pruned of full buckets when a map grows past this many entries. */
+/* Keys are pruned of expired logs when a map grows past this many entries. */
 #define PRUNE_AT 4096
 
-struct bucket {
-	uint64_t units; /* tokens * window_ms */
-	uint64_t last_ms;
+struct slog {
+	uint64_t *t; /* eviction times, oldest first */
+	uint32_t len, cap;
 };
 
-struct rate {
-	uint64_t max;	 /* tokens per window; 0 = unlimited */
-	uint64_t window; /* ms, >= 1 */
+/* The logs of one kind of eviction: the real ones, or the ones reported in dry run. */
+struct ledger {
+	struct slog total;
+	struct strmap nodes; /* name -> struct slog */
+	struct strmap nss;   /* namespace -> struct slog */
 };
 
 struct limits {
-	struct rate node_rate, ns_rate, total_rate;
-	struct bucket total;
-	struct health_map nodes; /* name -> struct bucket */
-	struct health_map nss;	 /* namespace -> struct bucket */
+	uint64_t window; /* ms, >= 1 */
+	uint32_t max_node, max_ns, max_total; /* per window; 0 = unlimited */
+	struct ledger real, dry;
 	uint32_t max_in_flight;
 	uint32_t in_flight;
 	bool breaker_enabled;
 	uint32_t breaker_max_nodes, breaker_max_percent, breaker_min_nodes;
+	uint64_t breaker_close_after;
 	bool breaker_open;
-	char breaker_reason[160];
+	uint64_t breaker_below_since; /* UINT64_MAX: the condition holds (or the breaker is closed) */
+	char breaker_reason[192];
 };
 
-static uint64_t cap_units(const struct rate *r)
+/* Whether time t still counts at now: t lies in (now - window, now]. */
+static bool in_window(uint64_t t, uint64_t window, uint64_t now)
 {
-	return r->max * r->window;
+	return t + window > now;
 }
 
-static void refill(const struct rate *r, struct bucket *b, uint64_t now_ms)
+/* 0 when one more eviction fits at now, else the ms until it does. */
+static uint64_t slog_wait(const struct slog *s, uint32_t max, uint64_t window, uint64_t now)
 {
-	uint64_t cap = cap_units(r), dt;
+	uint64_t oldest;
 
-	if (now_ms <= b->last_ms)
-		return;
-	dt = now_ms - b->last_ms;
-	b->last_ms = now_ms;
-	if (dt >= r->window || b->units + dt * r->max >= cap)
-		b->units = cap;
-	else
-		b->units += dt * r->max;
-}
-
-/* 0 if a token is there now, else the ms until one is. */
-static uint64_t bucket_wait(const struct rate *r, struct bucket *b, uint64_t now_ms)
-{
-	if (!r->max)
+	if (!max || s->len < max)
 		return 0;
-	refill(r, b, now_ms);
-	if (b->units >= r->window)
-		return 0;
-	return (r->window - b->units + r->max - 1) / r->max;
+	/* The max-th most recent time must leave the window first. */
+	oldest = s->t[s->len - max];
+	return in_window(oldest, window, now) ? oldest + window - now : 0;
 }
 
-static void bucket_take(const struct rate *r, struct bucket *b, uint64_t now_ms)
+static void slog_take(struct slog *s, uint32_t max, uint64_t window, uint64_t now)
 {
-	if (!r->max)
+	uint32_t drop = 0;
+
+	if (!max)
 		return;
-	refill(r, b, now_ms);
-	b->units = b->units >= r->window ? b->units - r->window : 0;
-}
-
-static void rate_set(struct rate *r, uint32_t max, uint64_t window_ms)
-{
-	r->max = max;
-	/* Bounded so that max * window fits in 64 bits. */
-	r->window = window_ms ? (window_ms > (1ULL << 31) ? (1ULL << 31) : window_ms) : 1;
-}
-
-/* Keeps the token count of a bucket across a change of rate. */
-static void bucket_rescale(const struct rate *from, const struct rate *to, struct bucket *b, uint64_t now_ms)
-{
-	double tokens;
-
-	if (from->max)
-		refill(from, b, now_ms);
-	tokens = from->max ? (double)b->units / (double)from->window : (double)to->max;
-	if (tokens > (double)to->max)
-		tokens = (double)to->max;
-	b->units = (uint64_t)(tokens * (double)to->window);
-	b->last_ms = now_ms;
-}
-
-struct rescale_ctx {
-	const struct rate *from, *to;
-	uint64_t now;
-};
-
-static int rescale_cb(const char *key, void *value, void *userdata)
-{
-	struct rescale_ctx *c = userdata;
-
-	(void)key;
-	bucket_rescale(c->from, c->to, value, c->now);
-	return 0;
-}
-
-static int free_cb(const char *key, void *value, void *userdata)
-{
-	(void)key;
-	(void)userdata;
-	free(value);
-	return 0;
-}
-
-static void apply(struct limits *l, const struct policy *p, uint64_t now_ms, bool fresh)
-{
-	struct rate node_rate, ns_rate, total_rate;
-
-	rate_set(&node_rate, p->max_per_node, p->window_ms);
-	rate_set(&ns_rate, p->max_per_namespace, p->window_ms);
-	rate_set(&total_rate, p->max_total, p->window_ms);
-	if (fresh) {
-		l->total.units = cap_units(&total_rate);
-		l->total.last_ms = now_ms;
-	} else {
-		struct rescale_ctx c = {&l->node_rate, &node_rate, now_ms};
-
-		health_map_foreach(&l->nodes, rescale_cb, &c);
-		c.from = &l->ns_rate;
-		c.to = &ns_rate;
-		health_map_foreach(&l->nss, rescale_cb, &c);
-		bucket_rescale(&l->total_rate, &total_rate, &l->total, now_ms);
+	/* Times are kept in order even if a caller's clock stepped back. */
+	if (s->len && now < s->t[s->len - 1])
+		now = s->t[s->len - 1];
+	while (drop < s->len && !in_window(s->t[drop], window, now))
+		drop++;
+	if (s->len - drop >= max)
+		drop = s->len - max + 1;
+	if (drop) {
+		memmove(s->t, s->t + drop, (s->len - drop) * sizeof(*s->t));
+		s->len -= drop;
 	}
-	l->node_rate = node_rate;
-	l->ns_rate = ns_rate;
-	l->total_rate = total_rate;
+	if (s->len == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 4;
+		if (s->cap > max)
+			s->cap = max;
+		s->t = kc_xrealloc(s->t, s->cap * sizeof(*s->t));
+	}
+	s->t[s->len++] = now;
+}
+
+static bool slog_expired(const struct slog *s, uint64_t window, uint64_t now)
+{
+	return !s->len || !in_window(s->t[s->len - 1], window, now);
+}
+
+static void slog_free(void *value)
+{
+	struct slog *s = value;
+
+	if (s)
+		free(s->t);
+	free(s);
+}
+
+static void ledger_init(struct ledger *g)
+{
+	memset(g, 0, sizeof(*g));
+	strmap_init(&g->nodes, slog_free);
+	strmap_init(&g->nss, slog_free);
+}
+
+static void ledger_done(struct ledger *g)
+{
+	free(g->total.t);
+	strmap_done(&g->nodes);
+	strmap_done(&g->nss);
+}
+
+static void apply(struct limits *l, const struct policy *p)
+{
+	l->window = p->window_ms ? p->window_ms : 1;
+	l->max_node = p->max_per_node;
+	l->max_ns = p->max_per_namespace;
+	l->max_total = p->max_total;
 	l->max_in_flight = p->max_in_flight;
 	l->breaker_enabled = p->breaker_enabled;
 	l->breaker_max_nodes = p->breaker_max_nodes;
 	l->breaker_max_percent = p->breaker_max_percent;
 	l->breaker_min_nodes = p->breaker_min_nodes;
+	l->breaker_close_after = p->breaker_close_after_ms;
 }
 
 struct limits *limits_new(const struct policy *p, uint64_t now_ms)
 {
 	struct limits *l = kc_xcalloc(1, sizeof(*l));
 
-	health_map_init(&l->nodes);
-	health_map_init(&l->nss);
-	apply(l, p, now_ms, true);
+	(void)now_ms;
+	ledger_init(&l->real);
+	ledger_init(&l->dry);
+	l->breaker_below_since = UINT64_MAX;
+	apply(l, p);
 	return l;
 }
 
@@ -165,17 +149,16 @@ struct limits *limits_free(struct limits *l)
 {
 	if (!l)
 		return NULL;
-	health_map_foreach(&l->nodes, free_cb, NULL);
-	health_map_done(&l->nodes);
-	health_map_foreach(&l->nss, free_cb, NULL);
-	health_map_done(&l->nss);
+	ledger_done(&l->real);
+	ledger_done(&l->dry);
 	free(l);
 	return NULL;
 }
 
 void limits_set_policy(struct limits *l, const struct policy *p, uint64_t now_ms)
 {
-	apply(l, p, now_ms, false);
+	(void)now_ms;
+	apply(l, p);
 }
 
 static const char *const hold_names[] = {
@@ -192,122 +175,105 @@ const char *limits_hold_name(enum limits_hold h)
 	return (unsigned)h < KC_ARRAY_SIZE(hold_names) ? hold_names[h] : "unknown";
 }
 
-/* A keyed bucket, created full when absent (then not stored until something is taken). */
-static struct bucket *keyed(struct health_map *m, const struct rate *r, const char *key, uint64_t now_ms,
-			    struct bucket *tmp)
+static uint64_t keyed_wait(const struct strmap *m, const char *key, uint32_t max, uint64_t window,
+			   uint64_t now)
 {
-	struct bucket *b = health_map_get(m, key);
+	const struct slog *s = max ? strmap_get(m, key) : NULL;
 
-	if (b)
-		return b;
-	tmp->units = cap_units(r);
-	tmp->last_ms = now_ms;
-	return tmp;
+	return s ? slog_wait(s, max, window, now) : 0;
 }
 
-enum limits_hold limits_check(struct limits *l, const char *ns, const char *node, bool in_flight,
+static enum limits_hold hold(enum limits_hold h, uint64_t wake, uint64_t *ret_wake_ms)
+{
+	if (ret_wake_ms)
+		*ret_wake_ms = wake;
+	return h;
+}
+
+enum limits_hold limits_check(struct limits *l, const char *ns, const char *node, bool dry_run,
 			      uint64_t now_ms, uint64_t *ret_wake_ms)
 {
-	struct bucket tmp;
+	const struct ledger *g = dry_run ? &l->dry : &l->real;
 	uint64_t w;
 
-	if (l->breaker_open) {
-		if (ret_wake_ms)
-			*ret_wake_ms = UINT64_MAX;
-		return LIMITS_HOLD_BREAKER;
-	}
-	if (in_flight && l->max_in_flight && l->in_flight >= l->max_in_flight) {
-		if (ret_wake_ms)
-			*ret_wake_ms = UINT64_MAX;
-		return LIMITS_HOLD_IN_FLIGHT;
-	}
-	w = bucket_wait(&l->total_rate, &l->total, now_ms);
-	if (w) {
-		if (ret_wake_ms)
-			*ret_wake_ms = now_ms + w;
-		return LIMITS_HOLD_TOTAL;
-	}
-	w = bucket_wait(&l->node_rate, keyed(&l->nodes, &l->node_rate, node, now_ms, &tmp), now_ms);
-	if (w) {
-		if (ret_wake_ms)
-			*ret_wake_ms = now_ms + w;
-		return LIMITS_HOLD_NODE;
-	}
-	w = bucket_wait(&l->ns_rate, keyed(&l->nss, &l->ns_rate, ns, now_ms, &tmp), now_ms);
-	if (w) {
-		if (ret_wake_ms)
-			*ret_wake_ms = now_ms + w;
-		return LIMITS_HOLD_NAMESPACE;
-	}
+	if (l->breaker_open)
+		return hold(LIMITS_HOLD_BREAKER, UINT64_MAX, ret_wake_ms);
+	if (!dry_run && l->max_in_flight && l->in_flight >= l->max_in_flight)
+		return hold(LIMITS_HOLD_IN_FLIGHT, UINT64_MAX, ret_wake_ms);
+	w = slog_wait(&g->total, l->max_total, l->window, now_ms);
+	if (w)
+		return hold(LIMITS_HOLD_TOTAL, now_ms + w, ret_wake_ms);
+	w = keyed_wait(&g->nodes, node, l->max_node, l->window, now_ms);
+	if (w)
+		return hold(LIMITS_HOLD_NODE, now_ms + w, ret_wake_ms);
+	w = keyed_wait(&g->nss, ns, l->max_ns, l->window, now_ms);
+	if (w)
+		return hold(LIMITS_HOLD_NAMESPACE, now_ms + w, ret_wake_ms);
 	return LIMITS_OK;
 }
 
-uint64_t limits_wake(const struct limits *l, bool in_flight, uint64_t now_ms)
+uint64_t limits_wake(const struct limits *l, bool dry_run, uint64_t now_ms)
 {
-	struct bucket total = l->total;
-	uint64_t w;
+	const struct ledger *g = dry_run ? &l->dry : &l->real;
 
-	if (l->breaker_open || (in_flight && l->max_in_flight && l->in_flight >= l->max_in_flight))
+	if (l->breaker_open || (!dry_run && l->max_in_flight && l->in_flight >= l->max_in_flight))
 		return UINT64_MAX;
-	w = bucket_wait(&l->total_rate, &total, now_ms);
-	return now_ms + w;
+	return now_ms + slog_wait(&g->total, l->max_total, l->window, now_ms);
 }
 
 struct prune_ctx {
-	const struct rate *r;
-	uint64_t now;
+	uint64_t window, now;
 	char **keys;
 	size_t n;
 };
 
-static int collect_full(const char *key, void *value, void *userdata)
+static int collect_expired(const char *key, void *value, void *userdata)
 {
 	struct prune_ctx *c = userdata;
 
-	refill(c->r, value, c->now);
-	if (((struct bucket *)value)->units >= cap_units(c->r)) {
+	if (slog_expired(value, c->window, c->now)) {
 		c->keys = kc_xrealloc(c->keys, (c->n + 1) * sizeof(*c->keys));
 		c->keys[c->n++] = kc_xstrdup(key);
 	}
 	return 0;
 }
 
-static void prune(struct health_map *m, const struct rate *r, uint64_t now_ms)
+static void prune(struct strmap *m, uint64_t window, uint64_t now_ms)
 {
-	struct prune_ctx c = {r, now_ms, NULL, 0};
+	struct prune_ctx c = {window, now_ms, NULL, 0};
 
-	health_map_foreach(m, collect_full, &c);
+	strmap_foreach(m, collect_expired, &c);
 	for (size_t i = 0; i < c.n; i++) {
-		free(health_map_del(m, c.keys[i]));
+		strmap_remove(m, c.keys[i]);
 		free(c.keys[i]);
 	}
 	free(c.keys);
 }
 
-static void take_keyed(struct health_map *m, const struct rate *r, const char *key, uint64_t now_ms)
+static void take_keyed(struct strmap *m, const char *key, uint32_t max, uint64_t window, uint64_t now_ms)
 {
-	struct bucket *b;
+	struct slog *s;
 
-	if (!r->max)
+	if (!max)
 		return;
-	b = health_map_get(m, key);
-	if (!b) {
+	s = strmap_get(m, key);
+	if (!s) {
 		if (m->count >= PRUNE_AT)
-			prune(m, r, now_ms);
-		b = kc_xmalloc(sizeof(*b));
-		b->units = cap_units(r);
-		b->last_ms = now_ms;
-		health_map_put(m, key, b);
+			prune(m, window, now_ms);
+		s = kc_xcalloc(1, sizeof(*s));
+		strmap_put(m, key, s);
 	}
-	bucket_take(r, b, now_ms);
+	slog_take(s, max, window, now_ms);
 }
 
-void limits_take(struct limits *l, const char *ns, const char *node, bool in_flight, uint64_t now_ms)
+void limits_take(struct limits *l, const char *ns, const char *node, bool dry_run, uint64_t now_ms)
 {
-	bucket_take(&l->total_rate, &l->total, now_ms);
-	take_keyed(&l->nodes, &l->node_rate, node, now_ms);
-	take_keyed(&l->nss, &l->ns_rate, ns, now_ms);
-	if (in_flight)
+	struct ledger *g = dry_run ? &l->dry : &l->real;
+
+	slog_take(&g->total, l->max_total, l->window, now_ms);
+	take_keyed(&g->nodes, node, l->max_node, l->window, now_ms);
+	take_keyed(&g->nss, ns, l->max_ns, l->window, now_ms);
+	if (!dry_run)
 		l->in_flight++;
 }
 
@@ -322,40 +288,66 @@ uint32_t limits_in_flight(const struct limits *l)
 	return l->in_flight;
 }
 
-enum limits_breaker_change limits_breaker_update(struct limits *l, uint32_t device_nodes,
-						 uint32_t unhealthy_nodes)
+/* Whether the breaker's condition holds; fills the reason either way. */
+static bool breaker_over(struct limits *l, uint32_t device_nodes, uint32_t unhealthy_nodes)
 {
-	bool open = false;
-
-	l->breaker_reason[0] = '\0';
-	if (l->breaker_enabled) {
-		if (l->breaker_max_nodes && unhealthy_nodes > l->breaker_max_nodes) {
-			open = true;
-			snprintf(l->breaker_reason, sizeof(l->breaker_reason),
-				 "%u of %u device nodes are unhealthy (maximum %u)", unhealthy_nodes,
-				 device_nodes, l->breaker_max_nodes);
-		} else if (l->breaker_max_percent && device_nodes >= l->breaker_min_nodes && device_nodes &&
-			   (uint64_t)unhealthy_nodes * 100 >
-			       (uint64_t)l->breaker_max_percent * device_nodes) {
-			open = true;
-			snprintf(l->breaker_reason, sizeof(l->breaker_reason),
-				 "%u of %u device nodes (%u%%) are unhealthy (maximum %u%%)", unhealthy_nodes,
-				 device_nodes, (unsigned)((uint64_t)unhealthy_nodes * 100 / device_nodes),
-				 l->breaker_max_percent);
-		}
+	if (l->breaker_enabled && l->breaker_max_nodes && unhealthy_nodes > l->breaker_max_nodes) {
+		snprintf(l->breaker_reason, sizeof(l->breaker_reason),
+			 "%u of %u device nodes are unhealthy (maximum %u)", unhealthy_nodes, device_nodes,
+			 l->breaker_max_nodes);
+		return true;
 	}
-	if (!open)
-		snprintf(l->breaker_reason, sizeof(l->breaker_reason), "%u of %u device nodes are unhealthy",
-			 unhealthy_nodes, device_nodes);
-	if (open == l->breaker_open)
+	if (l->breaker_enabled && l->breaker_max_percent && device_nodes >= l->breaker_min_nodes &&
+	    device_nodes &&
+	    (uint64_t)unhealthy_nodes * 100 > (uint64_t)l->breaker_max_percent * device_nodes) {
+		snprintf(l->breaker_reason, sizeof(l->breaker_reason),
+			 "%u of %u device nodes (%u%%) are unhealthy (maximum %u%%)", unhealthy_nodes,
+			 device_nodes, (unsigned)((uint64_t)unhealthy_nodes * 100 / device_nodes),
+			 l->breaker_max_percent);
+		return true;
+	}
+	snprintf(l->breaker_reason, sizeof(l->breaker_reason), "%u of %u device nodes are unhealthy",
+		 unhealthy_nodes, device_nodes);
+	return false;
+}
+
+enum limits_breaker_change limits_breaker_update(struct limits *l, uint32_t device_nodes,
+						 uint32_t unhealthy_nodes, uint64_t now_ms)
+{
+	if (breaker_over(l, device_nodes, unhealthy_nodes)) {
+		l->breaker_below_since = UINT64_MAX;
+		if (l->breaker_open)
+			return LIMITS_BREAKER_SAME;
+		l->breaker_open = true;
+		return LIMITS_BREAKER_OPENED;
+	}
+	if (!l->breaker_open)
 		return LIMITS_BREAKER_SAME;
-	l->breaker_open = open;
-	return open ? LIMITS_BREAKER_OPENED : LIMITS_BREAKER_CLOSED;
+	if (l->breaker_enabled) {
+		/* Hysteresis: a count that flaps around the threshold must not flap the breaker. */
+		if (l->breaker_below_since == UINT64_MAX)
+			l->breaker_below_since = now_ms;
+		if (now_ms < l->breaker_below_since || now_ms - l->breaker_below_since < l->breaker_close_after)
+			return LIMITS_BREAKER_SAME;
+	}
+	l->breaker_open = false;
+	l->breaker_below_since = UINT64_MAX;
+	return LIMITS_BREAKER_CLOSED;
 }
 
 bool limits_breaker_open(const struct limits *l)
 {
 	return l->breaker_open;
+}
+
+uint64_t limits_breaker_wake(const struct limits *l)
+{
+	uint64_t t;
+
+	if (!l->breaker_open || l->breaker_below_since == UINT64_MAX)
+		return UINT64_MAX;
+	t = l->breaker_below_since + l->breaker_close_after;
+	return t < l->breaker_below_since ? UINT64_MAX : t;
 }
 
 const char *limits_breaker_reason(const struct limits *l)

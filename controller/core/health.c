@@ -6,139 +6,9 @@
 #include "health.h"
 
 #include <string.h>
-#include <strings.h>
 
 #include "kc_util.h"
-
-/* ---- the map ---- */
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-void health_map_init(struct health_map *m)
-{
-	m->n_buckets = 16;
-	m->buckets = kc_xcalloc(m->n_buckets, sizeof(*m->buckets));
-	m->count = 0;
-}
-
-void health_map_done(struct health_map *m)
-{
-	if (!m->buckets)
-		return;
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		struct health_map_entry *e = m->buckets[i];
-
-		while (e) {
-			struct health_map_entry *next = e->next;
-
-			free(e->key);
-			free(e);
-			e = next;
-		}
-	}
-	free(m->buckets);
-	m->buckets = NULL;
-	m->n_buckets = 0;
-	m->count = 0;
-}
-
-static struct health_map_entry **find_slot(const struct health_map *m, const char *key, uint64_t h)
-{
-	struct health_map_entry **pe = &m->buckets[h & (m->n_buckets - 1)];
-
-	while (*pe && ((*pe)->hash != h || strcmp((*pe)->key, key) != 0))
-		pe = &(*pe)->next;
-	return pe;
-}
-
-void *health_map_get(const struct health_map *m, const char *key)
-{
-	struct health_map_entry **pe = find_slot(m, key, hash_str(key));
-
-	return *pe ? (*pe)->value : NULL;
-}
-
-static void grow(struct health_map *m)
-{
-	size_t n = m->n_buckets * 2;
-	struct health_map_entry **b = kc_xcalloc(n, sizeof(*b));
-
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		struct health_map_entry *e = m->buckets[i];
-
-		while (e) {
-			struct health_map_entry *next = e->next;
-
-			e->next = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-			e = next;
-		}
-	}
-	free(m->buckets);
-	m->buckets = b;
-	m->n_buckets = n;
-}
-
-void *health_map_put(struct health_map *m, const char *key, void *value)
-{
-	uint64_t h = hash_str(key);
-	struct health_map_entry **pe = find_slot(m, key, h);
-	struct health_map_entry *e;
-
-	if (*pe) {
-		void *old = (*pe)->value;
-
-		(*pe)->value = value;
-		return old;
-	}
-	e = kc_xmalloc(sizeof(*e));
-	e->next = NULL;
-	e->hash = h;
-	e->key = kc_xstrdup(key);
-	e->value = value;
-	*pe = e;
-	if (++m->count > m->n_buckets)
-		grow(m);
-	return NULL;
-}
-
-void *health_map_del(struct health_map *m, const char *key)
-{
-	struct health_map_entry **pe = find_slot(m, key, hash_str(key));
-	struct health_map_entry *e = *pe;
-	void *v;
-
-	if (!e)
-		return NULL;
-	*pe = e->next;
-	v = e->value;
-	free(e->key);
-	free(e);
-	m->count--;
-	return v;
-}
-
-int health_map_foreach(const struct health_map *m, health_map_visit_cb cb, void *userdata)
-{
-	for (size_t i = 0; i < m->n_buckets; i++) {
-		for (struct health_map_entry *e = m->buckets[i]; e; e = e->next) {
-			int r = cb(e->key, e->value, userdata);
-
-			if (r)
-				return r;
-		}
-	}
-	return 0;
-}
+#include "strmap.h"
 
 /* ---- signals and hits ---- */
 
@@ -196,6 +66,7 @@ struct node_cond {
 	uint64_t first_seen;
 	char *message;
 	char **ids; /* device IDs extracted by the pattern */
+	uint64_t *id_first_seen; /* per ID: when the message first named it (its own debounce) */
 	size_t n_ids;
 };
 
@@ -228,22 +99,13 @@ struct htaint {
 };
 
 struct health {
-	struct health_map nodes;  /* name -> struct hnode */
-	struct health_map taints; /* "driver\037pool\037device" -> struct htaint */
+	struct strmap nodes;  /* name -> struct hnode */
+	struct strmap taints; /* "driver\037pool\037device" -> struct htaint */
 	uint64_t gen;
 	uint64_t touch;
 	uint32_t device_nodes;
 	uint32_t unhealthy_nodes;
 };
-
-struct health *health_new(void)
-{
-	struct health *h = kc_xcalloc(1, sizeof(*h));
-
-	health_map_init(&h->nodes);
-	health_map_init(&h->taints);
-	return h;
-}
 
 static void conds_free(struct node_cond *c, size_t n)
 {
@@ -253,6 +115,7 @@ static void conds_free(struct node_cond *c, size_t n)
 		for (size_t j = 0; j < c[i].n_ids; j++)
 			free(c[i].ids[j]);
 		free(c[i].ids);
+		free(c[i].id_first_seen);
 	}
 	free(c);
 }
@@ -264,45 +127,42 @@ static void drops_free(struct node_drop *d, size_t n)
 	free(d);
 }
 
-static void hnode_free(struct hnode *n)
+/* The nodes map's value destructor. */
+static void hnode_free(void *value)
 {
+	struct hnode *n = value;
+
 	conds_free(n->conds, n->n_conds);
 	drops_free(n->drops, n->n_drops);
 	free(n->name);
 	free(n);
 }
 
-static int free_node_cb(const char *key, void *value, void *userdata)
+/* The taints map's value destructor. */
+static void htaint_free(void *value)
 {
-	(void)key;
-	(void)userdata;
-	hnode_free(value);
-	return 0;
-}
+	struct htaint *t = value;
 
-static void htaint_free(struct htaint *t)
-{
 	free(t->slice);
 	free(t->desc);
 	free(t);
 }
 
-static int free_taint_cb(const char *key, void *value, void *userdata)
+struct health *health_new(void)
 {
-	(void)key;
-	(void)userdata;
-	htaint_free(value);
-	return 0;
+	struct health *h = kc_xcalloc(1, sizeof(*h));
+
+	strmap_init(&h->nodes, hnode_free);
+	strmap_init(&h->taints, htaint_free);
+	return h;
 }
 
 struct health *health_free(struct health *h)
 {
 	if (!h)
 		return NULL;
-	health_map_foreach(&h->nodes, free_node_cb, NULL);
-	health_map_done(&h->nodes);
-	health_map_foreach(&h->taints, free_taint_cb, NULL);
-	health_map_done(&h->taints);
+	strmap_done(&h->nodes);
+	strmap_done(&h->taints);
 	free(h);
 	return NULL;
 }
@@ -333,19 +193,18 @@ static void node_recount(struct health *h, struct hnode *n)
 		n->counted_unhealthy = unhealthy;
 	}
 	if (!device) {
-		health_map_del(&h->nodes, n->name);
-		hnode_free(n);
+		strmap_remove(&h->nodes, n->name);
 	}
 }
 
 static struct hnode *node_get_or_add(struct health *h, const char *name)
 {
-	struct hnode *n = health_map_get(&h->nodes, name);
+	struct hnode *n = strmap_get(&h->nodes, name);
 
 	if (!n) {
 		n = kc_xcalloc(1, sizeof(*n));
 		n->name = kc_xstrdup(name);
-		health_map_put(&h->nodes, name, n);
+		strmap_put(&h->nodes, name, n);
 	}
 	return n;
 }
@@ -365,6 +224,8 @@ static void extract_ids(const regex_t *re, const char *msg, struct node_cond *c)
 
 		if (m[g].rm_eo > m[g].rm_so) {
 			c->ids = kc_xrealloc(c->ids, (c->n_ids + 1) * sizeof(*c->ids));
+			c->id_first_seen = kc_xrealloc(c->id_first_seen, (c->n_ids + 1) * sizeof(*c->id_first_seen));
+			c->id_first_seen[c->n_ids] = c->first_seen;
 			c->ids[c->n_ids++] = kc_xstrndup(s + m[g].rm_so, (size_t)(m[g].rm_eo - m[g].rm_so));
 		}
 		if (m[0].rm_eo == m[0].rm_so) {
@@ -376,6 +237,22 @@ static void extract_ids(const regex_t *re, const char *msg, struct node_cond *c)
 		}
 		flags = REG_NOTBOL;
 	}
+}
+
+/*
+ * A condition that still holds keeps its first-seen time, and so does each
+ * device ID its message still names; an ID named for the first time starts
+ * its own debounce now (extract_ids set it to the new observation's time).
+ */
+static void cond_carry_over(struct node_cond *c, const struct node_cond *old)
+{
+	c->first_seen = old->first_seen;
+	for (size_t i = 0; i < c->n_ids; i++)
+		for (size_t j = 0; j < old->n_ids; j++)
+			if (strcmp(c->ids[i], old->ids[j]) == 0) {
+				c->id_first_seen[i] = old->id_first_seen[j];
+				break;
+			}
 }
 
 static int64_t quantity(const struct kc_quantity *q, uint32_t n, const char *name, bool *found)
@@ -427,7 +304,7 @@ static bool drops_equal(const struct node_drop *a, size_t na, const struct node_
 bool health_node_update(struct health *h, const struct policy *p, const struct kc_node *node, uint64_t now_ms)
 {
 	const char *name = node->meta.name;
-	struct hnode *n = health_map_get(&h->nodes, name);
+	struct hnode *n = strmap_get(&h->nodes, name);
 	struct node_cond *conds = NULL;
 	struct node_drop *drops = NULL;
 	size_t n_conds = 0, n_drops = 0;
@@ -457,7 +334,7 @@ bool health_node_update(struct health *h, const struct policy *p, const struct k
 				extract_ids(&pc->device_id_regex, nc->message, c);
 			for (size_t k = 0; n && k < n->n_conds; k++)
 				if (strcmp(n->conds[k].key, c->key) == 0) {
-					c->first_seen = n->conds[k].first_seen;
+					cond_carry_over(c, &n->conds[k]);
 					break;
 				}
 			break;
@@ -514,7 +391,7 @@ bool health_node_update(struct health *h, const struct policy *p, const struct k
 
 bool health_node_remove(struct health *h, const char *name)
 {
-	struct hnode *n = health_map_get(&h->nodes, name);
+	struct hnode *n = strmap_get(&h->nodes, name);
 	bool had;
 
 	if (!n)
@@ -545,14 +422,14 @@ void health_node_pod_hits(struct health *h, const char *node, int delta)
 
 bool health_node_has_signal(const struct health *h, const char *node)
 {
-	const struct hnode *n = health_map_get(&h->nodes, node);
+	const struct hnode *n = strmap_get(&h->nodes, node);
 
 	return n && (n->n_conds || n->n_drops);
 }
 
 bool health_node_unhealthy(const struct health *h, const char *node)
 {
-	const struct hnode *n = health_map_get(&h->nodes, node);
+	const struct hnode *n = strmap_get(&h->nodes, node);
 
 	return n && n->counted_unhealthy;
 }
@@ -596,11 +473,11 @@ bool health_slice_update(struct health *h, const struct policy *p, const struct 
 			continue;
 		key = device_key(slice->driver, slice->pool, d->name);
 		desc = kc_xasprintf("%s%s%s:%s", t->key, *t->value ? "=" : "", t->value, t->effect);
-		e = health_map_get(&h->taints, key);
+		e = strmap_get(&h->taints, key);
 		if (!e) {
 			e = kc_xcalloc(1, sizeof(*e));
 			e->first_seen = now_ms;
-			health_map_put(&h->taints, key, e);
+			strmap_put(&h->taints, key, e);
 			changed = true;
 		} else if (strcmp(e->desc, desc) != 0) {
 			changed = true;
@@ -615,11 +492,10 @@ bool health_slice_update(struct health *h, const struct policy *p, const struct 
 	}
 	for (uint32_t i = 0; old && i < old->n_devices; i++) {
 		char *key = device_key(old->driver, old->pool, old->devices[i].name);
-		struct htaint *e = health_map_get(&h->taints, key);
+		struct htaint *e = strmap_get(&h->taints, key);
 
 		if (e && e->touch != touch && strcmp(e->slice, old->meta.name) == 0) {
-			health_map_del(&h->taints, key);
-			htaint_free(e);
+			strmap_remove(&h->taints, key);
 			changed = true;
 		}
 		free(key);
@@ -631,7 +507,7 @@ static const struct htaint *taint_get(const struct health *h, const char *driver
 				      const char *device)
 {
 	char *key = device_key(driver, pool, device);
-	const struct htaint *e = health_map_get(&h->taints, key);
+	const struct htaint *e = strmap_get(&h->taints, key);
 
 	free(key);
 	return e;
@@ -681,7 +557,7 @@ void health_sweep(struct health *h)
 {
 	struct sweep_ctx s = {.h = h};
 
-	health_map_foreach(&h->nodes, collect_stale_node, &s);
+	strmap_foreach(&h->nodes, collect_stale_node, &s);
 	for (size_t i = 0; i < s.n; i++) {
 		health_node_remove(h, s.keys[i]);
 		free(s.keys[i]);
@@ -689,9 +565,9 @@ void health_sweep(struct health *h)
 	free(s.keys);
 	s.keys = NULL;
 	s.n = 0;
-	health_map_foreach(&h->taints, collect_stale_taint, &s);
+	strmap_foreach(&h->taints, collect_stale_taint, &s);
 	for (size_t i = 0; i < s.n; i++) {
-		htaint_free(health_map_del(&h->taints, s.keys[i]));
+		strmap_remove(&h->taints, s.keys[i]);
 		free(s.keys[i]);
 	}
 	free(s.keys);
@@ -787,12 +663,6 @@ static bool status_name_in(const struct policy *p, const char *name, char *const
 	return false;
 }
 
-/* Loose device ID match: equal, or the extracted ID appears inside the resourceID (case-insensitive). */
-static bool id_matches(const char *resource_id, const char *id)
-{
-	return strcmp(resource_id, id) == 0 || (strlen(id) >= 3 && strcasestr(resource_id, id) != NULL);
-}
-
 struct hits {
 	struct health_hit *v;
 	size_t n;
@@ -880,7 +750,14 @@ static void eval_node_conditions(const struct policy *p, const struct kc_pod *po
 		if (c->index >= p->n_node_conditions)
 			continue;
 		pc = &p->node_conditions[c->index];
-		if (pc->device_id_pattern) {
+		/*
+		 * IDs from the message narrow the condition down to those devices,
+		 * each compared whole and exactly (nvidia1 is not nvidia10).  A
+		 * message the pattern finds no ID in says nothing about which
+		 * device failed, so it counts for the whole node, as without a
+		 * pattern.
+		 */
+		if (pc->device_id_pattern && c->n_ids > 0) {
 			for (uint32_t s = 0; s < pod->n_statuses; s++) {
 				const struct kc_container_status *cs = &pod->statuses[s];
 
@@ -891,14 +768,13 @@ static void eval_node_conditions(const struct policy *p, const struct kc_pod *po
 						continue;
 					for (uint32_t d = 0; d < rs->n_devices; d++)
 						for (size_t k = 0; k < c->n_ids; k++)
-							if (id_matches(rs->devices[d].resource_id,
-								       c->ids[k])) {
+							if (strcmp(rs->devices[d].resource_id, c->ids[k]) == 0) {
 								add_hit(hs, HEALTH_NODE_CONDITION, rs->name,
 									rs->devices[d].resource_id,
 									"unhealthy",
 									kc_xasprintf("%s: %s", c->key,
 										     c->message),
-									c->first_seen, false, pc->for_ms);
+									c->id_first_seen[k], false, pc->for_ms);
 								break;
 							}
 				}
@@ -1067,7 +943,7 @@ size_t health_pod_eval(const struct health *h, const struct policy *p, const str
 	struct hits hs = {.prev = prev, .n_prev = n_prev, .now = now_ms};
 	struct held held[MAX_HELD];
 	size_t n_held = pod_held(p, pod, held);
-	const struct hnode *n = *pod->node_name ? health_map_get(&h->nodes, pod->node_name) : NULL;
+	const struct hnode *n = *pod->node_name ? strmap_get(&h->nodes, pod->node_name) : NULL;
 
 	eval_pod_health(p, pod, &hs);
 	if (n && n_held) {

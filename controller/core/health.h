@@ -9,9 +9,6 @@
  * (signal, resource, device) that holds now.  The planner decides what to do
  * with them.  Pure: no uv.h, no curl.h; time is a monotonic millisecond
  * argument.
- *
- * This header also carries the small string-keyed hash map that the pure
- * controller modules (health, planner, limits) share.
  */
 #ifndef HEALTH_H
 #define HEALTH_H
@@ -23,33 +20,6 @@
 #include "kc_objects.h"
 #include "kc_store.h"
 #include "policy.h"
-
-/* ---- a string-keyed hash map (chained, grows; keys are copied) ---- */
-
-struct health_map_entry {
-	struct health_map_entry *next;
-	uint64_t hash;
-	char *key;   /* owned by the map */
-	void *value; /* owned by the caller */
-};
-
-struct health_map {
-	struct health_map_entry **buckets;
-	size_t n_buckets;
-	size_t count;
-};
-
-void health_map_init(struct health_map *m);
-/* Frees the map's entries and keys, not the values (free them first with health_map_foreach). */
-void health_map_done(struct health_map *m);
-void *health_map_get(const struct health_map *m, const char *key);
-/* Inserts or replaces; returns the previous value (owned by the caller) or NULL. */
-void *health_map_put(struct health_map *m, const char *key, void *value);
-/* Removes; returns the value (owned by the caller) or NULL. */
-void *health_map_del(struct health_map *m, const char *key);
-/* Visits every entry; the callback may not modify the map. Non-zero stops and is returned. */
-typedef int (*health_map_visit_cb)(const char *key, void *value, void *userdata);
-int health_map_foreach(const struct health_map *m, health_map_visit_cb cb, void *userdata);
 
 /* ---- signals and hits ---- */
 

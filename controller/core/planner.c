@@ -7,9 +7,10 @@
 
 #include "kc_backoff.h"
 #include "kc_util.h"
+#include "strmap.h"
 
 struct planner {
-	struct health_map pods; /* uid -> struct planner_pod */
+	struct strmap pods; /* uid -> struct planner_pod */
 	struct planner_pod **heap;
 	size_t n_heap;
 	size_t cap_heap;
@@ -146,16 +147,11 @@ enum planner_skip planner_filter(const struct policy *p, const struct kc_pod *po
 
 /* ---- records ---- */
 
-struct planner *planner_new(void)
+/* The pods map's value destructor. */
+static void record_free(void *value)
 {
-	struct planner *pl = kc_xcalloc(1, sizeof(*pl));
+	struct planner_pod *r = value;
 
-	health_map_init(&pl->pods);
-	return pl;
-}
-
-static void record_free(struct planner_pod *r)
-{
 	health_hits_free(r->hits, r->n_hits);
 	free(r->uid);
 	free(r->ns);
@@ -164,20 +160,19 @@ static void record_free(struct planner_pod *r)
 	free(r);
 }
 
-static int free_cb(const char *key, void *value, void *userdata)
+struct planner *planner_new(void)
 {
-	(void)key;
-	(void)userdata;
-	record_free(value);
-	return 0;
+	struct planner *pl = kc_xcalloc(1, sizeof(*pl));
+
+	strmap_init(&pl->pods, record_free);
+	return pl;
 }
 
 struct planner *planner_free(struct planner *pl)
 {
 	if (!pl)
 		return NULL;
-	health_map_foreach(&pl->pods, free_cb, NULL);
-	health_map_done(&pl->pods);
+	strmap_done(&pl->pods);
 	free(pl->heap);
 	free(pl);
 	return NULL;
@@ -185,7 +180,7 @@ struct planner *planner_free(struct planner *pl)
 
 struct planner_pod *planner_get(const struct planner *pl, const char *uid)
 {
-	return health_map_get(&pl->pods, uid);
+	return strmap_get(&pl->pods, uid);
 }
 
 struct planner_pod *planner_add(struct planner *pl, const struct kc_pod *pod)
@@ -198,7 +193,7 @@ struct planner_pod *planner_add(struct planner *pl, const struct kc_pod *pod)
 	r->node = kc_xstrdup(pod->node_name);
 	r->heap_pos = SIZE_MAX;
 	r->state = PLANNER_WAITING;
-	health_map_put(&pl->pods, r->uid, r);
+	strmap_put(&pl->pods, r->uid, r);
 	return r;
 }
 
@@ -303,8 +298,7 @@ struct planner_pod *planner_peek(const struct planner *pl)
 void planner_remove(struct planner *pl, struct planner_pod *r)
 {
 	heap_remove(pl, r);
-	health_map_del(&pl->pods, r->uid);
-	record_free(r);
+	strmap_remove(&pl->pods, r->uid);
 }
 
 struct foreach_ctx {
@@ -324,7 +318,7 @@ int planner_foreach(const struct planner *pl, planner_visit_cb cb, void *userdat
 {
 	struct foreach_ctx c = {cb, userdata};
 
-	return health_map_foreach(&pl->pods, foreach_cb, &c);
+	return strmap_foreach(&pl->pods, foreach_cb, &c);
 }
 
 /* ---- timing ---- */

@@ -9,7 +9,7 @@
  *   kind: DeviceDeschedulerPolicy
  *
  * Pure: no uv.h, no curl.h.  Durations are Go-style ("500ms", "30s", "5m",
- * "1h30m") and stored in milliseconds.  The defaults below are the ones a
+ * "1h30m", see duration.h) and stored in milliseconds.  The defaults below are the ones a
  * missing field gets; README.md and manifests/policy.yaml document them.
  */
 #ifndef POLICY_H
@@ -133,7 +133,7 @@ struct policy {
 	uint64_t window_ms;          /* eviction.limits.window, default 1m */
 	uint32_t max_per_node;       /* eviction.limits.maxPerNode per window; 0 = unlimited (default) */
 	uint32_t max_per_namespace;  /* eviction.limits.maxPerNamespace per window; 0 = unlimited (default) */
-	uint32_t max_total;          /* eviction.limits.maxTotal per window (token bucket); default 20; 0 = unlimited */
+	uint32_t max_total;          /* eviction.limits.maxTotal per window; default 20; 0 = unlimited */
 	uint32_t max_in_flight;      /* eviction.limits.maxInFlight; default 5; 0 = unlimited */
 
 	/* eviction.circuitBreaker: stop all evictions when too many device nodes look unhealthy */
@@ -141,6 +141,7 @@ struct policy {
 	uint32_t breaker_max_nodes;  /* maxUnhealthyNodes: trips above this many; 0 = off (default) */
 	uint32_t breaker_max_percent; /* maxUnhealthyNodePercent: trips above this share; default 50; 0 = off */
 	uint32_t breaker_min_nodes;  /* the percentage applies from this many device nodes on; default 4 */
+	uint64_t breaker_close_after_ms; /* closeAfter: close once below the threshold this long; default 30s */
 
 	/* remediation: fence the failed hardware before evicting, and the loop guard */
 	bool remediation_enabled;    /* default true */
@@ -190,13 +191,5 @@ struct policy *policy_free(struct policy *p);
  * subdomains).  Accepts NULL (false).
  */
 bool policy_is_device_resource(const struct policy *p, const char *resource);
-/*
- * Go-style duration "1h2m3.5s" → ms, following time.ParseDuration (units ns,
- * us, µs, ms, s, m, h; fractions; "0" alone).  A sub-millisecond remainder
- * rounds up, so only a zero duration gives 0.  Returns -EINVAL when
- * malformed, -ERANGE when negative (other than "-0") or beyond Go's range
- * (about 2562047h); *ret_ms is set only on success.
- */
-int policy_parse_duration(const char *s, uint64_t *ret_ms);
 
 #endif

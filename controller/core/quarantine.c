@@ -14,6 +14,7 @@
 
 #include "kc_backoff.h"
 #include "kc_util.h"
+#include "strmap.h"
 
 /* Retries of a failed write: from 1 s, doubling, to 1 min. */
 #define RETRY_INITIAL_MS 1000
@@ -58,8 +59,8 @@ struct loop_entry {
 
 struct quarantine {
 	const struct policy *p;
-	struct health_map units; /* "N\037node" or "D\037driver/pool/device" -> struct unit */
-	struct health_map loops; /* "owner\037unit" -> struct loop_entry */
+	struct strmap units; /* "N\037node" or "D\037driver/pool/device" -> struct unit */
+	struct strmap loops; /* "owner\037unit" -> struct loop_entry */
 	struct quarantine_stats st;
 	struct quarantine_action cur;
 	char *done_node;
@@ -120,20 +121,9 @@ static void unit_free(struct unit *u)
 	free(u);
 }
 
-static int free_unit_cb(const char *key, void *value, void *userdata)
+static void free_unit_value(void *value)
 {
-	(void)key;
-	(void)userdata;
 	unit_free(value);
-	return 0;
-}
-
-static int free_loop_cb(const char *key, void *value, void *userdata)
-{
-	(void)key;
-	(void)userdata;
-	free(value);
-	return 0;
 }
 
 struct quarantine *quarantine_new(const struct policy *p)
@@ -141,8 +131,8 @@ struct quarantine *quarantine_new(const struct policy *p)
 	struct quarantine *q = kc_xcalloc(1, sizeof(*q));
 
 	q->p = p;
-	health_map_init(&q->units);
-	health_map_init(&q->loops);
+	strmap_init(&q->units, free_unit_value);
+	strmap_init(&q->loops, free);
 	return q;
 }
 
@@ -150,10 +140,8 @@ struct quarantine *quarantine_free(struct quarantine *q)
 {
 	if (!q)
 		return NULL;
-	health_map_foreach(&q->units, free_unit_cb, NULL);
-	health_map_done(&q->units);
-	health_map_foreach(&q->loops, free_loop_cb, NULL);
-	health_map_done(&q->loops);
+	strmap_done(&q->units);
+	strmap_done(&q->loops);
 	free(q->done_node);
 	free(q);
 	return NULL;
@@ -167,7 +155,7 @@ static char *unit_key(enum quarantine_kind kind, const char *unit)
 static struct unit *unit_get(const struct quarantine *q, enum quarantine_kind kind, const char *unit)
 {
 	char *k = unit_key(kind, unit);
-	struct unit *u = health_map_get(&q->units, k);
+	struct unit *u = strmap_get(&q->units, k);
 
 	free(k);
 	return u;
@@ -198,7 +186,7 @@ static struct unit *unit_get_or_add(struct quarantine *q, enum quarantine_kind k
 		u->device = kc_xstrdup(b ? b + 1 : "");
 	}
 	k = unit_key(kind, unit);
-	health_map_put(&q->units, k, u);
+	strmap_put(&q->units, k, u);
 	free(k);
 	return u;
 }
@@ -227,9 +215,8 @@ static void maybe_drop(struct quarantine *q, struct unit *u)
 	    u->expect_gone)
 		return;
 	k = unit_key(u->kind, u->unit);
-	health_map_del(&q->units, k);
+	strmap_remove(&q->units, k);
 	free(k);
-	unit_free(u);
 }
 
 static bool fences_node(const struct unit *u)
@@ -238,7 +225,7 @@ static bool fences_node(const struct unit *u)
 }
 
 struct node_count {
-	struct health_map seen;
+	struct strmap seen;
 	const char *except;
 	quarantine_node_cb cb;
 	void *userdata;
@@ -251,9 +238,9 @@ static int count_node_cb(const char *key, void *value, void *userdata)
 
 	(void)key;
 	if (!fences_node(u) || (nc->except && strcmp(u->node, nc->except) == 0) ||
-	    health_map_get(&nc->seen, u->node))
+	    strmap_get(&nc->seen, u->node))
 		return 0;
-	health_map_put(&nc->seen, u->node, u);
+	strmap_put(&nc->seen, u->node, u);
 	if (nc->cb)
 		nc->cb(u->node, nc->userdata);
 	return 0;
@@ -265,10 +252,10 @@ static size_t fenced_nodes(const struct quarantine *q, const char *except)
 	struct node_count nc = {.except = except};
 	size_t n;
 
-	health_map_init(&nc.seen);
-	health_map_foreach(&q->units, count_node_cb, &nc);
+	strmap_init(&nc.seen, NULL);
+	strmap_foreach(&q->units, count_node_cb, &nc);
 	n = nc.seen.count;
-	health_map_done(&nc.seen);
+	strmap_done(&nc.seen);
 	return n;
 }
 
@@ -276,9 +263,9 @@ void quarantine_foreach_node(const struct quarantine *q, quarantine_node_cb cb, 
 {
 	struct node_count nc = {.cb = cb, .userdata = userdata};
 
-	health_map_init(&nc.seen);
-	health_map_foreach(&q->units, count_node_cb, &nc);
-	health_map_done(&nc.seen);
+	strmap_init(&nc.seen, NULL);
+	strmap_foreach(&q->units, count_node_cb, &nc);
+	strmap_done(&nc.seen);
 }
 
 bool quarantine_node_fenced(const struct quarantine *q, const char *node)
@@ -335,7 +322,7 @@ void quarantine_set_policy(struct quarantine *q, const struct policy *p, uint64_
 	struct policy_ctx pc = {p, now_ms};
 
 	q->p = p;
-	health_map_foreach(&q->units, apply_policy_cb, &pc);
+	strmap_foreach(&q->units, apply_policy_cb, &pc);
 }
 
 /* Which unit a fence of this hit is: its kind and name; the caller frees *ret_unit. */
@@ -599,7 +586,7 @@ int quarantine_next_action(struct quarantine *q, uint64_t now_ms, struct quarant
 {
 	struct next_ctx nc = {q, now_ms, NULL, QUARANTINE_ADD, UINT64_MAX};
 
-	health_map_foreach(&q->units, next_cb, &nc);
+	strmap_foreach(&q->units, next_cb, &nc);
 	if (!nc.found)
 		return -EAGAIN;
 	fill(q, nc.found, nc.op, ret);
@@ -611,7 +598,7 @@ uint64_t quarantine_next_wakeup(const struct quarantine *q, uint64_t now_ms)
 	struct next_ctx nc = {(struct quarantine *)q, now_ms, NULL, QUARANTINE_ADD, UINT64_MAX};
 
 	/* next_cb only changes DRY units that have recovered, which is harmless here. */
-	health_map_foreach(&q->units, next_cb, &nc);
+	strmap_foreach(&q->units, next_cb, &nc);
 	return nc.found ? now_ms : nc.wake;
 }
 
@@ -688,7 +675,7 @@ const struct quarantine_stats *quarantine_stats(const struct quarantine *q)
 	struct quarantine *m = (struct quarantine *)q; /* gauges computed on read */
 	struct stats_ctx sc = {0, 0};
 
-	health_map_foreach(&q->units, stats_cb, &sc);
+	strmap_foreach(&q->units, stats_cb, &sc);
 	m->st.nodes = sc.nodes;
 	m->st.devices = sc.devices;
 	return &q->st;
@@ -710,7 +697,7 @@ bool quarantine_loop_check(const struct quarantine *q, const char *owner, const 
 	if (!*owner || !q->p->loop_window_ms)
 		return false;
 	k = loop_key(owner, unit);
-	e = health_map_get(&q->loops, k);
+	e = strmap_get(&q->loops, k);
 	free(k);
 	return e && now_ms < e->last + q->p->loop_window_ms && pod_seen_ms > e->first;
 }
@@ -743,18 +730,18 @@ void quarantine_loop_record(struct quarantine *q, const char *owner, const char 
 	if (q->loops.count >= LOOP_PRUNE_AT) {
 		struct prune_ctx pc = {now_ms, q->p->loop_window_ms, NULL, 0};
 
-		health_map_foreach(&q->loops, prune_cb, &pc);
+		strmap_foreach(&q->loops, prune_cb, &pc);
 		for (size_t i = 0; i < pc.n; i++) {
-			free(health_map_del(&q->loops, pc.dead[i]));
+			strmap_remove(&q->loops, pc.dead[i]);
 			free(pc.dead[i]);
 		}
 		free(pc.dead);
 	}
 	k = loop_key(owner, unit);
-	e = health_map_get(&q->loops, k);
+	e = strmap_get(&q->loops, k);
 	if (!e) {
 		e = kc_xcalloc(1, sizeof(*e));
-		health_map_put(&q->loops, k, e);
+		strmap_put(&q->loops, k, e);
 		e->first = now_ms;
 	} else if (now_ms >= e->last + q->p->loop_window_ms) {
 		e->first = now_ms; /* a new episode */

@@ -21,20 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "kc_decode.h"
 #include "kc_intern.h"
 #include "kc_objects.h"
 
 #define FUZZ_UNUSED __attribute__((unused))
-
-/* A failed invariant: print it and abort, so libFuzzer saves the input. */
-#define FUZZ_CHECK(cond)                                                                                     \
-	do {                                                                                                 \
-		if (!(cond)) {                                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);         \
-			abort();                                                                             \
-		}                                                                                            \
-	} while (0)
 
 static const struct kc_type *const fuzz_types[4] = {
     &kc_type_pod,
@@ -50,7 +42,7 @@ static const char *const fuzz_keep_conditions[] = {"Ready", "PodScheduled", NULL
 static const char *const fuzz_keep_none[] = {NULL};
 
 /* The same lists with room after each string, for FUZZ_IGNORE_KNOWN=1: the
- * known over-read of kc_decode.c's in_list() (test_regressions.c,
+ * known over-read of kc_decode_schema.c's in_list() (test_regressions.c,
  * test_keep_list_key_with_nul) then stays inside the buffers. */
 static char pad_app[64] = "app", pad_gpu[64] = "nvidia.com/gpu.present";
 static char pad_mirror[64] = "kubernetes.io/config.mirror", pad_evict[64] = "device-descheduler.io/evict";
@@ -259,7 +251,7 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 			fuzz_interned(d, "resource", r->name);
 			fuzz_array(d, r->devices, r->n_devices, sizeof(*r->devices));
 			for (uint32_t k = 0; k < r->n_devices; k++) {
-				/* Interned by kc_decode.c, though kc_objects.h does not say so. */
+				/* Interned by kc_decode_schema.c, though kc_objects.h does not say so. */
 				fuzz_interned(d, "dev", r->devices[k].resource_id);
 				fuzz_message(d, r->devices[k].message);
 				FUZZ_CHECK(r->devices[k].health <= KC_HEALTH_UNKNOWN);

@@ -23,19 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "kc_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define TOKEN "SECRET-TOKEN-123"
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (!(cond)) {                                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);         \
-			abort();                                                                             \
-		}                                                                                            \
-	} while (0)
 
 #define CUT "\n#8<\n"
 
@@ -55,8 +48,8 @@ static void write_file(const char *p, const uint8_t *data, size_t size)
 {
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
-	CHECK(fd >= 0);
-	CHECK(size == 0 || write(fd, data, size) == (ssize_t)size);
+	FUZZ_CHECK(fd >= 0);
+	FUZZ_CHECK(size == 0 || write(fd, data, size) == (ssize_t)size);
 	close(fd);
 }
 
@@ -119,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *tmp = getenv("TMPDIR");
 
 		snprintf(dir, sizeof(dir), "%s/fuzz_kubeconfig.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-		CHECK(mkdtemp(dir) != NULL);
+		FUZZ_CHECK(mkdtemp(dir) != NULL);
 		snprintf(path, sizeof(path), "%s/config", dir);
 		snprintf(path2, sizeof(path2), "%s/config2", dir);
 		snprintf(list, sizeof(list), "%s:%s", path, path2);
@@ -140,10 +133,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = kc_config_load_kubeconfig(path, context, &c, &err);
 	}
 	if (r != 0) {
-		CHECK(r < 0);
-		CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
-		CHECK(err.msg[0] != '\0');
-		CHECK(is_zero(&c));
+		FUZZ_CHECK(r < 0);
+		FUZZ_CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
+		FUZZ_CHECK(err.msg[0] != '\0');
+		FUZZ_CHECK(is_zero(&c));
 		if (sets_token((const char *)data, size) && strstr(err.msg, TOKEN) &&
 		    !(ignore_known() && in_quoted_name(err.msg))) {
 			fprintf(stderr, "token leaked into the error: %s\n", err.msg);
@@ -152,17 +145,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		size_t n;
 
-		CHECK(c.server != NULL && c.ns != NULL && c.source != NULL);
+		FUZZ_CHECK(c.server != NULL && c.ns != NULL && c.source != NULL);
 		n = strlen(c.server);
-		CHECK(n > 0 && c.server[n - 1] != '/');
-		CHECK(c.ca_data == NULL || c.ca_data_len > 0 || c.ca_data[0] == '\0');
+		FUZZ_CHECK(n > 0 && c.server[n - 1] != '/');
+		FUZZ_CHECK(c.ca_data == NULL || c.ca_data_len > 0 || c.ca_data[0] == '\0');
 		if (c.token)
 			(void)strlen(c.token);
 		if (sets_token((const char *)data, size))
-			CHECK(!strstr(c.source, TOKEN) && !strstr(c.server, TOKEN));
+			FUZZ_CHECK(!strstr(c.source, TOKEN) && !strstr(c.server, TOKEN));
 	}
 	kc_config_done(&c);
-	CHECK(is_zero(&c));
+	FUZZ_CHECK(is_zero(&c));
 	/* libFuzzer may end with _exit(), skipping atexit(): leave no file behind. */
 	unlink(path);
 	unlink(path2);

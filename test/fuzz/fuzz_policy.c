@@ -4,7 +4,7 @@
  * give a terminated message that starts with the file name; a successful one
  * must have every counted array present, exit codes within 0..255, the
  * source copied, and survive policy_is_device_resource.  Short inputs are
- * also given to policy_parse_duration.
+ * also given to duration_parse.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -12,25 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
+#include "fuzz_check.h"
 #include "policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NAME "fuzz.yaml"
 
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (!(cond)) {                                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);         \
-			abort();                                                                             \
-		}                                                                                            \
-	} while (0)
-
 static void check_strv(char **v, size_t n)
 {
-	CHECK(n == 0 || v != NULL);
+	FUZZ_CHECK(n == 0 || v != NULL);
 	for (size_t i = 0; i < n; i++) {
-		CHECK(v[i] != NULL);
+		FUZZ_CHECK(v[i] != NULL);
 		(void)strlen(v[i]);
 	}
 }
@@ -41,34 +35,34 @@ static void check_policy(const struct policy *p)
 	    "nvidia.com/gpu", "claim:c/r", "cpu", "example.kubernetes.io/x", "a/b", "", "x",
 	};
 
-	CHECK(p->source != NULL && strcmp(p->source, NAME) == 0);
+	FUZZ_CHECK(p->source != NULL && strcmp(p->source, NAME) == 0);
 	check_strv(p->resources, p->n_resources);
 	check_strv(p->exclude_resources, p->n_exclude_resources);
 	check_strv(p->alloc_drop_resources, p->n_alloc_drop_resources);
 	check_strv(p->dra_taint_effects, p->n_dra_taint_effects);
 	check_strv(p->ns_include, p->n_ns_include);
 	check_strv(p->ns_exclude, p->n_ns_exclude);
-	CHECK(p->n_node_conditions == 0 || p->node_conditions != NULL);
+	FUZZ_CHECK(p->n_node_conditions == 0 || p->node_conditions != NULL);
 	for (size_t i = 0; i < p->n_node_conditions; i++) {
 		const struct policy_node_condition *c = &p->node_conditions[i];
 
-		CHECK(c->type != NULL);
+		FUZZ_CHECK(c->type != NULL);
 		check_strv(c->resources, c->n_resources);
 		if (c->device_id_pattern)
 			(void)regexec(&c->device_id_regex, "GPU-0000:3b:00.0", 0, NULL, 0);
 	}
-	CHECK(p->n_dra_conditions == 0 || p->dra_conditions != NULL);
+	FUZZ_CHECK(p->n_dra_conditions == 0 || p->dra_conditions != NULL);
 	for (size_t i = 0; i < p->n_dra_conditions; i++)
-		CHECK(p->dra_conditions[i].type != NULL);
-	CHECK(p->n_exit_codes == 0 || p->exit_codes != NULL);
+		FUZZ_CHECK(p->dra_conditions[i].type != NULL);
+	FUZZ_CHECK(p->n_exit_codes == 0 || p->exit_codes != NULL);
 	for (size_t i = 0; i < p->n_exit_codes; i++)
-		CHECK(p->exit_codes[i] >= 0 && p->exit_codes[i] <= 255);
-	CHECK(p->selector.n_match_labels == 0 || p->selector.match_labels != NULL);
+		FUZZ_CHECK(p->exit_codes[i] >= 0 && p->exit_codes[i] <= 255);
+	FUZZ_CHECK(p->selector.n_match_labels == 0 || p->selector.match_labels != NULL);
 	for (size_t i = 0; i < p->selector.n_match_labels; i++)
-		CHECK(p->selector.match_labels[i].key != NULL && p->selector.match_labels[i].value != NULL);
-	CHECK(p->selector.n_exprs == 0 || p->selector.exprs != NULL);
+		FUZZ_CHECK(p->selector.match_labels[i].key != NULL && p->selector.match_labels[i].value != NULL);
+	FUZZ_CHECK(p->selector.n_exprs == 0 || p->selector.exprs != NULL);
 	for (size_t i = 0; i < p->selector.n_exprs; i++) {
-		CHECK(p->selector.exprs[i].key != NULL);
+		FUZZ_CHECK(p->selector.exprs[i].key != NULL);
 		check_strv(p->selector.exprs[i].values, p->selector.exprs[i].n_values);
 	}
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -84,14 +78,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&err, 0, sizeof(err));
 	r = policy_parse(NAME, (const char *)data, size, &p, &err);
 	if (r != 0) {
-		CHECK(r == -EINVAL);
-		CHECK(p == sentinel);
-		CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
-		CHECK(strncmp(err.msg, NAME, strlen(NAME)) == 0);
+		FUZZ_CHECK(r == -EINVAL);
+		FUZZ_CHECK(p == sentinel);
+		FUZZ_CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
+		FUZZ_CHECK(strncmp(err.msg, NAME, strlen(NAME)) == 0);
 	} else {
-		CHECK(p != NULL && p != sentinel);
+		FUZZ_CHECK(p != NULL && p != sentinel);
 		check_policy(p);
-		CHECK(policy_free(p) == NULL);
+		FUZZ_CHECK(policy_free(p) == NULL);
 	}
 	if (size <= 40) {
 		char s[41];
@@ -99,10 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		memcpy(s, data, size);
 		s[size] = '\0';
-		r = policy_parse_duration(s, &ms);
-		CHECK(r == 0 || r == -EINVAL || r == -ERANGE);
+		r = duration_parse(s, &ms);
+		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ERANGE);
 		if (r != 0)
-			CHECK(ms == 12345);
+			FUZZ_CHECK(ms == 12345);
 	}
 	return 0;
 }

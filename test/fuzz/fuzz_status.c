@@ -10,17 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "kc_status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (!(cond)) {                                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);         \
-			abort();                                                                             \
-		}                                                                                            \
-	} while (0)
 
 static bool is_zero(const struct kc_status *s)
 {
@@ -37,26 +30,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&s, 0xa5, sizeof(s));
 	r = kc_status_decode((const char *)data, size, &s);
 	if (r != 0) {
-		CHECK(r == -EBADMSG);
-		CHECK(is_zero(&s));
+		FUZZ_CHECK(r == -EBADMSG);
+		FUZZ_CHECK(is_zero(&s));
 		kc_status_done(&s);
 		return 0;
 	}
-	CHECK(s.status && s.reason && s.message);
+	FUZZ_CHECK(s.status && s.reason && s.message);
 	(void)strlen(s.status);
 	(void)strlen(s.reason);
 	(void)strlen(s.message);
-	CHECK(s.n_causes <= 64);
-	CHECK(s.n_causes == 0 || s.causes != NULL);
+	FUZZ_CHECK(s.n_causes <= 64);
+	FUZZ_CHECK(s.n_causes == 0 || s.causes != NULL);
 	for (size_t i = 0; i < s.n_causes; i++) {
-		CHECK(s.causes[i].reason && s.causes[i].message && s.causes[i].field);
+		FUZZ_CHECK(s.causes[i].reason && s.causes[i].message && s.causes[i].field);
 		(void)strlen(s.causes[i].reason);
 		(void)strlen(s.causes[i].message);
 		(void)strlen(s.causes[i].field);
 	}
-	CHECK(kc_status_has_cause(&s, "DisruptionBudget") == 0 || s.n_causes > 0);
+	FUZZ_CHECK(kc_status_has_cause(&s, "DisruptionBudget") == 0 || s.n_causes > 0);
 	kc_status_done(&s);
-	CHECK(is_zero(&s));
+	FUZZ_CHECK(is_zero(&s));
 	kc_status_done(NULL);
 	return 0;
 }

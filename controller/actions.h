@@ -1,0 +1,73 @@
+/*
+ * The action runner: carries out what the core decides.  Each action becomes
+ * a core/v1 Event on the pod, then (unless it is a dry run) the policy/v1
+ * Eviction or the deleteAfter DELETE, whose answer goes back to the core and
+ * to the metrics; each notice becomes an Event (on the pod, or on our own pod
+ * for cluster-wide notices).
+ *
+ * Requests leave through a sender function, so a unit test can see exactly
+ * which requests are built and in what order, and answer them, without a
+ * server (actions_client_send is the real sender over a kc_client).
+ *
+ * Adding an action kind: one case in the switch of build_write() in actions.c.
+ */
+#ifndef ACTIONS_H
+#define ACTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "kc_http.h"
+#include "metrics.h"
+
+/*
+ * Sends one request (o and everything it points to is only borrowed for the
+ * call); done runs exactly once, later, unless a negative errno is returned.
+ * The contract of kc_client_request().
+ */
+typedef int (*actions_send_fn)(void *sender, const struct kc_request_options *o, kc_response_cb done,
+			       void *userdata);
+
+struct actions_options {
+	struct core *core;	 /* borrowed; see actions_set_core() */
+	struct metrics *metrics; /* borrowed */
+	const char *identity;	 /* reportingInstance of our Events; copied */
+	/* Our own pod, from the downward API, for cluster-wide notices (NULL = unknown:
+	 * such notices are then only logged); copied. */
+	const char *pod_ns, *pod_name, *pod_uid;
+	actions_send_fn send;
+	void *sender;
+	/* The monotonic clock (the loop's), in ms. */
+	uint64_t (*now_ms)(void *userdata);
+	/* An action finished: the core may have more to do (schedule a pump).  Runs
+	 * from a response callback, where no request may be started synchronously
+	 * by a kc_client user, so defer. */
+	void (*on_done)(void *userdata);
+	void *userdata;
+};
+
+struct actions;
+
+/* Never fails (allocation failure aborts).  Free with actions_free(). */
+struct actions *actions_new(const struct actions_options *o);
+/* Accepts NULL; returns NULL.  Call only when nothing is in flight. */
+struct actions *actions_free(struct actions *a);
+
+/* Replaces the core (NULL once it is freed: answers still in flight are then only counted). */
+void actions_set_core(struct actions *a, struct core *c);
+
+/*
+ * Carries out every action due at now (only when run_actions: not while
+ * shutting down), then turns every queued notice into an Event.  Returns
+ * the core's next wakeup (UINT64_MAX when none, or without a core).
+ */
+uint64_t actions_pump(struct actions *a, bool run_actions, uint64_t now);
+
+/* Actions with a request outstanding (the shutdown waits for them). */
+unsigned actions_in_flight(const struct actions *a);
+
+/* The real sender: kc_client_request() on sender, a struct kc_client. */
+int actions_client_send(void *sender, const struct kc_request_options *o, kc_response_cb done, void *userdata);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * Private to the decoders of kc_decode.h, which are three files, one job each:
+ * kc_decode_schema.c (the static schema per kind and the SAX handler that
+ * fills the scratch area), kc_decode_layout.c (the scratch area itself and the
+ * copy of a finished object into one heap block), and kc_decode.c (single
+ * documents and the LIST and WATCH stream decoders).  This header is what
+ * they share: the field ids of the schemas, the scratch area, and the
+ * functions one file calls in another.  Nothing outside those files includes it.
+ */
+#ifndef KC_DECODE_INT_H
+#define KC_DECODE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kc_decode.h"
+#include "kc_sax.h"
+
+/* The field ids the schemas hand to the handler. */
+enum {
+	X_NONE = 0,
+	/* metadata */
+	M_META, M_NS, M_NAME, M_UID, M_RV, M_DEL, M_LABELS, M_ANNOT, M_OWNER,
+	O_KIND, O_NAME, O_UID, O_CTRL,
+	/* conditions and taints, shared */
+	C_TYPE, C_STATUS, C_REASON, C_MESSAGE, C_LTT,
+	T_KEY, T_VALUE, T_EFFECT, T_ADDED,
+	X_SPEC, X_STATUS,
+	/* pod */
+	P_NODE, P_RESTART, P_PRIO, P_GRACE, P_CONT, P_INITCONT, PC_NAME, PC_RES, PC_REQ, PC_LIM,
+	P_SCLAIM, PSC_NAME, PSC_CLAIM, P_PHASE, P_CONDS, P_CSTAT, P_ICSTAT,
+	CS_NAME, CS_RESTARTS, CS_STATE, CS_WAITING, CS_W_REASON, CS_RUNNING, CS_TERM,
+	CS_T_EXIT, CS_T_REASON, CS_T_FIN, CS_LAST, CS_LTERM, CS_L_EXIT, CS_L_REASON, CS_L_FIN,
+	CS_ARS, RS_NAME, RS_RES, DH_ID, DH_HEALTH, DH_MSG, P_CLST, PCS_NAME, PCS_CLAIM,
+	/* node */
+	N_UNSCHED, N_TAINTS, N_CAP, N_ALLOC, N_CONDS,
+	/* resource claim */
+	RC_ALLOC, X_ADEV, RC_RESULT, RR_REQ, RR_DRIVER, RR_POOL, RR_DEVICE,
+	RC_DEVSTAT, DS_DRIVER, DS_POOL, DS_DEVICE, DS_CONDS, RC_RESV, CO_RES, CO_NAME, CO_UID,
+	/* resource slice */
+	SL_DRIVER, SL_NODE, X_POOL, SL_POOL, SL_ALL, SL_DEV, SD_NAME, SD_TAINTS, X_BASIC,
+	/* list and watch envelopes, and the Status of watch ERROR events */
+	X_LMETA, L_RV, L_CONT, L_ITEM, W_TYPE, W_OBJ,
+	ST_CODE, ST_STATUS, ST_REASON, ST_MESSAGE, X_DETAILS, ST_RETRY,
+};
+
+/* ---- the scratch area one object is built in ---------------------------------- */
+
+struct vec {
+	char *data;
+	uint32_t n;
+	uint32_t cap;
+	uint32_t elsz;
+};
+
+struct chunk {
+	struct chunk *next;
+	size_t size;
+	size_t used;
+	char data[];
+};
+
+enum kind { K_POD, K_NODE, K_CLAIM, K_SLICE };
+
+struct kc_decoder_ops {
+	enum kind kind;
+	struct kc_sax_schema root;
+	struct kc_sax_schema list_root;
+	struct kc_sax_schema watch_root;
+};
+
+enum layer { LAYER_OBJECT, LAYER_LIST, LAYER_WATCH };
+
+struct dec {
+	const struct kc_type *t;
+	struct kc_intern *in;
+	const char *const *keep_labels;
+	const char *const *keep_annotations;
+	const char *const *keep_conds;
+	size_t max_message;
+	enum layer layer;
+	int err;
+	char errmsg[256];
+
+	union {
+		struct kc_meta meta;
+		struct kc_pod pod;
+		struct kc_node node;
+		struct kc_resource_claim claim;
+		struct kc_resource_slice slice;
+	} h;
+	bool mirror;
+	/* Only struct vec members: dec_vecs() walks them as an array. */
+	struct {
+		struct vec labels, annots, owners, conds, taints, qa, qb, containers, statuses, resstat,
+			devhealth, sclaims, clst, results, devstat, consumers, sdevs;
+	} v;
+
+	struct chunk *chunks;  /* the first chunk is kept between objects */
+	struct chunk *cur;
+	size_t arena_used;
+
+	/* The Status fields of a watch event's object (arena strings). */
+	int64_t st_code, st_retry;
+	const char *st_status, *st_reason, *st_message;
+};
+
+static inline void *vec_at(const struct vec *v, uint32_t i)
+{
+	return v->data + (size_t)i * v->elsz;
+}
+
+static inline void *vec_last(const struct vec *v)
+{
+	return v->n ? vec_at(v, v->n - 1) : NULL;
+}
+
+/* kc_decode_layout.c: the scratch area. */
+void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_ctx *ctx, enum layer layer);
+/* Starts a new object in the scratch area. */
+void kc_dec_reset(struct dec *d);
+void kc_dec_done(struct dec *d);
+/* Appends a copy of tmpl; NULL (and d->err) past the element bound. */
+void *kc_dec_vec_push(struct dec *d, struct vec *v, const void *tmpl);
+/* Copies a string into the arena; NULL (and d->err) past the arena bound. */
+const char *kc_dec_arena_dup(struct dec *d, const char *s, size_t len);
+/* Copies the finished object out of the scratch area into one new heap block
+ * owned by the caller; NULL (and d->err) when it is over a bound. */
+void *kc_dec_finish(struct dec *d);
+
+/* kc_decode_schema.c: the kc_sax handler; ud is the struct dec. */
+int kc_dec_handler(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_sax_value *v);
+
+/* kc_decode.c: the handler passes the envelope's fields (list metadata and
+ * items, watch type and object) to the stream decoder that owns d. */
+int kc_dec_layer_event(struct dec *d, unsigned id, enum kc_sax_event ev, const struct kc_sax_value *v);
+
+#endif

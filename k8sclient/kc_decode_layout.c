@@ -1,0 +1,524 @@
+/*
+ * The scratch area of the decoders (kc_decode.h) and the layout of a finished
+ * object.  The handler of kc_decode_schema.c builds an object into a reusable
+ * scratch area (a typed head, growable element vectors and a string arena);
+ * kc_dec_finish() copies the result into one heap block sized exactly: the
+ * struct, then its arrays, then its non-interned strings.  The scratch area
+ * is reused from object to object, so steady-state decoding allocates only
+ * the final block and new interned strings.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kc_decode_int.h"
+
+/* Every vector and the string arena are bounded: input cannot grow them
+ * further.  etcd refuses objects over 1.5 MB, so real objects stay far below. */
+#define MAX_ELEMS 16384
+#define MAX_ARENA (4u * 1024 * 1024)
+#define ARENA_CHUNK (16u * 1024)
+#define DEFAULT_MAX_MESSAGE 1024
+
+/* ---- scratch area ----------------------------------------------------------- */
+
+static void vec_init(struct vec *v, size_t elsz)
+{
+	memset(v, 0, sizeof(*v));
+	v->elsz = (uint32_t)elsz;
+}
+
+void *kc_dec_vec_push(struct dec *d, struct vec *v, const void *tmpl)
+{
+	void *p;
+
+	if (v->n >= MAX_ELEMS) {
+		snprintf(d->errmsg, sizeof(d->errmsg), "more than %u elements in one array", MAX_ELEMS);
+		d->err = -EMSGSIZE;
+		return NULL;
+	}
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 8;
+		v->data = kc_xrealloc(v->data, (size_t)v->cap * v->elsz);
+	}
+	p = vec_at(v, v->n++);
+	memcpy(p, tmpl, v->elsz);
+	return p;
+}
+
+const char *kc_dec_arena_dup(struct dec *d, const char *s, size_t len)
+{
+	struct chunk *c = d->cur;
+	char *p;
+
+	if (len == 0)
+		return "";
+	if (d->arena_used + len + 1 > MAX_ARENA) {
+		snprintf(d->errmsg, sizeof(d->errmsg), "object keeps more than %u bytes of strings", MAX_ARENA);
+		d->err = -EMSGSIZE;
+		return NULL;
+	}
+	while (c && c->size - c->used < len + 1)
+		c = c->next;
+	if (!c) {
+		size_t size = len + 1 > ARENA_CHUNK ? len + 1 : ARENA_CHUNK;
+
+		c = kc_xmalloc(sizeof(*c) + size);
+		c->size = size;
+		c->used = 0;
+		c->next = d->chunks ? d->chunks->next : NULL;
+		if (d->chunks)
+			d->chunks->next = c;
+		else
+			d->chunks = c;
+	}
+	d->cur = c;
+	p = c->data + c->used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	c->used += len + 1;
+	d->arena_used += len + 1;
+	return p;
+}
+
+static void arena_reset(struct dec *d)
+{
+	struct chunk *first = d->chunks;
+
+	/* Keep one chunk for the next object; a rare huge object gives its
+	 * extra chunks back at once. */
+	if (first) {
+		for (struct chunk *c = first->next, *next; c; c = next) {
+			next = c->next;
+			free(c);
+		}
+		first->next = NULL;
+		first->used = 0;
+	}
+	d->cur = first;
+	d->arena_used = 0;
+}
+
+static const char *const default_pod_conditions[] = { "Ready", "DisruptionTarget", NULL };
+
+void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_ctx *ctx, enum layer layer)
+{
+	const struct kc_decode_opts *o = ctx ? ctx->opts : NULL;
+
+	memset(d, 0, sizeof(*d));
+	d->t = t;
+	d->in = ctx ? ctx->intern : NULL;
+	d->layer = layer;
+	d->keep_labels = o ? o->keep_labels : NULL;
+	d->keep_annotations = o ? o->keep_annotations : NULL;
+	d->keep_conds = o && o->keep_pod_conditions ? o->keep_pod_conditions : default_pod_conditions;
+	d->max_message = o && o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
+	vec_init(&d->v.labels, sizeof(struct kc_kv));
+	vec_init(&d->v.annots, sizeof(struct kc_kv));
+	vec_init(&d->v.owners, sizeof(struct kc_owner_ref));
+	vec_init(&d->v.conds, sizeof(struct kc_condition));
+	vec_init(&d->v.taints, sizeof(struct kc_taint));
+	vec_init(&d->v.qa, sizeof(struct kc_quantity));
+	vec_init(&d->v.qb, sizeof(struct kc_quantity));
+	vec_init(&d->v.containers, sizeof(struct kc_container));
+	vec_init(&d->v.statuses, sizeof(struct kc_container_status));
+	vec_init(&d->v.resstat, sizeof(struct kc_resource_status));
+	vec_init(&d->v.devhealth, sizeof(struct kc_device_health));
+	vec_init(&d->v.sclaims, sizeof(struct kc_claim_ref));
+	vec_init(&d->v.clst, sizeof(struct kc_claim_ref));
+	vec_init(&d->v.results, sizeof(struct kc_device_result));
+	vec_init(&d->v.devstat, sizeof(struct kc_device_status));
+	vec_init(&d->v.consumers, sizeof(struct kc_consumer));
+	vec_init(&d->v.sdevs, sizeof(struct kc_slice_device));
+}
+
+static struct vec *dec_vecs(struct dec *d, size_t *n)
+{
+	*n = sizeof(d->v) / sizeof(struct vec);
+	return (struct vec *)(void *)&d->v;
+}
+
+void kc_dec_done(struct dec *d)
+{
+	size_t n;
+	struct vec *v = dec_vecs(d, &n);
+
+	for (size_t i = 0; i < n; i++)
+		free(v[i].data);
+	arena_reset(d);
+	free(d->chunks);
+	d->chunks = d->cur = NULL;
+}
+
+void kc_dec_reset(struct dec *d)
+{
+	size_t n;
+	struct vec *v = dec_vecs(d, &n);
+
+	for (size_t i = 0; i < n; i++)
+		v[i].n = 0;
+	arena_reset(d);
+	memset(&d->h, 0, sizeof(d->h));
+	d->h.meta.ns = d->h.meta.name = d->h.meta.uid = d->h.meta.resource_version = "";
+	switch (d->t->ops->kind) {
+	case K_POD:
+		d->h.pod.node_name = "";
+		d->h.pod.grace_period_s = -1;
+		break;
+	case K_SLICE:
+		d->h.slice.driver = d->h.slice.pool = d->h.slice.node_name = "";
+		break;
+	case K_NODE:
+	case K_CLAIM:
+		break;
+	}
+	d->mirror = false;
+	d->err = 0;
+	d->st_code = d->st_retry = 0;
+	d->st_status = d->st_reason = d->st_message = "";
+}
+
+/* ---- building the one-block object ---------------------------------------------- */
+
+/*
+ * Layout runs twice: once to size the block (base == NULL, arrays NULL, the
+ * head a dummy), once to fill it.  Arrays go first (8-byte aligned), strings after them, so both passes
+ * advance the cursors identically.
+ */
+struct blk {
+	char *base;
+	size_t a;  /* next array offset */
+	size_t s;  /* next string offset */
+};
+
+#define ALIGN8(x) (((x) + 7) & ~(size_t)7)
+
+static void *blk_arr(struct blk *b, const struct vec *v, uint32_t from, uint32_t n)
+{
+	size_t sz = (size_t)n * v->elsz;
+	void *p = NULL;
+
+	if (n == 0)
+		return NULL;
+	b->a = ALIGN8(b->a);
+	if (b->base) {
+		p = b->base + b->a;
+		memcpy(p, vec_at(v, from), sz);
+	}
+	b->a += sz;
+	return p;
+}
+
+static const char *blk_str(struct blk *b, const char *s)
+{
+	size_t len;
+	char *p = NULL;
+
+	if (!*s)
+		return "";
+	len = strlen(s) + 1;
+	if (b->base) {
+		p = b->base + b->s;
+		memcpy(p, s, len);
+	}
+	b->s += len;
+	return p;
+}
+
+/* Assigns only in the filling pass. */
+#define PUT(dst, val)                             \
+	do {                                      \
+		const char *v_ = (val);           \
+		if (b->base)                      \
+			(dst) = v_;               \
+	} while (0)
+
+static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
+{
+	struct kc_kv *kv;
+	struct kc_owner_ref *o;
+
+	PUT(m->name, blk_str(b, d->h.meta.name));
+	PUT(m->uid, blk_str(b, d->h.meta.uid));
+	PUT(m->resource_version, blk_str(b, d->h.meta.resource_version));
+	kv = blk_arr(b, &d->v.labels, 0, d->v.labels.n);
+	for (uint32_t i = 0; i < d->v.labels.n; i++)
+		PUT(kv[i].value, blk_str(b, ((struct kc_kv *)vec_at(&d->v.labels, i))->value));
+	if (b->base) {
+		m->labels = kv;
+		m->n_labels = d->v.labels.n;
+	}
+	kv = blk_arr(b, &d->v.annots, 0, d->v.annots.n);
+	for (uint32_t i = 0; i < d->v.annots.n; i++)
+		PUT(kv[i].value, blk_str(b, ((struct kc_kv *)vec_at(&d->v.annots, i))->value));
+	if (b->base) {
+		m->annotations = kv;
+		m->n_annotations = d->v.annots.n;
+	}
+	o = blk_arr(b, &d->v.owners, 0, d->v.owners.n);
+	for (uint32_t i = 0; i < d->v.owners.n; i++) {
+		const struct kc_owner_ref *so = vec_at(&d->v.owners, i);
+
+		PUT(o[i].name, blk_str(b, so->name));
+		PUT(o[i].uid, blk_str(b, so->uid));
+	}
+	if (b->base) {
+		m->owners = o;
+		m->n_owners = d->v.owners.n;
+	}
+}
+
+static struct kc_condition *layout_conds(struct dec *d, struct blk *b, uint32_t from, uint32_t n)
+{
+	struct kc_condition *c = blk_arr(b, &d->v.conds, from, n);
+
+	for (uint32_t i = 0; i < n; i++)
+		PUT(c[i].message, blk_str(b, ((struct kc_condition *)vec_at(&d->v.conds, from + i))->message));
+	return c;
+}
+
+static struct kc_taint *layout_taints(struct dec *d, struct blk *b, uint32_t from, uint32_t n)
+{
+	struct kc_taint *t = blk_arr(b, &d->v.taints, from, n);
+
+	for (uint32_t i = 0; i < n; i++)
+		PUT(t[i].value, blk_str(b, ((struct kc_taint *)vec_at(&d->v.taints, from + i))->value));
+	return t;
+}
+
+/* Claims from the spec, completed by the status (generated claim names). */
+static void merge_claims(struct dec *d)
+{
+	for (uint32_t i = 0; i < d->v.clst.n; i++) {
+		const struct kc_claim_ref *st = vec_at(&d->v.clst, i);
+		uint32_t j;
+
+		for (j = 0; j < d->v.sclaims.n; j++) {
+			struct kc_claim_ref *sp = vec_at(&d->v.sclaims, j);
+
+			if (strcmp(sp->name, st->name) == 0) {
+				if (!*sp->claim_name)
+					sp->claim_name = st->claim_name;
+				break;
+			}
+		}
+		if (j == d->v.sclaims.n && !kc_dec_vec_push(d, &d->v.sclaims, st))
+			return;
+	}
+}
+
+static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
+{
+	struct kc_container *c;
+	struct kc_container_status *cs;
+	struct kc_claim_ref *cl;
+	uint32_t qa = 0, qb = 0, rs = 0, dh = 0;
+
+	layout_meta(d, b, &p->meta);
+	c = blk_arr(b, &d->v.containers, 0, d->v.containers.n);
+	for (uint32_t i = 0; i < d->v.containers.n; i++) {
+		const struct kc_container *sc = vec_at(&d->v.containers, i);
+		struct kc_quantity *rq, *lq;
+
+		PUT(c[i].name, blk_str(b, sc->name));
+		rq = blk_arr(b, &d->v.qa, qa, sc->n_requests);
+		lq = blk_arr(b, &d->v.qb, qb, sc->n_limits);
+		qa += sc->n_requests;
+		qb += sc->n_limits;
+		if (b->base) {
+			c[i].requests = rq;
+			c[i].limits = lq;
+		}
+	}
+	cs = blk_arr(b, &d->v.statuses, 0, d->v.statuses.n);
+	for (uint32_t i = 0; i < d->v.statuses.n; i++) {
+		const struct kc_container_status *ss = vec_at(&d->v.statuses, i);
+		struct kc_resource_status *r;
+		uint32_t j;
+
+		/* A status usually names a container: share that string. */
+		for (j = 0; j < d->v.containers.n; j++)
+			if (strcmp(((struct kc_container *)vec_at(&d->v.containers, j))->name, ss->name) == 0)
+				break;
+		if (j < d->v.containers.n)
+			PUT(cs[i].name, b->base ? c[j].name : NULL);
+		else
+			PUT(cs[i].name, blk_str(b, ss->name));
+		r = blk_arr(b, &d->v.resstat, rs, ss->n_resources);
+		for (uint32_t k = 0; k < ss->n_resources; k++) {
+			const struct kc_resource_status *sr = vec_at(&d->v.resstat, rs + k);
+			struct kc_device_health *h = blk_arr(b, &d->v.devhealth, dh, sr->n_devices);
+
+			for (uint32_t m = 0; m < sr->n_devices; m++) {
+				const struct kc_device_health *sh = vec_at(&d->v.devhealth, dh + m);
+
+				PUT(h[m].message, blk_str(b, sh->message));
+			}
+			dh += sr->n_devices;
+			if (b->base)
+				r[k].devices = h;
+		}
+		rs += ss->n_resources;
+		if (b->base)
+			cs[i].resources = r;
+	}
+	cl = blk_arr(b, &d->v.sclaims, 0, d->v.sclaims.n);
+	for (uint32_t i = 0; i < d->v.sclaims.n; i++) {
+		const struct kc_claim_ref *sc = vec_at(&d->v.sclaims, i);
+
+		PUT(cl[i].name, blk_str(b, sc->name));
+		PUT(cl[i].claim_name, blk_str(b, sc->claim_name));
+	}
+	if (b->base) {
+		p->containers = c;
+		p->n_containers = d->v.containers.n;
+		p->statuses = cs;
+		p->n_statuses = d->v.statuses.n;
+		p->claims = cl;
+		p->n_claims = d->v.sclaims.n;
+		p->is_mirror = d->mirror;
+	}
+	p->conditions = layout_conds(d, b, 0, d->v.conds.n);
+	if (b->base)
+		p->n_conditions = d->v.conds.n;
+}
+
+static void layout_node(struct dec *d, struct blk *b, struct kc_node *n)
+{
+	struct kc_quantity *cap, *alloc;
+
+	layout_meta(d, b, &n->meta);
+	cap = blk_arr(b, &d->v.qa, 0, d->v.qa.n);
+	alloc = blk_arr(b, &d->v.qb, 0, d->v.qb.n);
+	if (b->base) {
+		n->taints = layout_taints(d, b, 0, d->v.taints.n);
+		n->n_taints = d->v.taints.n;
+		n->conditions = layout_conds(d, b, 0, d->v.conds.n);
+		n->n_conditions = d->v.conds.n;
+		n->capacity = cap;
+		n->n_capacity = d->v.qa.n;
+		n->allocatable = alloc;
+		n->n_allocatable = d->v.qb.n;
+	} else {
+		layout_taints(d, b, 0, d->v.taints.n);
+		layout_conds(d, b, 0, d->v.conds.n);
+	}
+}
+
+static void layout_claim(struct dec *d, struct blk *b, struct kc_resource_claim *c)
+{
+	struct kc_device_result *r;
+	struct kc_device_status *ds;
+	struct kc_consumer *co;
+	uint32_t cd = 0;
+
+	layout_meta(d, b, &c->meta);
+	r = blk_arr(b, &d->v.results, 0, d->v.results.n);
+	for (uint32_t i = 0; i < d->v.results.n; i++) {
+		const struct kc_device_result *s = vec_at(&d->v.results, i);
+
+		PUT(r[i].request, blk_str(b, s->request));
+		PUT(r[i].device, blk_str(b, s->device));
+	}
+	ds = blk_arr(b, &d->v.devstat, 0, d->v.devstat.n);
+	for (uint32_t i = 0; i < d->v.devstat.n; i++) {
+		const struct kc_device_status *s = vec_at(&d->v.devstat, i);
+		struct kc_condition *conds;
+
+		PUT(ds[i].device, blk_str(b, s->device));
+		conds = layout_conds(d, b, cd, s->n_conditions);
+		cd += s->n_conditions;
+		if (b->base)
+			ds[i].conditions = conds;
+	}
+	co = blk_arr(b, &d->v.consumers, 0, d->v.consumers.n);
+	for (uint32_t i = 0; i < d->v.consumers.n; i++) {
+		const struct kc_consumer *s = vec_at(&d->v.consumers, i);
+
+		PUT(co[i].name, blk_str(b, s->name));
+		PUT(co[i].uid, blk_str(b, s->uid));
+	}
+	if (b->base) {
+		c->results = r;
+		c->n_results = d->v.results.n;
+		c->device_statuses = ds;
+		c->n_device_statuses = d->v.devstat.n;
+		c->consumers = co;
+		c->n_consumers = d->v.consumers.n;
+	}
+}
+
+static void layout_slice(struct dec *d, struct blk *b, struct kc_resource_slice *sl)
+{
+	struct kc_slice_device *dv;
+	uint32_t t = 0;
+
+	layout_meta(d, b, &sl->meta);
+	dv = blk_arr(b, &d->v.sdevs, 0, d->v.sdevs.n);
+	for (uint32_t i = 0; i < d->v.sdevs.n; i++) {
+		const struct kc_slice_device *s = vec_at(&d->v.sdevs, i);
+		struct kc_taint *taints;
+
+		PUT(dv[i].name, blk_str(b, s->name));
+		taints = layout_taints(d, b, t, s->n_taints);
+		t += s->n_taints;
+		if (b->base)
+			dv[i].taints = taints;
+	}
+	if (b->base) {
+		sl->devices = dv;
+		sl->n_devices = d->v.sdevs.n;
+	}
+}
+
+/* Sizes, allocates and fills the block; the head is copied from the scratch. */
+#define FINISH(name, type, field)                                                  \
+	static void *finish_##name(struct dec *d)                                  \
+	{                                                                          \
+		struct blk b = { NULL, 0, 0 };                                     \
+		size_t head = ALIGN8(sizeof(type)), arrays;                        \
+		type *o;                                                           \
+                                                                                   \
+		type sizing;  /* written to, never read, by the sizing pass */     \
+                                                                                   \
+		layout_##name(d, &b, &sizing);                                     \
+		arrays = ALIGN8(b.a);                                              \
+		b.base = kc_xmalloc(head + arrays + b.s);                          \
+		o = (type *)(void *)b.base;                                        \
+		*o = d->h.field;                                                   \
+		b.a = head;                                                        \
+		b.s = head + arrays;                                               \
+		layout_##name(d, &b, o);                                           \
+		return o;                                                          \
+	}
+
+FINISH(node, struct kc_node, node)
+FINISH(claim, struct kc_resource_claim, claim)
+FINISH(slice, struct kc_resource_slice, slice)
+
+FINISH(pod, struct kc_pod, pod)
+
+static void *finish_pod_merged(struct dec *d)
+{
+	merge_claims(d);
+	if (d->err)
+		return NULL;
+	return finish_pod(d);
+}
+
+
+void *kc_dec_finish(struct dec *d)
+{
+	switch (d->t->ops->kind) {
+	case K_POD:
+		return finish_pod_merged(d);
+	case K_NODE:
+		return finish_node(d);
+	case K_CLAIM:
+		return finish_claim(d);
+	case K_SLICE:
+		return finish_slice(d);
+	}
+	return NULL;
+}

@@ -1,0 +1,651 @@
+/*
+ * The schemas of the decoders (kc_decode.h) and the handler they drive.  A
+ * static table per kind names the keys we keep (see kc_sax.h); kc_sax's walker
+ * calls kc_dec_handler() for each kept value, which builds the object into
+ * the scratch area of kc_decode_layout.c.  Envelope fields (list metadata and
+ * items, watch type and object) go to the stream decoders of kc_decode.c.
+ * The kc_type descriptors of kc_objects.h live here, next to their schemas.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kc_decode_int.h"
+
+#define MAX_STATUS_MESSAGE 4096
+
+#define STR KC_SAX_STR
+#define INT KC_SAX_INT
+#define BOOL KC_SAX_BOOL
+#define OBJ KC_SAX_OBJ
+#define ARR KC_SAX_ARR
+#define MAP KC_SAX_MAP
+#define F KC_SAX_F
+#define SCHEMA KC_SAX_SCHEMA
+
+/* ---- schemas --------------------------------------------------------------- */
+
+static const struct kc_sax_schema empty_schema = { NULL, 0, NULL };
+
+static const struct kc_sax_field owner_f[] = {
+	F("kind", STR, O_KIND, NULL), F("name", STR, O_NAME, NULL),
+	F("uid", STR, O_UID, NULL), F("controller", BOOL, O_CTRL, NULL),
+};
+static const struct kc_sax_schema owner_s = SCHEMA(owner_f);
+
+static const struct kc_sax_field meta_f[] = {
+	F("name", STR, M_NAME, NULL), F("namespace", STR, M_NS, NULL), F("uid", STR, M_UID, NULL),
+	F("resourceVersion", STR, M_RV, NULL), F("labels", MAP, M_LABELS, NULL),
+	F("annotations", MAP, M_ANNOT, NULL), F("ownerReferences", ARR, M_OWNER, &owner_s),
+	F("deletionTimestamp", STR, M_DEL, NULL),
+};
+static const struct kc_sax_schema meta_s = SCHEMA(meta_f);
+
+static const struct kc_sax_field cond_f[] = {
+	F("type", STR, C_TYPE, NULL), F("status", STR, C_STATUS, NULL), F("reason", STR, C_REASON, NULL),
+	F("message", STR, C_MESSAGE, NULL), F("lastTransitionTime", STR, C_LTT, NULL),
+};
+static const struct kc_sax_schema cond_s = SCHEMA(cond_f);
+
+static const struct kc_sax_field taint_f[] = {
+	F("key", STR, T_KEY, NULL), F("value", STR, T_VALUE, NULL), F("effect", STR, T_EFFECT, NULL),
+	F("timeAdded", STR, T_ADDED, NULL),
+};
+static const struct kc_sax_schema taint_s = SCHEMA(taint_f);
+
+/* Pod */
+static const struct kc_sax_field res_f[] = {
+	F("requests", MAP, PC_REQ, NULL), F("limits", MAP, PC_LIM, NULL),
+};
+static const struct kc_sax_schema res_s = SCHEMA(res_f);
+static const struct kc_sax_field cont_f[] = {
+	F("name", STR, PC_NAME, NULL), F("resources", OBJ, PC_RES, &res_s),
+};
+static const struct kc_sax_schema cont_s = SCHEMA(cont_f);
+static const struct kc_sax_field sclaim_f[] = {
+	F("name", STR, PSC_NAME, NULL), F("resourceClaimName", STR, PSC_CLAIM, NULL),
+};
+static const struct kc_sax_schema sclaim_s = SCHEMA(sclaim_f);
+static const struct kc_sax_field pod_spec_f[] = {
+	F("nodeName", STR, P_NODE, NULL), F("containers", ARR, P_CONT, &cont_s),
+	F("restartPolicy", STR, P_RESTART, NULL), F("priority", INT, P_PRIO, NULL),
+	F("terminationGracePeriodSeconds", INT, P_GRACE, NULL),
+	F("initContainers", ARR, P_INITCONT, &cont_s), F("resourceClaims", ARR, P_SCLAIM, &sclaim_s),
+};
+static const struct kc_sax_schema pod_spec_s = SCHEMA(pod_spec_f);
+static const struct kc_sax_field waiting_f[] = { F("reason", STR, CS_W_REASON, NULL) };
+static const struct kc_sax_schema waiting_s = SCHEMA(waiting_f);
+static const struct kc_sax_field term_f[] = {
+	F("exitCode", INT, CS_T_EXIT, NULL), F("reason", STR, CS_T_REASON, NULL),
+	F("finishedAt", STR, CS_T_FIN, NULL),
+};
+static const struct kc_sax_schema term_s = SCHEMA(term_f);
+static const struct kc_sax_field state_f[] = {
+	F("waiting", OBJ, CS_WAITING, &waiting_s), F("running", OBJ, CS_RUNNING, &empty_schema),
+	F("terminated", OBJ, CS_TERM, &term_s),
+};
+static const struct kc_sax_schema state_s = SCHEMA(state_f);
+static const struct kc_sax_field lterm_f[] = {
+	F("exitCode", INT, CS_L_EXIT, NULL), F("reason", STR, CS_L_REASON, NULL),
+	F("finishedAt", STR, CS_L_FIN, NULL),
+};
+static const struct kc_sax_schema lterm_s = SCHEMA(lterm_f);
+static const struct kc_sax_field last_f[] = { F("terminated", OBJ, CS_LTERM, &lterm_s) };
+static const struct kc_sax_schema last_s = SCHEMA(last_f);
+static const struct kc_sax_field devh_f[] = {
+	F("resourceID", STR, DH_ID, NULL), F("health", STR, DH_HEALTH, NULL), F("message", STR, DH_MSG, NULL),
+};
+static const struct kc_sax_schema devh_s = SCHEMA(devh_f);
+static const struct kc_sax_field ars_f[] = {
+	F("name", STR, RS_NAME, NULL), F("resources", ARR, RS_RES, &devh_s),
+};
+static const struct kc_sax_schema ars_s = SCHEMA(ars_f);
+static const struct kc_sax_field cstat_f[] = {
+	F("name", STR, CS_NAME, NULL), F("restartCount", INT, CS_RESTARTS, NULL),
+	F("state", OBJ, CS_STATE, &state_s), F("lastState", OBJ, CS_LAST, &last_s),
+	F("allocatedResourcesStatus", ARR, CS_ARS, &ars_s),
+};
+static const struct kc_sax_schema cstat_s = SCHEMA(cstat_f);
+static const struct kc_sax_field clst_f[] = {
+	F("name", STR, PCS_NAME, NULL), F("resourceClaimName", STR, PCS_CLAIM, NULL),
+};
+static const struct kc_sax_schema clst_s = SCHEMA(clst_f);
+static const struct kc_sax_field pod_status_f[] = {
+	F("phase", STR, P_PHASE, NULL), F("conditions", ARR, P_CONDS, &cond_s),
+	F("containerStatuses", ARR, P_CSTAT, &cstat_s), F("initContainerStatuses", ARR, P_ICSTAT, &cstat_s),
+	F("resourceClaimStatuses", ARR, P_CLST, &clst_s),
+};
+static const struct kc_sax_schema pod_status_s = SCHEMA(pod_status_f);
+static const struct kc_sax_field pod_f[] = {
+	F("metadata", OBJ, M_META, &meta_s), F("spec", OBJ, X_SPEC, &pod_spec_s),
+	F("status", OBJ, X_STATUS, &pod_status_s),
+};
+static const struct kc_sax_schema pod_s = SCHEMA(pod_f);
+
+/* Node */
+static const struct kc_sax_field node_spec_f[] = {
+	F("unschedulable", BOOL, N_UNSCHED, NULL), F("taints", ARR, N_TAINTS, &taint_s),
+};
+static const struct kc_sax_schema node_spec_s = SCHEMA(node_spec_f);
+static const struct kc_sax_field node_status_f[] = {
+	F("capacity", MAP, N_CAP, NULL), F("allocatable", MAP, N_ALLOC, NULL),
+	F("conditions", ARR, N_CONDS, &cond_s),
+};
+static const struct kc_sax_schema node_status_s = SCHEMA(node_status_f);
+static const struct kc_sax_field node_f[] = {
+	F("metadata", OBJ, M_META, &meta_s), F("spec", OBJ, X_SPEC, &node_spec_s),
+	F("status", OBJ, X_STATUS, &node_status_s),
+};
+static const struct kc_sax_schema node_s = SCHEMA(node_f);
+
+/* ResourceClaim (v1 and v1beta1 nest the allocation the same way) */
+static const struct kc_sax_field result_f[] = {
+	F("request", STR, RR_REQ, NULL), F("driver", STR, RR_DRIVER, NULL),
+	F("pool", STR, RR_POOL, NULL), F("device", STR, RR_DEVICE, NULL),
+};
+static const struct kc_sax_schema result_s = SCHEMA(result_f);
+static const struct kc_sax_field adev_f[] = { F("results", ARR, RC_RESULT, &result_s) };
+static const struct kc_sax_schema adev_s = SCHEMA(adev_f);
+static const struct kc_sax_field alloc_f[] = { F("devices", OBJ, X_ADEV, &adev_s) };
+static const struct kc_sax_schema alloc_s = SCHEMA(alloc_f);
+static const struct kc_sax_field devstat_f[] = {
+	F("driver", STR, DS_DRIVER, NULL), F("pool", STR, DS_POOL, NULL), F("device", STR, DS_DEVICE, NULL),
+	F("conditions", ARR, DS_CONDS, &cond_s),
+};
+static const struct kc_sax_schema devstat_s = SCHEMA(devstat_f);
+static const struct kc_sax_field consumer_f[] = {
+	F("resource", STR, CO_RES, NULL), F("name", STR, CO_NAME, NULL), F("uid", STR, CO_UID, NULL),
+};
+static const struct kc_sax_schema consumer_s = SCHEMA(consumer_f);
+static const struct kc_sax_field claim_status_f[] = {
+	F("allocation", OBJ, RC_ALLOC, &alloc_s), F("devices", ARR, RC_DEVSTAT, &devstat_s),
+	F("reservedFor", ARR, RC_RESV, &consumer_s),
+};
+static const struct kc_sax_schema claim_status_s = SCHEMA(claim_status_f);
+static const struct kc_sax_field claim_f[] = {
+	F("metadata", OBJ, M_META, &meta_s), F("status", OBJ, X_STATUS, &claim_status_s),
+};
+static const struct kc_sax_schema claim_s = SCHEMA(claim_f);
+
+/* ResourceSlice: v1 devices[].taints, v1beta1 devices[].basic.taints */
+static const struct kc_sax_field basic_f[] = { F("taints", ARR, SD_TAINTS, &taint_s) };
+static const struct kc_sax_schema basic_s = SCHEMA(basic_f);
+static const struct kc_sax_field sdev_f[] = {
+	F("name", STR, SD_NAME, NULL), F("taints", ARR, SD_TAINTS, &taint_s),
+	F("basic", OBJ, X_BASIC, &basic_s),
+};
+static const struct kc_sax_schema sdev_s = SCHEMA(sdev_f);
+static const struct kc_sax_field spool_f[] = { F("name", STR, SL_POOL, NULL) };
+static const struct kc_sax_schema spool_s = SCHEMA(spool_f);
+static const struct kc_sax_field slice_spec_f[] = {
+	F("driver", STR, SL_DRIVER, NULL), F("nodeName", STR, SL_NODE, NULL), F("pool", OBJ, X_POOL, &spool_s),
+	F("allNodes", BOOL, SL_ALL, NULL), F("devices", ARR, SL_DEV, &sdev_s),
+};
+static const struct kc_sax_schema slice_spec_s = SCHEMA(slice_spec_f);
+static const struct kc_sax_field slice_f[] = {
+	F("metadata", OBJ, M_META, &meta_s), F("spec", OBJ, X_SPEC, &slice_spec_s),
+};
+static const struct kc_sax_schema slice_s = SCHEMA(slice_f);
+
+/* Envelopes.  A watch event's "object" is looked up as a Status first (for
+ * ERROR events) and then as the kind; a key such as "status" picks the
+ * field whose JSON type matches. */
+static const struct kc_sax_field lmeta_f[] = {
+	F("resourceVersion", STR, L_RV, NULL), F("continue", STR, L_CONT, NULL),
+};
+static const struct kc_sax_schema lmeta_s = SCHEMA(lmeta_f);
+static const struct kc_sax_field details_f[] = { F("retryAfterSeconds", INT, ST_RETRY, NULL) };
+static const struct kc_sax_schema details_s = SCHEMA(details_f);
+static const struct kc_sax_field status_f[] = {
+	F("code", INT, ST_CODE, NULL), F("status", STR, ST_STATUS, NULL), F("reason", STR, ST_REASON, NULL),
+	F("message", STR, ST_MESSAGE, NULL), F("details", OBJ, X_DETAILS, &details_s),
+};
+
+#define ENVELOPES(name, root)                                                                   \
+	static const struct kc_sax_field name##_list_f[] = {                                     \
+		F("metadata", OBJ, X_LMETA, &lmeta_s), F("items", ARR, L_ITEM, &root),          \
+	};                                                                                       \
+	static const struct kc_sax_schema name##_wobj_s = { status_f, KC_ARRAY_SIZE(status_f), &root }; \
+	static const struct kc_sax_field name##_watch_f[] = {                                    \
+		F("type", STR, W_TYPE, NULL), F("object", OBJ, W_OBJ, &name##_wobj_s),          \
+	};
+
+ENVELOPES(pod, pod_s)
+ENVELOPES(node, node_s)
+ENVELOPES(claim, claim_s)
+ENVELOPES(slice, slice_s)
+
+/* ---- value helpers ------------------------------------------------------------ */
+
+static bool eq(const struct kc_sax_value *v, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return v->len == n && memcmp(v->s, lit, n) == 0;
+}
+
+static bool in_list(const char *const *list, const char *s, size_t len)
+{
+	for (; *list; list++)
+		if (strlen(*list) == len && memcmp(*list, s, len) == 0)
+			return true;
+	return false;
+}
+
+/* Cuts a message to max bytes without splitting a UTF-8 sequence. */
+static size_t cut_utf8(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
+static int64_t time_of(const struct kc_sax_value *v)
+{
+	int64_t t = 0;
+
+	return kc_parse_time(v->s, v->len, &t) == 0 ? t : 0;
+}
+
+/* Device counts: an integer with an optional decimal (k, M, G, T, P, E) or
+ * binary (Ki ... Ei) suffix.  Anything else (fractions, milli-units,
+ * exponents, overflow) is refused and the entry dropped. */
+static bool parse_quantity(const char *s, size_t len, int64_t *ret)
+{
+	static const char dec_sfx[] = "kMGTPE";
+	int64_t v = 0, mul = 1;
+	size_t i = 0;
+
+	if (i < len && s[i] == '+')
+		i++;
+	if (i == len || s[i] < '0' || s[i] > '9')
+		return false;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, s[i] - '0', &v))
+			return false;
+	if (i < len) {
+		/* Binary suffixes are Ki, Mi, Gi...: capital K, unlike decimal k. */
+		const char *p = memchr(dec_sfx, s[i] == 'K' ? 'k' : s[i], sizeof(dec_sfx) - 1);
+		int exp;
+
+		if (!p)
+			return false;
+		exp = (int)(p - dec_sfx) + 1;
+		if (i + 2 == len && s[i + 1] == 'i' && s[i] != 'k') {
+			mul = (int64_t)1 << (10 * exp);
+		} else if (i + 1 == len && s[i] != 'K') {
+			for (int k = 0; k < exp; k++)
+				mul *= 1000;
+		} else {
+			return false;
+		}
+	}
+	return !__builtin_mul_overflow(v, mul, ret);
+}
+
+/* ---- the handler -------------------------------------------------------------- */
+
+static const char *dup_v(struct dec *d, const struct kc_sax_value *v)
+{
+	return kc_dec_arena_dup(d, v->s, v->len);
+}
+
+static const char *msg_v(struct dec *d, const struct kc_sax_value *v)
+{
+	return kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, d->max_message));
+}
+
+static const char *intern_v(struct dec *d, const struct kc_sax_value *v)
+{
+	return kc_intern(d->in, v->s, v->len);
+}
+
+static int push_kv(struct dec *d, struct vec *vec, const struct kc_sax_value *v)
+{
+	struct kc_kv kv = { kc_intern(d->in, v->key, v->klen), dup_v(d, v) };
+
+	if (!kv.value || !kc_dec_vec_push(d, vec, &kv))
+		return d->err;
+	return 0;
+}
+
+static int on_map_entry(struct dec *d, unsigned id, const struct kc_sax_value *v)
+{
+	struct kc_quantity q;
+	struct vec *qv;
+
+	switch (id) {
+	case M_LABELS:
+		if (d->keep_labels && !in_list(d->keep_labels, v->key, v->klen))
+			return 0;
+		return push_kv(d, &d->v.labels, v);
+	case M_ANNOT:
+		if (v->klen == strlen("kubernetes.io/config.mirror")
+		    && memcmp(v->key, "kubernetes.io/config.mirror", v->klen) == 0)
+			d->mirror = true;
+		if (!d->keep_annotations || !in_list(d->keep_annotations, v->key, v->klen))
+			return 0;
+		return push_kv(d, &d->v.annots, v);
+	case PC_REQ:
+	case PC_LIM:
+	case N_CAP:
+	case N_ALLOC:
+		if (!memchr(v->key, '/', v->klen) || !parse_quantity(v->s, v->len, &q.value))
+			return 0;
+		q.name = kc_intern(d->in, v->key, v->klen);
+		qv = id == PC_REQ || id == N_CAP ? &d->v.qa : &d->v.qb;
+		if (!kc_dec_vec_push(d, qv, &q))
+			return d->err;
+		if (id == PC_REQ || id == PC_LIM) {
+			struct kc_container *c = vec_last(&d->v.containers);
+
+			if (id == PC_REQ)
+				c->n_requests++;
+			else
+				c->n_limits++;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int on_begin(struct dec *d, unsigned id)
+{
+	switch (id) {
+	case M_OWNER:
+		return kc_dec_vec_push(d, &d->v.owners, &(struct kc_owner_ref){ "", "", "", false }) ? 0 : d->err;
+	case P_CONDS:
+	case N_CONDS:
+	case DS_CONDS:
+		if (!kc_dec_vec_push(d, &d->v.conds, &(struct kc_condition){ "", "", "", 0, KC_COND_UNKNOWN }))
+			return d->err;
+		if (id == DS_CONDS)
+			((struct kc_device_status *)vec_last(&d->v.devstat))->n_conditions++;
+		return 0;
+	case N_TAINTS:
+	case SD_TAINTS:
+		if (!kc_dec_vec_push(d, &d->v.taints, &(struct kc_taint){ "", "", "", 0 }))
+			return d->err;
+		if (id == SD_TAINTS)
+			((struct kc_slice_device *)vec_last(&d->v.sdevs))->n_taints++;
+		return 0;
+	case P_CONT:
+	case P_INITCONT:
+		return kc_dec_vec_push(d, &d->v.containers, &(struct kc_container){ .name = "", .init = id == P_INITCONT })
+			       ? 0 : d->err;
+	case P_SCLAIM:
+		return kc_dec_vec_push(d, &d->v.sclaims, &(struct kc_claim_ref){ "", "" }) ? 0 : d->err;
+	case P_CLST:
+		return kc_dec_vec_push(d, &d->v.clst, &(struct kc_claim_ref){ "", "" }) ? 0 : d->err;
+	case P_CSTAT:
+	case P_ICSTAT:
+		return kc_dec_vec_push(d, &d->v.statuses,
+				&(struct kc_container_status){ .name = "", .state_reason = "", .last_reason = "",
+							       .init = id == P_ICSTAT })
+			       ? 0 : d->err;
+	case CS_WAITING:
+	case CS_RUNNING:
+	case CS_TERM: {
+		struct kc_container_status *cs = vec_last(&d->v.statuses);
+
+		cs->state = id == CS_WAITING ? KC_STATE_WAITING
+			    : id == CS_RUNNING ? KC_STATE_RUNNING : KC_STATE_TERMINATED;
+		return 0;
+	}
+	case CS_ARS:
+		if (!kc_dec_vec_push(d, &d->v.resstat, &(struct kc_resource_status){ "", NULL, 0 }))
+			return d->err;
+		((struct kc_container_status *)vec_last(&d->v.statuses))->n_resources++;
+		return 0;
+	case RS_RES:
+		if (!kc_dec_vec_push(d, &d->v.devhealth, &(struct kc_device_health){ "", "", KC_HEALTH_UNSET }))
+			return d->err;
+		((struct kc_resource_status *)vec_last(&d->v.resstat))->n_devices++;
+		return 0;
+	case RC_ALLOC:
+		d->h.claim.allocated = true;
+		return 0;
+	case RC_RESULT:
+		return kc_dec_vec_push(d, &d->v.results, &(struct kc_device_result){ "", "", "", "" }) ? 0 : d->err;
+	case RC_DEVSTAT:
+		return kc_dec_vec_push(d, &d->v.devstat, &(struct kc_device_status){ "", "", "", NULL, 0 }) ? 0 : d->err;
+	case RC_RESV:
+		return kc_dec_vec_push(d, &d->v.consumers, &(struct kc_consumer){ "", "", "" }) ? 0 : d->err;
+	case SL_DEV:
+		return kc_dec_vec_push(d, &d->v.sdevs, &(struct kc_slice_device){ "", NULL, 0 }) ? 0 : d->err;
+	}
+	return 0;
+}
+
+static int on_end(struct dec *d, unsigned id)
+{
+	/* Pod conditions are filtered once the element is complete, since
+	 * "type" may come after the fields we copied. */
+	if (id == P_CONDS) {
+		const struct kc_condition *c = vec_last(&d->v.conds);
+
+		if (!in_list(d->keep_conds, c->type, strlen(c->type)))
+			d->v.conds.n--;
+	}
+	return 0;
+}
+
+static enum kc_cond_status cond_status(const struct kc_sax_value *v)
+{
+	return eq(v, "True") ? KC_COND_TRUE : eq(v, "False") ? KC_COND_FALSE : KC_COND_UNKNOWN;
+}
+
+/* Sets *dst to s; a NULL s means the arena bound was hit (d->err is set). */
+#define SET(dst, s)                           \
+	do {                                  \
+		const char *s_ = (s);         \
+		if (!s_)                      \
+			return d->err;        \
+		(dst) = s_;                   \
+	} while (0)
+
+static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
+{
+	struct kc_pod *p = &d->h.pod;
+
+	switch (id) {
+	case M_NS: SET(d->h.meta.ns, intern_v(d, v)); break;
+	case M_NAME: SET(d->h.meta.name, dup_v(d, v)); break;
+	case M_UID: SET(d->h.meta.uid, dup_v(d, v)); break;
+	case M_RV: SET(d->h.meta.resource_version, dup_v(d, v)); break;
+	case M_DEL: d->h.meta.deletion_timestamp = time_of(v); break;
+	case O_KIND: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->kind, intern_v(d, v)); break;
+	case O_NAME: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->name, dup_v(d, v)); break;
+	case O_UID: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->uid, dup_v(d, v)); break;
+	case C_TYPE: SET(((struct kc_condition *)vec_last(&d->v.conds))->type, intern_v(d, v)); break;
+	case C_STATUS: ((struct kc_condition *)vec_last(&d->v.conds))->status = cond_status(v); break;
+	case C_REASON: SET(((struct kc_condition *)vec_last(&d->v.conds))->reason, intern_v(d, v)); break;
+	case C_MESSAGE: SET(((struct kc_condition *)vec_last(&d->v.conds))->message, msg_v(d, v)); break;
+	case C_LTT: ((struct kc_condition *)vec_last(&d->v.conds))->last_transition = time_of(v); break;
+	case T_KEY: SET(((struct kc_taint *)vec_last(&d->v.taints))->key, intern_v(d, v)); break;
+	case T_VALUE: SET(((struct kc_taint *)vec_last(&d->v.taints))->value, dup_v(d, v)); break;
+	case T_EFFECT: SET(((struct kc_taint *)vec_last(&d->v.taints))->effect, intern_v(d, v)); break;
+	case T_ADDED: ((struct kc_taint *)vec_last(&d->v.taints))->time_added = time_of(v); break;
+	case P_NODE: SET(p->node_name, intern_v(d, v)); break;
+	case P_RESTART:
+		p->restart_policy = eq(v, "Always") ? KC_RESTART_ALWAYS
+				    : eq(v, "OnFailure") ? KC_RESTART_ON_FAILURE
+				    : eq(v, "Never") ? KC_RESTART_NEVER : KC_RESTART_UNSET;
+		break;
+	case PC_NAME: SET(((struct kc_container *)vec_last(&d->v.containers))->name, dup_v(d, v)); break;
+	case PSC_NAME: SET(((struct kc_claim_ref *)vec_last(&d->v.sclaims))->name, dup_v(d, v)); break;
+	case PSC_CLAIM: SET(((struct kc_claim_ref *)vec_last(&d->v.sclaims))->claim_name, dup_v(d, v)); break;
+	case PCS_NAME: SET(((struct kc_claim_ref *)vec_last(&d->v.clst))->name, dup_v(d, v)); break;
+	case PCS_CLAIM: SET(((struct kc_claim_ref *)vec_last(&d->v.clst))->claim_name, dup_v(d, v)); break;
+	case P_PHASE:
+		p->phase = eq(v, "Pending") ? KC_POD_PENDING
+			   : eq(v, "Running") ? KC_POD_RUNNING
+			   : eq(v, "Succeeded") ? KC_POD_SUCCEEDED
+			   : eq(v, "Failed") ? KC_POD_FAILED : KC_POD_PHASE_UNKNOWN;
+		break;
+	case CS_NAME: SET(((struct kc_container_status *)vec_last(&d->v.statuses))->name, dup_v(d, v)); break;
+	case CS_W_REASON:
+	case CS_T_REASON:
+		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->state_reason, intern_v(d, v));
+		break;
+	case CS_T_FIN: ((struct kc_container_status *)vec_last(&d->v.statuses))->state_finished_at = time_of(v); break;
+	case CS_L_REASON:
+		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->last_reason, intern_v(d, v));
+		break;
+	case CS_L_FIN: ((struct kc_container_status *)vec_last(&d->v.statuses))->last_finished_at = time_of(v); break;
+	case RS_NAME: SET(((struct kc_resource_status *)vec_last(&d->v.resstat))->name, intern_v(d, v)); break;
+	case DH_ID:
+		/* Device IDs belong to the hardware (a few per node), not to the
+		 * pod, so interning them is bounded and saves ~40 B per device. */
+		SET(((struct kc_device_health *)vec_last(&d->v.devhealth))->resource_id, intern_v(d, v));
+		break;
+	case DH_MSG: SET(((struct kc_device_health *)vec_last(&d->v.devhealth))->message, msg_v(d, v)); break;
+	case DH_HEALTH:
+		((struct kc_device_health *)vec_last(&d->v.devhealth))->health =
+			eq(v, "Healthy") ? KC_HEALTH_HEALTHY
+			: eq(v, "Unhealthy") ? KC_HEALTH_UNHEALTHY
+			: eq(v, "Unknown") ? KC_HEALTH_UNKNOWN : KC_HEALTH_UNSET;
+		break;
+	case RR_REQ: SET(((struct kc_device_result *)vec_last(&d->v.results))->request, dup_v(d, v)); break;
+	case RR_DRIVER: SET(((struct kc_device_result *)vec_last(&d->v.results))->driver, intern_v(d, v)); break;
+	case RR_POOL: SET(((struct kc_device_result *)vec_last(&d->v.results))->pool, intern_v(d, v)); break;
+	case RR_DEVICE: SET(((struct kc_device_result *)vec_last(&d->v.results))->device, dup_v(d, v)); break;
+	case DS_DRIVER: SET(((struct kc_device_status *)vec_last(&d->v.devstat))->driver, intern_v(d, v)); break;
+	case DS_POOL: SET(((struct kc_device_status *)vec_last(&d->v.devstat))->pool, intern_v(d, v)); break;
+	case DS_DEVICE: SET(((struct kc_device_status *)vec_last(&d->v.devstat))->device, dup_v(d, v)); break;
+	case CO_RES: SET(((struct kc_consumer *)vec_last(&d->v.consumers))->resource, intern_v(d, v)); break;
+	case CO_NAME: SET(((struct kc_consumer *)vec_last(&d->v.consumers))->name, dup_v(d, v)); break;
+	case CO_UID: SET(((struct kc_consumer *)vec_last(&d->v.consumers))->uid, dup_v(d, v)); break;
+	case SL_DRIVER: SET(d->h.slice.driver, intern_v(d, v)); break;
+	case SL_NODE: SET(d->h.slice.node_name, intern_v(d, v)); break;
+	case SL_POOL: SET(d->h.slice.pool, intern_v(d, v)); break;
+	case SD_NAME: SET(((struct kc_slice_device *)vec_last(&d->v.sdevs))->name, dup_v(d, v)); break;
+	case ST_STATUS: SET(d->st_status, kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, 64))); break;
+	case ST_REASON: SET(d->st_reason, kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, 256))); break;
+	case ST_MESSAGE:
+		SET(d->st_message, kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, MAX_STATUS_MESSAGE)));
+		break;
+	}
+	return 0;
+}
+
+static int32_t clamp32(int64_t v)
+{
+	return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+}
+
+static int on_int(struct dec *d, unsigned id, int64_t i)
+{
+	struct kc_container_status *cs;
+
+	switch (id) {
+	case P_PRIO:
+		d->h.pod.priority = clamp32(i);
+		d->h.pod.has_priority = true;
+		break;
+	case P_GRACE:
+		d->h.pod.grace_period_s = i;
+		break;
+	case CS_RESTARTS:
+	case CS_T_EXIT:
+	case CS_L_EXIT:
+		cs = vec_last(&d->v.statuses);
+		if (id == CS_RESTARTS) {
+			cs->restart_count = clamp32(i);
+		} else if (id == CS_T_EXIT) {
+			cs->exit_code = clamp32(i);
+			cs->has_exit_code = true;
+		} else {
+			cs->last_exit_code = clamp32(i);
+			cs->has_last_exit_code = true;
+		}
+		break;
+	case ST_CODE:
+		d->st_code = i;
+		break;
+	case ST_RETRY:
+		d->st_retry = i;
+		break;
+	}
+	return 0;
+}
+
+static int on_bool(struct dec *d, unsigned id, bool b)
+{
+	switch (id) {
+	case O_CTRL: ((struct kc_owner_ref *)vec_last(&d->v.owners))->controller = b; break;
+	case N_UNSCHED: d->h.node.unschedulable = b; break;
+	case SL_ALL: d->h.slice.all_nodes = b; break;
+	}
+	return 0;
+}
+
+int kc_dec_handler(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_sax_value *v)
+{
+	struct dec *d = ud;
+
+	if (id >= X_LMETA && id != ST_CODE && id != ST_STATUS && id != ST_REASON && id != ST_MESSAGE
+	    && id != ST_RETRY && id != X_DETAILS)
+		return kc_dec_layer_event(d, id, ev, v);
+	switch (ev) {
+	case KC_SAX_EV_STR:
+		return on_string(d, id, v);
+	case KC_SAX_EV_INT:
+		return on_int(d, id, v->i);
+	case KC_SAX_EV_BOOL:
+		return on_bool(d, id, v->b);
+	case KC_SAX_EV_BEGIN:
+		return on_begin(d, id);
+	case KC_SAX_EV_END:
+		return on_end(d, id);
+	case KC_SAX_EV_ENTRY:
+		return on_map_entry(d, id, v);
+	}
+	return 0;
+}
+
+/* ---- types -------------------------------------------------------------------------- */
+
+#define OPS(name, k)                                                                                \
+	static const struct kc_decoder_ops name##_ops = {                                          \
+		.kind = k,                                                                          \
+		.root = SCHEMA(name##_f),                                                           \
+		.list_root = SCHEMA(name##_list_f),                                                 \
+		.watch_root = SCHEMA(name##_watch_f),                                               \
+	};
+
+OPS(pod, K_POD)
+OPS(node, K_NODE)
+OPS(claim, K_CLAIM)
+OPS(slice, K_SLICE)
+
+static const char *pod_node(const void *obj)
+{
+	const struct kc_pod *p = obj;
+
+	return *p->node_name ? p->node_name : NULL;
+}
+
+static const char *slice_node(const void *obj)
+{
+	const struct kc_resource_slice *s = obj;
+
+	return *s->node_name ? s->node_name : NULL;
+}
+
+const struct kc_type kc_type_pod = {
+	"Pod", "pods", "/api/v1/pods", true, pod_node, &pod_ops,
+};
+const struct kc_type kc_type_node = {
+	"Node", "nodes", "/api/v1/nodes", false, NULL, &node_ops,
+};
+const struct kc_type kc_type_resource_claim = {
+	"ResourceClaim", "resourceclaims", "/apis/resource.k8s.io/v1/resourceclaims", true, NULL, &claim_ops,
+};
+const struct kc_type kc_type_resource_slice = {
+	"ResourceSlice", "resourceslices", "/apis/resource.k8s.io/v1/resourceslices", false, slice_node,
+	&slice_ops,
+};
+

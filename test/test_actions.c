@@ -1,0 +1,355 @@
+/*
+ * Unit tests of the action runner (controller/actions.c) over a real core and
+ * a fake sender: exactly which requests are built, in what order, and what
+ * their answers do to the core and the metrics.  No server, no loop.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "actions.h"
+#include "core_builders.h"
+#include "kc_log.h"
+#include "kc_util.h"
+
+#define GPU "nvidia.com/gpu"
+#define MAX_SENT 16
+
+/* A request the runner sent, kept until the test answers it. */
+struct sent {
+	char method[8];
+	char path[256];
+	char *body;
+	kc_response_cb done;
+	void *userdata;
+	bool answered;
+};
+
+struct fake {
+	struct sent sent[MAX_SENT];
+	size_t n;
+	int fail_with; /* < 0: the sender refuses the request */
+	unsigned wakeups;
+	uint64_t now;
+	struct tb_env env;
+	struct metrics *metrics;
+	struct actions *actions;
+};
+
+static int fake_send(void *sender, const struct kc_request_options *o, kc_response_cb done, void *userdata)
+{
+	struct fake *f = sender;
+	struct sent *s;
+
+	if (f->fail_with < 0)
+		return f->fail_with;
+	assert_true(f->n < MAX_SENT);
+	s = &f->sent[f->n++];
+	snprintf(s->method, sizeof(s->method), "%s", o->method);
+	snprintf(s->path, sizeof(s->path), "%s", o->path);
+	s->body = kc_xstrdup(o->body ? o->body : "");
+	s->done = done;
+	s->userdata = userdata;
+	return 0;
+}
+
+static uint64_t fake_now(void *ud)
+{
+	return ((struct fake *)ud)->now;
+}
+
+static void fake_done(void *ud)
+{
+	((struct fake *)ud)->wakeups++;
+}
+
+static void answer(struct fake *f, size_t i, long status)
+{
+	/* A 429 is a PodDisruptionBudget's refusal, as the eviction subresource words it. */
+	static struct kc_status_cause pdb_cause = {.reason = "DisruptionBudget",
+						   .message = "The disruption budget pdb needs 1 healthy pods"};
+	static struct kc_status pdb = {.code = 429, .status = "Failure", .reason = "TooManyRequests",
+				       .message = "Cannot evict pod as it would violate the pod's disruption budget.",
+				       .causes = &pdb_cause, .n_causes = 1};
+	struct kc_response resp = {.http_status = status, .status = status == 429 ? &pdb : NULL};
+
+	assert_true(i < f->n);
+	assert_false(f->sent[i].answered);
+	f->sent[i].answered = true;
+	f->sent[i].done(NULL, &resp, f->sent[i].userdata);
+}
+
+/* A GPU node n1 and, with sick, pod ml/trainer-x (uid u1) on a device the kubelet calls Unhealthy. */
+static void setup(struct fake *f, struct policy *p)
+{
+	struct actions_options o = {0};
+	struct kc_node *n = tb_node("n1");
+	struct kc_pod *pod = tb_gpu_pod("ml", "trainer-x", "u1", "n1", GPU, 1);
+
+	memset(f, 0, sizeof(*f));
+	tb_env_init(&f->env, p, true);
+	tb_node_resource(n, GPU, 8, 8);
+	tb_put_node(&f->env, n);
+	tb_status_health(tb_pod_status(pod, "main"), GPU, "GPU-1", KC_HEALTH_UNHEALTHY, "XID 79");
+	tb_put_pod(&f->env, pod);
+	f->metrics = metrics_new();
+	f->now = 60000;
+	o.core = f->env.core;
+	o.metrics = f->metrics;
+	o.identity = "host_1";
+	o.pod_ns = "kube-system";
+	o.pod_name = "dd-0";
+	o.pod_uid = "dd-uid";
+	o.send = fake_send;
+	o.sender = f;
+	o.now_ms = fake_now;
+	o.on_done = fake_done;
+	o.userdata = f;
+	f->actions = actions_new(&o);
+}
+
+static void teardown_fake(struct fake *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->sent[i].body);
+	assert_int_equal(actions_in_flight(f->actions), 0);
+	actions_free(f->actions);
+	metrics_free(f->metrics);
+	tb_env_done(&f->env);
+	tb_reset();
+}
+
+static json_t *body_json(const struct sent *s)
+{
+	json_t *j = json_loads(s->body, 0, NULL);
+
+	assert_non_null(j);
+	return j;
+}
+
+static double metric(struct fake *f, const char *name, const char *l1, const char *l2)
+{
+	double v = -1;
+
+	if (metrics_get(f->metrics, name, &v, l1, l2, NULL) < 0)
+		return 0;
+	return v;
+}
+
+/* An eviction: the Event first, the Eviction only once the Event is answered, then the core hears the result. */
+static void test_event_then_eviction(void **state)
+{
+	struct fake f;
+	json_t *j;
+
+	(void)state;
+	setup(&f, tb_policy());
+	assert_int_equal(actions_pump(f.actions, true, f.now), UINT64_MAX);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(f.sent[0].method, "POST");
+	assert_string_equal(f.sent[0].path, "/api/v1/namespaces/ml/events");
+	j = body_json(&f.sent[0]);
+	assert_string_equal(json_string_value(json_object_get(j, "reason")), "UnhealthyDevice");
+	assert_string_equal(json_string_value(json_object_get(j, "type")), "Warning");
+	assert_string_equal(json_string_value(json_object_get(j, "action")), "Evict");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "involvedObject"), "uid")), "u1");
+	assert_string_equal(json_string_value(json_object_get(j, "reportingInstance")), "host_1");
+	json_decref(j);
+	assert_int_equal(actions_in_flight(f.actions), 1);
+
+	answer(&f, 0, 201);
+	assert_int_equal(f.n, 2);
+	assert_string_equal(f.sent[1].method, "POST");
+	assert_string_equal(f.sent[1].path, "/api/v1/namespaces/ml/pods/trainer-x/eviction");
+	assert_string_equal(f.sent[1].body,
+			    "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":\"trainer-x\","
+			    "\"namespace\":\"ml\"},\"deleteOptions\":{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\","
+			    "\"preconditions\":{\"uid\":\"u1\"}}}");
+	assert_int_equal(f.wakeups, 0);
+
+	answer(&f, 1, 201);
+	assert_int_equal(actions_in_flight(f.actions), 0);
+	assert_int_equal(f.wakeups, 1);
+	assert_int_equal(core_stats(f.env.core)->evicted, 1);
+	assert_true(metric(&f, "evictions_total", "success", "PodResourceHealth") == 1);
+	assert_int_equal(actions_pump(f.actions, true, f.now), UINT64_MAX);
+	assert_int_equal(f.n, 2); /* never twice */
+	teardown_fake(&f);
+}
+
+/* A blocked eviction goes back to the core, which retries it later: Event and Eviction again. */
+static void test_blocked_then_retried(void **state)
+{
+	struct fake f;
+	uint64_t next;
+
+	(void)state;
+	setup(&f, tb_policy());
+	actions_pump(f.actions, true, f.now);
+	answer(&f, 0, 201);
+	answer(&f, 1, 429);
+	assert_int_equal(core_stats(f.env.core)->blocked, 1);
+	assert_true(metric(&f, "evictions_total", "blocked", "PodResourceHealth") == 1);
+	next = actions_pump(f.actions, true, f.now);
+	assert_true(next > f.now && next != UINT64_MAX);
+	assert_int_equal(f.n, 2);
+	f.now = next;
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 3);
+	assert_string_equal(f.sent[2].path, "/api/v1/namespaces/ml/events");
+	answer(&f, 2, 201);
+	assert_string_equal(f.sent[3].path, "/api/v1/namespaces/ml/pods/trainer-x/eviction");
+	answer(&f, 3, 201);
+	teardown_fake(&f);
+}
+
+/* deleteAfter: once evictions were refused long enough, the write is a DELETE with a UID precondition. */
+static void test_delete_after(void **state)
+{
+	struct fake f;
+	size_t i = 0;
+
+	(void)state;
+	setup(&f, tb_policy_yaml("eviction: {deleteAfter: 1s}\n"));
+	for (int round = 0; round < 20 && f.n < MAX_SENT - 2; round++) {
+		uint64_t next;
+
+		actions_pump(f.actions, true, f.now);
+		if (i == f.n)
+			break;
+		answer(&f, i++, 201); /* the Event */
+		if (strcmp(f.sent[i].method, "DELETE") == 0)
+			break;
+		answer(&f, i++, 429);
+		next = actions_pump(f.actions, true, f.now);
+		assert_true(next != UINT64_MAX);
+		f.now = next;
+	}
+	assert_string_equal(f.sent[i].method, "DELETE");
+	assert_string_equal(f.sent[i].path, "/api/v1/namespaces/ml/pods/trainer-x");
+	assert_non_null(strstr(f.sent[i].body, "\"preconditions\":{\"uid\":\"u1\"}"));
+	assert_non_null(strstr(f.sent[i - 1].body, "\"action\":\"Delete\""));
+	answer(&f, i, 200);
+	assert_int_equal(core_stats(f.env.core)->deleted, 1);
+	teardown_fake(&f);
+}
+
+/* A dry run posts a Normal Event and nothing else. */
+static void test_dry_run(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	setup(&f, tb_policy_yaml("dryRun: true\n"));
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 1);
+	assert_non_null(strstr(f.sent[0].body, "\"type\":\"Normal\""));
+	assert_non_null(strstr(f.sent[0].body, "\"action\":\"None\""));
+	assert_true(metric(&f, "evictions_total", "dry_run", "PodResourceHealth") == 1);
+	answer(&f, 0, 201);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(f.wakeups, 1);
+	teardown_fake(&f);
+}
+
+/* A failed Event still lets the eviction go; a request the sender refuses counts as an error. */
+static void test_send_failures(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	setup(&f, tb_policy());
+	actions_pump(f.actions, true, f.now);
+	answer(&f, 0, 500);
+	assert_int_equal(f.n, 2);
+	f.fail_with = -ESHUTDOWN;
+	answer(&f, 1, 201);
+	teardown_fake(&f);
+
+	setup(&f, tb_policy());
+	f.fail_with = -ESHUTDOWN;
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 0);
+	assert_int_equal(actions_in_flight(f.actions), 0);
+	assert_int_equal(core_stats(f.env.core)->errors, 1);
+	assert_true(metric(&f, "evictions_total", "error", "PodResourceHealth") == 1);
+	teardown_fake(&f);
+}
+
+/* Not while shutting down; without a core nothing at all. */
+static void test_no_actions(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	setup(&f, tb_policy());
+	actions_pump(f.actions, false, f.now);
+	assert_int_equal(f.n, 0);
+	actions_set_core(f.actions, NULL);
+	assert_int_equal(actions_pump(f.actions, true, f.now), UINT64_MAX);
+	assert_int_equal(f.n, 0);
+	teardown_fake(&f);
+}
+
+/* Notices: a bare pod's NotEvicted on the pod; the breaker's on our own pod. */
+static void test_notices(void **state)
+{
+	struct fake f;
+	struct kc_pod *bare = tb_pod("ml", "bare", "u2", "n1");
+
+	(void)state;
+	setup(&f, tb_policy());
+	tb_pod_container(bare, "main", GPU, 1);
+	tb_status_health(tb_pod_status(bare, "main"), GPU, "GPU-2", KC_HEALTH_UNHEALTHY, "XID 79");
+	tb_put_pod(&f.env, bare);
+	actions_pump(f.actions, false, f.now);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(f.sent[0].path, "/api/v1/namespaces/ml/events");
+	assert_non_null(strstr(f.sent[0].body, "\"reason\":\"NotEvicted\""));
+	assert_non_null(strstr(f.sent[0].body, "\"name\":\"bare\""));
+	answer(&f, 0, 201);
+	assert_int_equal(f.wakeups, 0); /* a notice is no action */
+	teardown_fake(&f);
+}
+
+static void test_breaker_notice_on_own_pod(void **state)
+{
+	struct fake f;
+	bool seen = false;
+
+	(void)state;
+	setup(&f, tb_policy_yaml("eviction: {circuitBreaker: {enabled: true, minNodes: 0}}\n"));
+	actions_pump(f.actions, false, f.now);
+	assert_true(f.n >= 1);
+	for (size_t i = 0; i < f.n; i++)
+		if (strstr(f.sent[i].body, "CircuitBreakerOpen")) {
+			seen = true;
+			assert_string_equal(f.sent[i].path, "/api/v1/namespaces/kube-system/events");
+			assert_non_null(strstr(f.sent[i].body, "\"name\":\"dd-0\""));
+			assert_non_null(strstr(f.sent[i].body, "\"uid\":\"dd-uid\""));
+		}
+	assert_true(seen);
+	for (size_t i = 0; i < f.n; i++)
+		answer(&f, i, 201);
+	teardown_fake(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_event_then_eviction), cmocka_unit_test(test_blocked_then_retried),
+	    cmocka_unit_test(test_delete_after),	cmocka_unit_test(test_dry_run),
+	    cmocka_unit_test(test_send_failures),	cmocka_unit_test(test_no_actions),
+	    cmocka_unit_test(test_notices),		cmocka_unit_test(test_breaker_notice_on_own_pod),
+	};
+
+	kc_log_setup(-1, KC_LOG_TEXT, stderr);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
