@@ -69,7 +69,7 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, NULL};
+static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 

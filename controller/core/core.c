@@ -614,6 +614,10 @@ static int next_fence(struct core *c, uint64_t now_ms, struct core_action *ret)
 	memset(ret, 0, sizeof(*ret));
 	ret->kind = CORE_FENCE;
 	ret->fence = qa;
+	ret->fence.key = c->p->fence_key;
+	ret->fence.effect = c->p->fence_effect;
+	ret->fence.taint = c->p->fence_taint;
+	ret->fence.cordon = c->p->fence_cordon;
 	ret->node = qa.node;
 	ret->signal = qa.signal;
 	ret->resource = qa.resource;
@@ -885,6 +889,11 @@ void core_fence_done(struct core *c, enum quarantine_kind kind, const char *unit
 		eval_all(c, now_ms); /* room under the cap: pods held by it get another look */
 	else
 		update_breaker(c, now_ms);
+}
+
+bool core_wants_rules(const struct core *c)
+{
+	return c->p->remediation_enabled && c->p->device_taint_rules && c->p->dra;
 }
 
 void core_rule_observed(struct core *c, const char *driver, const char *pool, const char *device,

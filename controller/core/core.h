@@ -122,6 +122,11 @@ void core_action_done(struct core *c, const char *uid, enum core_result r, uint6
  */
 void core_fence_done(struct core *c, enum quarantine_kind kind, const char *unit, enum quarantine_result r,
 		     uint64_t now_ms);
+/*
+ * Whether the shell should list our DeviceTaintRules (once per leadership):
+ * the policy fences DRA devices with them.
+ */
+bool core_wants_rules(const struct core *c);
 /* One of our DeviceTaintRules exists (listed by the shell once this replica leads). */
 void core_rule_observed(struct core *c, const char *driver, const char *pool, const char *device,
 			uint64_t now_ms);

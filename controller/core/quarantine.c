@@ -451,6 +451,8 @@ static bool confirm(struct quarantine *q, struct unit *u, uint64_t now_ms)
 	u->state = U_FENCED;
 	if (u->want == W_ADD)
 		u->want = W_NONE;
+	if (!q->p->remediation_enabled)
+		u->want = W_REMOVE; /* found after a restart with remediation turned off */
 	u->waiting = false;
 	u->retry_at = 0;
 	u->attempts = 0;

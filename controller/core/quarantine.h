@@ -71,7 +71,9 @@ struct quarantine_action {
 	const char *node;		  /* the node (for a device: the node of the pod that named it) */
 	const char *driver, *pool, *device; /* devices only */
 	const char *signal, *resource, *message; /* what made it unhealthy (ADD) */
-	bool dry_run;			  /* never returned with true: dry run writes nothing */
+	/* The fence as the policy says (filled by the core): the taint and the mode. */
+	const char *key, *effect;
+	bool taint, cordon;
 };
 
 /* Answers of quarantine_need(). */
