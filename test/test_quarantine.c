@@ -232,6 +232,28 @@ static void test_recovery(void **state)
 	tb_env_done(&e);
 }
 
+/* Someone else's taints with our key but another effect, or a similar key, are not our fence. */
+static void test_foreign_taint_is_not_ours(void **state)
+{
+	struct tb_env e;
+	struct kc_node *n;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml(node_policy), true);
+	n = tb_node("n1");
+	tb_node_resource(n, GPU, 8, 8);
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "XID 79");
+	tb_node_taint(n, KEY, "z", "PreferNoSchedule");
+	tb_node_taint(n, KEY "-other", "x", "NoSchedule");
+	tb_put_node(&e, n);
+	tb_put_pod(&e, tb_gpu_pod("ml", "a", "u1", "n1", GPU, 1));
+	assert_int_equal(core_stats(e.core)->quarantined_nodes, 0);
+	assert_int_equal(next(&e), 0);
+	assert_int_equal(act.kind, CORE_FENCE);
+	assert_int_equal(act.fence.op, QUARANTINE_ADD);
+	tb_env_done(&e);
+}
+
 /* A restart finds the annotation: no second fence, and recovery still removes it. */
 static void test_restart_rebuilds(void **state)
 {
@@ -717,6 +739,7 @@ int main(void)
 	    cmocka_unit_test(test_fence_retry),
 	    cmocka_unit_test(test_recovery),
 	    cmocka_unit_test(test_restart_rebuilds),
+	    cmocka_unit_test(test_foreign_taint_is_not_ours),
 	    cmocka_unit_test(test_cap),
 	    cmocka_unit_test(test_loop_guard),
 	    cmocka_unit_test(test_loop_guard_per_device),

@@ -642,7 +642,6 @@ static int next_fence(struct core *c, uint64_t now_ms, struct core_action *ret)
 					     qa.resource, qa.signal, qa.message);
 	free(value);
 	ret->message = c->action_msg;
-	kc_log_info(1, "core: %s", c->action_msg);
 	return 0;
 }
 

@@ -435,9 +435,9 @@ static bool node_is_ours(const struct policy *p, const struct kc_node *node)
 	for (uint32_t i = 0; i < node->meta.n_annotations; i++)
 		if (strcmp(node->meta.annotations[i].key, QUARANTINE_ANNOTATION) == 0)
 			return true;
-	/* Exactly our key: a taint with a similar key is someone else's. */
+	/* Exactly our key and effect: a similar key, or our key with another effect, is someone else's. */
 	for (uint32_t i = 0; i < node->n_taints; i++)
-		if (strcmp(node->taints[i].key, p->fence_key) == 0)
+		if (strcmp(node->taints[i].key, p->fence_key) == 0 && strcmp(node->taints[i].effect, p->fence_effect) == 0)
 			return true;
 	return false;
 }
