@@ -134,6 +134,8 @@ static const char *result_label(enum core_result r)
 		return "blocked";
 	case CORE_RESULT_GONE:
 		return "gone";
+	case CORE_RESULT_CONFLICT:
+		return "conflict";
 	case CORE_RESULT_ERROR:
 		return "error";
 	}
@@ -148,6 +150,7 @@ static void on_write_done(struct kc_request *req, const struct kc_response *resp
 	enum core_result r = out == REQUESTS_EVICTED ? CORE_RESULT_EVICTED
 			     : out == REQUESTS_BLOCKED ? CORE_RESULT_BLOCKED
 			     : out == REQUESTS_GONE    ? CORE_RESULT_GONE
+			     : out == REQUESTS_CONFLICT ? CORE_RESULT_CONFLICT
 						       : CORE_RESULT_ERROR;
 	const char *what = run->kind == CORE_DELETE ? "delete" : "eviction";
 
@@ -166,6 +169,10 @@ static void on_write_done(struct kc_request *req, const struct kc_response *resp
 	case CORE_RESULT_GONE:
 		kc_log_info(1, "%s of pod %s/%s (uid %s): the pod is already gone (HTTP %ld)", what, run->ns,
 			    run->name, run->uid, resp->http_status);
+		break;
+	case CORE_RESULT_CONFLICT:
+		kc_log_info(1, "%s of pod %s/%s (uid %s): conflict (HTTP 409): %s; retried unless the pod is gone",
+			    what, run->ns, run->name, run->uid, failure_text(resp));
 		break;
 	case CORE_RESULT_ERROR:
 		kc_log_warn("%s of pod %s/%s failed: %s (HTTP %ld); will retry", what, run->ns, run->name,

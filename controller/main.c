@@ -20,6 +20,7 @@
 
 #include "actions.h"
 #include "core.h"
+#include "dd_version.h"
 #include "httpserver.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -388,10 +389,7 @@ static int start_servers(struct app *app, struct kc_error *err)
 	r = httpserver_new(app->loop, &o, &app->http, err);
 	if (r < 0)
 		return r;
-	if (httpserver_metrics_port(app->http) > 0)
-		kc_log_info(1, "serving metrics on port %d", httpserver_metrics_port(app->http));
-	if (httpserver_probe_port(app->http) > 0)
-		kc_log_info(1, "serving probes on port %d", httpserver_probe_port(app->http));
+	/* httpserver logs each endpoint it serves, once. */
 	return 0;
 }
 
@@ -415,7 +413,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (app->opts.version) {
-		printf("device-descheduler %s\n", DD_VERSION);
+		printf("device-descheduler %s (commit %s)\n", DD_VERSION, DD_GIT_COMMIT);
 		return 0;
 	}
 	kc_log_setup(app->opts.verbosity, app->opts.log_format, stderr);
@@ -429,7 +427,8 @@ int main(int argc, char **argv)
 		r = 1;
 		goto free_policy;
 	}
-	kc_log_info(1, "device-descheduler %s: API server %s (%s)%s", DD_VERSION, app->cfg.server, app->cfg.source,
+	kc_log_info(1, "device-descheduler %s (commit %s): API server %s (%s)%s", DD_VERSION, DD_GIT_COMMIT,
+		    app->cfg.server, app->cfg.source,
 		    policy_watch_policy(app->policy)->dry_run ? ", dry run" : "");
 
 	r = uv_loop_init(&loop);

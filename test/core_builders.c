@@ -149,6 +149,7 @@ struct kc_container *tb_pod_container(struct kc_pod *p, const char *name, const 
 	struct kc_container *c = APPEND(p->containers, p->n_containers);
 
 	c->name = tb_str(name);
+	c->claim = "";
 	if (resource) {
 		struct kc_quantity *q = APPEND(c->requests, c->n_requests);
 

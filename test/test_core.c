@@ -307,6 +307,107 @@ static void test_exit_code(void **state)
 	tb_env_done(&e);
 }
 
+/* Sets a container's state as the kubelet reports it. */
+static void set_state(struct kc_container_status *cs, enum kc_container_state st, const char *reason, bool ready)
+{
+	cs->state = st;
+	cs->state_reason = reason;
+	cs->ready = ready;
+}
+
+/*
+ * Issue 14 #12: the exitCodes signal holds only while the container is not
+ * running and ready, or is crash-looping; Running and Ready again clears it,
+ * so `for:` debounces.
+ */
+static void test_exit_code_clears_when_ready(void **state)
+{
+	struct tb_env e;
+	struct kc_pod *pod;
+	struct kc_container_status *cs;
+	uint64_t t0;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("signals: {exitCodes: {enabled: true, codes: [79], minRestarts: 3, for: 3s}}\n"),
+		    true);
+	pod = gpu_pod("a", "u1", "n1");
+	cs = tb_pod_status(pod, "main");
+	cs->has_last_exit_code = true;
+	cs->last_exit_code = 79;
+	cs->restart_count = 3;
+	set_state(cs, KC_STATE_WAITING, "CrashLoopBackOff", false);
+	t0 = e.now;
+	tb_put_pod(&e, pod);
+	assert_int_equal(core_next_wakeup(e.core, e.now), t0 + 3000);
+	/* Running and Ready again 1 s later: the signal clears. */
+	e.now = t0 + 1000;
+	pod = tb_pod_clone(kc_store_get(e.pods, "ml", "a"));
+	set_state(&pod->statuses[0], KC_STATE_RUNNING, "", true);
+	tb_put_pod(&e, pod);
+	e.now = t0 + 3010;
+	assert_int_equal(next(&e), -EAGAIN);
+	assert_int_equal(core_next_wakeup(e.core, e.now), UINT64_MAX);
+	/* Running but not (yet) ready after a restart: it holds again, from now. */
+	e.now = t0 + 4000;
+	pod = tb_pod_clone(kc_store_get(e.pods, "ml", "a"));
+	pod->statuses[0].restart_count = 4;
+	set_state(&pod->statuses[0], KC_STATE_RUNNING, "", false);
+	tb_put_pod(&e, pod);
+	assert_int_equal(core_next_wakeup(e.core, e.now), t0 + 7000);
+	/* Terminated with a listed code counts even when the last ready flag lingers. */
+	e.now = t0 + 5000;
+	pod = tb_pod_clone(kc_store_get(e.pods, "ml", "a"));
+	set_state(&pod->statuses[0], KC_STATE_TERMINATED, "Error", true);
+	pod->statuses[0].has_exit_code = true;
+	pod->statuses[0].exit_code = 79;
+	tb_put_pod(&e, pod);
+	e.now = t0 + 7000;
+	assert_int_equal(next(&e), 0);
+	assert_string_equal(act.signal, "ExitCode");
+	tb_env_done(&e);
+}
+
+/* A pod whose container uses the DRA claim "gpu" (resources.claims) and crash-loops with code 79. */
+static struct kc_pod *crashing_dra_pod(void)
+{
+	struct kc_pod *pod = tb_pod("ml", "dra", "u1", "n1");
+	struct kc_container *c;
+	struct kc_container_status *cs;
+
+	tb_pod_owner(pod, "StatefulSet", "s", true);
+	c = tb_pod_container(pod, "main", NULL, 0);
+	c->claim = "gpu";
+	tb_pod_claim(pod, "gpu", "dra-gpu");
+	cs = tb_pod_status(pod, "main");
+	cs->has_last_exit_code = true;
+	cs->last_exit_code = 79;
+	cs->restart_count = 3;
+	set_state(cs, KC_STATE_WAITING, "CrashLoopBackOff", false);
+	return pod;
+}
+
+/* Issue 14 #7: exitCodes also covers a container that holds a DRA claim (resources.claims). */
+static void test_exit_code_dra_claim(void **state)
+{
+	struct tb_env e;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("signals: {exitCodes: {enabled: true, codes: [79], minRestarts: 3}}\n"), true);
+	tb_put_pod(&e, crashing_dra_pod());
+	assert_int_equal(next(&e), 0);
+	assert_string_equal(act.signal, "ExitCode");
+	assert_string_equal(act.resource, "claim:gpu");
+	assert_string_equal(act.name, "dra");
+	tb_env_done(&e);
+	/* With devices.dra off, a claim is not a device. */
+	tb_env_init(&e, tb_policy_yaml("devices: {dra: false}\n"
+				       "signals: {exitCodes: {enabled: true, codes: [79], minRestarts: 3}}\n"),
+		    true);
+	tb_put_pod(&e, crashing_dra_pod());
+	assert_int_equal(next(&e), -EAGAIN);
+	tb_env_done(&e);
+}
+
 static struct kc_pod *dra_pod(const char *name, const char *uid)
 {
 	struct kc_pod *p = tb_pod("ml", name, uid, "n1");
@@ -642,6 +743,38 @@ static void test_retry_backoff_delete_after(void **state)
 	assert_int_equal(core_stats(e.core)->deleted, 1);
 	assert_int_equal(core_stats(e.core)->evicted, 0);
 	e.now += 1000000;
+	assert_int_equal(next(&e), -EAGAIN);
+	tb_env_done(&e);
+}
+
+/*
+ * Issue 14 #4: a 409 to an eviction is "gone" only when the cache no longer
+ * has that UID (a failed UID precondition); the same pod, still cached and
+ * still unhealthy (a conflicting PodDisruptionBudget update), is retried with
+ * backoff.
+ */
+static void test_conflict_retried_unless_gone(void **state)
+{
+	struct tb_env e;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("eviction: {retry: {initialBackoff: 5s, maxBackoff: 20s}}\n"), true);
+	e.now = 1000;
+	tb_put_pod(&e, sick_pod("a", "u1", "n1", "GPU-1"));
+	assert_int_equal(next(&e), 0);
+	core_action_done(e.core, "u1", CORE_RESULT_CONFLICT, 0, e.now);
+	assert_int_equal(core_stats(e.core)->gone, 0);
+	assert_int_equal(core_stats(e.core)->errors, 1);
+	assert_int_equal(core_next_wakeup(e.core, e.now), 6000);
+	e.now = 6000;
+	assert_int_equal(next(&e), 0);
+	assert_string_equal(act.uid, "u1");
+	/* Replaced under the same name (the cache has a new UID): the old one is gone. */
+	tb_put_pod(&e, gpu_pod("a", "u2", "n1"));
+	core_action_done(e.core, "u1", CORE_RESULT_CONFLICT, 0, e.now);
+	assert_int_equal(core_stats(e.core)->gone, 1);
+	assert_int_equal(core_stats(e.core)->errors, 1);
+	e.now += 60000;
 	assert_int_equal(next(&e), -EAGAIN);
 	tb_env_done(&e);
 }
@@ -1108,6 +1241,8 @@ int main(void)
 	    cmocka_unit_test(test_node_condition_device_pattern),
 	    cmocka_unit_test(test_allocatable_drop),
 	    cmocka_unit_test(test_exit_code),
+	    cmocka_unit_test(test_exit_code_clears_when_ready),
+	    cmocka_unit_test(test_exit_code_dra_claim),
 	    cmocka_unit_test(test_dra_taint),
 	    cmocka_unit_test(test_dra_condition),
 	    cmocka_unit_test(test_dra_pod_resource_health),
@@ -1116,6 +1251,7 @@ int main(void)
 	    cmocka_unit_test(test_standby_is_quiet),
 	    cmocka_unit_test(test_idempotence),
 	    cmocka_unit_test(test_retry_backoff_delete_after),
+	    cmocka_unit_test(test_conflict_retried_unless_gone),
 	    cmocka_unit_test(test_blocked_then_recovered),
 	    cmocka_unit_test(test_dry_run),
 	    cmocka_unit_test(test_limit_per_node),

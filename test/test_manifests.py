@@ -124,6 +124,22 @@ class TestManifests(unittest.TestCase):
         dep = self.one("Deployment")
         self.assertEqual(svc["spec"]["selector"], dep["spec"]["selector"]["matchLabels"])
 
+    def test_own_image_overlay(self):
+        """The README's overlay for your own image renders with that image and changes
+        nothing else."""
+        with tempfile.TemporaryDirectory(prefix="manifests-overlay-") as d:
+            with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+                f.write("resources:\n  - %s\n" % os.path.relpath(MANIFESTS, d) +
+                        "images:\n  - name: ghcr.io/device-descheduler/device-descheduler\n"
+                        "    newName: registry.example.com/you/device-descheduler\n    newTag: dev\n")
+            out = subprocess.run(["kubectl", "kustomize", d], check=True, capture_output=True, text=True,
+                                 timeout=60).stdout
+        objs = [o for o in yaml.safe_load_all(out) if o]
+        dep = next(o for o in objs if o["kind"] == "Deployment")
+        self.assertEqual(dep["spec"]["template"]["spec"]["containers"][0]["image"],
+                         "registry.example.com/you/device-descheduler:dev")
+        self.assertEqual(len(objs), len(self.objs))
+
 
 @unittest.skipUnless(shutil.which("kubectl"), "kubectl not on the PATH")
 class TestManifestsRBAC(unittest.TestCase):

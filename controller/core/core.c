@@ -504,7 +504,10 @@ void core_set_active(struct core *c, bool active, uint64_t now_ms)
 
 	if (active == was)
 		return;
-	kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
+	/* Before the caches sync nothing is evicted anyway: going inactive then (the shell
+	 * does so at start until it knows it leads) is not news worth a line. */
+	if (active || c->synced)
+		kc_log_info(2, "core: %s", active ? "active: evictions enabled" : "not active: no evictions");
 	c->active = active;
 	c->st.active = active;
 	if (!active || !c->synced)
@@ -528,12 +531,20 @@ static void count_held(struct core *c, struct planner_pod *r, enum limits_hold h
 	kc_log_info(4, "core: pod %s/%s held by %s", r->ns, r->name, limits_hold_name(hold));
 }
 
-/* The controller ownerReference UID of the pod a record stands for; "" when none (or gone). */
-static const char *owner_of(const struct core *c, const struct planner_pod *r)
+/* The cached pod the record is about: same namespace, name and UID; NULL when it is gone. */
+static const struct kc_pod *pod_cached(const struct core *c, const struct planner_pod *r)
 {
 	const struct kc_pod *pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
 
-	if (!pod || strcmp(pod->meta.uid, r->uid) != 0)
+	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
+}
+
+/* The controller ownerReference UID of the pod a record stands for; "" when none (or gone). */
+static const char *owner_of(const struct core *c, const struct planner_pod *r)
+{
+	const struct kc_pod *pod = pod_cached(c, r);
+
+	if (!pod)
 		return "";
 	for (uint32_t i = 0; i < pod->meta.n_owners; i++)
 		if (pod->meta.owners[i].controller)
@@ -827,6 +838,8 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 	}
 	limits_done(c->lim);
 	c->st.in_flight = limits_in_flight(c->lim);
+	if (res == CORE_RESULT_CONFLICT)
+		res = pod_cached(c, r) ? CORE_RESULT_ERROR : CORE_RESULT_GONE;
 	switch (res) {
 	case CORE_RESULT_EVICTED:
 	case CORE_RESULT_GONE:
@@ -862,8 +875,8 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		drop_record(c, r, now_ms);
 		return;
 	}
-	pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
-	if (!pod || strcmp(pod->meta.uid, r->uid) != 0) {
+	pod = pod_cached(c, r);
+	if (!pod) {
 		drop_record(c, r, now_ms);
 		return;
 	}

@@ -110,6 +110,7 @@ enum core_result {
 	CORE_RESULT_BLOCKED, /* 429: a PodDisruptionBudget blocks it; retried with backoff */
 	CORE_RESULT_GONE,    /* 404: already gone */
 	CORE_RESULT_ERROR,   /* anything else; retried with backoff */
+	CORE_RESULT_CONFLICT, /* 409: gone when the cache no longer has the UID, else retried with backoff */
 };
 
 /* The result of an action in flight (unknown UIDs are ignored). retry_after_ms 0 = none. */

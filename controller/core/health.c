@@ -814,9 +814,13 @@ static void eval_alloc_drop(const struct policy *p, const struct kc_pod *pod, co
 	}
 }
 
-/* The device resource a container holds, or NULL. */
-static const char *container_device(const struct policy *p, const struct kc_pod *pod,
-				    const struct kc_container_status *cs)
+/*
+ * The device resource a container holds, or NULL: a device-plugin resource
+ * it requests, a DRA claim it uses (resources.claims, as "claim:<name>"), or
+ * one its allocatedResourcesStatus lists.  The caller frees it.
+ */
+static char *container_device(const struct policy *p, const struct kc_pod *pod,
+			      const struct kc_container_status *cs)
 {
 	for (uint32_t i = 0; i < pod->n_containers; i++) {
 		const struct kc_container *c = &pod->containers[i];
@@ -825,14 +829,21 @@ static const char *container_device(const struct policy *p, const struct kc_pod 
 			continue;
 		for (uint32_t j = 0; j < c->n_requests; j++)
 			if (c->requests[j].value > 0 && policy_is_device_resource(p, c->requests[j].name))
-				return c->requests[j].name;
+				return kc_xstrdup(c->requests[j].name);
 		for (uint32_t j = 0; j < c->n_limits; j++)
 			if (c->limits[j].value > 0 && policy_is_device_resource(p, c->limits[j].name))
-				return c->limits[j].name;
+				return kc_xstrdup(c->limits[j].name);
+		if (c->claim && *c->claim) {
+			char *claim = kc_xasprintf("claim:%s", c->claim);
+
+			if (policy_is_device_resource(p, claim))
+				return claim;
+			free(claim);
+		}
 	}
 	for (uint32_t j = 0; j < cs->n_resources; j++)
 		if (cs->resources[j].n_devices && policy_is_device_resource(p, cs->resources[j].name))
-			return cs->resources[j].name;
+			return kc_xstrdup(cs->resources[j].name);
 	return NULL;
 }
 
@@ -844,16 +855,32 @@ static bool code_listed(const struct policy *p, int32_t code)
 	return false;
 }
 
+/*
+ * The exitCodes signal holds while the container is not running and ready,
+ * or while it is crash-looping (waiting in CrashLoopBackOff, or terminated
+ * with a listed code).  A container that runs and is ready again clears it,
+ * so `for:` is a real debounce: a crash loop that stops before it ends is no
+ * reason to evict.
+ */
+static bool exit_signal_holds(const struct policy *p, const struct kc_container_status *cs)
+{
+	bool crash_looping =
+	    (cs->state == KC_STATE_WAITING && strcmp(cs->state_reason, "CrashLoopBackOff") == 0) ||
+	    (cs->state == KC_STATE_TERMINATED && cs->has_exit_code && code_listed(p, cs->exit_code));
+
+	return crash_looping || !(cs->state == KC_STATE_RUNNING && cs->ready);
+}
+
 static void eval_exit_codes(const struct policy *p, const struct kc_pod *pod, struct hits *hs)
 {
 	if (!p->exit_codes_enabled)
 		return;
 	for (uint32_t i = 0; i < pod->n_statuses; i++) {
 		const struct kc_container_status *cs = &pod->statuses[i];
-		const char *res;
+		char *res;
 		int32_t code;
 
-		if (cs->restart_count < p->exit_min_restarts)
+		if (cs->restart_count < p->exit_min_restarts || !exit_signal_holds(p, cs))
 			continue;
 		if (cs->has_exit_code && code_listed(p, cs->exit_code))
 			code = cs->exit_code;
@@ -868,6 +895,7 @@ static void eval_exit_codes(const struct policy *p, const struct kc_pod *pod, st
 			kc_xasprintf("container %s exited with code %d after %d restarts", cs->name, code,
 				     cs->restart_count),
 			0, true, p->exit_for_ms);
+		free(res);
 	}
 }
 

@@ -99,9 +99,13 @@ enum requests_outcome requests_classify(long http_status, int transport_error, c
 		return status && kc_status_has_cause(status, "DisruptionBudget") ? REQUESTS_BLOCKED : REQUESTS_FAILED;
 	if (http_status == 404)
 		return REQUESTS_GONE;
-	/* A failed UID precondition: the name now belongs to a new pod. */
+	/*
+	 * The eviction subresource answers 409 both for a failed UID precondition
+	 * (the name now belongs to a new pod) and for a conflicting update of the
+	 * PodDisruptionBudget's status: not necessarily gone.
+	 */
 	if (http_status == 409)
-		return REQUESTS_GONE;
+		return REQUESTS_CONFLICT;
 	return REQUESTS_FAILED;
 }
 

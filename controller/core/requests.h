@@ -43,7 +43,9 @@ char *requests_event_path(const char *ns);
 enum requests_outcome {
 	REQUESTS_EVICTED,   /* 200/201 */
 	REQUESTS_BLOCKED,   /* 429 with a DisruptionBudget cause: a PodDisruptionBudget */
-	REQUESTS_GONE,      /* 404, or 409 on the UID precondition: the pod we meant no longer exists */
+	REQUESTS_GONE,      /* 404: the pod we meant no longer exists */
+	REQUESTS_CONFLICT,  /* 409: a failed UID precondition (the pod was replaced) or a conflicting
+	                       PodDisruptionBudget update; only the cache can tell which (core) */
 	REQUESTS_FAILED,    /* anything else (a 429 from throttling too): retry with backoff */
 };
 
