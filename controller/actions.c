@@ -15,7 +15,9 @@
 struct actions {
 	struct actions_options o;
 	char *identity, *pod_ns, *pod_name, *pod_uid;
-	unsigned in_flight;
+	struct events *events;
+	unsigned in_flight;	    /* actions */
+	unsigned notices_in_flight; /* notice Events */
 	/* DeviceTaintRules: the version the server serves (an index into rule_versions),
 	 * found by the first list or create; rules_listed once ours were listed while
 	 * this replica leads. */
@@ -47,6 +49,7 @@ struct actions *actions_new(const struct actions_options *o)
 	a->pod_ns = dup_or_null(o->pod_ns);
 	a->pod_name = dup_or_null(o->pod_name);
 	a->pod_uid = dup_or_null(o->pod_uid);
+	a->events = events_new(o->send, o->sender, o->now_ms, o->userdata);
 	return a;
 }
 
@@ -58,6 +61,7 @@ struct actions *actions_free(struct actions *a)
 	free(a->pod_ns);
 	free(a->pod_name);
 	free(a->pod_uid);
+	events_free(a->events);
 	free(a);
 	return NULL;
 }
@@ -69,7 +73,7 @@ void actions_set_core(struct actions *a, struct core *c)
 
 unsigned actions_in_flight(const struct actions *a)
 {
-	return a->in_flight;
+	return a->in_flight + a->notices_in_flight;
 }
 
 int actions_client_send(void *sender, const struct kc_request_options *o, kc_response_cb done, void *userdata)
@@ -80,6 +84,11 @@ int actions_client_send(void *sender, const struct kc_request_options *o, kc_res
 static uint64_t now_ms(const struct actions *a)
 {
 	return a->o.now_ms(a->o.userdata);
+}
+
+static bool may_write(const struct actions *a)
+{
+	return !a->o.may_write || a->o.may_write(a->o.userdata);
 }
 
 static void action_run_free(struct action_run *run)
@@ -137,6 +146,7 @@ static const char *result_label(enum core_result r)
 	case CORE_RESULT_CONFLICT:
 		return "conflict";
 	case CORE_RESULT_ERROR:
+	case CORE_RESULT_CANCELLED:
 		return "error";
 	}
 	return "error";
@@ -175,11 +185,17 @@ static void on_write_done(struct kc_request *req, const struct kc_response *resp
 			    what, run->ns, run->name, run->uid, failure_text(resp));
 		break;
 	case CORE_RESULT_ERROR:
+	case CORE_RESULT_CANCELLED:
 		kc_log_warn("%s of pod %s/%s failed: %s (HTTP %ld); will retry", what, run->ns, run->name,
 			    failure_text(resp), resp->http_status);
 		break;
 	}
 	metrics_counter_add(a->o.metrics, "evictions_total", 1, result_label(r), run->signal, NULL);
+	/* One sample per pod rescued, from the health event to the accepted eviction (or
+	 * delete), however many attempts it took. */
+	if (r == CORE_RESULT_EVICTED)
+		metrics_histogram_observe(a->o.metrics, "eviction_latency_seconds",
+					  (double)(now_ms(a) - run->detected_ms) / 1000.0, NULL);
 	if (a->o.core)
 		core_action_done(a->o.core, run->uid, r, resp->retry_after_ms, now_ms(a));
 	action_finished(run);
@@ -225,11 +241,30 @@ static void send_write(struct action_run *run)
 	/* Not retried by the transport: a 429 is a PodDisruptionBudget answer that
 	 * the core retries with its own backoff. */
 	o.retry = false;
-	metrics_histogram_observe(a->o.metrics, "eviction_latency_seconds",
-				  (double)(now_ms(a) - run->detected_ms) / 1000.0, NULL);
 	send_request(a, &o, on_write_done, run);
 	free(path);
 	free(body);
+}
+
+/*
+ * The Event may have taken seconds: is the write still ours to make?  When not,
+ * the core hears CANCELLED and evaluates the pod again; returns false.
+ */
+static bool recheck(struct action_run *run)
+{
+	struct actions *a = run->owner;
+	const char *why = "the controller is shutting down";
+
+	if (!may_write(a))
+		why = "this replica no longer holds a fresh lease";
+	else if (a->o.core && core_action_check(a->o.core, run->uid, &why) == 0)
+		return true;
+	kc_log_info(0, "not %s pod %s/%s (uid %s) after all: %s", run->kind == CORE_DELETE ? "deleting" : "evicting",
+		    run->ns, run->name, run->uid, why);
+	if (a->o.core)
+		core_action_done(a->o.core, run->uid, CORE_RESULT_CANCELLED, 0, now_ms(a));
+	action_finished(run);
+	return false;
 }
 
 static void on_event_posted(struct kc_request *req, const struct kc_response *resp, void *userdata)
@@ -237,41 +272,29 @@ static void on_event_posted(struct kc_request *req, const struct kc_response *re
 	struct action_run *run = userdata;
 
 	(void)req;
-	if (resp->error || resp->http_status < 200 || resp->http_status >= 300)
+	if (resp->error != EVENTS_DROPPED && (resp->error || resp->http_status < 200 || resp->http_status >= 300))
 		kc_log_warn("could not record Event %s on pod %s/%s: %s (HTTP %ld)", run->reason, run->ns, run->name,
 			    failure_text(resp), resp->http_status);
 	if (run->dry_run) {
 		action_finished(run);
 		return;
 	}
+	if (!recheck(run))
+		return;
 	send_write(run);
 }
 
-/* Posts an Event about an object; done (may be NULL) runs when it is answered. */
-static void post_event(struct actions *a, const struct requests_event *ev, kc_response_cb done, void *userdata)
+static void on_notice_posted(struct kc_request *req, const struct kc_response *resp, void *userdata)
 {
-	struct kc_request_options o = {0};
-	char *path = requests_event_path(ev->ns);
-	char *body = requests_event_body(ev);
+	struct actions *a = userdata;
 
-	o.method = "POST";
-	o.path = path;
-	o.body = body;
-	o.body_len = strlen(body);
-	o.timeout_ms = 5000;
-	o.verb = "create";
-	o.resource = "events";
-	send_request(a, &o, done, userdata);
-	free(path);
-	free(body);
-}
-
-static void ignore_response(struct kc_request *req, const struct kc_response *resp, void *userdata)
-{
 	(void)req;
-	(void)userdata;
-	if (resp->error || resp->http_status >= 300)
+	if (resp->error != EVENTS_DROPPED && (resp->error || resp->http_status >= 300))
 		kc_log_warn("could not record an Event: %s (HTTP %ld)", failure_text(resp), resp->http_status);
+	a->notices_in_flight--;
+	/* Room for the next notice waiting in the core. */
+	if (a->o.on_done)
+		a->o.on_done(a->o.userdata);
 }
 
 static void run_action(struct actions *a, const struct core_action *act)
@@ -313,14 +336,14 @@ static void run_action(struct actions *a, const struct core_action *act)
 	ev.instance = a->identity;
 	ev.now_ms = kc_wall_ms();
 	a->in_flight++;
-	post_event(a, &ev, on_event_posted, run);
+	events_record(a->events, &ev, on_event_posted, run);
 }
 
 static void run_notices(struct actions *a)
 {
 	struct core_notice n;
 
-	while (core_next_notice(a->o.core, &n) == 0) {
+	while (a->notices_in_flight < ACTIONS_MAX_NOTICES_IN_FLIGHT && core_next_notice(a->o.core, &n) == 0) {
 		struct requests_event ev = {0};
 
 		if (strcmp(n.type, "Warning") == 0)
@@ -348,7 +371,8 @@ static void run_notices(struct actions *a)
 			ev.name = n.name;
 			ev.uid = n.uid;
 		}
-		post_event(a, &ev, ignore_response, NULL);
+		a->notices_in_flight++;
+		events_record(a->events, &ev, on_notice_posted, a);
 	}
 }
 
@@ -469,6 +493,13 @@ static void on_node_got(struct kc_request *req, const struct kc_response *resp, 
 		fence_finished(run, QUARANTINE_FAILED);
 		return;
 	}
+	if (!may_write(run->owner)) {
+		/* Our lease may have gone stale meanwhile: only the leader writes. */
+		kc_log_info(1, "node %s: not written, this replica may no longer lead", run->unit);
+		free(patch);
+		fence_finished(run, QUARANTINE_FAILED);
+		return;
+	}
 	path = kc_xasprintf("/api/v1/nodes/%s", run->unit);
 	o.method = "PATCH";
 	o.path = path;
@@ -543,11 +574,16 @@ static void rule_send(struct fence_run *run)
 	struct requests_fence f = fence_of(run);
 	struct kc_request_options o = {0};
 	const char *v = rule_versions[run->version];
-	char *name = requests_taint_rule_name(run->driver, run->pool, run->device);
-	char *path = requests_taint_rule_path(v, run->op == QUARANTINE_ADD ? NULL : name);
-	char *body = run->op == QUARANTINE_ADD ? requests_taint_rule_body(v, &f, run->driver, run->pool, run->device)
-					       : NULL;
+	char *name, *path, *body;
 
+	if (!may_write(run->owner)) {
+		kc_log_info(1, "device %s: not written, this replica may no longer lead", run->unit);
+		fence_finished(run, QUARANTINE_FAILED);
+		return;
+	}
+	name = requests_taint_rule_name(run->driver, run->pool, run->device);
+	path = requests_taint_rule_path(v, run->op == QUARANTINE_ADD ? NULL : name);
+	body = run->op == QUARANTINE_ADD ? requests_taint_rule_body(v, &f, run->driver, run->pool, run->device) : NULL;
 	o.method = run->op == QUARANTINE_ADD ? "POST" : "DELETE";
 	o.path = path;
 	o.body = body;
@@ -662,7 +698,9 @@ uint64_t actions_pump(struct actions *a, bool run_actions, uint64_t now)
 {
 	struct core_action act;
 
-	if (!a->o.core)
+	/* A replica whose lease may have gone stale (a pause, overdue timers) chooses
+	 * nothing; the leader callbacks pump again when that changes. */
+	if (!a->o.core || !may_write(a))
 		return UINT64_MAX;
 	if (run_actions) {
 		maybe_list_rules(a);

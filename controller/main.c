@@ -31,6 +31,7 @@
 #include "leader.h"
 #include "metrics.h"
 #include "metrics_refresh.h"
+#include "procstat.h"
 #include "options.h"
 #include "policy_watch.h"
 
@@ -75,6 +76,10 @@ static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARAN
 /* ---- the core and its actions ------------------------------------------------ */
 
 static void on_wake(uv_timer_t *t);
+static bool may_write(void *ud);
+
+/* How soon the pump looks again while our lease is overdue for renewal. */
+#define STALE_LEASE_RECHECK_MS 100
 
 /* Carries out every action that is due, then sleeps until the core's next wakeup. */
 static void pump(struct app *app)
@@ -83,6 +88,13 @@ static void pump(struct app *app)
 
 	if (!app->actions)
 		return;
+	if (app->leading && !may_write(app)) {
+		/* The lease is overdue for renewal (a pause): choose nothing until the
+		 * renewal succeeds or the deadline timer ends our leadership. */
+		if (!app->shutting_down)
+			uv_timer_start(&app->wake, on_wake, STALE_LEASE_RECHECK_MS, 0);
+		return;
+	}
 	next = actions_pump(app->actions, !app->shutting_down, now);
 	/* At least 1 ms, so that a wakeup that is already due cannot spin the loop. */
 	if (next != UINT64_MAX && !app->shutting_down)
@@ -105,6 +117,14 @@ static void schedule_pump(struct app *app)
 static void on_action_done(void *ud)
 {
 	schedule_pump(ud);
+}
+
+/* Only the holder of a fresh lease writes (or everybody without leader election). */
+static bool may_write(void *ud)
+{
+	struct app *app = ud;
+
+	return !app->leader || leader_is_leader(app->leader);
 }
 
 static uint64_t loop_now(void *ud)
@@ -174,12 +194,42 @@ static int start_reflector(struct app *app, const struct kc_type *type, struct k
 
 /* ---- policy ------------------------------------------------------------------ */
 
+/* devices.dra changed by a reload: start or stop watching claims and slices. */
+static void set_dra(struct app *app, bool on)
+{
+	int r;
+
+	if (on == (app->claims != NULL))
+		return;
+	if (!on) {
+		core_set_dra_stores(app->core, NULL, NULL, uv_now(app->loop));
+		kc_reflector_free(app->claims);
+		kc_reflector_free(app->slices);
+		app->claims = app->slices = NULL;
+		kc_log_info(0, "devices.dra turned off: no longer watching ResourceClaims and ResourceSlices");
+		return;
+	}
+	if ((r = start_reflector(app, &kc_type_resource_claim, &app->claims)) < 0 ||
+	    (r = start_reflector(app, &kc_type_resource_slice, &app->slices)) < 0) {
+		kc_log_error("devices.dra turned on, but the claim and slice caches cannot start: %s", strerror(-r));
+		kc_reflector_free(app->claims);
+		kc_reflector_free(app->slices);
+		app->claims = app->slices = NULL;
+		return;
+	}
+	core_set_dra_stores(app->core, kc_reflector_store(app->claims), kc_reflector_store(app->slices),
+			    uv_now(app->loop));
+	kc_log_info(0, "devices.dra turned on: watching ResourceClaims and ResourceSlices");
+}
+
 static void on_policy_reloaded(const struct policy *p, const char *why, void *ud)
 {
 	struct app *app = ud;
 
 	(void)why;
 	core_set_policy(app->core, p, uv_now(app->loop));
+	if (!app->shutting_down)
+		set_dra(app, p->dra);
 	schedule_pump(app);
 }
 
@@ -219,7 +269,10 @@ static void on_metrics_timer(uv_timer_t *t)
 	struct app *app = kc_container_of(t, struct app, metrics_timer);
 	struct kc_reflector *rs[] = {app->pods, app->nodes, app->claims, app->slices};
 	struct metrics_refresh_watch w[KC_ARRAY_SIZE(rs)] = {{0}};
+	struct procstat ps;
 
+	if (procstat_read("/proc", &ps) == 0)
+		procstat_update(app->metrics, &ps);
 	if (!app->core)
 		return;
 	for (size_t i = 0; i < KC_ARRAY_SIZE(rs); i++) {
@@ -399,6 +452,7 @@ int main(int argc, char **argv)
 	struct kc_client_options copts = {0};
 	struct kc_error err = {{0}};
 	uv_loop_t loop;
+	struct procstat ps;
 	bool dra;
 	int r;
 
@@ -448,6 +502,10 @@ int main(int argc, char **argv)
 	app->sig_term.data = app->sig_int.data = app->sig_hup.data = app;
 	app->metrics = metrics_new();
 	app->refresh = metrics_refresh_new(app->metrics);
+	/* Registered and read at once: the first scrape already shows them. */
+	procstat_register(app->metrics);
+	if (procstat_read("/proc", &ps) == 0)
+		procstat_update(app->metrics, &ps);
 	metrics_gauge_set(app->metrics, "build_info", 1, DD_VERSION, NULL);
 	metrics_gauge_set(app->metrics, "caches_synced", 0, NULL);
 	metrics_gauge_set(app->metrics, "leader", 0, NULL);
@@ -502,6 +560,7 @@ int main(int argc, char **argv)
 		ao.send = actions_client_send;
 		ao.sender = app->client;
 		ao.now_ms = loop_now;
+		ao.may_write = may_write;
 		ao.on_done = on_action_done;
 		ao.userdata = app;
 		app->actions = actions_new(&ao);

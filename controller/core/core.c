@@ -373,6 +373,14 @@ void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms)
 
 /* ---- events ---- */
 
+void core_set_dra_stores(struct core *c, const struct kc_store *claims, const struct kc_store *slices,
+			 uint64_t now_ms)
+{
+	c->claims = claims;
+	c->slices = slices;
+	eval_all(c, now_ms);
+}
+
 static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
 {
 	struct planner_pod *r = planner_get(c->pl, uid);
@@ -861,6 +869,11 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		c->st.blocked++;
 		planner_retry(c->p, r, !r->in_flight_delete, retry_after_ms, now_ms);
 		break;
+	case CORE_RESULT_CANCELLED:
+		/* Nothing was sent: no retry backoff, just evaluate the pod again as it is now. */
+		kc_log_info(2, "core: action on pod %s/%s cancelled before the write", r->ns, r->name);
+		r->state = PLANNER_WAITING;
+		goto reevaluate;
 	default:
 		c->st.errors++;
 		planner_retry(c->p, r, false, retry_after_ms, now_ms);
@@ -871,6 +884,7 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 		    res == CORE_RESULT_BLOCKED ? "blocked" : "failed",
 		    (unsigned long long)(r->retry_at_ms - now_ms));
 	r->state = PLANNER_WAITING;
+reevaluate:
 	if (r->gone) {
 		drop_record(c, r, now_ms);
 		return;
@@ -913,6 +927,39 @@ void core_rule_observed(struct core *c, const char *driver, const char *pool, co
 {
 	quarantine_observe_rule(c->qr, driver, pool, device, now_ms);
 	update_breaker(c, now_ms);
+}
+
+int core_action_check(const struct core *c, const char *uid, const char **ret_why)
+{
+	const struct planner_pod *r = planner_get(c->pl, uid);
+	const struct kc_pod *pod;
+	enum planner_skip skip;
+
+	/* Not c->active: leadership is the shell's check (a fresh lease), and a
+	 * shutdown lets the actions in flight finish. */
+	if (!r || r->state != PLANNER_IN_FLIGHT) {
+		*ret_why = "no action in flight for this pod";
+		return -ESTALE;
+	}
+	pod = pod_cached(c, r);
+	if (r->gone || !pod) {
+		*ret_why = "the pod is gone from the cache";
+		return -ESTALE;
+	}
+	if (!r->n_hits) {
+		*ret_why = "the pod is no longer bound to an unhealthy device";
+		return -ESTALE;
+	}
+	skip = planner_filter(c->p, pod);
+	if (skip != PLANNER_SKIP_NONE) {
+		*ret_why = planner_skip_message(skip);
+		return -ESTALE;
+	}
+	if (c->p->dry_run) {
+		*ret_why = "dry run was turned on";
+		return -ESTALE;
+	}
+	return 0;
 }
 
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)

@@ -51,6 +51,15 @@ struct core *core_free(struct core *c);
 void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms);
 
 /*
+ * devices.dra turned on or off by a reload: the claim and slice stores the
+ * shell watches from now on (NULL when it stopped watching them; the core
+ * forgets the old ones before this returns, so the caller may free them
+ * after).  Borrowed as in core_new; re-evaluates everything.
+ */
+void core_set_dra_stores(struct core *c, const struct kc_store *claims, const struct kc_store *slices,
+			 uint64_t now_ms);
+
+/*
  * Called after the reflector updated the store, with the reflector's delta;
  * obj and old are borrowed for the call.
  * A pod event re-evaluates that pod; a node event the pods on the node; a
@@ -111,6 +120,7 @@ enum core_result {
 	CORE_RESULT_GONE,    /* 404: already gone */
 	CORE_RESULT_ERROR,   /* anything else; retried with backoff */
 	CORE_RESULT_CONFLICT, /* 409: gone when the cache no longer has the UID, else retried with backoff */
+	CORE_RESULT_CANCELLED, /* not sent: core_action_check() found it no longer due; re-evaluated */
 };
 
 /* The result of an action in flight (unknown UIDs are ignored). retry_after_ms 0 = none. */
@@ -131,6 +141,15 @@ bool core_wants_rules(const struct core *c);
 /* One of our DeviceTaintRules exists (listed by the shell once this replica leads). */
 void core_rule_observed(struct core *c, const char *driver, const char *pool, const char *device,
 			uint64_t now_ms);
+/*
+ * Whether the action in flight for uid is still due, checked by the shell
+ * immediately before each write (the Event may have taken seconds): the pod
+ * with that UID is still in the cache, still bound to an
+ * unhealthy device, not filtered out by the policy now in force, and dry run
+ * was not turned on meanwhile.  0, or -ESTALE with *ret_why (static storage)
+ * saying why; then report CORE_RESULT_CANCELLED.
+ */
+int core_action_check(const struct core *c, const char *uid, const char **ret_why);
 
 /* The earliest debounce/backoff/limit time at which an action may become due; UINT64_MAX if none. */
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms);

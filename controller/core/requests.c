@@ -55,17 +55,23 @@ char *requests_delete_body(const char *uid, int64_t grace_period_s)
 /* Keeps Event names unique within one millisecond. */
 static unsigned long long event_seq;
 
+/* A core/v1 Event timestamp: RFC 3339 with second precision; ts has room for 40. */
+static void event_time(int64_t now_ms, char *ts)
+{
+	char micro[40];
+
+	kc_format_time(now_ms, micro, sizeof(micro));
+	memcpy(ts, micro, 19);
+	strcpy(ts + 19, "Z");
+}
+
 char *requests_event_body(const struct requests_event *e)
 {
-	char ts[40], micro[40];
-
+	char ts[40];
 	char *name;
 	json_t *ev;
 
-	kc_format_time(e->now_ms, micro, sizeof(micro));
-	/* core/v1 timestamps have second precision. */
-	memcpy(ts, micro, 19);
-	strcpy(ts + 19, "Z");
+	event_time(e->now_ms, ts);
 	/* Unique like client-go's recorder: <involved name>.<hex nanoseconds>. */
 	name = kc_xasprintf("%s.%llx", e->name, (unsigned long long)e->now_ms * 1000000ull + ++event_seq % 1000000);
 	ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:s, s:s,"
@@ -80,6 +86,14 @@ char *requests_event_body(const struct requests_event *e)
 		       "reportingComponent", "device-descheduler", "reportingInstance", e->instance);
 	free(name);
 	return dump(ev);
+}
+
+char *requests_event_patch_body(int64_t count, int64_t now_ms)
+{
+	char ts[40];
+
+	event_time(now_ms, ts);
+	return dump(json_pack("{s:I, s:s}", "count", (json_int_t)count, "lastTimestamp", ts));
 }
 
 char *requests_event_path(const char *ns)

@@ -39,6 +39,8 @@ struct requests_event {
 /* A core/v1 Event (with the events.k8s.io fields action/reportingController filled). */
 char *requests_event_body(const struct requests_event *e);
 char *requests_event_path(const char *ns);
+/* A strategic merge patch that counts one more occurrence of an Event: count and lastTimestamp. */
+char *requests_event_patch_body(int64_t count, int64_t now_ms);
 
 enum requests_outcome {
 	REQUESTS_EVICTED,   /* 200/201 */
