@@ -86,6 +86,7 @@ static void assert_defaults(const struct policy *p)
 	assert_int_equal(p->breaker_max_percent, 50);
 	assert_int_equal(p->breaker_min_nodes, 4);
 	assert_int_equal(p->breaker_close_after_ms, 30000);
+	assert_int_equal(p->breaker_memory_ms, 600000);
 	assert_true(p->remediation_enabled);
 	assert_true(p->fence_taint);
 	assert_false(p->fence_cordon);
@@ -184,7 +185,7 @@ static const char full_policy[] =
     "  deleteAfter: 10m\n"
     "  limits: {window: 30s, maxPerNode: 1, maxPerNamespace: 2, maxTotal: 0, maxInFlight: 4294967295}\n"
     "  circuitBreaker: {enabled: false, maxUnhealthyNodes: 3, maxUnhealthyNodePercent: 100, minNodes: 0,\n"
-    "                   closeAfter: 0s}\n";
+    "                   closeAfter: 0s, memory: 90s}\n";
 
 static void test_full(void **state)
 {
@@ -290,6 +291,7 @@ static void test_full(void **state)
 	assert_int_equal(p->breaker_max_percent, 100);
 	assert_int_equal(p->breaker_min_nodes, 0);
 	assert_int_equal(p->breaker_close_after_ms, 0);
+	assert_int_equal(p->breaker_memory_ms, 90000);
 	policy_free(p);
 }
 

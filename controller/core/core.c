@@ -32,6 +32,7 @@ struct core {
 	struct quarantine *qr;
 	bool synced, active;
 	bool cap_noticed; /* the QuarantineCapReached notice of this episode went out */
+	bool dra_synced; /* claims are read only once the DRA caches synced */
 	struct core_stats st;
 	struct notice q[MAX_NOTICES];
 	size_t q_head, q_len;
@@ -124,7 +125,7 @@ static void update_breaker(struct core *c, uint64_t now_ms)
 	struct fenced_ctx fc = {c->h, 0};
 	uint32_t dn, un;
 
-	health_breaker_counts(c->h, &dn, &un);
+	health_breaker_counts(c->h, now_ms, &dn, &un);
 	/* A quarantined node still counts until its fence is gone, even once its signals have cleared. */
 	quarantine_foreach_node(c->qr, count_fenced_cb, &fc);
 	un += fc.extra;
@@ -153,28 +154,71 @@ static void update_breaker(struct core *c, uint64_t now_ms)
 	c->st.breaker_open = limits_breaker_open(c->lim);
 }
 
-/* Replaces a record's hits (taking ownership), keeping the gauges and the breaker counts in step. */
-static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *hits, size_t n,
-		     const char *node, uint64_t now_ms)
+/*
+ * Whether a hit is a device report the breaker keeps (health_evidence_add):
+ * node conditions and allocatable drops count from the node itself, and stop
+ * counting when the node recovers.
+ */
+static bool is_evidence(const struct health_hit *h)
 {
+	return h->signal != HEALTH_NODE_CONDITION && h->signal != HEALTH_ALLOC_DROP;
+}
+
+/* Whether hits[0..n) has an evidence hit on the same resource and device as x. */
+static bool has_evidence(const struct health_hit *hits, size_t n, const struct health_hit *x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (is_evidence(&hits[i]) && strcmp(hits[i].resource, x->resource) == 0 &&
+		    strcmp(hits[i].device, x->device) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Replaces a record's hits (taking ownership), keeping the gauges and the
+ * breaker's evidence in step.  evidence: the new hits count for the breaker
+ * (the pod is not Succeeded or Failed).  recovered: a device the record no
+ * longer reports has recovered (the pod is still there and running); else
+ * the pod went away or finished, and the breaker remembers the device for
+ * circuitBreaker.memory.
+ */
+static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *hits, size_t n,
+		     const char *node, bool evidence, bool recovered, uint64_t now_ms)
+{
+	bool moved = node && strcmp(node, r->node) != 0;
+
 	for (size_t i = 0; i < r->n_hits; i++) {
 		resource_slot(c, r->hits[i].resource)->count--;
 		quarantine_hit(c->qr, &r->hits[i], r->node, -1, now_ms);
 	}
 	for (size_t i = 0; i < n; i++)
 		resource_slot(c, hits[i].resource)->count++;
-	if (r->n_hits) {
+	if (r->n_hits)
 		c->st.unhealthy_pods--;
-		health_node_pod_hits(c->h, r->node, -1);
+	if (n)
+		c->st.unhealthy_pods++;
+	for (size_t i = 0; r->evidence && i < r->n_hits; i++) {
+		const struct health_hit *o = &r->hits[i];
+
+		if (!is_evidence(o) || has_evidence(r->hits, i, o))
+			continue;
+		if (moved || !evidence || !has_evidence(hits, n, o))
+			health_evidence_drop(c->h, r->node, o->resource, o->device, recovered && !moved, now_ms,
+					     c->p->breaker_memory_ms);
 	}
-	if (node && strcmp(node, r->node) != 0) {
+	for (size_t i = 0; evidence && i < n; i++) {
+		const struct health_hit *x = &hits[i];
+
+		if (!is_evidence(x) || has_evidence(hits, i, x))
+			continue;
+		if (moved || !r->evidence || !has_evidence(r->hits, r->n_hits, x))
+			health_evidence_add(c->h, node ? node : r->node, x->resource, x->device);
+	}
+	if (moved) {
 		free(r->node);
 		r->node = kc_xstrdup(node);
 	}
-	if (n) {
-		c->st.unhealthy_pods++;
-		health_node_pod_hits(c->h, r->node, +1);
-	}
+	r->evidence = evidence;
 	for (size_t i = 0; i < n; i++)
 		quarantine_hit(c->qr, &hits[i], r->node, +1, now_ms);
 	health_hits_free(r->hits, r->n_hits);
@@ -182,9 +226,10 @@ static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *h
 	r->n_hits = n;
 }
 
-static void drop_record(struct core *c, struct planner_pod *r, uint64_t now_ms)
+/* Forgets a record; recovered as in set_hits(). */
+static void drop_record(struct core *c, struct planner_pod *r, bool recovered, uint64_t now_ms)
 {
-	set_hits(c, r, NULL, 0, NULL, now_ms);
+	set_hits(c, r, NULL, 0, NULL, false, recovered, now_ms);
 	planner_remove(c->pl, r);
 }
 
@@ -195,7 +240,9 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 	struct planner_pod *r = planner_get(c->pl, pod->meta.uid);
 	struct health_hit *hits = NULL;
 	size_t n =
-	    health_pod_eval(c->h, c->p, pod, c->claims, r ? r->hits : NULL, r ? r->n_hits : 0, now_ms, &hits);
+	    health_pod_eval(c->h, c->p, pod, c->dra_synced ? c->claims : NULL, r ? r->hits : NULL,
+			    r ? r->n_hits : 0, now_ms, &hits);
+	bool terminal = pod->phase == KC_POD_SUCCEEDED || pod->phase == KC_POD_FAILED;
 	enum planner_skip skip;
 	uint64_t due;
 
@@ -205,7 +252,8 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 		r = planner_add(c->pl, pod);
 		r->seen_ms = now_ms;
 	}
-	set_hits(c, r, hits, n, pod->node_name, now_ms);
+	/* Succeeded and Failed pods are no evidence: a stale status says nothing about the device now. */
+	set_hits(c, r, hits, n, pod->node_name, !terminal, !terminal, now_ms);
 	if (r->state == PLANNER_IN_FLIGHT || r->state == PLANNER_DONE)
 		return;
 	if (!n) {
@@ -217,7 +265,7 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 			return;
 		}
 		kc_log_info(4, "core: pod %s/%s no longer bound to an unhealthy device", r->ns, r->name);
-		drop_record(c, r, now_ms);
+		drop_record(c, r, !terminal, now_ms);
 		return;
 	}
 	skip = planner_filter(c->p, pod);
@@ -327,6 +375,7 @@ struct core *core_new(const struct policy *p, const struct kc_store *pods, const
 	c->qr = quarantine_new(p);
 	c->active = true;
 	c->st.active = true;
+	c->dra_synced = true;
 	eval_all(c, 0);
 	return c;
 }
@@ -378,6 +427,8 @@ void core_set_dra_stores(struct core *c, const struct kc_store *claims, const st
 {
 	c->claims = claims;
 	c->slices = slices;
+	/* New caches have not listed yet: claims wait for core_set_dra_synced(). */
+	c->dra_synced = claims == NULL;
 	eval_all(c, now_ms);
 }
 
@@ -388,11 +439,11 @@ static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
 	if (!r)
 		return;
 	if (r->state == PLANNER_IN_FLIGHT) {
-		set_hits(c, r, NULL, 0, NULL, now_ms);
+		set_hits(c, r, NULL, 0, NULL, false, false, now_ms);
 		r->gone = true;
 		return;
 	}
-	drop_record(c, r, now_ms);
+	drop_record(c, r, false, now_ms);
 }
 
 void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
@@ -502,6 +553,17 @@ void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
 	c->st.synced = synced;
 	if (synced && !was) {
 		kc_log_info(2, "core: caches synced, evaluating every pod");
+		eval_all(c, now_ms);
+	}
+}
+
+void core_set_dra_synced(struct core *c, bool synced, uint64_t now_ms)
+{
+	if (synced == c->dra_synced)
+		return;
+	c->dra_synced = synced;
+	if (synced) {
+		kc_log_info(2, "core: DRA caches synced, evaluating every pod");
 		eval_all(c, now_ms);
 	}
 }
@@ -863,7 +925,7 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 						    : "evicted");
 		r->state = PLANNER_DONE;
 		if (r->gone)
-			drop_record(c, r, now_ms);
+			drop_record(c, r, false, now_ms);
 		return;
 	case CORE_RESULT_BLOCKED:
 		c->st.blocked++;
@@ -886,12 +948,13 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 	r->state = PLANNER_WAITING;
 reevaluate:
 	if (r->gone) {
-		drop_record(c, r, now_ms);
+		drop_record(c, r, false, now_ms);
 		return;
 	}
 	pod = pod_cached(c, r);
 	if (!pod) {
-		drop_record(c, r, now_ms);
+		drop_record(c, r, false, now_ms);
+		update_breaker(c, now_ms);
 		return;
 	}
 	eval_pod(c, pod, now_ms);
@@ -971,6 +1034,8 @@ uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 		return UINT64_MAX;
 	/* The breaker's next change is due even when no pod waits: its Event must go out. */
 	breaker = limits_breaker_wake(c->lim);
+	if (health_breaker_wake(c->h) < breaker)
+		breaker = health_breaker_wake(c->h);
 	/* So are recoveries and retries of fences (never in dry run: nothing is written). */
 	fence = c->p->dry_run ? UINT64_MAX : quarantine_next_wakeup(c->qr, now_ms);
 	if (fence < breaker)

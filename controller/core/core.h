@@ -54,7 +54,8 @@ void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms);
  * devices.dra turned on or off by a reload: the claim and slice stores the
  * shell watches from now on (NULL when it stopped watching them; the core
  * forgets the old ones before this returns, so the caller may free them
- * after).  Borrowed as in core_new; re-evaluates everything.
+ * after).  Borrowed as in core_new; re-evaluates everything.  New stores
+ * count as not synced: their claims are read from core_set_dra_synced(true).
  */
 void core_set_dra_stores(struct core *c, const struct kc_store *claims, const struct kc_store *slices,
 			 uint64_t now_ms);
@@ -77,6 +78,14 @@ void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_res
 
 /* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms);
+/*
+ * Whether the DRA caches (claims and slices) have synced; true from
+ * core_new().  Until they have, claims are not read: a claim's device taints
+ * or conditions seen before the ResourceSlices that make its node a device
+ * node would count every DRA node as failing.  Turning true re-evaluates
+ * everything.
+ */
+void core_set_dra_synced(struct core *c, bool synced, uint64_t now_ms);
 /*
  * Leader (or no leader election).  Not active: nothing is chosen and no
  * notices are queued (the leader emits them); in-flight actions still

@@ -80,6 +80,7 @@ struct planner_pod {
 	bool dry_reported;     /* a dry-run action was returned for it (at most one per UID) */
 	bool loop_noticed;     /* the EvictionLoop notice was emitted */
 	uint64_t seen_ms;      /* when the core first saw it bound to an unhealthy device (loop guard) */
+	bool evidence;	       /* its hits count for the circuit breaker (core.c: not Succeeded/Failed) */
 };
 
 struct planner;

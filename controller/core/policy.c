@@ -456,6 +456,7 @@ static const struct ys_field breaker_fields[] = {
     U32("maxUnhealthyNodePercent", breaker_max_percent, 0, 100),
     U32("minNodes", breaker_min_nodes, 0, UINT32_MAX),
     DUR("closeAfter", breaker_close_after_ms),
+    DUR("memory", breaker_memory_ms),
 };
 static const struct ys_fieldset breaker_set = SET(breaker_fields, NULL);
 
@@ -608,6 +609,7 @@ struct policy *policy_new_default(void)
 	p->breaker_max_percent = 50;
 	p->breaker_min_nodes = 4;
 	p->breaker_close_after_ms = 30 * 1000;
+	p->breaker_memory_ms = 10 * 60 * 1000;
 	p->remediation_enabled = true;
 	p->fence_taint = true;
 	p->fence_cordon = false;

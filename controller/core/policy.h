@@ -142,6 +142,7 @@ struct policy {
 	uint32_t breaker_max_percent; /* maxUnhealthyNodePercent: trips above this share; default 50; 0 = off */
 	uint32_t breaker_min_nodes;  /* the percentage applies from this many device nodes on; default 4 */
 	uint64_t breaker_close_after_ms; /* closeAfter: close once below the threshold this long; default 30s */
+	uint64_t breaker_memory_ms;  /* memory: how long a device whose pods went away unrecovered counts; default 10m */
 
 	/* remediation: fence the failed hardware before evicting, and the loop guard */
 	bool remediation_enabled;    /* default true */
