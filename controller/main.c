@@ -72,11 +72,15 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, NULL};
+static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 
 static void on_wake(uv_timer_t *t);
+static bool may_write(void *ud);
+
+/* How soon the pump looks again while our lease is overdue for renewal. */
+#define STALE_LEASE_RECHECK_MS 100
 
 /* Carries out every action that is due, then sleeps until the core's next wakeup. */
 static void pump(struct app *app)
@@ -85,6 +89,13 @@ static void pump(struct app *app)
 
 	if (!app->actions)
 		return;
+	if (app->leading && !may_write(app)) {
+		/* The lease is overdue for renewal (a pause): choose nothing until the
+		 * renewal succeeds or the deadline timer ends our leadership. */
+		if (!app->shutting_down)
+			uv_timer_start(&app->wake, on_wake, STALE_LEASE_RECHECK_MS, 0);
+		return;
+	}
 	next = actions_pump(app->actions, !app->shutting_down, now);
 	/* At least 1 ms, so that a wakeup that is already due cannot spin the loop. */
 	if (next != UINT64_MAX && !app->shutting_down)
@@ -109,6 +120,14 @@ static void on_action_done(void *ud)
 	schedule_pump(ud);
 }
 
+/* Only the holder of a fresh lease writes (or everybody without leader election). */
+static bool may_write(void *ud)
+{
+	struct app *app = ud;
+
+	return !app->leader || leader_is_leader(app->leader);
+}
+
 static uint64_t loop_now(void *ud)
 {
 	struct app *app = ud;
@@ -122,6 +141,12 @@ static void check_synced(struct app *app)
 {
 	bool synced = kc_reflector_has_synced(app->pods) && kc_reflector_has_synced(app->nodes);
 
+	/* DRA signals wait for both DRA caches: claims seen before the slices that make their nodes
+	 * device nodes would look like every device node failing at once (see core_set_dra_synced). */
+	if (app->claims && kc_reflector_has_synced(app->claims) && kc_reflector_has_synced(app->slices)) {
+		core_set_dra_synced(app->core, true, uv_now(app->loop));
+		schedule_pump(app);
+	}
 	if (synced && !app->synced) {
 		app->synced = true;
 		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
@@ -176,12 +201,42 @@ static int start_reflector(struct app *app, const struct kc_type *type, struct k
 
 /* ---- policy ------------------------------------------------------------------ */
 
+/* devices.dra changed by a reload: start or stop watching claims and slices. */
+static void set_dra(struct app *app, bool on)
+{
+	int r;
+
+	if (on == (app->claims != NULL))
+		return;
+	if (!on) {
+		core_set_dra_stores(app->core, NULL, NULL, uv_now(app->loop));
+		kc_reflector_free(app->claims);
+		kc_reflector_free(app->slices);
+		app->claims = app->slices = NULL;
+		kc_log_info(0, "devices.dra turned off: no longer watching ResourceClaims and ResourceSlices");
+		return;
+	}
+	if ((r = start_reflector(app, &kc_type_resource_claim, &app->claims)) < 0 ||
+	    (r = start_reflector(app, &kc_type_resource_slice, &app->slices)) < 0) {
+		kc_log_error("devices.dra turned on, but the claim and slice caches cannot start: %s", strerror(-r));
+		kc_reflector_free(app->claims);
+		kc_reflector_free(app->slices);
+		app->claims = app->slices = NULL;
+		return;
+	}
+	core_set_dra_stores(app->core, kc_reflector_store(app->claims), kc_reflector_store(app->slices),
+			    uv_now(app->loop));
+	kc_log_info(0, "devices.dra turned on: watching ResourceClaims and ResourceSlices");
+}
+
 static void on_policy_reloaded(const struct policy *p, const char *why, void *ud)
 {
 	struct app *app = ud;
 
 	(void)why;
 	core_set_policy(app->core, p, uv_now(app->loop));
+	if (!app->shutting_down)
+		set_dra(app, p->dra);
 	schedule_pump(app);
 }
 
@@ -501,6 +556,8 @@ int main(int argc, char **argv)
 	app->core = core_new(policy_watch_policy(app->policy), kc_reflector_store(app->pods),
 			     kc_reflector_store(app->nodes), app->claims ? kc_reflector_store(app->claims) : NULL,
 			     app->slices ? kc_reflector_store(app->slices) : NULL);
+	if (app->claims)
+		core_set_dra_synced(app->core, false, uv_now(app->loop));
 	{
 		struct actions_options ao = {0};
 
@@ -514,6 +571,7 @@ int main(int argc, char **argv)
 		ao.send = actions_client_send;
 		ao.sender = app->client;
 		ao.now_ms = loop_now;
+		ao.may_write = may_write;
 		ao.on_done = on_action_done;
 		ao.userdata = app;
 		app->actions = actions_new(&ao);

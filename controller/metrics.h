@@ -22,7 +22,7 @@
  *   evictions_total{result,signal}        counter  result: success|blocked|error|dry_run|held_by_limit
  *   unhealthy_devices{resource}           gauge
  *   pods_bound_to_unhealthy_devices       gauge
- *   eviction_latency_seconds              histogram, health event to eviction request
+ *   eviction_latency_seconds              histogram, health event to accepted eviction, once per pod
  *   api_requests_total{verb,resource,code} counter (see metrics_api_request_observer)
  *   api_request_duration_seconds{verb,resource} histogram, watches excluded
  *   watch_restarts_total{resource}        counter
