@@ -287,6 +287,9 @@ struct metrics *metrics_new(void)
 	     "Number of pods not evicted because their owner's previous pod was evicted from the same node or "
 	     "device within remediation.loopWindow.",
 	     NULL},
+	    {METRICS_GAUGE, "quarantine_cap_reached",
+	     "1 while remediation.maxQuarantinedNodes is reached: nothing more is fenced or evicted from, else 0.",
+	     NULL},
 	};
 	struct metrics *m = metrics_new_empty();
 

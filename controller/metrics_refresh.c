@@ -75,6 +75,7 @@ void metrics_refresh_run(struct metrics_refresh *mr, const struct core_stats *st
 	add_difference(mr->m, "evictions_total", st->held_by_limit, &mr->seen_held, "held_by_limit", "any");
 	metrics_gauge_set(mr->m, "quarantined_nodes", st->quarantined_nodes, NULL);
 	metrics_gauge_set(mr->m, "quarantined_devices", st->quarantined_devices, NULL);
+	metrics_gauge_set(mr->m, "quarantine_cap_reached", st->quarantine_at_cap ? 1 : 0, NULL);
 	add_difference(mr->m, "quarantine_actions_total", st->quarantine_adds, &mr->seen_adds, "taint", NULL);
 	add_difference(mr->m, "quarantine_actions_total", st->quarantine_removes, &mr->seen_removes, "untaint", NULL);
 	add_difference(mr->m, "eviction_loops_total", st->eviction_loops, &mr->seen_loops, NULL, NULL);
