@@ -71,7 +71,7 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, NULL};
+static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 
@@ -140,6 +140,12 @@ static void check_synced(struct app *app)
 {
 	bool synced = kc_reflector_has_synced(app->pods) && kc_reflector_has_synced(app->nodes);
 
+	/* DRA signals wait for both DRA caches: claims seen before the slices that make their nodes
+	 * device nodes would look like every device node failing at once (see core_set_dra_synced). */
+	if (app->claims && kc_reflector_has_synced(app->claims) && kc_reflector_has_synced(app->slices)) {
+		core_set_dra_synced(app->core, true, uv_now(app->loop));
+		schedule_pump(app);
+	}
 	if (synced && !app->synced) {
 		app->synced = true;
 		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
@@ -547,6 +553,8 @@ int main(int argc, char **argv)
 	app->core = core_new(policy_watch_policy(app->policy), kc_reflector_store(app->pods),
 			     kc_reflector_store(app->nodes), app->claims ? kc_reflector_store(app->claims) : NULL,
 			     app->slices ? kc_reflector_store(app->slices) : NULL);
+	if (app->claims)
+		core_set_dra_synced(app->core, false, uv_now(app->loop));
 	{
 		struct actions_options ao = {0};
 
