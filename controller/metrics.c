@@ -278,6 +278,9 @@ struct metrics *metrics_new(void)
 	    {METRICS_COUNTER, "policy_reloads_total", "Number of policy reloads, by result.", l_result},
 	    {METRICS_GAUGE, "build_info", "Build information; the value is always 1.", l_version},
 	    {METRICS_GAUGE, "caches_synced", "1 once every informer cache has synced, else 0.", NULL},
+	    {METRICS_GAUGE, "quarantine_cap_reached",
+	     "1 while a fence was refused by the quarantine cap (remediation.maxQuarantinedNodes/Percent), else 0.",
+	     NULL},
 	    {METRICS_GAUGE, "quarantined_nodes", "Number of nodes this controller fenced (taint or cordon).", NULL},
 	    {METRICS_GAUGE, "quarantined_devices", "Number of DRA devices this controller fenced by a DeviceTaintRule.",
 	     NULL},
@@ -286,9 +289,6 @@ struct metrics *metrics_new(void)
 	    {METRICS_COUNTER, "eviction_loops_total",
 	     "Number of pods not evicted because their owner's previous pod was evicted from the same node or "
 	     "device within remediation.loopWindow.",
-	     NULL},
-	    {METRICS_GAUGE, "quarantine_cap_reached",
-	     "1 while remediation.maxQuarantinedNodes is reached: nothing more is fenced or evicted from, else 0.",
 	     NULL},
 	};
 	struct metrics *m = metrics_new_empty();

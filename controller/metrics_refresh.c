@@ -23,6 +23,9 @@ struct metrics_refresh *metrics_refresh_new(struct metrics *m)
 	struct metrics_refresh *mr = kc_xcalloc(1, sizeof(*mr));
 
 	mr->m = m;
+	/* Both actions read 0 from the start, so rates and alerts have a series before the first fence. */
+	metrics_counter_add(m, "quarantine_actions_total", 0, "taint", NULL);
+	metrics_counter_add(m, "quarantine_actions_total", 0, "untaint", NULL);
 	metrics_register(m, METRICS_COUNTER, "pods_not_evicted_total",
 			 "Pods bound to an unhealthy device that a filter kept from eviction, by reason.", reason_label,
 			 NULL, 0);
