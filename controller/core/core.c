@@ -554,6 +554,7 @@ void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
 	if (synced && !was) {
 		kc_log_info(2, "core: caches synced, evaluating every pod");
 		eval_all(c, now_ms);
+		quarantine_synced(c->qr, now_ms);
 	}
 }
 
