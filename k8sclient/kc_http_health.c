@@ -1,0 +1,170 @@
+/*
+ * Health checks of the client's connections, in the manner of client-go's
+ * HTTP/2 transport (ReadIdleTimeout 30 s, PingTimeout 15 s).  A multiplexed
+ * connection carries every watch and request; when a middlebox stops
+ * forwarding but keeps the sockets open, neither TCP nor curl notices, and
+ * every stream on it hangs for good.  libcurl 7.88 cannot send an HTTP/2 PING
+ * on a connection of a multi handle (curl_easy_upkeep only serves easy
+ * handles that run their own transfers), so the ping is a small request
+ * instead: GET /version, which every identity may read and which the
+ * connection that most needs it carries, since curl multiplexes new requests
+ * onto the connection it already has.
+ *
+ * A tick checks every socket: when a multiplexed one has read nothing for
+ * read_idle_ms (or the server has not answered anything for that long), a
+ * probe is sent; a multiplexed socket that still reads nothing for
+ * ping_timeout_ms after the probe went out is shut down.  curl then sees the
+ * connection end, the requests on it fail (and retry, if marked so), and the
+ * next ones open a new connection.  The tick also records when the server
+ * last answered, for the controller's readiness and liveness probes.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "kc_http_int.h"
+#include "kc_log.h"
+
+#define PROBE_PATH "/version"
+
+void kc_http_health_answered(struct kc_request *r, bool headers)
+{
+	struct kc_client *c = r->client;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	long ver = 0;
+
+	c->last_success_ms = uv_now(c->loop);
+	if (!headers)
+		return;
+	/* Which socket answered, and whether it multiplexes: only those are probed. */
+	if (curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &ver) != CURLE_OK || ver != CURL_HTTP_VERSION_2_0)
+		return;
+	if (curl_easy_getinfo(r->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
+		return;
+	for (struct link *l = c->socks.next; l != &c->socks; l = l->next) {
+		struct sock *s = kc_container_of(l, struct sock, link);
+
+		if (s->fd == fd)
+			s->multiplexed = true;
+	}
+}
+
+static void on_probe_done(struct kc_request *req, const struct kc_response *resp, void *userdata)
+{
+	struct kc_client *c = userdata;
+
+	(void)req;
+	c->probe = NULL;
+	if (resp->error && resp->error != -ECANCELED)
+		kc_log_info(2, "health probe GET %s: %s", PROBE_PATH,
+			    resp->error_message ? resp->error_message : strerror(-resp->error));
+}
+
+static void send_probe(struct kc_client *c, uint64_t now)
+{
+	struct kc_request_options o;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.method = "GET";
+	o.path = PROBE_PATH;
+	/* The tick gives up on it; curl's timeout would hide which socket it hung on. */
+	o.timeout_ms = UINT64_MAX;
+	o.max_body = 64 * 1024;
+	o.priority = true;
+	o.verb = "get";
+	o.resource = "version";
+	r = kc_client_request(c, &o, on_probe_done, c, &c->probe);
+	if (r < 0) {
+		c->probe = NULL;
+		return;
+	}
+	c->probe_sent_ms = now;
+	kc_log_info(4, "health probe GET %s sent", PROBE_PATH);
+}
+
+/* Shuts the socket down under curl, which then fails every transfer on it and
+ * drops the connection (it closes the descriptor itself). */
+static void close_dead(struct kc_client *c, curl_socket_t fd, uint64_t silent_ms)
+{
+	struct sock *found = NULL;
+
+	for (struct link *l = c->socks.next; l != &c->socks; l = l->next) {
+		struct sock *s = kc_container_of(l, struct sock, link);
+
+		if (s->fd == fd)
+			found = s;
+	}
+	if (found && found->closed_dead)
+		return;
+	if (found)
+		found->closed_dead = true;
+	c->dead_connections++;
+	kc_log_warn("the connection to the API server read nothing for %llu ms, nor answered a health probe "
+		    "within %llu ms: closing it, its requests move to a new connection",
+		    (unsigned long long)silent_ms, (unsigned long long)c->opts.ping_timeout_ms);
+	if (shutdown(fd, SHUT_RDWR) < 0)
+		kc_log_warn("shutdown(%d): %s", (int)fd, strerror(errno));
+}
+
+static void on_health_tick(uv_timer_t *t)
+{
+	struct kc_client *c = kc_container_of(t, struct kc_client, health_timer);
+	uint64_t now = uv_now(c->loop), idle_ms = c->opts.read_idle_ms, ping_ms = c->opts.ping_timeout_ms;
+	bool want_probe = now - c->last_success_ms >= idle_ms;
+
+	if (c->closing)
+		return;
+	for (struct link *l = c->socks.next; l != &c->socks; l = l->next) {
+		struct sock *s = kc_container_of(l, struct sock, link);
+		uint64_t silent = now - s->last_read_ms;
+
+		if (!s->multiplexed || s->closed_dead)
+			continue;
+		if (silent >= idle_ms)
+			want_probe = true;
+		/* Silent since before the probe went out, and ping_timeout after it. */
+		if (c->probe_sent_ms && c->probe_sent_ms > s->last_read_ms && now - c->probe_sent_ms >= ping_ms &&
+		    silent >= idle_ms + ping_ms)
+			close_dead(c, s->fd, silent);
+	}
+	if (c->probe && now - c->probe_sent_ms >= ping_ms) {
+		curl_socket_t fd = CURL_SOCKET_BAD;
+
+		/* The probe's own connection (one that never answered anything yet, say). */
+		if (c->probe->state == REQ_RUNNING &&
+		    curl_easy_getinfo(c->probe->easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
+			close_dead(c, fd, now - c->probe_sent_ms);
+		kc_request_cancel(c->probe);
+		return;
+	}
+	if (want_probe && !c->probe && (!c->probe_sent_ms || now - c->probe_sent_ms >= idle_ms))
+		send_probe(c, now);
+}
+
+int kc_http_health_start(struct kc_client *c)
+{
+	uint64_t tick = (c->opts.read_idle_ms < c->opts.ping_timeout_ms ? c->opts.read_idle_ms
+									  : c->opts.ping_timeout_ms) / 4;
+	int r;
+
+	if (tick < 50)
+		tick = 50;
+	c->last_success_ms = uv_now(c->loop);
+	r = uv_timer_start(&c->health_timer, on_health_tick, tick, tick);
+	if (r < 0)
+		return r;
+	/* The checks alone do not keep the loop running. */
+	uv_unref((uv_handle_t *)&c->health_timer);
+	return 0;
+}
+
+uint64_t kc_client_last_success_ms(const struct kc_client *c)
+{
+	return c->last_success_ms;
+}
+
+uint64_t kc_client_dead_connections(const struct kc_client *c)
+{
+	return c->dead_connections;
+}
