@@ -48,7 +48,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 	/* A failed poll (the peer reset the socket, say) is reported to curl as
 	 * an error on that socket, which then fails the transfer cleanly. */
-	s->last_read_ms = uv_now(c->loop);
+	if (status < 0 || (events & UV_READABLE))
+		s->last_read_ms = uv_now(c->loop);
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	else {

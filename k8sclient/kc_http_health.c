@@ -10,9 +10,9 @@
  * connection that most needs it carries, since curl multiplexes new requests
  * onto the connection it already has.
  *
- * A tick checks every socket: when a multiplexed one has read nothing for
- * read_idle_ms (or the server has not answered anything for that long), a
- * probe is sent; a multiplexed socket that still reads nothing for
+ * A tick checks every socket of a client whose server speaks HTTP/2: when one
+ * has read nothing for read_idle_ms (or the server has not answered anything
+ * for that long), a probe is sent; a socket that still reads nothing for
  * ping_timeout_ms after the probe went out is shut down.  curl then sees the
  * connection end, the requests on it fail (and retry, if marked so), and the
  * next ones open a new connection.  The tick also records when the server
@@ -30,23 +30,16 @@
 void kc_http_health_answered(struct kc_request *r, bool headers)
 {
 	struct kc_client *c = r->client;
-	curl_socket_t fd = CURL_SOCKET_BAD;
 	long ver = 0;
 
 	c->last_success_ms = uv_now(c->loop);
-	if (!headers)
-		return;
-	/* Which socket answered, and whether it multiplexes: only those are probed. */
-	if (curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &ver) != CURLE_OK || ver != CURL_HTTP_VERSION_2_0)
-		return;
-	if (curl_easy_getinfo(r->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
-		return;
-	for (struct link *l = c->socks.next; l != &c->socks; l = l->next) {
-		struct sock *s = kc_container_of(l, struct sock, link);
-
-		if (s->fd == fd)
-			s->multiplexed = true;
-	}
+	/* Which socket a transfer runs on is not known while it runs (curl 7.88 tells
+	 * CURLINFO_ACTIVESOCKET only after it), so the checks apply to every connection of a
+	 * client whose server speaks HTTP/2; an HTTP/1.1 connection carries one request and
+	 * ends with it, so its request's own timeout or a watch's stall ends it. */
+	if (headers && !c->multiplexed && curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &ver) == CURLE_OK &&
+	    ver == CURL_HTTP_VERSION_2_0)
+		c->multiplexed = true;
 }
 
 static void on_probe_done(struct kc_request *req, const struct kc_response *resp, void *userdata)
@@ -85,26 +78,15 @@ static void send_probe(struct kc_client *c, uint64_t now)
 
 /* Shuts the socket down under curl, which then fails every transfer on it and
  * drops the connection (it closes the descriptor itself). */
-static void close_dead(struct kc_client *c, curl_socket_t fd, uint64_t silent_ms)
+static void close_dead(struct kc_client *c, struct sock *s, uint64_t silent_ms)
 {
-	struct sock *found = NULL;
-
-	for (struct link *l = c->socks.next; l != &c->socks; l = l->next) {
-		struct sock *s = kc_container_of(l, struct sock, link);
-
-		if (s->fd == fd)
-			found = s;
-	}
-	if (found && found->closed_dead)
-		return;
-	if (found)
-		found->closed_dead = true;
+	s->closed_dead = true;
 	c->dead_connections++;
 	kc_log_warn("the connection to the API server read nothing for %llu ms, nor answered a health probe "
 		    "within %llu ms: closing it, its requests move to a new connection",
 		    (unsigned long long)silent_ms, (unsigned long long)c->opts.ping_timeout_ms);
-	if (shutdown(fd, SHUT_RDWR) < 0)
-		kc_log_warn("shutdown(%d): %s", (int)fd, strerror(errno));
+	if (shutdown(s->fd, SHUT_RDWR) < 0)
+		kc_log_warn("shutdown(%d): %s", (int)s->fd, strerror(errno));
 }
 
 static void on_health_tick(uv_timer_t *t)
@@ -115,26 +97,21 @@ static void on_health_tick(uv_timer_t *t)
 
 	if (c->closing)
 		return;
-	for (struct link *l = c->socks.next; l != &c->socks; l = l->next) {
+	for (struct link *l = c->socks.next; c->multiplexed && l != &c->socks; l = l->next) {
 		struct sock *s = kc_container_of(l, struct sock, link);
 		uint64_t silent = now - s->last_read_ms;
 
-		if (!s->multiplexed || s->closed_dead)
+		if (s->closed_dead)
 			continue;
 		if (silent >= idle_ms)
 			want_probe = true;
-		/* Silent since before the probe went out, and ping_timeout after it. */
+		/* Silent since before the probe went out, and ping_timeout after it: the probe
+		 * went unanswered on this connection (curl put it on the one it had). */
 		if (c->probe_sent_ms && c->probe_sent_ms > s->last_read_ms && now - c->probe_sent_ms >= ping_ms &&
 		    silent >= idle_ms + ping_ms)
-			close_dead(c, s->fd, silent);
+			close_dead(c, s, silent);
 	}
 	if (c->probe && now - c->probe_sent_ms >= ping_ms) {
-		curl_socket_t fd = CURL_SOCKET_BAD;
-
-		/* The probe's own connection (one that never answered anything yet, say). */
-		if (c->probe->state == REQ_RUNNING &&
-		    curl_easy_getinfo(c->probe->easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
-			close_dead(c, fd, now - c->probe_sent_ms);
 		kc_request_cancel(c->probe);
 		return;
 	}

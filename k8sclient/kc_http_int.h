@@ -105,7 +105,6 @@ struct sock {
 	curl_socket_t fd;
 	struct link link;      /* c->socks */
 	uint64_t last_read_ms; /* loop time of the last readable event (or of its creation) */
-	bool multiplexed;      /* carried an HTTP/2 response: the health checks watch it */
 	bool closed_dead;      /* shut down by the health checks */
 };
 
@@ -140,6 +139,7 @@ struct kc_client {
 	uint64_t rng;
 
 	uint64_t last_success_ms;  /* see kc_client_last_success_ms() */
+	bool multiplexed;          /* the server answered over HTTP/2: its connections are checked */
 	struct kc_request *probe;  /* the health probe in flight, or NULL */
 	uint64_t probe_sent_ms;    /* 0 = never */
 	uint64_t dead_connections;
@@ -202,8 +202,7 @@ void kc_http_wait_until(struct kc_request *r, uint64_t due_ms);
 /* kc_http_health.c: the health checks. */
 int kc_http_health_start(struct kc_client *c);
 /* The server answered r (headers of a response, or data of a stream): a sign of life
- * for the readiness checks, and for the health checks of r's connection when it is
- * multiplexed. */
+ * for the readiness checks; an HTTP/2 answer turns the connection checks on. */
 void kc_http_health_answered(struct kc_request *r, bool headers);
 
 /* kc_http_token.c: the bearer token. */
