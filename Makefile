@@ -25,7 +25,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP
 # test/check_layers.sh proves that breaking either rule fails the build.
 INC_KC   := -iquote k8sclient
 INC_CORE := -I controller/core/poison -iquote controller/core -iquote k8sclient
-INC_CTL  := -iquote controller -iquote controller/core -iquote k8sclient
+INC_CTL  := -iquote controller -iquote controller/core -iquote k8sclient -iquote $(BUILD)/gen
 INC_TEST := $(INC_CTL) -iquote test
 LDFLAGS := -pie -Wl,-z,relro,-z,now $(SAN)
 # Debian's headers live in the default include path, so no pkg-config is needed
@@ -53,7 +53,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
 .SECONDARY:
 
-.PHONY: all deps check-deps check-layers test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format
+.PHONY: all deps check-deps check-layers test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format FORCE
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
 # Installs the Debian packages the build and tests need (as root), or says what to install.
@@ -98,6 +98,15 @@ $(CTL_LIB): $(CTL_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
+# --version names the commit it was built from: the header is rewritten only
+# when the commit changes, so main.o is rebuilt exactly then.
+DD_GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(BUILD)/gen/dd_version.h: FORCE
+	@mkdir -p $(dir $@); v='#define DD_GIT_COMMIT "$(DD_GIT_COMMIT)"'; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" > $@
+$(BUILD)/controller/main.o: $(BUILD)/gen/dd_version.h
+FORCE:
+
 $(BIN): $(BUILD)/controller/main.o $(CTL_LIB) $(KC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -111,7 +120,10 @@ $(BUILD)/bench: $(BUILD)/test/bench.o $(CTL_LIB) $(KC_LIB)
 # Unit tests (no server), C integration tests (each against its own test API
 # server), then the Python-driven suites (the test API server with real
 # kubectl, and the controller scenarios).
-test: check-deps $(BIN) k8sclient/libk8sclient.a check-layers unit itest itest-h2 pytest
+test: check-deps $(BIN) k8sclient/libk8sclient.a check-layers unit itest itest-h2 pytest realtest
+
+# The real control plane and the scenarios against it: cluster-build, cluster-up, cluster-down, realtest.
+include test/cluster/cluster.mk
 
 # The build's layer rules hold (and cannot be widened silently).
 check-layers:

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core.h"
+#include "events.h"
 #include "kc_http.h"
 #include "metrics.h"
 
@@ -26,8 +27,12 @@
  * call); done runs exactly once, later, unless a negative errno is returned.
  * The contract of kc_client_request().
  */
-typedef int (*actions_send_fn)(void *sender, const struct kc_request_options *o, kc_response_cb done,
-			       void *userdata);
+typedef events_send_fn actions_send_fn;
+
+/* The most notice Events (NotEvicted, the breaker's) waiting for an answer at
+ * once; the rest wait in the core's bounded queue, so a burst of notices never
+ * queues ahead of lease renewals in the client. */
+#define ACTIONS_MAX_NOTICES_IN_FLIGHT 8
 
 struct actions_options {
 	struct core *core;	 /* borrowed; see actions_set_core() */
@@ -40,6 +45,9 @@ struct actions_options {
 	void *sender;
 	/* The monotonic clock (the loop's), in ms. */
 	uint64_t (*now_ms)(void *userdata);
+	/* Whether this replica may write now (it holds a fresh lease); checked before
+	 * choosing actions and again immediately before every write.  NULL = always. */
+	bool (*may_write)(void *userdata);
 	/* An action finished: the core may have more to do (schedule a pump).  Runs
 	 * from a response callback, where no request may be started synchronously
 	 * by a kc_client user, so defer. */
@@ -59,8 +67,15 @@ void actions_set_core(struct actions *a, struct core *c);
 
 /*
  * Carries out every action due at now (only when run_actions: not while
- * shutting down), then turns every queued notice into an Event.  Returns
- * the core's next wakeup (UINT64_MAX when none, or without a core).
+ * shutting down), then turns queued notices into Events (at most
+ * ACTIONS_MAX_NOTICES_IN_FLIGHT unanswered).  Nothing at all while
+ * may_write says no.  Returns the core's next wakeup (UINT64_MAX when none,
+ * without a core, or while we may not write).
+ *
+ * Before the eviction or delete that follows an action's Event, the runner
+ * asks may_write and core_action_check() again: a lease lost, a pod gone or
+ * healthy again, or a policy reloaded while the Event was in flight cancels
+ * the write (CORE_RESULT_CANCELLED).
  */
 uint64_t actions_pump(struct actions *a, bool run_actions, uint64_t now);
 

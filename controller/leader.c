@@ -620,9 +620,12 @@ int leader_start(struct leader *l)
 	return 0;
 }
 
+/* Leading, and the last renewal is younger than the renew deadline by the clock
+ * now: after a pause, overdue timers may run before the deadline timer, and
+ * they must not act on a lease that another replica may already hold. */
 bool leader_is_leader(const struct leader *l)
 {
-	return l->leading;
+	return l->leading && kc_monotonic_ms() - l->last_renew_ms < l->renew_deadline_ms;
 }
 
 const char *leader_identity(const struct leader *l)

@@ -63,6 +63,8 @@ int leader_new(uv_loop_t *loop, struct kc_client *c, const struct leader_options
 	       struct kc_error *err);
 /* Starts campaigning (the first attempt runs at once).  Returns 0 or a negative errno. */
 int leader_start(struct leader *l);
+/* Whether we lead with a fresh lease: false once renewDeadline has passed since
+ * the start of the last successful renewal, even before the deadline timer ran. */
 bool leader_is_leader(const struct leader *l);
 /* Our identity, and the holder we last observed ("" when none); owned by l. */
 const char *leader_identity(const struct leader *l);

@@ -20,6 +20,7 @@
 
 #include "actions.h"
 #include "core.h"
+#include "dd_version.h"
 #include "httpserver.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -30,6 +31,7 @@
 #include "leader.h"
 #include "metrics.h"
 #include "metrics_refresh.h"
+#include "procstat.h"
 #include "options.h"
 #include "policy_watch.h"
 
@@ -69,11 +71,15 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, NULL};
+static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 
 static void on_wake(uv_timer_t *t);
+static bool may_write(void *ud);
+
+/* How soon the pump looks again while our lease is overdue for renewal. */
+#define STALE_LEASE_RECHECK_MS 100
 
 /* Carries out every action that is due, then sleeps until the core's next wakeup. */
 static void pump(struct app *app)
@@ -82,6 +88,13 @@ static void pump(struct app *app)
 
 	if (!app->actions)
 		return;
+	if (app->leading && !may_write(app)) {
+		/* The lease is overdue for renewal (a pause): choose nothing until the
+		 * renewal succeeds or the deadline timer ends our leadership. */
+		if (!app->shutting_down)
+			uv_timer_start(&app->wake, on_wake, STALE_LEASE_RECHECK_MS, 0);
+		return;
+	}
 	next = actions_pump(app->actions, !app->shutting_down, now);
 	/* At least 1 ms, so that a wakeup that is already due cannot spin the loop. */
 	if (next != UINT64_MAX && !app->shutting_down)
@@ -106,6 +119,14 @@ static void on_action_done(void *ud)
 	schedule_pump(ud);
 }
 
+/* Only the holder of a fresh lease writes (or everybody without leader election). */
+static bool may_write(void *ud)
+{
+	struct app *app = ud;
+
+	return !app->leader || leader_is_leader(app->leader);
+}
+
 static uint64_t loop_now(void *ud)
 {
 	struct app *app = ud;
@@ -119,6 +140,12 @@ static void check_synced(struct app *app)
 {
 	bool synced = kc_reflector_has_synced(app->pods) && kc_reflector_has_synced(app->nodes);
 
+	/* DRA signals wait for both DRA caches: claims seen before the slices that make their nodes
+	 * device nodes would look like every device node failing at once (see core_set_dra_synced). */
+	if (app->claims && kc_reflector_has_synced(app->claims) && kc_reflector_has_synced(app->slices)) {
+		core_set_dra_synced(app->core, true, uv_now(app->loop));
+		schedule_pump(app);
+	}
 	if (synced && !app->synced) {
 		app->synced = true;
 		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
@@ -173,12 +200,42 @@ static int start_reflector(struct app *app, const struct kc_type *type, struct k
 
 /* ---- policy ------------------------------------------------------------------ */
 
+/* devices.dra changed by a reload: start or stop watching claims and slices. */
+static void set_dra(struct app *app, bool on)
+{
+	int r;
+
+	if (on == (app->claims != NULL))
+		return;
+	if (!on) {
+		core_set_dra_stores(app->core, NULL, NULL, uv_now(app->loop));
+		kc_reflector_free(app->claims);
+		kc_reflector_free(app->slices);
+		app->claims = app->slices = NULL;
+		kc_log_info(0, "devices.dra turned off: no longer watching ResourceClaims and ResourceSlices");
+		return;
+	}
+	if ((r = start_reflector(app, &kc_type_resource_claim, &app->claims)) < 0 ||
+	    (r = start_reflector(app, &kc_type_resource_slice, &app->slices)) < 0) {
+		kc_log_error("devices.dra turned on, but the claim and slice caches cannot start: %s", strerror(-r));
+		kc_reflector_free(app->claims);
+		kc_reflector_free(app->slices);
+		app->claims = app->slices = NULL;
+		return;
+	}
+	core_set_dra_stores(app->core, kc_reflector_store(app->claims), kc_reflector_store(app->slices),
+			    uv_now(app->loop));
+	kc_log_info(0, "devices.dra turned on: watching ResourceClaims and ResourceSlices");
+}
+
 static void on_policy_reloaded(const struct policy *p, const char *why, void *ud)
 {
 	struct app *app = ud;
 
 	(void)why;
 	core_set_policy(app->core, p, uv_now(app->loop));
+	if (!app->shutting_down)
+		set_dra(app, p->dra);
 	schedule_pump(app);
 }
 
@@ -218,7 +275,10 @@ static void on_metrics_timer(uv_timer_t *t)
 	struct app *app = kc_container_of(t, struct app, metrics_timer);
 	struct kc_reflector *rs[] = {app->pods, app->nodes, app->claims, app->slices};
 	struct metrics_refresh_watch w[KC_ARRAY_SIZE(rs)] = {{0}};
+	struct procstat ps;
 
+	if (procstat_read("/proc", &ps) == 0)
+		procstat_update(app->metrics, &ps);
 	if (!app->core)
 		return;
 	for (size_t i = 0; i < KC_ARRAY_SIZE(rs); i++) {
@@ -388,10 +448,7 @@ static int start_servers(struct app *app, struct kc_error *err)
 	r = httpserver_new(app->loop, &o, &app->http, err);
 	if (r < 0)
 		return r;
-	if (httpserver_metrics_port(app->http) > 0)
-		kc_log_info(1, "serving metrics on port %d", httpserver_metrics_port(app->http));
-	if (httpserver_probe_port(app->http) > 0)
-		kc_log_info(1, "serving probes on port %d", httpserver_probe_port(app->http));
+	/* httpserver logs each endpoint it serves, once. */
 	return 0;
 }
 
@@ -401,6 +458,7 @@ int main(int argc, char **argv)
 	struct kc_client_options copts = {0};
 	struct kc_error err = {{0}};
 	uv_loop_t loop;
+	struct procstat ps;
 	bool dra;
 	int r;
 
@@ -415,7 +473,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (app->opts.version) {
-		printf("device-descheduler %s\n", DD_VERSION);
+		printf("device-descheduler %s (commit %s)\n", DD_VERSION, DD_GIT_COMMIT);
 		return 0;
 	}
 	kc_log_setup(app->opts.verbosity, app->opts.log_format, stderr);
@@ -429,7 +487,8 @@ int main(int argc, char **argv)
 		r = 1;
 		goto free_policy;
 	}
-	kc_log_info(1, "device-descheduler %s: API server %s (%s)%s", DD_VERSION, app->cfg.server, app->cfg.source,
+	kc_log_info(1, "device-descheduler %s (commit %s): API server %s (%s)%s", DD_VERSION, DD_GIT_COMMIT,
+		    app->cfg.server, app->cfg.source,
 		    policy_watch_policy(app->policy)->dry_run ? ", dry run" : "");
 
 	r = uv_loop_init(&loop);
@@ -449,6 +508,10 @@ int main(int argc, char **argv)
 	app->sig_term.data = app->sig_int.data = app->sig_hup.data = app;
 	app->metrics = metrics_new();
 	app->refresh = metrics_refresh_new(app->metrics);
+	/* Registered and read at once: the first scrape already shows them. */
+	procstat_register(app->metrics);
+	if (procstat_read("/proc", &ps) == 0)
+		procstat_update(app->metrics, &ps);
 	metrics_gauge_set(app->metrics, "build_info", 1, DD_VERSION, NULL);
 	metrics_gauge_set(app->metrics, "caches_synced", 0, NULL);
 	metrics_gauge_set(app->metrics, "leader", 0, NULL);
@@ -490,6 +553,8 @@ int main(int argc, char **argv)
 	app->core = core_new(policy_watch_policy(app->policy), kc_reflector_store(app->pods),
 			     kc_reflector_store(app->nodes), app->claims ? kc_reflector_store(app->claims) : NULL,
 			     app->slices ? kc_reflector_store(app->slices) : NULL);
+	if (app->claims)
+		core_set_dra_synced(app->core, false, uv_now(app->loop));
 	{
 		struct actions_options ao = {0};
 
@@ -503,6 +568,7 @@ int main(int argc, char **argv)
 		ao.send = actions_client_send;
 		ao.sender = app->client;
 		ao.now_ms = loop_now;
+		ao.may_write = may_write;
 		ao.on_done = on_action_done;
 		ao.userdata = app;
 		app->actions = actions_new(&ao);

@@ -27,6 +27,7 @@ struct series {
 
 struct family {
 	char *name; /* short name, without METRICS_PREFIX */
+	bool bare;  /* rendered without METRICS_PREFIX (metrics_register_unprefixed) */
 	char *help;
 	enum metrics_type type;
 	char **label_names;
@@ -220,6 +221,21 @@ int metrics_register(struct metrics *m, enum metrics_type type, const char *name
 	return 0;
 }
 
+int metrics_register_unprefixed(struct metrics *m, enum metrics_type type, const char *name, const char *help,
+				const char *const *label_names, const double *buckets, size_t n_buckets)
+{
+	int r = metrics_register(m, type, name, help, label_names, buckets, n_buckets);
+
+	if (r == 0)
+		family_find(m, name)->bare = true;
+	return r;
+}
+
+static const char *family_prefix(const struct family *f)
+{
+	return f->bare ? "" : METRICS_PREFIX;
+}
+
 struct metrics *metrics_new_empty(void)
 {
 	return kc_xcalloc(1, sizeof(struct metrics));
@@ -230,8 +246,10 @@ struct metrics *metrics_new(void)
 	static const char *const l_evictions[] = {"result", "signal", NULL};
 	static const char *const l_resource[] = {"resource", NULL};
 	static const char *const l_api[] = {"verb", "resource", "code", NULL};
+	static const char *const l_api_duration[] = {"verb", "resource", NULL};
 	static const char *const l_result[] = {"result", NULL};
 	static const char *const l_version[] = {"version", NULL};
+	static const char *const l_action[] = {"action", NULL};
 	static const struct {
 		enum metrics_type type;
 		const char *name;
@@ -245,9 +263,13 @@ struct metrics *metrics_new(void)
 	    {METRICS_GAUGE, "pods_bound_to_unhealthy_devices",
 	     "Number of pods currently bound to at least one unhealthy device.", NULL},
 	    {METRICS_HISTOGRAM, "eviction_latency_seconds",
-	     "Time from the health event to the eviction request, in seconds.", NULL},
+	     "Time from the health event to the accepted eviction, in seconds: one sample per pod rescued.",
+	     NULL},
 	    {METRICS_COUNTER, "api_requests_total",
 	     "Number of requests to the API server, by verb, resource and HTTP status code.", l_api},
+	    {METRICS_HISTOGRAM, "api_request_duration_seconds",
+	     "Latency of requests to the API server (watches excluded), by verb and resource, in seconds.",
+	     l_api_duration},
 	    {METRICS_COUNTER, "watch_restarts_total", "Number of times a watch was restarted.", l_resource},
 	    {METRICS_COUNTER, "relists_total", "Number of full relists after a watch expired.", l_resource},
 	    {METRICS_GAUGE, "circuit_breaker_open",
@@ -256,6 +278,15 @@ struct metrics *metrics_new(void)
 	    {METRICS_COUNTER, "policy_reloads_total", "Number of policy reloads, by result.", l_result},
 	    {METRICS_GAUGE, "build_info", "Build information; the value is always 1.", l_version},
 	    {METRICS_GAUGE, "caches_synced", "1 once every informer cache has synced, else 0.", NULL},
+	    {METRICS_GAUGE, "quarantined_nodes", "Number of nodes this controller fenced (taint or cordon).", NULL},
+	    {METRICS_GAUGE, "quarantined_devices", "Number of DRA devices this controller fenced by a DeviceTaintRule.",
+	     NULL},
+	    {METRICS_COUNTER, "quarantine_actions_total",
+	     "Number of fences written (taint) and removed (untaint), nodes and devices alike.", l_action},
+	    {METRICS_COUNTER, "eviction_loops_total",
+	     "Number of pods not evicted because their owner's previous pod was evicted from the same node or "
+	     "device within remediation.loopWindow.",
+	     NULL},
 	};
 	struct metrics *m = metrics_new_empty();
 
@@ -444,7 +475,7 @@ static int append_sample(struct kc_buf *out, const struct family *f, const struc
 	char num[40];
 	int r;
 
-	r = append_str(out, METRICS_PREFIX);
+	r = append_str(out, family_prefix(f));
 	r = r ?: append_str(out, f->name);
 	r = r ?: append_str(out, suffix);
 	if (r == 0 && (f->n_labels || le)) {
@@ -479,11 +510,13 @@ static int render_family(const struct family *f, struct kc_buf *out)
 
 	if (f->n_series == 0)
 		return 0;
-	r = append_str(out, "# HELP " METRICS_PREFIX);
+	r = append_str(out, "# HELP ");
+	r = r ?: append_str(out, family_prefix(f));
 	r = r ?: append_str(out, f->name);
 	r = r ?: kc_buf_append(out, " ", 1);
 	r = r ?: append_escaped(out, f->help, false);
-	r = r ?: append_str(out, "\n# TYPE " METRICS_PREFIX);
+	r = r ?: append_str(out, "\n# TYPE ");
+	r = r ?: append_str(out, family_prefix(f));
 	r = r ?: append_str(out, f->name);
 	r = r ?: kc_buf_append(out, " ", 1);
 	r = r ?: append_str(out, type_names[f->type]);
@@ -533,7 +566,6 @@ void metrics_api_request_observer(const char *verb, const char *resource, long h
 {
 	char code[24];
 
-	(void)duration_ms;
 	if (http_status > 0)
 		snprintf(code, sizeof(code), "%ld", http_status);
 	else
@@ -541,4 +573,9 @@ void metrics_api_request_observer(const char *verb, const char *resource, long h
 	/* Too many distinct series is the only possible error; the request itself went fine. */
 	(void)metrics_counter_add(userdata, "api_requests_total", 1, verb ? verb : "",
 				  resource ? resource : "", code, NULL);
+	/* A watch lasts until its timeout: its duration says nothing about latency. */
+	if (!verb || strcmp(verb, "watch") != 0)
+		(void)metrics_histogram_observe(userdata, "api_request_duration_seconds",
+						(double)duration_ms / 1000.0, verb ? verb : "",
+						resource ? resource : "", NULL);
 }

@@ -22,8 +22,9 @@
  *   evictions_total{result,signal}        counter  result: success|blocked|error|dry_run|held_by_limit
  *   unhealthy_devices{resource}           gauge
  *   pods_bound_to_unhealthy_devices       gauge
- *   eviction_latency_seconds              histogram, health event to eviction request
+ *   eviction_latency_seconds              histogram, health event to accepted eviction, once per pod
  *   api_requests_total{verb,resource,code} counter (see metrics_api_request_observer)
+ *   api_request_duration_seconds{verb,resource} histogram, watches excluded
  *   watch_restarts_total{resource}        counter
  *   relists_total{resource}               counter
  *   circuit_breaker_open                  gauge (0/1)
@@ -77,6 +78,11 @@ void metrics_free(struct metrics *m);
 int metrics_register(struct metrics *m, enum metrics_type type, const char *name, const char *help,
 		     const char *const *label_names, const double *buckets, size_t n_buckets);
 
+/* As metrics_register, for a family rendered under its bare name, without
+ * METRICS_PREFIX (the standard process_* metrics, see procstat.h). */
+int metrics_register_unprefixed(struct metrics *m, enum metrics_type type, const char *name, const char *help,
+				const char *const *label_names, const double *buckets, size_t n_buckets);
+
 /*
  * Updates a series; the label values follow v and end with NULL.  Return 0,
  * -ENOENT for an unknown family, -EINVAL for a wrong type, a wrong number of
@@ -95,7 +101,8 @@ int metrics_get(const struct metrics *m, const char *name, double *ret, ...) __a
 /* Appends the exposition text to out.  Returns 0, or -EMSGSIZE past out's maximum. */
 int metrics_render(const struct metrics *m, struct kc_buf *out);
 
-/* A kc_client_observer (kc_http.h) counting api_requests_total{verb,resource,code};
+/* A kc_client_observer (kc_http.h) counting api_requests_total{verb,resource,code}
+ * and observing api_request_duration_seconds{verb,resource} (not for watches);
  * userdata is the struct metrics.  code is the HTTP status, or "<error>" when
  * no response arrived (as client-go's rest_client_requests_total). */
 void metrics_api_request_observer(const char *verb, const char *resource, long http_status,

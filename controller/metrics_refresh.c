@@ -12,6 +12,7 @@ struct metrics_refresh {
 	struct metrics *m;
 	uint64_t seen_restarts[METRICS_REFRESH_MAX_WATCHES], seen_relists[METRICS_REFRESH_MAX_WATCHES];
 	uint64_t seen_held;
+	uint64_t seen_adds, seen_removes, seen_loops;
 	uint64_t seen_skipped[PLANNER_SKIP_COUNT];
 	char *seen_resources[CORE_MAX_RESOURCES + 1]; /* unhealthy_devices series ever set */
 };
@@ -72,6 +73,11 @@ void metrics_refresh_run(struct metrics_refresh *mr, const struct core_stats *st
 	metrics_gauge_set(mr->m, "circuit_breaker_open", st->breaker_open ? 1 : 0, NULL);
 	refresh_unhealthy_devices(mr, st);
 	add_difference(mr->m, "evictions_total", st->held_by_limit, &mr->seen_held, "held_by_limit", "any");
+	metrics_gauge_set(mr->m, "quarantined_nodes", st->quarantined_nodes, NULL);
+	metrics_gauge_set(mr->m, "quarantined_devices", st->quarantined_devices, NULL);
+	add_difference(mr->m, "quarantine_actions_total", st->quarantine_adds, &mr->seen_adds, "taint", NULL);
+	add_difference(mr->m, "quarantine_actions_total", st->quarantine_removes, &mr->seen_removes, "untaint", NULL);
+	add_difference(mr->m, "eviction_loops_total", st->eviction_loops, &mr->seen_loops, NULL, NULL);
 	for (size_t i = 1; i < PLANNER_SKIP_COUNT; i++)
 		add_difference(mr->m, "pods_not_evicted_total", st->skipped[i], &mr->seen_skipped[i],
 			       core_skip_name(i), NULL);

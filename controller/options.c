@@ -64,7 +64,7 @@ static const struct flag flags[] = {
 	{"shutdown-timeout", FLAG_DURATION, OPT(shutdown_timeout_ms), "10s",
 	 "On SIGTERM, how long in-flight requests may take before the process exits."},
 	{"help", FLAG_BOOL, OPT(help), "false", "Print this help and exit."},
-	{"version", FLAG_BOOL, OPT(version), "false", "Print the version and exit."},
+	{"version", FLAG_BOOL, OPT(version), "false", "Print the version and the git commit it was built from, and exit."},
 };
 
 static const struct flag *find_flag(const char *name, size_t len)

@@ -12,6 +12,26 @@
 
 #include "kc_util.h"
 
+/*
+ * users[].user.exec: a client-go credential plugin
+ * (client.authentication.k8s.io/v1 or v1beta1), run by the HTTP client
+ * (kc_http_exec.c) for a token or a client certificate.
+ */
+enum kc_exec_interactive {
+	KC_EXEC_NEVER = 0,
+	KC_EXEC_IF_AVAILABLE,
+};
+
+struct kc_exec_config {
+	char *api_version;  /* "client.authentication.k8s.io/v1" or ".../v1beta1" */
+	char *command;      /* a name looked up on $PATH, or a path (made absolute when relative) */
+	char **args;        /* NULL-terminated; args[0] is command */
+	char **env;         /* NULL-terminated "NAME=value" entries, added to our environment */
+	char *install_hint; /* shown when the command cannot be found; or NULL */
+	bool provide_cluster_info;
+	enum kc_exec_interactive interactive;
+};
+
 struct kc_config {
 	char *server;               /* "https://10.0.0.1:443", no trailing slash */
 	char *tls_server_name;      /* NULL = the server's host */
@@ -29,6 +49,7 @@ struct kc_config {
 	char *ns;                   /* namespace from the context or the service account; "default" */
 	char *source;               /* "kubeconfig /root/.kube/config, context kind" or "in-cluster" */
 	bool insecure_skip_tls_verify;
+	struct kc_exec_config *exec; /* NULL, or the credential plugin (its credentials win over token) */
 };
 
 /*
@@ -45,8 +66,9 @@ int kc_config_load(const char *kubeconfig_path, const char *context, struct kc_c
 		   struct kc_error *err);
 /* Parses one kubeconfig file.  Relative paths inside it are relative to its
  * directory; referenced files are checked to be readable (within a size
- * bound) here, so that errors name the field.  exec and auth-provider
- * plugins and basic auth are refused with -ENOTSUP. */
+ * bound) here, so that errors name the field.  exec plugins are parsed
+ * (apiVersion checked; interactiveMode Always refused, as we have no
+ * terminal); auth-provider plugins and basic auth are refused with -ENOTSUP. */
 int kc_config_load_kubeconfig(const char *path, const char *context, struct kc_config *ret,
 			      struct kc_error *err);
 /* In-cluster: KUBERNETES_SERVICE_HOST/PORT and sa_dir/{token,ca.crt,namespace}
@@ -54,5 +76,9 @@ int kc_config_load_kubeconfig(const char *path, const char *context, struct kc_c
 int kc_config_in_cluster(const char *sa_dir, struct kc_config *ret, struct kc_error *err);
 /* Frees the fields (wiping the token and key) and zeroes *c; accepts NULL. */
 void kc_config_done(struct kc_config *c);
+/* A deep copy of an exec configuration (NULL for NULL); free with kc_exec_config_free. */
+struct kc_exec_config *kc_exec_config_dup(const struct kc_exec_config *e);
+/* Accepts NULL; returns NULL. */
+struct kc_exec_config *kc_exec_config_free(struct kc_exec_config *e);
 
 #endif

@@ -54,8 +54,11 @@ static const struct kc_sax_field taint_f[] = {
 static const struct kc_sax_schema taint_s = SCHEMA(taint_f);
 
 /* Pod */
+static const struct kc_sax_field cclaim_f[] = { F("name", STR, PCC_NAME, NULL) };
+static const struct kc_sax_schema cclaim_s = SCHEMA(cclaim_f);
 static const struct kc_sax_field res_f[] = {
 	F("requests", MAP, PC_REQ, NULL), F("limits", MAP, PC_LIM, NULL),
+	F("claims", ARR, PC_CLAIMS, &cclaim_s),
 };
 static const struct kc_sax_schema res_s = SCHEMA(res_f);
 static const struct kc_sax_field cont_f[] = {
@@ -102,6 +105,7 @@ static const struct kc_sax_field ars_f[] = {
 static const struct kc_sax_schema ars_s = SCHEMA(ars_f);
 static const struct kc_sax_field cstat_f[] = {
 	F("name", STR, CS_NAME, NULL), F("restartCount", INT, CS_RESTARTS, NULL),
+	F("ready", BOOL, CS_READY, NULL),
 	F("state", OBJ, CS_STATE, &state_s), F("lastState", OBJ, CS_LAST, &last_s),
 	F("allocatedResourcesStatus", ARR, CS_ARS, &ars_s),
 };
@@ -373,7 +377,8 @@ static int on_begin(struct dec *d, unsigned id)
 		return 0;
 	case P_CONT:
 	case P_INITCONT:
-		return kc_dec_vec_push(d, &d->v.containers, &(struct kc_container){ .name = "", .init = id == P_INITCONT })
+		return kc_dec_vec_push(d, &d->v.containers,
+				       &(struct kc_container){ .name = "", .claim = "", .init = id == P_INITCONT })
 			       ? 0 : d->err;
 	case P_SCLAIM:
 		return kc_dec_vec_push(d, &d->v.sclaims, &(struct kc_claim_ref){ "", "" }) ? 0 : d->err;
@@ -475,6 +480,14 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 				    : eq(v, "Never") ? KC_RESTART_NEVER : KC_RESTART_UNSET;
 		break;
 	case PC_NAME: SET(((struct kc_container *)vec_last(&d->v.containers))->name, dup_v(d, v)); break;
+	case PCC_NAME: {
+		/* The first claim is enough to know the container holds a DRA device; claim names are few. */
+		struct kc_container *c = vec_last(&d->v.containers);
+
+		if (!*c->claim)
+			SET(c->claim, intern_v(d, v));
+		break;
+	}
 	case PSC_NAME: SET(((struct kc_claim_ref *)vec_last(&d->v.sclaims))->name, dup_v(d, v)); break;
 	case PSC_CLAIM: SET(((struct kc_claim_ref *)vec_last(&d->v.sclaims))->claim_name, dup_v(d, v)); break;
 	case PCS_NAME: SET(((struct kc_claim_ref *)vec_last(&d->v.clst))->name, dup_v(d, v)); break;
@@ -578,6 +591,7 @@ static int on_bool(struct dec *d, unsigned id, bool b)
 	case O_CTRL: ((struct kc_owner_ref *)vec_last(&d->v.owners))->controller = b; break;
 	case N_UNSCHED: d->h.node.unschedulable = b; break;
 	case SL_ALL: d->h.slice.all_nodes = b; break;
+	case CS_READY: ((struct kc_container_status *)vec_last(&d->v.statuses))->ready = b; break;
 	}
 	return 0;
 }

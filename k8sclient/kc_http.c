@@ -51,6 +51,7 @@ static void copy_config(struct kc_config *dst, const struct kc_config *src)
 	dst->ns = dup_or_null(src->ns);
 	dst->source = dup_or_null(src->source);
 	dst->insecure_skip_tls_verify = src->insecure_skip_tls_verify;
+	dst->exec = kc_exec_config_dup(src->exec);
 }
 
 /* "list"/"get"/... and "pods" for metrics when the caller did not say. */
@@ -194,6 +195,8 @@ int kc_client_new(uv_loop_t *loop, const struct kc_config *cfg, const struct kc_
 		c->opts.read_idle_ms = 30000;
 	if (c->opts.ping_timeout_ms == 0)
 		c->opts.ping_timeout_ms = 15000;
+	if (c->opts.exec_timeout_ms == 0)
+		c->opts.exec_timeout_ms = 30000;
 	c->user_agent = kc_xstrdup(c->opts.user_agent ? c->opts.user_agent : "device-descheduler");
 	c->opts.user_agent = c->user_agent;
 	c->last_protocol = "";

@@ -40,12 +40,14 @@ struct kc_client_options {
 	const char *user_agent;      /* NULL = "device-descheduler" */
 	uint64_t read_idle_ms;       /* probe a connection silent this long; 0 = 30000 */
 	uint64_t ping_timeout_ms;    /* close it when the probe finds it still silent after this; 0 = 15000 */
+	uint64_t exec_timeout_ms;    /* an exec credential plugin's time to answer; 0 = 30000 */
 };
 
 struct kc_response {
 	long http_status;            /* 0 when no response was received */
 	int error;                   /* 0 or negative errno: -ETIMEDOUT, -ECONNREFUSED, -ECANCELED,
-	                                -EMSGSIZE (body over the bound), -EPROTO (TLS), -EIO */
+	                                -EMSGSIZE (body over the bound), -EPROTO (TLS), -EIO,
+	                                -EACCES (the exec credential plugin failed) */
 	const char *error_message;   /* human-readable transport error, or NULL */
 	const char *body;            /* NUL-terminated; NULL on a transport error and for the 2xx
 	                                body of a streaming request (a non-2xx one is buffered) */
@@ -96,7 +98,9 @@ void kc_client_close(struct kc_client *c, void (*done)(void *userdata), void *us
  * options, or -ESHUTDOWN once kc_client_close() was called; the callback
  * runs only when 0 is returned.  *ret_req (may be NULL) stays valid until the
  * callback returns.  A 401 with a token file re-reads the file and, when the
- * token changed, retries once at once (also for requests not marked retry).
+ * token changed, retries once at once (also for requests not marked retry);
+ * with an exec credential plugin, a request waits for the plugin's first
+ * credential, and a 401 runs the plugin again and retries once.
  * Safe to call from any callback of this client, including on_data.
  */
 int kc_client_request(struct kc_client *c, const struct kc_request_options *o, kc_response_cb cb,
@@ -123,6 +127,8 @@ void kc_client_set_observer(struct kc_client *c, kc_client_observer fn, void *us
 uint64_t kc_client_last_success_ms(const struct kc_client *c);
 /* How many connections the health checks found silent and closed. */
 uint64_t kc_client_dead_connections(const struct kc_client *c);
+/* How many times the exec credential plugin was started (for tests and logs). */
+unsigned kc_client_exec_runs(const struct kc_client *c);
 
 /* "HTTP/2" or "HTTP/1.1": the protocol of the most recent response (for logs and tests). */
 const char *kc_client_last_protocol(const struct kc_client *c);

@@ -23,6 +23,11 @@ void kc_http_on_handle_closed(uv_handle_t *h)
 
 	if (h->type == UV_POLL)
 		free(kc_container_of((uv_poll_t *)h, struct sock, poll));
+	kc_http_handle_released(c);
+}
+
+void kc_http_handle_released(struct kc_client *c)
+{
 	if (--c->open_handles == 0 && c->torn_down) {
 		void (*done)(void *) = c->close_done;
 		void *data = c->close_data;

@@ -1,12 +1,13 @@
 /*
- * Private to the HTTP client of kc_http.h, which is five files, one job each:
- * kc_http.c (the public API: creating and closing a client, queueing and
+ * Private to the HTTP client of kc_http.h, which is several files, one job
+ * each: kc_http.c (the public API: creating and closing a client, queueing and
  * cancelling requests), kc_http_sched.c (the request lifecycle: the scheduler,
  * the client-side rate limiter, attempts and their retries), kc_http_glue.c
  * (libcurl's multi interface driven by libuv, the per-transfer callbacks and
  * the easy handle's options), kc_http_token.c (the bearer token and its
- * refresh) and kc_http_health.c (probes that find and close dead
- * connections).  This header is what they share; nothing else includes it.
+ * refresh), kc_http_exec.c (exec credential plugins) and kc_http_health.c
+ * (probes that find and close dead connections).  This header is what they
+ * share; nothing else includes it.
  */
 #ifndef KC_HTTP_INT_H
 #define KC_HTTP_INT_H
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "kc_exec.h"
 #include "kc_http.h"
 #include "kc_ratelimit.h"
 
@@ -85,6 +87,7 @@ struct kc_request {
 	bool rl_reserved;      /* holds a rate limiter token for its next start */
 	bool cancel_requested; /* a running transfer to be removed by the scheduler */
 	bool reauthed;	       /* the one retry after a 401 was used */
+	bool exec_wait;	       /* waits for the exec plugin's credential */
 	uint64_t token_gen;    /* token generation sent with the current attempt */
 	unsigned attempts;
 	uint64_t attempt_start_ms;
@@ -134,6 +137,17 @@ struct kc_client {
 	bool token_st_valid;
 	bool token_warned;
 
+	/* The exec credential plugin (kc_http_exec.c). */
+	struct kc_exec_run *exec_run;	     /* the run in progress, or NULL */
+	struct kc_exec_credential exec_cred; /* the cached credential (never logged) */
+	bool exec_have;			     /* exec_cred holds one */
+	bool exec_stale;		     /* a 401 refused it */
+	int64_t exec_got_ms;		     /* wall clock when it came */
+	uint64_t exec_retry_at_ms;	     /* after a failed run, no new one before this */
+	uint64_t exec_backoff_ms;
+	unsigned exec_runs;
+	char exec_error[ERRMSG_MAX]; /* why the last run failed */
+
 	struct kc_ratelimit rl;
 	struct kc_ratelimit rl_priority;
 	uint64_t rng;
@@ -182,6 +196,9 @@ int kc_http_timer_cb(CURLM *multi, long timeout_ms, void *userp);
 /* The close callback of every uv handle of a client; frees the client after
  * the last one once it is torn down. */
 void kc_http_on_handle_closed(uv_handle_t *h);
+/* One handle the client counted in open_handles is closed (the same as above, for
+ * handles whose data is not the client). */
+void kc_http_handle_released(struct kc_client *c);
 void kc_http_close_sock(struct sock *s);
 /* Sets the options of r's easy handle that stay the same for every attempt. */
 void kc_http_setup_easy(struct kc_request *r);
@@ -208,5 +225,19 @@ void kc_http_health_answered(struct kc_request *r, bool headers);
 /* kc_http_token.c: the bearer token. */
 void kc_http_refresh_token(struct kc_client *c, bool force);
 void kc_http_build_headers(struct kc_request *r);
+
+/* kc_http_exec.c: the exec credential plugin. */
+/* Whether r may start now: 1; 0 when it waits for a credential (r->due_ms set,
+ * r back in the waiting list by the caller); -EACCES when the plugin cannot run
+ * (r->errmsg set). */
+int kc_http_exec_ready(struct kc_request *r, uint64_t now);
+/* The credential with this generation got a 401: run the plugin again before the next attempt. */
+void kc_http_exec_unauthorized(struct kc_client *c, uint64_t token_gen);
+/* Sets the plugin's client certificate, if it gave one, on r's easy handle. */
+void kc_http_exec_apply(struct kc_request *r);
+/* Whether the cached credential may be used (there is one, not refused, not expired). */
+bool kc_http_exec_usable(const struct kc_client *c);
+/* Kills a running plugin, closes its handles and wipes the credential. */
+void kc_http_exec_teardown(struct kc_client *c);
 
 #endif

@@ -114,6 +114,9 @@ static void attempt_done(struct kc_request *r, CURLcode rc)
 				   : ver == CURL_HTTP_VERSION_3	  ? "HTTP/3"
 				   : ver == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
 								  : "HTTP/1.1";
+	/* What curl negotiated, per answer: how a test (or a user) tells HTTP/2 from HTTP/1.1. */
+	kc_log_info(6, "%s %s: %ld in %llu ms (%s)", r->method, r->url, rc == CURLE_OK ? r->http_status : 0L,
+		    (unsigned long long)dur, ver != 0 ? c->last_protocol : "no answer");
 	if (c->observer)
 		c->observer(r->verb, r->resource, rc == CURLE_OK ? r->http_status : 0, dur, c->observer_data);
 
@@ -161,6 +164,15 @@ static void attempt_done(struct kc_request *r, CURLcode rc)
 			 r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
 		r->http_status = 0;
 		maybe_retry_or_finish(r, error, conn_err);
+		return;
+	}
+	if (r->http_status == 401 && c->cfg.exec && !r->reauthed && !c->closing) {
+		/* As client-go: the plugin runs again and the request is retried once. */
+		r->reauthed = true;
+		kc_http_exec_unauthorized(c, r->token_gen);
+		kc_log_info(2, "%s %s: 401 Unauthorized; retrying once with a new credential from the exec plugin",
+			    r->method, r->url);
+		kc_http_wait_until(r, now_ms(c));
 		return;
 	}
 	if (r->http_status == 401 && c->cfg.token_file && !r->reauthed) {
@@ -263,6 +275,19 @@ static void run_pending(uv_timer_t *t)
 		if (r->due_ms > now)
 			continue;
 		list_del(&r->queue);
+		switch (kc_http_exec_ready(r, now)) {
+		case 1:
+			break;
+		case 0: /* waits for the credential; due_ms says until when */
+			list_add_tail(&c->waiting, &r->queue);
+			continue;
+		default:
+			if (r->rl_reserved)
+				kc_ratelimit_unreserve(&c->rl, now);
+			r->rl_reserved = false;
+			kc_http_finish(r, -EACCES);
+			continue;
+		}
 		if (!r->rl_reserved) {
 			uint64_t wait = kc_ratelimit_reserve(req_limiter(r), now);
 
@@ -326,6 +351,7 @@ static void teardown(struct kc_client *c)
 	struct link *l;
 
 	c->torn_down = true;
+	kc_http_exec_teardown(c);
 	/* curl_multi_cleanup closes the cached connections and tells kc_http_socket_cb
 	 * to drop their polls; any poll it did not mention is closed after. */
 	curl_multi_cleanup(c->multi);

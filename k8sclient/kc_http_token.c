@@ -101,4 +101,5 @@ void kc_http_build_headers(struct kc_request *r)
 		kc_log_fatal("out of memory building request headers");
 	r->headers = h;
 	r->token_gen = c->token_gen;
+	kc_http_exec_apply(r);
 }

@@ -99,6 +99,7 @@ struct kc_container {
 	const char *name;
 	struct kc_quantity *requests;
 	struct kc_quantity *limits;
+	const char *claim;  /* the first of resources.claims[].name: a DRA claim of the pod it uses; "" if none */
 	uint32_t n_requests;
 	uint32_t n_limits;
 	bool init;  /* from spec.initContainers (sidecars can hold devices) */
@@ -138,6 +139,7 @@ struct kc_container_status {
 	enum kc_container_state state;
 	bool has_exit_code;
 	bool has_last_exit_code;
+	bool ready;                    /* containerStatuses[].ready */
 	bool init;                     /* from status.initContainerStatuses */
 };
 

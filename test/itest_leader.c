@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -483,6 +484,36 @@ static void test_hung_renewal_stops_leading(void **state)
 	world_done(&w);
 }
 
+/*
+ * Issue 14 #17: after a pause longer than the renew deadline (the process
+ * frozen, the loop not running), leader_is_leader() says no at once, before
+ * any timer of the loop had a chance to run: whatever runs first on resume
+ * must not act on a lease that another replica may hold by now.
+ */
+static void test_stale_lease_is_not_leadership(void **state)
+{
+	struct timespec pause = {.tv_sec = (RENEW_MS + 200) / 1000, .tv_nsec = ((RENEW_MS + 200) % 1000) * 1000000L};
+	struct world w;
+	struct elector *a;
+
+	(void)state;
+	world_init(&w, "itest-pause");
+	assert_int_equal(leader_start(w.e[0].l), 0);
+	assert_true(ktest_run_loop_until(&w.loop, someone_leads, &w, 5000));
+	a = &w.e[0];
+	assert_true(leader_is_leader(a->l));
+	/* The loop does not run while we sleep: no renewal, no deadline timer. */
+	nanosleep(&pause, NULL);
+	assert_false(leader_is_leader(a->l));
+	assert_int_equal(a->stopped, 0); /* the deadline timer has not run yet */
+	/* On resume the deadline timer ends the leadership; the elector campaigns again. */
+	assert_true(ktest_run_loop_until(&w.loop, nobody_leads, &w, 3000));
+	assert_int_equal(a->stopped, 1);
+	assert_true(ktest_run_loop_until(&w.loop, someone_leads, &w, 5000));
+	assert_true(leader_is_leader(a->l));
+	world_done(&w);
+}
+
 static void test_invalid_options(void **state)
 {
 	struct leader_options o = {.lease_duration_ms = 1000, .renew_deadline_ms = 1000};
@@ -528,6 +559,7 @@ int main(void)
 	    cmocka_unit_test(test_release_without_leading),
 	    cmocka_unit_test(test_renew_failures_stop_leading),
 	    cmocka_unit_test(test_hung_renewal_stops_leading),
+	    cmocka_unit_test(test_stale_lease_is_not_leadership),
 	};
 
 	kc_log_setup(getenv("KTEST_V") ? atoi(getenv("KTEST_V")) : 0, KC_LOG_TEXT, NULL);

@@ -36,6 +36,7 @@ struct fake {
 	struct sent sent[MAX_SENT];
 	size_t n;
 	int fail_with; /* < 0: the sender refuses the request */
+	bool deny;     /* may_write says no: the lease is not fresh */
 	unsigned wakeups;
 	uint64_t now;
 	struct tb_env env;
@@ -65,6 +66,11 @@ static uint64_t fake_now(void *ud)
 	return ((struct fake *)ud)->now;
 }
 
+static bool fake_may_write(void *ud)
+{
+	return !((struct fake *)ud)->deny;
+}
+
 static void fake_done(void *ud)
 {
 	((struct fake *)ud)->wakeups++;
@@ -80,6 +86,11 @@ static void answer(struct fake *f, size_t i, long status)
 				       .causes = &pdb_cause, .n_causes = 1};
 	struct kc_response resp = {.http_status = status, .status = status == 429 ? &pdb : NULL};
 
+	/* The API server echoes a created Event (the recorder learns its name from it). */
+	if (status == 201 && strcmp(f->sent[i].method, "POST") == 0 && strstr(f->sent[i].path, "/events")) {
+		resp.body = f->sent[i].body;
+		resp.body_len = strlen(f->sent[i].body);
+	}
 	assert_true(i < f->n);
 	assert_false(f->sent[i].answered);
 	f->sent[i].answered = true;
@@ -110,6 +121,7 @@ static void setup(struct fake *f, struct policy *p)
 	o.send = fake_send;
 	o.sender = f;
 	o.now_ms = fake_now;
+	o.may_write = fake_may_write;
 	o.on_done = fake_done;
 	o.userdata = f;
 	f->actions = actions_new(&o);
@@ -203,8 +215,11 @@ static void test_blocked_then_retried(void **state)
 	f.now = next;
 	actions_pump(f.actions, true, f.now);
 	assert_int_equal(f.n, 3);
-	assert_string_equal(f.sent[2].path, "/api/v1/namespaces/ml/events");
-	answer(&f, 2, 201);
+	/* The same Event again: counted on the first one, not created anew (issue 14 #11). */
+	assert_string_equal(f.sent[2].method, "PATCH");
+	assert_non_null(strstr(f.sent[2].path, "/api/v1/namespaces/ml/events/trainer-x."));
+	assert_non_null(strstr(f.sent[2].body, "\"count\":2"));
+	answer(&f, 2, 200);
 	assert_string_equal(f.sent[3].path, "/api/v1/namespaces/ml/pods/trainer-x/eviction");
 	answer(&f, 3, 201);
 	teardown_fake(&f);
@@ -315,7 +330,7 @@ static void test_notices(void **state)
 	assert_non_null(strstr(f.sent[0].body, "\"reason\":\"NotEvicted\""));
 	assert_non_null(strstr(f.sent[0].body, "\"name\":\"bare\""));
 	answer(&f, 0, 201);
-	assert_int_equal(f.wakeups, 0); /* a notice is no action */
+	assert_int_equal(f.wakeups, 1); /* room for the next notice */
 	teardown_fake(&f);
 }
 
@@ -341,6 +356,130 @@ static void test_breaker_notice_on_own_pod(void **state)
 	teardown_fake(&f);
 }
 
+/* Issue 14 #16: the lease goes stale while the Event is in flight: no eviction. */
+static void test_lease_lost_while_event_in_flight(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	setup(&f, tb_policy());
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 1);
+	f.deny = true;
+	answer(&f, 0, 201);
+	assert_int_equal(f.n, 1); /* no Eviction */
+	assert_int_equal(actions_in_flight(f.actions), 0);
+	assert_int_equal(core_stats(f.env.core)->errors, 0);
+	assert_int_equal(core_stats(f.env.core)->in_flight, 0);
+	/* Nothing is chosen while the lease is stale, not even notices... */
+	assert_int_equal(actions_pump(f.actions, true, f.now), UINT64_MAX);
+	assert_int_equal(f.n, 1);
+	/* ...and once it is fresh again the pod is still due (it was never given up). */
+	f.deny = false;
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 2);
+	answer(&f, 1, 200);
+	assert_string_equal(f.sent[2].path, "/api/v1/namespaces/ml/pods/trainer-x/eviction");
+	answer(&f, 2, 201);
+	assert_int_equal(core_stats(f.env.core)->evicted, 1);
+	teardown_fake(&f);
+}
+
+/* Issue 14 #16: a reload excludes the namespace while the Event is in flight: no eviction. */
+static void test_reload_excludes_namespace_while_event_in_flight(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	setup(&f, tb_policy());
+	actions_pump(f.actions, true, f.now);
+	tb_set_policy(&f.env, tb_policy_yaml("podFilters: {namespaces: {exclude: [ml]}}\n"));
+	answer(&f, 0, 201);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(actions_in_flight(f.actions), 0);
+	assert_int_equal(actions_pump(f.actions, true, f.now), UINT64_MAX);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(core_stats(f.env.core)->skipped[PLANNER_SKIP_NAMESPACE], 1);
+	teardown_fake(&f);
+}
+
+/* Issue 14 #16: the pod is deleted, or its device is healthy again, while the Event is in flight. */
+static void test_pod_changed_while_event_in_flight(void **state)
+{
+	struct fake f;
+	struct kc_pod *healthy;
+
+	(void)state;
+	setup(&f, tb_policy());
+	actions_pump(f.actions, true, f.now);
+	tb_del_pod(&f.env, "ml", "trainer-x");
+	answer(&f, 0, 201);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(core_stats(f.env.core)->in_flight, 0);
+	teardown_fake(&f);
+
+	setup(&f, tb_policy());
+	actions_pump(f.actions, true, f.now);
+	healthy = tb_gpu_pod("ml", "trainer-x", "u1", "n1", GPU, 1);
+	tb_status_health(tb_pod_status(healthy, "main"), GPU, "GPU-1", KC_HEALTH_HEALTHY, "");
+	tb_put_pod(&f.env, healthy);
+	answer(&f, 0, 201);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(actions_pump(f.actions, true, f.now), UINT64_MAX);
+	assert_int_equal(f.n, 1);
+	teardown_fake(&f);
+}
+
+/* Issue 14 #14: one latency sample per pod rescued, however many attempts it took. */
+static void test_latency_once_per_rescue(void **state)
+{
+	struct fake f;
+	double count = -1;
+	size_t i = 0;
+
+	(void)state;
+	setup(&f, tb_policy());
+	for (int attempt = 0; attempt < 3; attempt++) {
+		actions_pump(f.actions, true, f.now);
+		answer(&f, i++, attempt == 0 ? 201 : 200); /* the Event (then its PATCHes) */
+		answer(&f, i++, attempt < 2 ? 429 : 201);
+		f.now = actions_pump(f.actions, true, f.now) == UINT64_MAX ? f.now : core_next_wakeup(f.env.core, f.now);
+	}
+	assert_int_equal(core_stats(f.env.core)->evicted, 1);
+	assert_int_equal(metrics_get(f.metrics, "eviction_latency_seconds", &count, NULL), 0);
+	assert_true(count == 1);
+	assert_true(metric(&f, "evictions_total", "blocked", "PodResourceHealth") == 2);
+	teardown_fake(&f);
+}
+
+/* Issue 14 #11/#19: at most ACTIONS_MAX_NOTICES_IN_FLIGHT notice Events wait for an answer. */
+static void test_notices_bounded(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	setup(&f, tb_policy());
+	for (int i = 0; i < 12; i++) {
+		struct kc_pod *bare = tb_pod("ml", tb_fmt("bare-%d", i), tb_fmt("ub%d", i), "n1");
+
+		tb_pod_container(bare, "main", GPU, 1);
+		tb_status_health(tb_pod_status(bare, "main"), GPU, tb_fmt("GPU-%d", 10 + i), KC_HEALTH_UNHEALTHY, "XID");
+		tb_put_pod(&f.env, bare);
+	}
+	actions_pump(f.actions, false, f.now);
+	assert_int_equal(f.n, ACTIONS_MAX_NOTICES_IN_FLIGHT);
+	answer(&f, 0, 201);
+	actions_pump(f.actions, false, f.now);
+	assert_int_equal(f.n, ACTIONS_MAX_NOTICES_IN_FLIGHT + 1);
+	for (size_t i = 1; i < f.n; i++)
+		answer(&f, i, 201);
+	actions_pump(f.actions, false, f.now);
+	assert_int_equal(f.n, 12);
+	for (size_t i = ACTIONS_MAX_NOTICES_IN_FLIGHT + 1; i < f.n; i++)
+		answer(&f, i, 201);
+	teardown_fake(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +487,11 @@ int main(void)
 	    cmocka_unit_test(test_delete_after),	cmocka_unit_test(test_dry_run),
 	    cmocka_unit_test(test_send_failures),	cmocka_unit_test(test_no_actions),
 	    cmocka_unit_test(test_notices),		cmocka_unit_test(test_breaker_notice_on_own_pod),
+	    cmocka_unit_test(test_lease_lost_while_event_in_flight),
+	    cmocka_unit_test(test_reload_excludes_namespace_while_event_in_flight),
+	    cmocka_unit_test(test_pod_changed_while_event_in_flight),
+	    cmocka_unit_test(test_latency_once_per_rescue),
+	    cmocka_unit_test(test_notices_bounded),
 	};
 
 	kc_log_setup(-1, KC_LOG_TEXT, stderr);

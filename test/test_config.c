@@ -248,6 +248,68 @@ static void test_kubectl_client_certificates(void **state)
 	free(key);
 }
 
+/* An exec plugin as kubectl writes it; a relative command path is relative to the file. */
+static void test_kubectl_exec(void **state)
+{
+	struct kc_config c;
+	const struct kc_exec_config *e;
+	char *want;
+
+	(void)state;
+	if (!have_kubectl)
+		skip();
+	kubectl("x1", "set-cluster c --server=https://h:6443 --certificate-authority=ca.crt");
+	kubectl("x1", "set-credentials u --exec-command=./bin/get-token --exec-api-version=client.authentication.k8s.io/v1 "
+		      "--exec-arg=--cluster --exec-arg='two words' --exec-env=REGION=eu-1 --exec-env=EMPTY= "
+		      "--exec-interactive-mode=Never --exec-provide-cluster-info=true");
+	kubectl("x1", "set-context x --cluster=c --user=u");
+	load_ok("x1", "x", &c);
+	e = c.exec;
+	assert_non_null(e);
+	assert_string_equal(e->api_version, "client.authentication.k8s.io/v1");
+	want = kc_xasprintf("%s/bin/get-token", tmp);
+	assert_string_equal(e->command, want);
+	free(want);
+	assert_string_equal(e->args[0], e->command);
+	assert_string_equal(e->args[1], "--cluster");
+	assert_string_equal(e->args[2], "two words");
+	assert_null(e->args[3]);
+	assert_string_equal(e->env[0], "REGION=eu-1");
+	assert_string_equal(e->env[1], "EMPTY=");
+	assert_null(e->env[2]);
+	assert_true(e->provide_cluster_info);
+	assert_int_equal(e->interactive, KC_EXEC_NEVER);
+	assert_null(e->install_hint);
+	assert_null(c.token);
+	{
+		/* The HTTP client keeps a deep copy. */
+		struct kc_exec_config *d = kc_exec_config_dup(e);
+
+		assert_string_equal(d->args[2], "two words");
+		assert_string_equal(d->env[1], "EMPTY=");
+		assert_null(kc_exec_config_free(d));
+	}
+	kc_config_done(&c);
+
+	/* v1beta1 defaults to IfAvailable; a bare command is kept for the $PATH lookup. */
+	write_file("x2", "clusters:\n- name: c\n  cluster:\n    server: https://h\n"
+		   "contexts:\n- name: dev\n  context:\n    cluster: c\n    user: u\n" "users:\n- name: u\n  user:\n    exec:\n"
+						  "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+						  "      command: aws\n      args: [eks, get-token]\n"
+						  "      installHint: install the AWS CLI\n");
+	load_ok("x2", "dev", &c);
+	assert_string_equal(c.exec->command, "aws");
+	assert_string_equal(c.exec->args[0], "aws");
+	assert_string_equal(c.exec->args[2], "get-token");
+	assert_non_null(c.exec->env);
+	assert_null(c.exec->env[0]);
+	assert_int_equal(c.exec->interactive, KC_EXEC_IF_AVAILABLE);
+	assert_false(c.exec->provide_cluster_info);
+	assert_string_equal(c.exec->install_hint, "install the AWS CLI");
+	kc_config_done(&c);
+	assert_null(kc_exec_config_dup(NULL));
+}
+
 static void test_relative_paths_json_and_flags(void **state)
 {
 	struct kc_config c;
@@ -442,10 +504,36 @@ static void test_errors_exact(void **state)
 
 	write_file("e10",
 		   GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    exec:\n      command: aws\n");
-	expect_error(
-	    "e10", "dev", -ENOTSUP,
-	    "%F: users[0].user.exec: exec credential plugins are not supported; use a token, tokenFile or "
-	    "client certificate");
+	expect_error("e10", "dev", -EINVAL,
+		     "%F: users[0].user.exec.apiVersion: missing (client.authentication.k8s.io/v1 or "
+		     "client.authentication.k8s.io/v1beta1)");
+	write_file("e10a", GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    exec:\n      command: aws\n"
+						  "      apiVersion: client.authentication.k8s.io/v1alpha1\n");
+	expect_error("e10a", "dev", -ENOTSUP,
+		     "%F: users[0].user.exec.apiVersion: client.authentication.k8s.io/v1alpha1 is not supported "
+		     "(use client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1)");
+	write_file("e10b", GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    exec:\n      command: aws\n"
+						  "      apiVersion: client.authentication.k8s.io/v1\n");
+	expect_error("e10b", "dev", -EINVAL,
+		     "%F: users[0].user.exec.interactiveMode: required by client.authentication.k8s.io/v1 (use "
+		     "Never)");
+	write_file("e10c", GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    exec:\n      command: aws\n"
+						  "      apiVersion: client.authentication.k8s.io/v1\n"
+						  "      interactiveMode: Always\n");
+	expect_error("e10c", "dev", -ENOTSUP,
+		     "%F: users[0].user.exec.interactiveMode: Always needs a terminal, and device-descheduler has "
+		     "none; use a plugin that works with Never or IfAvailable");
+	write_file("e10d", GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    exec:\n"
+						  "      apiVersion: client.authentication.k8s.io/v1beta1\n");
+	expect_error("e10d", "dev", -EINVAL, "%F: users[0].user.exec.command: missing");
+	write_file("e10e", GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    exec:\n      command: aws\n"
+						  "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+						  "      env:\n      - name: A=B\n        value: " TOKEN "\n");
+	expect_error("e10e", "dev", -EINVAL, "%F: users[0].user.exec.env[0].name: missing, empty or contains '='");
+	write_file("e10f", GOOD_CLUSTER GOOD_CONTEXT "users:\n- name: u\n  user:\n    exec:\n      command: aws\n"
+						  "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+						  "      args: [a, {b: c}]\n");
+	expect_error("e10f", "dev", -EINVAL, "%F: users[0].user.exec.args[1]: expected a string");
 
 	write_file("e11", GOOD_CLUSTER GOOD_CONTEXT
 		   "users:\n- name: u\n  user:\n    auth-provider:\n      name: gcp\n");
@@ -579,6 +667,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kubectl_token_and_namespace),
 	    cmocka_unit_test(test_kubectl_client_certificates),
+	    cmocka_unit_test(test_kubectl_exec),
 	    cmocka_unit_test(test_relative_paths_json_and_flags),
 	    cmocka_unit_test(test_inline_data_wrapped),
 	    cmocka_unit_test(test_kubeconfig_env_list_merges),

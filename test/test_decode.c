@@ -64,15 +64,15 @@ static void dump_pod(FILE *f, const struct kc_pod *p)
 	for (uint32_t i = 0; i < p->n_containers; i++) {
 		const struct kc_container *c = &p->containers[i];
 
-		fprintf(f, " container %s init=%d\n", c->name, c->init);
+		fprintf(f, " container %s init=%d claim=%s\n", c->name, c->init, c->claim);
 		dump_quants(f, "req", c->requests, c->n_requests);
 		dump_quants(f, "lim", c->limits, c->n_limits);
 	}
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
 		const struct kc_container_status *s = &p->statuses[i];
 
-		fprintf(f, " status %s init=%d restarts=%d state=%d reason=%s exit=%d/%d fin=%lld", s->name, s->init,
-			s->restart_count, s->state, s->state_reason, s->has_exit_code, s->exit_code,
+		fprintf(f, " status %s init=%d ready=%d restarts=%d state=%d reason=%s exit=%d/%d fin=%lld", s->name,
+			s->init, s->ready, s->restart_count, s->state, s->state_reason, s->has_exit_code, s->exit_code,
 			(long long)s->state_finished_at);
 		fprintf(f, " last=%s exit=%d/%d fin=%lld\n", s->last_reason, s->has_last_exit_code, s->last_exit_code,
 			(long long)s->last_finished_at);
@@ -217,24 +217,24 @@ static const char want_pod_dp[] =
 	" label pod-template-hash=7d9f8c6b5\n"
 	" owner ReplicaSet trainer-7d9f8c6b5 0b9f5a2e-7c1d-4e2f-8a3b-9c4d5e6f7a8b ctl=1\n"
 	"pod node=gpu-node-17 phase=2 restart=1 prio=1/0 grace=30 mirror=0\n"
-	" container trainer init=0\n"
+	" container trainer init=0 claim=\n"
 	"  req nvidia.com/gpu=2\n"
 	"  lim nvidia.com/gpu=2\n"
-	" container log-shipper init=0\n"
-	" status trainer init=0 restarts=7 state=1 reason=CrashLoopBackOff exit=0/0 fin=0"
+	" container log-shipper init=0 claim=\n"
+	" status trainer init=0 ready=0 restarts=7 state=1 reason=CrashLoopBackOff exit=0/0 fin=0"
 	" last=Error exit=1/139 fin=1795741323\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-7540a9b3-6f5e-4d3c-b2a1-0f9e8d7c6b5a health=2 msg=XID 79: GPU has fallen off the bus\n"
 	"   device GPU-1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6 health=1 msg=\n"
-	" status log-shipper init=0 restarts=0 state=2 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status log-shipper init=0 ready=1 restarts=0 state=2 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
 	" cond Ready=2 reason=ContainersNotReady msg= t=1795741323\n";
 
 static const char want_pod_dra[] =
 	"meta serving/inference-0 uid=9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a rv=991002 del=0\n"
 	" owner StatefulSet inference 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f ctl=1\n"
 	"pod node=gpu-node-03 phase=2 restart=1 prio=0/0 grace=-1 mirror=0\n"
-	" container server init=0\n"
-	" status server init=0 restarts=3 state=1 reason=CrashLoopBackOff exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" container server init=0 claim=gpu\n"
+	" status server init=0 ready=0 restarts=3 state=1 reason=CrashLoopBackOff exit=0/0 fin=0 last= exit=0/0 fin=0\n"
 	"  resource claim:gpu/gpu\n"
 	"   device gpu.example.com/gpu-node-03/gpu-1 health=2 msg=critical XID 79 reported by NVML\n"
 	" claim gpu -> inference-0-gpu-8x7lq\n";
@@ -608,15 +608,17 @@ static void test_wrong_types_and_missing(void **state)
 			  "\"ownerReferences\":{\"kind\":\"X\"},\"uid\":{\"a\":[{\"b\":1}]},\"resourceVersion\":\"3\"},"
 			  "\"spec\":{\"containers\":\"no\",\"priority\":\"high\",\"nodeName\":[\"n\"],"
 			  "\"terminationGracePeriodSeconds\":1.5,\"initContainers\":[1,\"a\",null,[],"
-			  "{\"name\":\"i\",\"resources\":{\"limits\":{\"x.io/y\":2,\"a.io/b\":\"3\"}}}]},"
+			  "{\"name\":\"i\",\"resources\":{\"limits\":{\"x.io/y\":2,\"a.io/b\":\"3\"},"
+			  "\"claims\":[{\"name\":7},\"gpu\",{\"name\":\"c\"},{\"name\":\"d\"}]}}]},"
 			  "\"status\":{\"phase\":7,\"containerStatuses\":[{\"restartCount\":\"7\",\"name\":[\"x\"],"
+			  "\"ready\":\"true\","
 			  "\"state\":{\"waiting\":\"now\",\"running\":[],\"terminated\":{\"exitCode\":\"1\"}}}, 5],"
 			  "\"conditions\":{\"type\":\"Ready\"}}, \"extra\":[[[[{}]]]]}");
 	assert_string_equal(got, "meta / uid= rv=3 del=0\n"
 				 "pod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n"
-				 " container i init=1\n"
+				 " container i init=1 claim=c\n"
 				 "  lim a.io/b=3\n"
-				 " status  init=0 restarts=0 state=3 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n");
+				 " status  init=0 ready=0 restarts=0 state=3 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n");
 	free(got);
 	/* Wrong root types and broken documents are errors, never crashes. */
 	{

@@ -53,10 +53,12 @@ class TestManifests(unittest.TestCase):
         self.assertEqual(self.one("ClusterRole")["rules"], [
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
             {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "patch", "update"]},
             {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
             {"apiGroups": ["resource.k8s.io"], "resources": ["resourceclaims", "resourceslices"],
              "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["resource.k8s.io"], "resources": ["devicetaintrules"],
+             "verbs": ["get", "list", "watch", "create", "delete"]},
         ])
         self.assertEqual(self.one("ClusterRoleBinding")["roleRef"],
                          {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -121,6 +123,22 @@ class TestManifests(unittest.TestCase):
         self.assertEqual(svc["spec"]["ports"][0]["port"], 8080)
         dep = self.one("Deployment")
         self.assertEqual(svc["spec"]["selector"], dep["spec"]["selector"]["matchLabels"])
+
+    def test_own_image_overlay(self):
+        """The README's overlay for your own image renders with that image and changes
+        nothing else."""
+        with tempfile.TemporaryDirectory(prefix="manifests-overlay-") as d:
+            with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+                f.write("resources:\n  - %s\n" % os.path.relpath(MANIFESTS, d) +
+                        "images:\n  - name: ghcr.io/device-descheduler/device-descheduler\n"
+                        "    newName: registry.example.com/you/device-descheduler\n    newTag: dev\n")
+            out = subprocess.run(["kubectl", "kustomize", d], check=True, capture_output=True, text=True,
+                                 timeout=60).stdout
+        objs = [o for o in yaml.safe_load_all(out) if o]
+        dep = next(o for o in objs if o["kind"] == "Deployment")
+        self.assertEqual(dep["spec"]["template"]["spec"]["containers"][0]["image"],
+                         "registry.example.com/you/device-descheduler:dev")
+        self.assertEqual(len(objs), len(self.objs))
 
 
 @unittest.skipUnless(shutil.which("kubectl"), "kubectl not on the PATH")

@@ -184,8 +184,8 @@ static void test_standard_families(void **state)
 	    "because too much looks unhealthy, else 0.\n"
 	    "# TYPE device_descheduler_circuit_breaker_open gauge\n"
 	    "device_descheduler_circuit_breaker_open 0\n"
-	    "# HELP device_descheduler_eviction_latency_seconds Time from the health event to the eviction "
-	    "request, in seconds.\n"
+	    "# HELP device_descheduler_eviction_latency_seconds Time from the health event to the accepted "
+	    "eviction, in seconds: one sample per pod rescued.\n"
 	    "# TYPE device_descheduler_eviction_latency_seconds histogram\n"
 	    "device_descheduler_eviction_latency_seconds_bucket{le=\"0.005\"} 0\n"
 	    "device_descheduler_eviction_latency_seconds_bucket{le=\"0.01\"} 0\n"
@@ -203,13 +203,25 @@ static void test_standard_families(void **state)
 	    "device_descheduler_eviction_latency_seconds_bucket{le=\"+Inf\"} 0\n"
 	    "device_descheduler_eviction_latency_seconds_sum 0\n"
 	    "device_descheduler_eviction_latency_seconds_count 0\n"
+	    "# HELP device_descheduler_eviction_loops_total Number of pods not evicted because their owner's "
+	    "previous pod was evicted from the same node or device within remediation.loopWindow.\n"
+	    "# TYPE device_descheduler_eviction_loops_total counter\n"
+	    "device_descheduler_eviction_loops_total 0\n"
 	    "# HELP device_descheduler_leader 1 when this replica holds the leader lease, else 0.\n"
 	    "# TYPE device_descheduler_leader gauge\n"
 	    "device_descheduler_leader 0\n"
 	    "# HELP device_descheduler_pods_bound_to_unhealthy_devices Number of pods currently bound to at "
 	    "least one unhealthy device.\n"
 	    "# TYPE device_descheduler_pods_bound_to_unhealthy_devices gauge\n"
-	    "device_descheduler_pods_bound_to_unhealthy_devices 0\n");
+	    "device_descheduler_pods_bound_to_unhealthy_devices 0\n"
+	    "# HELP device_descheduler_quarantined_devices Number of DRA devices this controller fenced by a "
+	    "DeviceTaintRule.\n"
+	    "# TYPE device_descheduler_quarantined_devices gauge\n"
+	    "device_descheduler_quarantined_devices 0\n"
+	    "# HELP device_descheduler_quarantined_nodes Number of nodes this controller fenced (taint or "
+	    "cordon).\n"
+	    "# TYPE device_descheduler_quarantined_nodes gauge\n"
+	    "device_descheduler_quarantined_nodes 0\n");
 	free(text);
 
 	assert_int_equal(metrics_counter_add(m, "evictions_total", 1, "success", "DeviceUnhealthy", NULL), 0);
@@ -266,6 +278,62 @@ static void test_standard_families(void **state)
 	metrics_free(m);
 }
 
+/* The request latency histogram: by verb and resource, in seconds, watches left out. */
+static void test_api_request_duration(void **state)
+{
+	struct metrics *m = metrics_new();
+	double v = -1;
+	char *text;
+
+	(void)state;
+	metrics_api_request_observer("list", "pods", 200, 12, m);
+	metrics_api_request_observer("list", "pods", 500, 300, m);
+	metrics_api_request_observer("create", "pods/eviction", 0, 3, m);
+	metrics_api_request_observer("watch", "nodes", 200, 300000, m);
+	assert_int_equal(metrics_get(m, "api_request_duration_seconds", &v, "list", "pods", NULL), 0);
+	assert_true(v == 2);
+	assert_int_equal(metrics_get(m, "api_request_duration_seconds", &v, "watch", "nodes", NULL), -ENOENT);
+	text = render(m);
+	assert_non_null(strstr(text, "# TYPE device_descheduler_api_request_duration_seconds histogram\n"
+				     "device_descheduler_api_request_duration_seconds_bucket{verb=\"create\","
+				     "resource=\"pods/eviction\",le=\"0.005\"} 1\n"));
+	assert_non_null(strstr(text, "device_descheduler_api_request_duration_seconds_bucket{verb=\"list\","
+				     "resource=\"pods\",le=\"0.01\"} 0\n"
+				     "device_descheduler_api_request_duration_seconds_bucket{verb=\"list\","
+				     "resource=\"pods\",le=\"0.025\"} 1\n"));
+	assert_non_null(strstr(text, "device_descheduler_api_request_duration_seconds_sum{verb=\"list\","
+				     "resource=\"pods\"} 0.312\n"));
+	assert_null(strstr(text, "duration_seconds_count{verb=\"watch\""));
+	free(text);
+	metrics_free(m);
+}
+
+/* A family registered unprefixed keeps its bare name in HELP, TYPE and samples. */
+static void test_unprefixed(void **state)
+{
+	struct metrics *m = metrics_new_empty();
+	char *text;
+
+	(void)state;
+	assert_int_equal(metrics_register_unprefixed(m, METRICS_GAUGE, "process_open_fds", "Open fds.", NULL,
+						     NULL, 0),
+			 0);
+	assert_int_equal(metrics_register_unprefixed(m, METRICS_GAUGE, "process_open_fds", "x", NULL, NULL, 0),
+			 -EEXIST);
+	assert_int_equal(metrics_register_unprefixed(m, METRICS_GAUGE, "bad name", "x", NULL, NULL, 0), -EINVAL);
+	assert_int_equal(metrics_register(m, METRICS_GAUGE, "leader", "Leader.", NULL, NULL, 0), 0);
+	assert_int_equal(metrics_gauge_set(m, "process_open_fds", 7, NULL), 0);
+	text = render(m);
+	assert_string_equal(text, "# HELP device_descheduler_leader Leader.\n"
+				  "# TYPE device_descheduler_leader gauge\n"
+				  "device_descheduler_leader 0\n"
+				  "# HELP process_open_fds Open fds.\n"
+				  "# TYPE process_open_fds gauge\n"
+				  "process_open_fds 7\n");
+	free(text);
+	metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +341,8 @@ int main(void)
 	    cmocka_unit_test(test_custom_families),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_standard_families),
+	    cmocka_unit_test(test_api_request_duration),
+	    cmocka_unit_test(test_unprefixed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

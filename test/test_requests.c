@@ -65,7 +65,7 @@ static void test_classify(void **state)
 	assert_int_equal(requests_classify(429, 0, &throttled), REQUESTS_FAILED);
 	assert_int_equal(requests_classify(429, 0, NULL), REQUESTS_FAILED);
 	assert_int_equal(requests_classify(404, 0, NULL), REQUESTS_GONE);
-	assert_int_equal(requests_classify(409, 0, NULL), REQUESTS_GONE);
+	assert_int_equal(requests_classify(409, 0, NULL), REQUESTS_CONFLICT);
 	assert_int_equal(requests_classify(500, 0, NULL), REQUESTS_FAILED);
 	assert_int_equal(requests_classify(403, 0, NULL), REQUESTS_FAILED);
 	assert_int_equal(requests_classify(0, -110, NULL), REQUESTS_FAILED);

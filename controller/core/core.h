@@ -27,6 +27,7 @@
 #include "kc_store.h"
 #include "planner.h"
 #include "policy.h"
+#include "quarantine.h"
 
 struct core;
 
@@ -50,6 +51,16 @@ struct core *core_free(struct core *c);
 void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms);
 
 /*
+ * devices.dra turned on or off by a reload: the claim and slice stores the
+ * shell watches from now on (NULL when it stopped watching them; the core
+ * forgets the old ones before this returns, so the caller may free them
+ * after).  Borrowed as in core_new; re-evaluates everything.  New stores
+ * count as not synced: their claims are read from core_set_dra_synced(true).
+ */
+void core_set_dra_stores(struct core *c, const struct kc_store *claims, const struct kc_store *slices,
+			 uint64_t now_ms);
+
+/*
  * Called after the reflector updated the store, with the reflector's delta;
  * obj and old are borrowed for the call.
  * A pod event re-evaluates that pod; a node event the pods on the node; a
@@ -68,6 +79,14 @@ void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_res
 /* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms);
 /*
+ * Whether the DRA caches (claims and slices) have synced; true from
+ * core_new().  Until they have, claims are not read: a claim's device taints
+ * or conditions seen before the ResourceSlices that make its node a device
+ * node would count every DRA node as failing.  Turning true re-evaluates
+ * everything.
+ */
+void core_set_dra_synced(struct core *c, bool synced, uint64_t now_ms);
+/*
  * Leader (or no leader election).  Not active: nothing is chosen and no
  * notices are queued (the leader emits them); in-flight actions still
  * complete.  Becoming active re-evaluates everything.
@@ -77,6 +96,7 @@ void core_set_active(struct core *c, bool active, uint64_t now_ms);
 enum core_action_kind {
 	CORE_EVICT,  /* POST pods/eviction (PDBs respected) */
 	CORE_DELETE, /* DELETE the pod: the deleteAfter fallback after blocked evictions */
+	CORE_FENCE,  /* add or remove a quarantine (action.fence); report with core_fence_done() */
 };
 
 /* Strings owned by the core, valid until the next core_* call. */
@@ -92,6 +112,7 @@ struct core_action {
 	const char *message;	       /* "Evicting pod ml/x: nvidia.com/gpu device GPU-1 is Unhealthy (signal
 					  PodResourceHealth: XID 79)"; dry run "Would evict ..."; "Deleting ..." */
 	uint64_t detected_ms;	       /* when the signal the action names was first seen */
+	struct quarantine_action fence; /* CORE_FENCE only (then only message is also set) */
 };
 
 /*
@@ -107,11 +128,37 @@ enum core_result {
 	CORE_RESULT_BLOCKED, /* 429: a PodDisruptionBudget blocks it; retried with backoff */
 	CORE_RESULT_GONE,    /* 404: already gone */
 	CORE_RESULT_ERROR,   /* anything else; retried with backoff */
+	CORE_RESULT_CONFLICT, /* 409: gone when the cache no longer has the UID, else retried with backoff */
+	CORE_RESULT_CANCELLED, /* not sent: core_action_check() found it no longer due; re-evaluated */
 };
 
 /* The result of an action in flight (unknown UIDs are ignored). retry_after_ms 0 = none. */
 void core_action_done(struct core *c, const char *uid, enum core_result r, uint64_t retry_after_ms,
 		      uint64_t now_ms);
+
+/*
+ * The result of a CORE_FENCE action: kind and unit as in action.fence.  A
+ * confirmed fence lets the pods that waited for it be evicted.
+ */
+void core_fence_done(struct core *c, enum quarantine_kind kind, const char *unit, enum quarantine_result r,
+		     uint64_t now_ms);
+/*
+ * Whether the shell should list our DeviceTaintRules (once per leadership):
+ * the policy fences DRA devices with them.
+ */
+bool core_wants_rules(const struct core *c);
+/* One of our DeviceTaintRules exists (listed by the shell once this replica leads). */
+void core_rule_observed(struct core *c, const char *driver, const char *pool, const char *device,
+			uint64_t now_ms);
+/*
+ * Whether the action in flight for uid is still due, checked by the shell
+ * immediately before each write (the Event may have taken seconds): the pod
+ * with that UID is still in the cache, still bound to an
+ * unhealthy device, not filtered out by the policy now in force, and dry run
+ * was not turned on meanwhile.  0, or -ESTALE with *ret_why (static storage)
+ * saying why; then report CORE_RESULT_CANCELLED.
+ */
+int core_action_check(const struct core *c, const char *uid, const char **ret_why);
 
 /* The earliest debounce/backoff/limit time at which an action may become due; UINT64_MAX if none. */
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms);
@@ -136,6 +183,10 @@ struct core_stats {
 	uint64_t actions_by_signal[HEALTH_SIGNAL_COUNT]; /* actions returned, by the signal they name */
 	uint64_t skipped[PLANNER_SKIP_COUNT]; /* pods bound to unhealthy devices not evicted, by reason */
 	uint64_t breaker_trips;
+	uint64_t eviction_loops;   /* pods the loop guard kept from eviction (once per pod) */
+	uint64_t quarantine_adds;  /* fences written (taint, cordon, rule) */
+	uint64_t quarantine_removes; /* fences removed */
+	uint64_t quarantine_capped;  /* pods held because the quarantine cap was reached */
 	/* gauges */
 	struct core_resource_count unhealthy_devices[CORE_MAX_RESOURCES]; /* hits by resource */
 	size_t n_unhealthy_devices;
@@ -144,6 +195,9 @@ struct core_stats {
 	uint64_t tracked_pods; /* per-pod records kept */
 	uint32_t device_nodes;
 	uint32_t unhealthy_nodes;
+	uint32_t quarantined_nodes;   /* nodes fenced by a taint or cordon of ours */
+	uint32_t quarantined_devices; /* devices fenced by a DeviceTaintRule of ours */
+	bool quarantine_at_cap;
 	bool breaker_open;
 	bool synced;
 	bool active;
@@ -158,7 +212,10 @@ const char *core_skip_name(size_t i);
  * Notices the shell turns into Kubernetes Events and log lines: the circuit
  * breaker opened (Warning, cluster_wide, reason "CircuitBreakerOpen") or closed
  * (Normal, "CircuitBreakerClosed"), a bare pod not evicted (Normal,
- * "NotEvicted", once per pod UID).  ns/name/uid are "" when cluster_wide.
+ * "NotEvicted", once per pod UID), the loop guard kept a pod (Warning,
+ * "EvictionLoop", once per pod UID), the quarantine cap was reached (Warning,
+ * cluster_wide, "QuarantineCapReached", once until a fence is granted again),
+ * a fence in dry run (Normal, "WouldTaint", on the pod that needed it).  ns/name/uid are "" when cluster_wide.
  * Strings owned by the core, valid until the next core_* call.
  */
 struct core_notice {

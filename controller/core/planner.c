@@ -34,6 +34,8 @@ static const struct {
     [PLANNER_SKIP_OPT_OUT] = {"OptOut", "pod has the annotation " POLICY_OPT_OUT_ANNOTATION "=\"false\""},
     [PLANNER_SKIP_PRIORITY] = {"Priority", "pod's priority is at or above podFilters.priorityThreshold"},
     [PLANNER_SKIP_BARE] = {"BarePod", "pod has no controller owner and eviction.evictBarePods is false"},
+    [PLANNER_SKIP_LOOP] = {"loop", "its owner had a pod evicted from the same node or device within "
+				   "remediation.loopWindow: the replacement came back to the failed hardware"},
 };
 
 const char *planner_skip_name(enum planner_skip s)

@@ -31,6 +31,7 @@ enum planner_skip {
 	PLANNER_SKIP_OPT_OUT,	  /* device-descheduler.io/evict: "false" */
 	PLANNER_SKIP_PRIORITY,	  /* priority >= podFilters.priorityThreshold */
 	PLANNER_SKIP_BARE,	  /* no controller owner, eviction.evictBarePods false */
+	PLANNER_SKIP_LOOP,	  /* the loop guard: a replacement back on the unit its owner was evicted from */
 	PLANNER_SKIP_COUNT,
 };
 
@@ -77,6 +78,9 @@ struct planner_pod {
 	bool held;	       /* counted as held by a limit in this episode */
 	bool dry_run;	       /* DONE by a dry-run action */
 	bool dry_reported;     /* a dry-run action was returned for it (at most one per UID) */
+	bool loop_noticed;     /* the EvictionLoop notice was emitted */
+	uint64_t seen_ms;      /* when the core first saw it bound to an unhealthy device (loop guard) */
+	bool evidence;	       /* its hits count for the circuit breaker (core.c: not Succeeded/Failed) */
 };
 
 struct planner;

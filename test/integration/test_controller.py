@@ -104,6 +104,30 @@ class ControllerScenarios(ScenarioTest):
         self.assertEqual(eviction_count(self.srv, 201), 1)
         self.assertEqual(evictions(self.srv)[-1]["status"], 201)
         ctl.wait_metric("evictions_total", 1.0, result="success", signal="PodResourceHealth")
+        # One latency sample for the one pod rescued, not one per attempt (issue 14 #14).
+        ctl.wait_metric("eviction_latency_seconds_count", 1.0)
+        self.assertStopsCleanly(ctl)
+
+    def test_blocked_retries_count_on_one_event(self):
+        """Each retry of a blocked eviction records the same Warning Event again: the one
+        Event's count and lastTimestamp go up (PATCH), no new Event is created per retry
+        (issue 14 #11, as client-go's EventRecorder)."""
+        self.cluster.node("gpu-node-1")
+        pods = self.deployment("serve-5c8d7f9b4", "inference", "gpu-node-1", 3)
+        self.cluster.pdb("serve", "inference", "serve-5c8d7f9b4", 3)
+        ctl = self.controller(base_policy())
+        victim = pods[0]
+        self.cluster.set_device_health(victim, victim.devices[0])
+        wait_evictions(self.srv, 3, timeout=8.0, ctl=ctl, status=429)
+        counted = wait_for(lambda: [e for e in events_for(self.srv, "inference", victim.name)
+                                    if (e.get("count") or 1) >= 3], 5.0, "an Event with count >= 3", ctl=ctl)
+        evs = events_for(self.srv, "inference", victim.name)
+        self.assertEqual(len(evs), 1, [(e["metadata"]["name"], e.get("count")) for e in evs])
+        self.assertEqual(evs[0]["reason"], "UnhealthyDevice")
+        self.assertGreaterEqual(evs[0]["lastTimestamp"], evs[0]["firstTimestamp"])
+        self.assertEqual(counted[0]["metadata"]["name"], evs[0]["metadata"]["name"])
+        patches = [r for r in self.srv.requests(method="PATCH", resource="events") if r["status"] == 200]
+        self.assertGreaterEqual(len(patches), 2)
         self.assertStopsCleanly(ctl)
 
     def test_delete_after_fallback(self):

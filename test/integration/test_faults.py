@@ -291,6 +291,25 @@ class ServerFaults(FaultTest):
         self.assertInvariants(ctl, [slow, fast], pods, timeout=7.0)
         self.assertStopsCleanly(ctl)
 
+    # ------------------------------------------------------------ re-check before the write
+    def test_reload_excluding_namespace_while_event_in_flight(self):
+        """The Event POST takes 3 s; meanwhile a reload excludes the pod's namespace. The
+        eviction that would follow the Event is not sent (issue 14 #16): the controller checks
+        the policy in force, the pod and the lease again immediately before every write."""
+        pods = self.pods(3)
+        ctl = self.controller(base_policy())
+        victim = pods[0]
+        self.srv.add_fault(path_regex=r"/namespaces/ml/events$", method="POST", count=1, delay_ms=3000)
+        self.cluster.set_device_health(victim, victim.devices[0])
+        wait_for(lambda: self.srv.requests(method="POST", resource="events"), 3.0, "the slow Event POST", ctl=ctl)
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(podFilters={"namespaces": {"exclude": ["ml"]}})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reloaded", timeout=3.0)
+        ctl.wait_log(r"not evicting pod ml/%s \(uid [^)]+\) after all: " % re.escape(victim.name), timeout=8.0)
+        self.assertEqual(evictions(self.srv), [])
+        self.assertTrue(self.srv.exists(victim.path))
+        self.assertStopsCleanly(ctl)
+
     # ------------------------------------------------------------ token rotation
     def test_token_rotation_via_token_file(self):
         """The kubeconfig names a tokenFile. The server stops accepting the old token and the

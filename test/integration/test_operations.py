@@ -86,6 +86,32 @@ class LeaderElection(Fixture):
         self.assertStopsCleanly(standby)
         self.assertEqual(self.holder(), "")
 
+    def test_frozen_leader_does_not_evict_after_losing_the_lease(self):
+        """Split brain (issue 14 #16, #17): the leader's Event POST is slow (4 s) and the
+        leader is frozen (SIGSTOP) meanwhile; the standby takes the lease and evicts the pod.
+        When the old leader resumes and its Event is answered, it does not send the eviction:
+        the lease is no longer fresh by its own clock."""
+        pods = self.pods(3)
+        leader, standby, holder = self.start_pair()
+        leader.wait_metric("leader", 1.0)
+        standby.wait_metric("leader", 0.0)
+        self.srv.add_fault(path_regex=r"/namespaces/ml/events$", method="POST", count=1, delay_ms=4000)
+        victim = pods[0]
+        self.cluster.set_device_health(victim, victim.devices[0])
+        wait_for(lambda: self.srv.requests(method="POST", resource="events"), 3.0, "the leader's slow Event POST",
+                 ctl=[leader, standby])
+        leader.signal(signal.SIGSTOP)
+        try:
+            standby.wait_log(BECAME_LEADER, timeout=LEASE_DURATION_S + 4.0)
+            wait_evictions(self.srv, 1, timeout=5.0, ctl=standby, status=201, name=victim.name)
+        finally:
+            leader.signal(signal.SIGCONT)
+        leader.wait_log(r"not evicting pod ml/%s \(uid [^)]+\) after all: " % re.escape(victim.name), timeout=8.0)
+        self.assertEqual([(e["name"], e["status"]) for e in evictions(self.srv)], [(victim.name, 201)])
+        self.assertNotEqual(self.holder(), holder)
+        self.assertStopsCleanly(leader)
+        self.assertStopsCleanly(standby)
+
     def test_sigterm_releases_lease_and_standby_takes_over_at_once(self):
         """SIGTERM: the leader releases the Lease (holderIdentity "") and exits 0; the standby
         then acquires it at its next retry, well before the lease duration."""
@@ -207,6 +233,71 @@ class PolicyReload(Fixture):
         hold_for(lambda: failures() == 1.0, 2.6, 'policy_reloads_total{result="failure"} == 1', ctl=ctl,
                  show=failures)
         self.assertEqual(len(re.findall(r"policy reload \(file changed\) failed", ctl.log())), 1)
+        self.assertStopsCleanly(ctl)
+
+
+class DraReload(Fixture):
+    """devices.dra switched by a hot reload starts and stops the ResourceClaim and
+    ResourceSlice caches (issue 14 #10)."""
+
+    DRIVER = "gpu.example.com"
+
+    def dra_pod(self, name, node="gpu-node-1", ns="ml"):
+        """A pod whose container holds DRA claim <name>-gpu, allocated device gpu-0 of node's pool."""
+        self.cluster.namespace(ns)
+        rs = self.cluster.replicaset("dra-7c9d8f6b5", ns)
+        obj = self.cluster.pod_obj(name, node, gpus=0, rs=rs, devices=[], ns=ns)
+        claim = "%s-gpu" % name
+        obj["spec"]["resourceClaims"] = [{"name": "gpu", "resourceClaimName": claim}]
+        obj["spec"]["containers"][0]["resources"]["claims"] = [{"name": "gpu"}]
+        obj["status"]["resourceClaimStatuses"] = [{"name": "gpu", "resourceClaimName": claim}]
+        pod = self.srv.create(obj)
+        c = self.srv.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+                             "metadata": {"name": claim, "namespace": ns},
+                             "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {
+                                 "deviceClassName": self.DRIVER}}]}}})
+        path = "/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/%s" % (ns, claim)
+        self.srv.patch_status(path, {"allocation": {"devices": {"results": [
+            {"request": "gpu", "driver": self.DRIVER, "pool": node, "device": "gpu-0"}]}},
+            "reservedFor": [{"resource": "pods", "name": name, "uid": pod["metadata"]["uid"]}]})
+        self.assertTrue(c)
+        return pod
+
+    def tainted_slice(self, node="gpu-node-1"):
+        return self.srv.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+                                "metadata": {"name": "%s-gpu" % node},
+                                "spec": {"driver": self.DRIVER, "nodeName": node,
+                                         "pool": {"name": node, "generation": 1, "resourceSliceCount": 1},
+                                         "devices": [{"name": "gpu-0", "taints": [
+                                             {"key": "example.com/xid", "value": "79", "effect": "NoExecute"}]}]}})
+
+    def test_dra_turned_on_and_off_by_reload(self):
+        gpu_pods = self.pods(2)
+        pod = self.dra_pod("dra-7c9d8f6b5-a1b2c")
+        self.tainted_slice()
+        ctl = self.controller(base_policy(devices={"dra": False}))
+        claims = lambda: len(self.srv.requests(resource="resourceclaims", user=SA_USER))  # noqa: E731
+        self.assertEqual(claims(), 0)
+        # DRA off: the GPU pod's eviction proves the controller is at work; the DRA pod stays.
+        self.cluster.set_device_health(gpu_pods[0], gpu_pods[0].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=gpu_pods[0].name)
+        self.assertEqual(claims(), 0)
+        self.assertEqual(evictions(self.srv, name=pod["metadata"]["name"]), [])
+
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"dra": True})))
+        ctl.signal(signal.SIGHUP)
+        ev = wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pod["metadata"]["name"])
+        self.assertEqual(len(ev), 1)
+        self.assertRegex(ctl.log(), r"devices\.dra turned on: watching ResourceClaims and ResourceSlices")
+
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"dra": False})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"devices\.dra turned off: no longer watching", timeout=3.0)
+        n = claims()
+        # Again the GPU path proves progress; the claim cache sends nothing more.
+        self.cluster.set_device_health(gpu_pods[1], gpu_pods[1].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=gpu_pods[1].name)
+        self.assertEqual(claims(), n)
         self.assertStopsCleanly(ctl)
 
 

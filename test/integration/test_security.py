@@ -18,6 +18,18 @@ from test.integration.scenario import (ROOT, Cluster, Controller, base_policy, s
                                        wait_evictions, wait_for)
 
 
+def exec_kubeconfig(path, server, ca, srv_dir, mode):
+    """A kubeconfig whose user is test/exec_plugin.py in MODE (an exec credential plugin)."""
+    with open(path, "w") as f:
+        f.write("apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+                "clusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority: %s\n" % (server, ca) +
+                "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                "      command: %s\n      args: [%s, %s]\n      interactiveMode: Never\n"
+                % (os.path.join(ROOT, "test", "exec_plugin.py"), mode, srv_dir) +
+                "contexts:\n- name: t\n  context: {cluster: c, user: u}\n")
+    return path
+
+
 def kubeconfig(path, server, token, ca=None, insecure=False):
     cluster = "    server: %s\n" % server
     if insecure:
@@ -65,6 +77,28 @@ class SecurityTest(unittest.TestCase):
         self.assertNotIn("rotated-token-xyz", log)
         self.assertNotRegex(log, r"(?i)authorization:\s*bearer")
 
+    def test_exec_plugin_token_never_logged(self):
+        """An exec plugin's token (the first one refused with a 401, the second used) is never
+        logged at the highest verbosity, through an eviction."""
+        self.cluster.node("gpu-node-1")
+        rs = self.cluster.replicaset("trainer")
+        pod = self.cluster.pod("trainer-sec03", "gpu-node-1", rs=rs)
+        kc = exec_kubeconfig(os.path.join(self.tmp, "exec"), self.srv.url, os.path.join(self.srv.dir, "ca.crt"),
+                             self.srv.dir, "wrong1st")
+        ctl = Controller(self.srv, self.tmp, base_policy(), kubeconfig=kc, name="exec", verbosity=10).start()
+        try:
+            ctl.wait_ready()
+            self.cluster.set_device_health(pod, pod.devices[0])
+            wait_evictions(self.srv, 1, name=pod.name, ctl=ctl)
+        finally:
+            self.assertEqual(ctl.stop(), 0)
+        log = ctl.log()
+        self.assertRegex(log, r"exec plugin \S+exec_plugin.py: new credential \(token\)")
+        self.assertRegex(log, r"401 Unauthorized; retrying once with a new credential from the exec plugin")
+        self.assertNotIn(self.token, log)
+        self.assertNotIn("not-the-token", log)
+        self.assertNotRegex(log, r"(?i)authorization:\s*bearer")
+
     def test_untrusted_server_certificate_is_refused(self):
         kc = kubeconfig(os.path.join(self.tmp, "wrong-ca"), self.srv.url, self.token,
                         ca=os.path.join(self.srv.dir, "wrong-ca.crt"))
@@ -105,6 +139,17 @@ class NoShellOutTest(unittest.TestCase):
                         if pattern.search(line) and not line.lstrip().startswith(("*", "/*", "//")):
                             found.append("%s/%s:%d: %s" % (d, name, no, line.strip()))
         self.assertEqual(found, [])
+
+    def test_only_the_exec_plugin_starts_a_process(self):
+        """Credential plugins are started with uv_spawn (an argv, never a shell), in one place."""
+        found = []
+        for d in ("controller", "k8sclient"):
+            for name in sorted(os.listdir(os.path.join(ROOT, d))):
+                if name.endswith(".c"):
+                    with open(os.path.join(ROOT, d, name), encoding="utf-8") as f:
+                        if re.search(r"\buv_spawn\s*\(", f.read()):
+                            found.append("%s/%s" % (d, name))
+        self.assertEqual(found, ["k8sclient/kc_http_exec.c"])
 
 
 if __name__ == "__main__":

@@ -64,5 +64,15 @@ class TestImagePackages(unittest.TestCase):
             os.unlink(path)
 
 
+@unittest.skipUnless(os.path.exists(BIN) and shutil.which("git"), "needs the built binary and git")
+class TestVersion(unittest.TestCase):
+    def test_version_names_the_commit_it_was_built_from(self):
+        out = subprocess.run([BIN, "--version"], check=True, capture_output=True, text=True).stdout
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True).stdout.strip() or "unknown"
+        self.assertRegex(out, r"^device-descheduler \d+\.\d+\.\d+\S* \(commit [0-9a-f]{12}|unknown\)\n$")
+        self.assertIn("(commit %s)" % head, out)
+
+
 if __name__ == "__main__":
     unittest.main()
