@@ -25,10 +25,20 @@ struct actions {
 	bool rule_version_known, no_rule_api_logged, rules_listed, rules_listing;
 };
 
-/* One action of the core being carried out: an Event, then the eviction. */
+/* The write an action stands for, and how logs and Events name it. */
+struct write {
+	const char *noun;	  /* "eviction" */
+	const char *gerund;	  /* "evicting" */
+	const char *event_action; /* the Event's action: "Evict" */
+	const char *method, *verb, *resource;
+	char *path, *body;
+};
+
+/* One action of the core being carried out: an Event, then the write. */
 struct action_run {
 	struct actions *owner;
 	enum core_action_kind kind;
+	struct write w;
 	char *ns, *name, *uid, *node, *signal, *resource, *device, *reason, *message;
 	int64_t grace_period_s;
 	uint64_t detected_ms;
@@ -102,6 +112,8 @@ static void action_run_free(struct action_run *run)
 	free(run->device);
 	free(run->reason);
 	free(run->message);
+	free(run->w.path);
+	free(run->w.body);
 	free(run);
 }
 
@@ -162,7 +174,7 @@ static void on_write_done(struct kc_request *req, const struct kc_response *resp
 			     : out == REQUESTS_GONE    ? CORE_RESULT_GONE
 			     : out == REQUESTS_CONFLICT ? CORE_RESULT_CONFLICT
 						       : CORE_RESULT_ERROR;
-	const char *what = run->kind == CORE_DELETE ? "delete" : "eviction";
+	const char *what = run->w.noun;
 
 	(void)req;
 	switch (r) {
@@ -202,25 +214,21 @@ static void on_write_done(struct kc_request *req, const struct kc_response *resp
 }
 
 /*
- * The write an action stands for: its method, path and body (the caller
- * frees path and body).  The one place that knows the action kinds' requests.
+ * The write of each action kind: the one place that knows the kinds (a new
+ * kind, such as fencing a node, is one more case here).
  */
-static void build_write(const struct action_run *run, struct kc_request_options *o, char **path, char **body)
+static void describe_write(const struct action_run *run, struct write *w)
 {
 	switch (run->kind) {
 	case CORE_DELETE:
-		*path = kc_xasprintf("/api/v1/namespaces/%s/pods/%s", run->ns, run->name);
-		*body = requests_delete_body(run->uid, run->grace_period_s);
-		o->method = "DELETE";
-		o->verb = "delete";
-		o->resource = "pods";
+		*w = (struct write){"delete", "deleting", "Delete", "DELETE", "delete", "pods",
+				    kc_xasprintf("/api/v1/namespaces/%s/pods/%s", run->ns, run->name),
+				    requests_delete_body(run->uid, run->grace_period_s)};
 		return;
 	case CORE_EVICT:
-		*path = requests_eviction_path(run->ns, run->name);
-		*body = requests_eviction_body(run->ns, run->name, run->uid, run->grace_period_s);
-		o->method = "POST";
-		o->verb = "create";
-		o->resource = "pods/eviction";
+		*w = (struct write){"eviction", "evicting", "Evict", "POST", "create", "pods/eviction",
+				    requests_eviction_path(run->ns, run->name),
+				    requests_eviction_body(run->ns, run->name, run->uid, run->grace_period_s)};
 		return;
 	case CORE_FENCE:
 		break; /* not an Event-then-write action: see run_fence() */
@@ -232,18 +240,17 @@ static void send_write(struct action_run *run)
 {
 	struct actions *a = run->owner;
 	struct kc_request_options o = {0};
-	char *path, *body;
 
-	build_write(run, &o, &path, &body);
-	o.path = path;
-	o.body = body;
-	o.body_len = strlen(body);
+	o.method = run->w.method;
+	o.verb = run->w.verb;
+	o.resource = run->w.resource;
+	o.path = run->w.path;
+	o.body = run->w.body;
+	o.body_len = strlen(run->w.body);
 	/* Not retried by the transport: a 429 is a PodDisruptionBudget answer that
 	 * the core retries with its own backoff. */
 	o.retry = false;
 	send_request(a, &o, on_write_done, run);
-	free(path);
-	free(body);
 }
 
 /*
@@ -259,8 +266,7 @@ static bool recheck(struct action_run *run)
 		why = "this replica no longer holds a fresh lease";
 	else if (a->o.core && core_action_check(a->o.core, run->uid, &why) == 0)
 		return true;
-	kc_log_info(0, "not %s pod %s/%s (uid %s) after all: %s", run->kind == CORE_DELETE ? "deleting" : "evicting",
-		    run->ns, run->name, run->uid, why);
+	kc_log_info(0, "not %s pod %s/%s (uid %s) after all: %s", run->w.gerund, run->ns, run->name, run->uid, why);
 	if (a->o.core)
 		core_action_done(a->o.core, run->uid, CORE_RESULT_CANCELLED, 0, now_ms(a));
 	action_finished(run);
@@ -316,6 +322,7 @@ static void run_action(struct actions *a, const struct core_action *act)
 	run->grace_period_s = act->grace_period_s;
 	run->detected_ms = act->detected_ms;
 	run->dry_run = act->dry_run;
+	describe_write(run, &run->w);
 
 	/* One log line with the same facts as the Event. */
 	kc_log_info(0, "%s (pod=%s/%s uid=%s node=%s resource=%s device=%s signal=%s)", run->message, run->ns,
@@ -331,7 +338,7 @@ static void run_action(struct actions *a, const struct core_action *act)
 	ev.uid = run->uid;
 	ev.type = run->dry_run ? "Normal" : "Warning";
 	ev.reason = run->reason;
-	ev.action = run->dry_run ? "None" : run->kind == CORE_DELETE ? "Delete" : "Evict";
+	ev.action = run->dry_run ? "None" : run->w.event_action;
 	ev.message = run->message;
 	ev.instance = a->identity;
 	ev.now_ms = kc_wall_ms();
