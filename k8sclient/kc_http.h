@@ -125,6 +125,9 @@ void kc_client_set_observer(struct kc_client *c, kc_client_observer fn, void *us
  * (for readiness and liveness probes).
  */
 uint64_t kc_client_last_success_ms(const struct kc_client *c);
+/* read_idle_ms + ping_timeout_ms (defaults applied): how long a dead connection can go
+ * unnoticed, the unit of the controller's readiness and liveness bounds. */
+uint64_t kc_client_health_window_ms(const struct kc_client *c);
 /* How many connections the health checks found silent and closed. */
 uint64_t kc_client_dead_connections(const struct kc_client *c);
 /* How many times the exec credential plugin was started (for tests and logs). */

@@ -141,6 +141,11 @@ uint64_t kc_client_last_success_ms(const struct kc_client *c)
 	return c->last_success_ms;
 }
 
+uint64_t kc_client_health_window_ms(const struct kc_client *c)
+{
+	return c->opts.read_idle_ms + c->opts.ping_timeout_ms;
+}
+
 uint64_t kc_client_dead_connections(const struct kc_client *c)
 {
 	return c->dead_connections;
