@@ -768,7 +768,8 @@ static void test_priority_lane(void **state)
 	assert_int_equal(l->prio.http_status, 200);
 	/* Only the first, which took the one token, may have been answered before it. */
 	assert_true(l->normal_done_before_prio <= 1);
-	for (size_t i = 0; i < KC_ARRAY_SIZE(l->normal); i++)
+	/* The first one had its token and runs: it may still be on its way. */
+	for (size_t i = 1; i < KC_ARRAY_SIZE(l->normal); i++)
 		if (!l->normal[i].done)
 			kc_request_cancel(l->normal_req[i]);
 	assert_true(ktest_run_loop_until(&f.loop, lanes_done, l, 10000));
