@@ -55,19 +55,13 @@ static void on_probe_done(struct kc_request *req, const struct kc_response *resp
 
 static void send_probe(struct kc_client *c, uint64_t now)
 {
-	struct kc_request_options o;
-	int r;
+	/* No timeout of its own: the tick gives up on it after the ping timeout.  Its own
+	 * rate-limit lane, so that a queue of requests does not delay it. */
+	const struct kc_request_options o = {.method = "GET", .path = PROBE_PATH, .timeout_ms = UINT64_MAX,
+					     .max_body = 64 * 1024, .priority = true, .verb = "get",
+					     .resource = "version"};
+	int r = kc_client_request(c, &o, on_probe_done, c, &c->probe);
 
-	memset(&o, 0, sizeof(o));
-	o.method = "GET";
-	o.path = PROBE_PATH;
-	/* The tick gives up on it; curl's timeout would hide which socket it hung on. */
-	o.timeout_ms = UINT64_MAX;
-	o.max_body = 64 * 1024;
-	o.priority = true;
-	o.verb = "get";
-	o.resource = "version";
-	r = kc_client_request(c, &o, on_probe_done, c, &c->probe);
 	if (r < 0) {
 		c->probe = NULL;
 		return;
