@@ -21,6 +21,7 @@
 #include "actions.h"
 #include "core.h"
 #include "dd_version.h"
+#include "explain_cmd.h"
 #include "httpserver.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -488,6 +489,8 @@ int main(int argc, char **argv)
 
 	memset(app, 0, sizeof(*app));
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return explain_cmd_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &app->opts, &err) < 0) {
 		fprintf(stderr, "device-descheduler: %s\n", err.msg);
 		return 2;

@@ -283,6 +283,29 @@ static void test_restart_rebuilds(void **state)
 	tb_env_done(&e);
 }
 
+/* Before the caches sync nothing says how long a fence found on the API has been healthy: the clock starts at sync. */
+static void test_recovery_clock_starts_at_sync(void **state)
+{
+	struct tb_env e;
+	struct kc_node *n;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml(node_policy), false);
+	n = tb_node("n1");
+	tb_node_resource(n, GPU, 8, 8);
+	tb_node_taint(n, KEY, "nvidia.com_gpu", "NoSchedule");
+	tb_node_annotation(n, QUARANTINE_ANNOTATION, "{}");
+	tb_put_node(&e, n);
+	e.now += 3600 * 1000;
+	core_set_synced(e.core, true, e.now);
+	assert_int_equal(next(&e), -EAGAIN);
+	assert_int_equal(core_next_wakeup(e.core, e.now), e.now + 60000);
+	e.now += 60000;
+	assert_int_equal(next(&e), 0);
+	assert_int_equal(act.fence.op, QUARANTINE_REMOVE);
+	tb_env_done(&e);
+}
+
 /* At the cap nothing more is fenced and nothing on such a node is evicted; one Warning. */
 static void test_cap(void **state)
 {
@@ -540,6 +563,7 @@ static void test_breaker_counts_quarantine(void **state)
 	set_condition(&e, "n1", KC_COND_TRUE);
 	assert_int_equal(next(&e), 0);
 	core_fence_done(e.core, QUARANTINE_NODE, "n1", QUARANTINE_OK, e.now);
+	node_fenced(&e, "n1");
 	set_condition(&e, "n1", KC_COND_FALSE);
 	for (int i = 0; i < 4; i++)
 		tb_del_pod(&e, "ml", tb_fmt("a%d", i));
@@ -740,6 +764,7 @@ int main(void)
 	    cmocka_unit_test(test_recovery),
 	    cmocka_unit_test(test_restart_rebuilds),
 	    cmocka_unit_test(test_foreign_taint_is_not_ours),
+	    cmocka_unit_test(test_recovery_clock_starts_at_sync),
 	    cmocka_unit_test(test_cap),
 	    cmocka_unit_test(test_loop_guard),
 	    cmocka_unit_test(test_loop_guard_per_device),

@@ -554,6 +554,7 @@ void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
 	if (synced && !was) {
 		kc_log_info(2, "core: caches synced, evaluating every pod");
 		eval_all(c, now_ms);
+		quarantine_synced(c->qr, now_ms);
 	}
 }
 
@@ -1087,4 +1088,55 @@ int core_next_notice(struct core *c, struct core_notice *ret)
 	ret->message = c->cur.message;
 	ret->cluster_wide = c->cur.cluster_wide;
 	return 0;
+}
+
+void core_pod_view(struct core *c, const char *uid, uint64_t now_ms, struct core_pod_view *ret)
+{
+	struct planner_pod *r = planner_get(c->pl, uid);
+	uint64_t wake = UINT64_MAX;
+	enum limits_hold hold;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->due_ms = UINT64_MAX;
+	ret->breaker_reason = limits_breaker_reason(c->lim);
+	if (!r || (!r->n_hits && r->state != PLANNER_DONE && r->state != PLANNER_IN_FLIGHT)) {
+		ret->decision = CORE_DECISION_HEALTHY;
+		return;
+	}
+	ret->hits = r->hits;
+	ret->n_hits = r->n_hits;
+	if (!c->synced || !c->active) {
+		ret->decision = CORE_DECISION_NOT_ACTIVE;
+		return;
+	}
+	switch (r->state) {
+	case PLANNER_SKIPPED:
+		ret->decision = CORE_DECISION_NEVER;
+		ret->skip = r->skip;
+		return;
+	case PLANNER_IN_FLIGHT:
+		ret->decision = CORE_DECISION_IN_FLIGHT;
+		return;
+	case PLANNER_DONE:
+		ret->decision = CORE_DECISION_DONE;
+		ret->dry_run = r->dry_run;
+		return;
+	case PLANNER_WAITING:
+		break;
+	}
+	/* The same check core_next_action() makes; a pod it already found held (r->held) was
+	 * rescheduled to when that limit has room. */
+	hold = limits_check(c->lim, r->ns, r->node, c->p->dry_run, now_ms, &wake);
+	if (hold != LIMITS_OK && (r->due_ms <= now_ms || r->held || hold == LIMITS_HOLD_BREAKER)) {
+		ret->decision = CORE_DECISION_HELD;
+		ret->hold = hold;
+		ret->due_ms = wake > r->due_ms ? wake : r->due_ms;
+	} else if (r->due_ms <= now_ms) {
+		ret->decision = CORE_DECISION_DUE;
+		ret->due_ms = now_ms;
+	} else {
+		ret->decision = CORE_DECISION_WAITING;
+		ret->due_ms = r->due_ms;
+		ret->retry = r->retry_at_ms > now_ms && r->retry_at_ms >= planner_hits_due(r);
+	}
 }

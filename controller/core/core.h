@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evict_limits.h"
 #include "health.h"
 #include "kc_delta.h"
 #include "kc_objects.h"
@@ -231,5 +232,38 @@ struct core_notice {
  * active.  At most 1024 wait; older ones are dropped (with a log line).
  */
 int core_next_notice(struct core *c, struct core_notice *ret);
+
+/* What the core would do with one pod at a moment (core_pod_view). */
+enum core_decision {
+	CORE_DECISION_HEALTHY = 0, /* not bound to a device that looks unhealthy */
+	CORE_DECISION_NEVER,	   /* a filter keeps it (skip says which) */
+	CORE_DECISION_WAITING,	   /* its debounce or a retry backoff runs until due_ms */
+	CORE_DECISION_HELD,	   /* a limit or the circuit breaker holds it (hold says which) */
+	CORE_DECISION_DUE,	   /* due now, nothing holds it: the next core_next_action returns it */
+	CORE_DECISION_IN_FLIGHT,   /* an action was returned and has no result yet */
+	CORE_DECISION_DONE,	   /* evicted, gone, or reported in dry run (dry_run) */
+	CORE_DECISION_NOT_ACTIVE,  /* caches not synced or not the leader: nothing is chosen */
+};
+
+/* Borrowed from the core: valid until the next core_* call. */
+struct core_pod_view {
+	enum core_decision decision;
+	enum planner_skip skip;	       /* NEVER: the first filter that keeps it */
+	enum limits_hold hold;	       /* HELD: the limit that holds it now */
+	uint64_t due_ms;	       /* WAITING, HELD: when it may go (UINT64_MAX: only a result or a
+					  breaker change frees it); DUE: now */
+	bool dry_run;		       /* DONE: only reported in dry run */
+	bool retry;		       /* WAITING: a backoff after a blocked or failed eviction */
+	const struct health_hit *hits; /* its hits (NULL, 0 when HEALTHY) */
+	size_t n_hits;
+	const char *breaker_reason; /* limits_breaker_reason(): counts, and why it is open */
+};
+
+/*
+ * A read-only account of what the core decides for the pod with this UID at
+ * now_ms, with the same records, limits and breaker that core_next_action()
+ * uses (for `device-descheduler explain`).  Always fills *ret.
+ */
+void core_pod_view(struct core *c, const char *uid, uint64_t now_ms, struct core_pod_view *ret);
 
 #endif

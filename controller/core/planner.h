@@ -47,6 +47,12 @@ const char *planner_skip_message(enum planner_skip s);
  * a pod is Failed, so evicting them would only delete the record of the failure.
  */
 enum planner_skip planner_filter(const struct policy *p, const struct kc_pod *pod);
+/*
+ * Every filter at once, for `explain`: ret_fails[s] is true when the filter
+ * of skip reason s keeps the pod (ret_fails[PLANNER_SKIP_NONE] is false).
+ * planner_filter() is the first of them in enum order.
+ */
+void planner_filter_each(const struct policy *p, const struct kc_pod *pod, bool ret_fails[PLANNER_SKIP_COUNT]);
 /* Whether a LabelSelector matches a pod's labels. */
 bool planner_selector_matches(const struct policy_selector *s, const struct kc_pod *pod);
 

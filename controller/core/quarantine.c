@@ -48,6 +48,7 @@ struct unit {
 	bool node_signal;    /* node units: a node-level signal holds */
 	bool was_unhealthy;
 	bool expect_gone;    /* removed: the watch may still show the fence until it catches up */
+	bool expect_present; /* written: the watch may still show the node without it until it catches up */
 	uint64_t healthy_since;
 	uint64_t retry_at;
 	unsigned attempts;
@@ -474,6 +475,7 @@ bool quarantine_observe_node(struct quarantine *q, const struct kc_node *node, b
 			u->want = W_NONE;
 			u->node_signal = false;
 			u->expect_gone = false;
+			u->expect_present = false;
 			maybe_drop(q, u);
 		}
 		return false;
@@ -481,6 +483,8 @@ bool quarantine_observe_node(struct quarantine *q, const struct kc_node *node, b
 	if (node_is_ours(q->p, node)) {
 		if (u && u->expect_gone && u->state == U_NONE)
 			return false; /* an event from before our removal */
+		if (u)
+			u->expect_present = false;
 		if (!u)
 			u = unit_get_or_add(q, QUARANTINE_NODE, node->meta.name, node->meta.name, now_ms);
 		if (u->state == U_FENCED)
@@ -495,11 +499,34 @@ bool quarantine_observe_node(struct quarantine *q, const struct kc_node *node, b
 		return false;
 	}
 	/*
-	 * Not fenced as the watch shows it.  A FENCED unit stays FENCED: the event
-	 * may predate our write (the PATCH answer can overtake the watch), and the
-	 * removal at recovery is harmless when someone removed the fence already.
+	 * Not fenced as the API shows it.  Until the watch has shown our own write
+	 * (expect_present), that is an event from before it: the answer can
+	 * overtake the watch.  After that, someone removed the fence: it is not to
+	 * be relied on, and the next eviction that needs it asks for it again.
 	 */
+	if (u && u->state == U_FENCED && !u->in_flight && !u->expect_present) {
+		u->state = U_NONE;
+		if (u->want == W_REMOVE)
+			u->want = W_NONE;
+		maybe_drop(q, u);
+	}
 	return false;
+}
+
+static int synced_cb(const char *key, void *value, void *userdata)
+{
+	struct unit *u = value;
+	const uint64_t *now = userdata;
+
+	(void)key;
+	if (u->healthy_since < *now)
+		u->healthy_since = *now;
+	return 0;
+}
+
+void quarantine_synced(struct quarantine *q, uint64_t now_ms)
+{
+	strmap_foreach(&q->units, synced_cb, &now_ms);
 }
 
 void quarantine_observe_rule(struct quarantine *q, const char *driver, const char *pool, const char *device,
@@ -641,12 +668,14 @@ const char *quarantine_done(struct quarantine *q, enum quarantine_kind kind, con
 			return NULL; /* the watch confirmed it first */
 		}
 		confirm(q, u, now_ms);
+		u->expect_present = kind == QUARANTINE_NODE;
 		return q->done_node;
 	}
 	q->st.removes++;
 	q->st.at_cap = false; /* room again */
 	u->state = U_NONE;
 	u->expect_gone = kind == QUARANTINE_NODE;
+	u->expect_present = false;
 	if (u->want == W_REMOVE)
 		u->want = W_NONE;
 	maybe_drop(q, u);

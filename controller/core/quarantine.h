@@ -135,6 +135,11 @@ void quarantine_node_signal(struct quarantine *q, const char *node, bool signal,
  * gone.
  */
 bool quarantine_observe_node(struct quarantine *q, const struct kc_node *node, bool deleted, uint64_t now_ms);
+/*
+ * The caches have synced: every recovery clock starts no earlier than now,
+ * since nothing before says how long a fence found on the API has been healthy.
+ */
+void quarantine_synced(struct quarantine *q, uint64_t now_ms);
 /* One of our DeviceTaintRules exists (from a list after start-up or leader change). */
 void quarantine_observe_rule(struct quarantine *q, const char *driver, const char *pool, const char *device,
 			     uint64_t now_ms);
