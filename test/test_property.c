@@ -232,6 +232,9 @@ static struct policy *random_policy(void)
 	p->dra = rnd(6) != 0;
 	p->dra_taints_enabled = rnd(5) != 0;
 	p->dra_taints_for_ms = (uint64_t)rnd(3) * 10000;
+	/* Fencing and the loop guard have their own storm (test_property_fence.c). */
+	p->remediation_enabled = false;
+	p->loop_window_ms = 0;
 	return p;
 }
 

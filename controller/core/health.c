@@ -531,6 +531,20 @@ void health_evidence_add(struct health *h, const char *node, const char *resourc
 	node_recount(h, n);
 }
 
+bool health_node_has_signal(const struct health *h, const char *node)
+{
+	const struct hnode *n = strmap_get(&h->nodes, node);
+
+	return n && (n->n_conds || n->n_drops);
+}
+
+bool health_node_unhealthy(const struct health *h, const char *node)
+{
+	const struct hnode *n = strmap_get(&h->nodes, node);
+
+	return n && n->counted_unhealthy;
+}
+
 void health_evidence_drop(struct health *h, const char *node, const char *resource, const char *device,
 			  bool recovered, uint64_t now_ms, uint64_t memory_ms)
 {
@@ -1224,4 +1238,74 @@ size_t health_pod_eval(const struct health *h, const struct policy *p, const str
 	eval_dra(h, p, pod, claims, &hs);
 	*ret_hits = hs.v;
 	return hs.n;
+}
+
+static const char *health_word(enum kc_health h)
+{
+	return h == KC_HEALTH_HEALTHY	  ? "Healthy"
+	       : h == KC_HEALTH_UNHEALTHY ? "Unhealthy"
+	       : h == KC_HEALTH_UNKNOWN	  ? "Unknown"
+					  : "";
+}
+
+/* The devices of one held DRA claim: its allocation results, or the claim itself while unallocated. */
+static size_t claim_devices(const struct kc_pod *pod, const struct kc_store *claims, const char *claim,
+			    health_device_cb cb, void *userdata)
+{
+	const struct kc_resource_claim *rc = NULL;
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < pod->n_claims && !rc; i++)
+		if (strcmp(pod->claims[i].name, claim) == 0 && *pod->claims[i].claim_name && claims)
+			rc = kc_store_get(claims, pod->meta.ns, pod->claims[i].claim_name);
+	for (uint32_t j = 0; rc && rc->allocated && j < rc->n_results; j++) {
+		const struct kc_device_result *r = &rc->results[j];
+		char *res = kc_xasprintf("claim:%s/%s", claim, r->request);
+		char *dev = kc_xasprintf("%s/%s/%s", r->driver, r->pool, r->device);
+
+		cb(res, dev, "", userdata);
+		free(res);
+		free(dev);
+		n++;
+	}
+	if (!n) {
+		char *res = kc_xasprintf("claim:%s", claim);
+
+		cb(res, "", "", userdata);
+		free(res);
+		n++;
+	}
+	return n;
+}
+
+size_t health_pod_devices(const struct policy *p, const struct kc_pod *pod, const struct kc_store *claims,
+			  health_device_cb cb, void *userdata)
+{
+	struct held held[MAX_HELD];
+	size_t n_held = pod_held(p, pod, held), n = 0;
+
+	for (size_t i = 0; i < n_held; i++) {
+		size_t before = n;
+
+		if (held[i].claim) {
+			n += claim_devices(pod, claims, held[i].claim, cb, userdata);
+			continue;
+		}
+		for (uint32_t s = 0; s < pod->n_statuses; s++) {
+			const struct kc_container_status *cs = &pod->statuses[s];
+
+			for (uint32_t r = 0; r < cs->n_resources; r++) {
+				if (strcmp(cs->resources[r].name, held[i].name) != 0)
+					continue;
+				for (uint32_t d = 0; d < cs->resources[r].n_devices; d++, n++)
+					cb(held[i].name, cs->resources[r].devices[d].resource_id,
+					   health_word(cs->resources[r].devices[d].health), userdata);
+			}
+		}
+		if (n == before) {
+			cb(held[i].name, "", "", userdata);
+			n++;
+		}
+	}
+	return n;
 }

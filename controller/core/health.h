@@ -101,6 +101,19 @@ size_t health_pod_eval(const struct health *h, const struct policy *p, const str
 		       const struct kc_store *claims, const struct health_hit *prev, size_t n_prev,
 		       uint64_t now_ms, struct health_hit **ret_hits);
 
+/*
+ * The devices a pod holds, for `explain`, as the health code counts them: each
+ * device-plugin resource it requests, once per device ID its
+ * allocatedResourcesStatus names (health "Healthy", "Unhealthy", "Unknown" or
+ * ""), or once with device "" when no ID is known; and each device allocated
+ * to its DRA claims (resource "claim:<claim>/<request>", device
+ * "driver/pool/device"; "claim:<claim>" and "" while not allocated).  claims
+ * may be NULL.  Calls cb for each (strings borrowed for the call); returns how many.
+ */
+typedef void (*health_device_cb)(const char *resource, const char *device, const char *health, void *userdata);
+size_t health_pod_devices(const struct policy *p, const struct kc_pod *pod, const struct kc_store *claims,
+			  health_device_cb cb, void *userdata);
+
 /* Whether the pod holds any device resource (requests, limits or, with dra, a claim). */
 bool health_pod_holds_device(const struct policy *p, const struct kc_pod *pod);
 
@@ -121,6 +134,10 @@ bool health_pod_holds_device(const struct policy *p, const struct kc_pod *pod);
  * breaker guards against a cluster-wide false signal, and should hold before
  * any eviction fires.
  */
+/* Whether a node-level signal (a policy node condition or an allocatable drop) holds on the node now. */
+bool health_node_has_signal(const struct health *h, const char *node);
+/* Whether the breaker counts the node as unhealthy. */
+bool health_node_unhealthy(const struct health *h, const char *node);
 /* A pod on node reports resource/device unhealthy ("" device: the resource as a whole). */
 void health_evidence_add(struct health *h, const char *node, const char *resource, const char *device);
 /*

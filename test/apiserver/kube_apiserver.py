@@ -6,7 +6,7 @@ subresource with PodDisruptionBudgets, optional RBAC, and a fault-injection admi
 
 Usage: kube_apiserver.py --dir DIR [--plain] [--host 127.0.0.1] [--port 0]
        [--bookmark-interval-ms 1000] [--history 10000] [--pod-termination-ms 100]
-       [--enforce-rbac] [--simulate]
+       [--enforce-rbac] [--simulate] [--device-taint-rule-version v1|v1beta2|v1alpha3|none]
 """
 
 import argparse
@@ -940,6 +940,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with st.flock:
                     items = [dict(e) for e in st.log]
                 return self.send_body(200, {"items": items})
+        if op == "simulator" and m == "POST":
+            # {"ignoreTaints": true}: the simulated scheduler places pods as if no node had taints
+            # and none were cordoned (a scheduler that does not see the fence, for loop tests).
+            if st.simulator is None:
+                raise ApiError(400, "BadRequest", "the server runs without --simulate")
+            if isinstance(body, dict) and "ignoreTaints" in body:
+                st.simulator.ignore_taints = bool(body["ignoreTaints"])
+                st.simulator.dirty.set()
+            return self.send_body(200, {"ignoreTaints": st.simulator.ignore_taints})
         if op == "state" and m == "GET":
             with st.store.lock:
                 return self.send_body(200, {"resourceVersion": str(st.store.rv), "floor": str(st.store.floor),
@@ -1072,7 +1081,10 @@ def main(argv=None):
     ap.add_argument("--pod-termination-ms", type=int, default=100)
     ap.add_argument("--enforce-rbac", action="store_true")
     ap.add_argument("--simulate", action="store_true", help="run a tiny ReplicaSet controller")
+    ap.add_argument("--device-taint-rule-version", default="v1",
+                    help="the resource.k8s.io version that serves devicetaintrules (v1, v1beta2, v1alpha3) or none")
     args = ap.parse_args(argv)
+    resources.serve_device_taint_rules(args.device_taint_rule_version)
     os.makedirs(args.dir, exist_ok=True)
     st = ApiServerState(args)
     Handler.state = st
