@@ -157,12 +157,43 @@ class DevicePluginScenarios(RealClusterTest):
         self.assertStops(ctl)
 
     def test_node_condition_with_quarantine(self):
-        """Node condition with quarantine: the real scheduler honours the controller's taint and
-        the replacements land on other nodes."""
+        """Node condition with quarantine (fencing, issue 9): GPUXIDErrors=True on a node -> the
+        controller taints the real Node (NoSchedule, its own key) before evicting its GPU pods;
+        the real scheduler honours the taint, so the ReplicaSet's replacements land on the other
+        node; the taint and its record pass the real validation."""
         if not fencing_landed():
             self.skipTest("waits for issue 9 (fencing: quarantine taints before evicting), "
                           "which has not landed: the policy has no `remediation` section yet")
-        self.fail("issue 9 has landed: write this scenario against its remediation policy")
+        bad = self.node()
+        self.kubelet.start()
+        self.replicaset("trainer", 2)
+        pods = self.wait_running("trainer", 2)
+        self.assertEqual({p["spec"]["nodeName"] for p in pods}, {bad})
+        good = self.node()
+        ctl = self.controller(self.policy(signals={"nodeConditions": [{"type": "GPUXIDErrors", "status": "True"}]}))
+        path = "/api/v1/nodes/" + bad
+        node = self.rc.get(path)
+        conds = node["status"]["conditions"] + [{"type": "GPUXIDErrors", "status": "True", "reason": "XID79",
+                                                  "message": "GPU has fallen off the bus",
+                                                  "lastHeartbeatTime": sc.condition("x")["lastHeartbeatTime"],
+                                                  "lastTransitionTime": sc.condition("x")["lastTransitionTime"]}]
+        self.rc.patch_status(path, {"conditions": conds})
+        taint = wait_for(lambda: next((t for t in self.rc.get(path)["spec"].get("taints") or []
+                                       if t["key"] == "device-descheduler.io/unhealthy-device"), None),
+                         15, "the quarantine taint on " + bad, ctl=ctl)
+        self.assertEqual((taint["value"], taint["effect"]), ("nvidia.com_gpu", "NoSchedule"))
+        self.assertIn("device-descheduler.io/quarantine", self.rc.get(path)["metadata"].get("annotations") or {})
+        ev = self.wait_evictions(2, ctl=ctl, status=201)
+        self.assertEqual(sorted(e["name"] for e in ev), sorted(p["metadata"]["name"] for p in pods))
+        # The fence came first: the node write was answered before the first eviction was sent.
+        fence = [e for e in self.rc.requests(user=SA_USER, resource="nodes", name=bad)
+                 if e["verb"] in ("patch", "update") and e["status"] == 200]
+        self.assertTrue(fence and fence[0]["seq"] < ev[0]["seq"], (fence, ev))
+        now = self.wait_running("trainer", 2, ctl=ctl)
+        self.assertEqual({p["spec"]["nodeName"] for p in now}, {good},
+                         "the real scheduler placed a replacement on the fenced node")
+        hold_for(lambda: len(self.evictions()) == 2, 1.0, "no eviction of the replacements (loop guard)", ctl=ctl)
+        self.assertStops(ctl)
 
     def assertStops(self, ctl):
         rc = ctl.stop(15)
@@ -269,10 +300,49 @@ class DraScenarios(DraFixture):
         hold_for(lambda: len(self.evictions()) == 1, 1.0, "exactly one eviction", ctl=ctl)
 
     def test_device_taint_rule_written_by_the_controller(self):
-        """The DeviceTaintRule the controller writes (fencing) is accepted and honoured."""
+        """A claim device condition (Ready=False) -> the controller fences that one device with
+        a DeviceTaintRule (resource.k8s.io/v1, NoSchedule, its label) before evicting the pod;
+        the real server accepts the rule, and the real scheduler's DRA allocator never gives the
+        fenced device to the replacement."""
         if not fencing_landed():
             self.skipTest("waits for issue 9 (fencing): the controller writes no DeviceTaintRule yet")
-        self.fail("issue 9 has landed: write this scenario against its DeviceTaintRule")
+        self.dra_setup(gpus=3)
+        self.kubelet.start()
+        self.dra_replicaset("sim", 2)
+        pods = self.wait_running("sim", 2)
+        ctl = self.controller()
+        victim = pods[0]
+        claim = self.claim_of(victim)
+        res = claim["status"]["allocation"]["devices"]["results"][0]
+        self.rc.patch("/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/%s/status"
+                      % (self.ns, claim["metadata"]["name"]),
+                      {"status": {"devices": [{"driver": res["driver"], "pool": res["pool"], "device": res["device"],
+                                               "conditions": [{"type": "Ready", "status": "False", "reason": "XID79",
+                                                               "message": "GPU has fallen off the bus",
+                                                               "lastTransitionTime": time.strftime(
+                                                                   "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]}]}})
+        rules = "/apis/resource.k8s.io/v1/devicetaintrules"
+
+        def ours():
+            for r in self.rc.list(rules, labelSelector="app.kubernetes.io/managed-by=device-descheduler")["items"]:
+                sel = r["spec"].get("deviceSelector") or {}
+                if (sel.get("driver"), sel.get("pool"), sel.get("device")) == (res["driver"], res["pool"], res["device"]):
+                    return r
+            return None
+        rule = wait_for(ours, 15, "a DeviceTaintRule for %s/%s" % (res["pool"], res["device"]), ctl=ctl)
+        self.addCleanup(self._quiet_delete, rules + "/" + rule["metadata"]["name"])
+        self.assertEqual(rule["spec"]["taint"]["effect"], "NoSchedule")
+        ev = self.wait_evictions(1, ctl=ctl, status=201)
+        self.assertEqual([e["name"] for e in ev], [victim["metadata"]["name"]])
+        made = [e for e in self.rc.requests(user=SA_USER, resource="devicetaintrules", verb="create")
+                if e["name"] == rule["metadata"]["name"]]
+        self.assertTrue(made and made[0]["status"] == 201 and made[0]["seq"] < ev[0]["seq"], (made, ev))
+        now = self.wait_running("sim", 2, ctl=ctl)
+        new = [p for p in now if p["metadata"]["uid"] not in {q["metadata"]["uid"] for q in pods}]
+        self.assertEqual(len(new), 1)
+        self.assertNotEqual(self.device_of(new[0]), (res["pool"], res["device"]),
+                            "the scheduler allocated the fenced device to the replacement")
+        hold_for(lambda: len(self.evictions()) == 1, 1.0, "exactly one eviction", ctl=ctl)
 
 
 class DraDivergences(DraFixture):
@@ -381,14 +451,17 @@ class Rbac(RealClusterTest):
         """The ServiceAccount of `kubectl apply -k manifests/` may do what the README lists and
         nothing more (asked of the real RBAC authorizer)."""
         for args in [("watch", "pods"), ("create", "pods", "--subresource=eviction"), ("delete", "pods"),
-                     ("list", "nodes"), ("create", "events"), ("patch", "events.events.k8s.io"),
-                     ("watch", "resourceclaims.resource.k8s.io"), ("list", "resourceslices.resource.k8s.io")]:
+                     ("list", "nodes"), ("patch", "nodes"), ("update", "nodes"), ("create", "events"),
+                     ("patch", "events.events.k8s.io"), ("watch", "resourceclaims.resource.k8s.io"),
+                     ("list", "resourceslices.resource.k8s.io"), ("create", "devicetaintrules.resource.k8s.io"),
+                     ("delete", "devicetaintrules.resource.k8s.io")]:
             self.assertTrue(self.can_i(*args, "-A"), args)
         self.assertTrue(self.can_i("update", "leases/device-descheduler", "-n", "kube-system"))
         self.assertTrue(self.can_i("create", "leases", "-n", "kube-system"))
-        for args in [("update", "pods", "-A"), ("patch", "nodes"), ("get", "secrets", "-A"), ("create", "pods", "-A"),
+        for args in [("update", "pods", "-A"), ("create", "pods", "-A"), ("get", "secrets", "-A"), ("delete", "nodes"),
                      ("update", "leases/kube-scheduler", "-n", "kube-system"), ("list", "deviceclasses.resource.k8s.io"),
-                     ("create", "devicetaintrules.resource.k8s.io")]:
+                     ("update", "devicetaintrules.resource.k8s.io"), ("update", "resourceslices.resource.k8s.io"),
+                     ("update", "pods", "--subresource=status", "-A")]:
             self.assertFalse(self.can_i(*args), args)
 
     def test_one_verb_removed_gives_a_clear_error_for_exactly_that_call(self):
