@@ -391,6 +391,52 @@ class DraDivergences(DraFixture):
         self.wait_evictions(1, ctl=ctl, status=201, timeout=10)
 
 
+class FencingFindings(DraFixture):
+    """Fencing behaviour found on the real control plane that looks wrong (reported)."""
+
+    def fail_device(self, pod):
+        claim = self.claim_of(pod)
+        res = claim["status"]["allocation"]["devices"]["results"][0]
+        self.rc.patch("/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/%s/status"
+                      % (self.ns, claim["metadata"]["name"]),
+                      {"status": {"devices": [{"driver": res["driver"], "pool": res["pool"], "device": res["device"],
+                                               "conditions": [{"type": "Ready", "status": "False", "reason": "XID79",
+                                                               "message": "GPU has fallen off the bus",
+                                                               "lastTransitionTime": time.strftime(
+                                                                   "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]}]}})
+
+    @unittest.expectedFailure
+    def test_a_fence_on_a_deleted_node_does_not_hold_the_quarantine_cap(self):
+        """A DeviceTaintRule of ours whose node (and ResourceSlice) has since been deleted, as a
+        cluster autoscaler does, still counts toward remediation.maxQuarantinedNodePercent (25%,
+        at least 1 node): with one device node left, a new device failure on it is neither fenced
+        nor evicted ("quarantine cap reached") until the stale fence is lifted by recoverAfter."""
+        old = self.dra_setup(nodes=1, gpus=2)[0]
+        self.kubelet.start()
+        self.dra_replicaset("sim", 1)
+        pods = self.wait_running("sim", 1)
+        ctl = self.controller()
+        self.fail_device(pods[0])
+        self.wait_evictions(1, ctl=ctl, status=201)
+        ctl.stop(15)
+        # The node goes away (scaled down) with its slice; the fence stays.
+        self.rc.delete("/apis/apps/v1/namespaces/%s/replicasets/sim" % self.ns)
+        self.rc.delete("/apis/resource.k8s.io/v1/resourceslices/%s-gpus" % old)
+        self.rc.delete("/api/v1/nodes/" + old)
+        self.nodes.remove(old)
+        new = self.node(gpus=0)
+        self.rc.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": new + "-gpus"},
+                        "spec": {"driver": DRIVER, "nodeName": new, "pool": {"name": new, "generation": 1,
+                                                                              "resourceSliceCount": 1},
+                                 "devices": [{"name": "gpu-%d" % i} for i in range(2)]}})
+        self.addCleanup(self._quiet_delete, "/apis/resource.k8s.io/v1/resourceslices/%s-gpus" % new)
+        self.dra_replicaset("sim2", 1)
+        pods = self.wait_running("sim2", 1)
+        ctl = self.controller()
+        self.fail_device(pods[0])
+        self.wait_evictions(2, ctl=ctl, status=201, timeout=10)
+
+
 class LeaderElection(RealClusterTest):
 
     def holder(self):
