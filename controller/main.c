@@ -72,7 +72,6 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 
@@ -567,7 +566,7 @@ int main(int argc, char **argv)
 	policy_watch_start(app->policy, app->loop, app->metrics, on_policy_reloaded, app);
 
 	app->intern = kc_intern_new();
-	app->decode.keep_annotations = keep_annotations;
+	app->decode.keep_annotations = core_keep_annotations;
 	app->decode.max_message = 1024;
 	/* The stores exist before the core; the reflectors fill them once started. */
 	dra = policy_watch_policy(app->policy)->dra;
