@@ -59,6 +59,13 @@ static const struct flag flags[] = {
 	 "Address of the /healthz and /readyz probes; \"0\" disables them."},
 	{"kube-api-qps", FLAG_DOUBLE, OPT(qps), "50", "Client-side QPS limit for API requests."},
 	{"kube-api-burst", FLAG_INT, OPT(burst), "100", "Client-side burst for API requests."},
+	{"http2-read-idle-timeout", FLAG_DURATION, OPT(read_idle_ms), "30s",
+	 "Probe the API server connection when it read nothing for this long (as client-go's HTTP/2 "
+	 "ReadIdleTimeout)."},
+	{"http2-ping-timeout", FLAG_DURATION, OPT(ping_timeout_ms), "15s",
+	 "Close the connection when it still reads nothing this long after the probe; requests move to a new "
+	 "one. /readyz fails after 2x (read idle + ping timeout) without an answer from the API server, "
+	 "/healthz after 4x."},
 	{"watch-stall-timeout", FLAG_DURATION, OPT(stall_timeout_ms), "2m",
 	 "Re-establish a watch that delivered no bytes (not even bookmarks) for this long."},
 	{"shutdown-timeout", FLAG_DURATION, OPT(shutdown_timeout_ms), "10s",
