@@ -22,6 +22,7 @@
 #include "core.h"
 #include "dd_version.h"
 #include "explain_cmd.h"
+#include "simulate_cmd.h"
 #include "httpserver.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -72,7 +73,6 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 
@@ -491,6 +491,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return explain_cmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "simulate") == 0)
+		return simulate_cmd_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &app->opts, &err) < 0) {
 		fprintf(stderr, "device-descheduler: %s\n", err.msg);
 		return 2;
@@ -567,7 +569,7 @@ int main(int argc, char **argv)
 	policy_watch_start(app->policy, app->loop, app->metrics, on_policy_reloaded, app);
 
 	app->intern = kc_intern_new();
-	app->decode.keep_annotations = keep_annotations;
+	app->decode.keep_annotations = core_keep_annotations;
 	app->decode.max_message = 1024;
 	/* The stores exist before the core; the reflectors fill them once started. */
 	dra = policy_watch_policy(app->policy)->dra;
