@@ -25,7 +25,7 @@ mkdir -p "$cache"
 exec 9>"$cache/.build.lock"
 flock 9   # one build at a time; a second caller waits and then finds the binary
 if [ ! -x "$bin" ]; then
-	echo "cluster-build: building the control plane with $("$GO" env GOVERSION) (cold: about 20 minutes on 2 cores)" >&2
+	echo "cluster-build: building the control plane with $("$GO" env GOVERSION) (cold: 13 to 30 minutes on 2 cores, see README)" >&2
 	start=$(date +%s)
 	(cd "$here" && "$GO" build -ldflags="$ldflags" -o "$bin.tmp" ./kube-cluster)
 	mv "$bin.tmp" "$bin"
