@@ -120,7 +120,10 @@ $(BUILD)/bench: $(BUILD)/test/bench.o $(CTL_LIB) $(KC_LIB)
 # Unit tests (no server), C integration tests (each against its own test API
 # server), then the Python-driven suites (the test API server with real
 # kubectl, and the controller scenarios).
-test: check-deps $(BIN) k8sclient/libk8sclient.a check-layers unit itest itest-h2 pytest
+test: check-deps $(BIN) k8sclient/libk8sclient.a check-layers unit itest itest-h2 pytest realtest
+
+# The real control plane and the scenarios against it: cluster-build, cluster-up, cluster-down, realtest.
+include test/cluster/cluster.mk
 
 # The build's layer rules hold (and cannot be widened silently).
 check-layers:

@@ -22,6 +22,7 @@
 #include "api_discovery.h"
 #include "core.h"
 #include "dd_version.h"
+#include "explain_cmd.h"
 #include "httpserver.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -75,7 +76,7 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, NULL};
+static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 
@@ -144,6 +145,12 @@ static void check_synced(struct app *app)
 {
 	bool synced = kc_reflector_has_synced(app->pods) && kc_reflector_has_synced(app->nodes);
 
+	/* DRA signals wait for both DRA caches: claims seen before the slices that make their nodes
+	 * device nodes would look like every device node failing at once (see core_set_dra_synced). */
+	if (app->claims && kc_reflector_has_synced(app->claims) && kc_reflector_has_synced(app->slices)) {
+		core_set_dra_synced(app->core, true, uv_now(app->loop));
+		schedule_pump(app);
+	}
 	if (synced && !app->synced) {
 		app->synced = true;
 		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
@@ -283,7 +290,8 @@ static void on_discovery_changed(const struct kc_dra_versions *v, void *ud)
 {
 	struct app *app = ud;
 
-	(void)v;
+	if (app->actions)
+		actions_set_rule_version(app->actions, v->taint_rules);
 	if (!app->shutting_down && app->core)
 		set_dra(app, policy_watch_policy(app->policy)->dra);
 }
@@ -525,6 +533,8 @@ int main(int argc, char **argv)
 
 	memset(app, 0, sizeof(*app));
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return explain_cmd_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &app->opts, &err) < 0) {
 		fprintf(stderr, "device-descheduler: %s\n", err.msg);
 		return 2;

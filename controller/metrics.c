@@ -249,6 +249,7 @@ struct metrics *metrics_new(void)
 	static const char *const l_api_duration[] = {"verb", "resource", NULL};
 	static const char *const l_result[] = {"result", NULL};
 	static const char *const l_version[] = {"version", NULL};
+	static const char *const l_action[] = {"action", NULL};
 	static const struct {
 		enum metrics_type type;
 		const char *name;
@@ -277,6 +278,18 @@ struct metrics *metrics_new(void)
 	    {METRICS_COUNTER, "policy_reloads_total", "Number of policy reloads, by result.", l_result},
 	    {METRICS_GAUGE, "build_info", "Build information; the value is always 1.", l_version},
 	    {METRICS_GAUGE, "caches_synced", "1 once every informer cache has synced, else 0.", NULL},
+	    {METRICS_GAUGE, "quarantine_cap_reached",
+	     "1 while a fence was refused by the quarantine cap (remediation.maxQuarantinedNodes/Percent), else 0.",
+	     NULL},
+	    {METRICS_GAUGE, "quarantined_nodes", "Number of nodes this controller fenced (taint or cordon).", NULL},
+	    {METRICS_GAUGE, "quarantined_devices", "Number of DRA devices this controller fenced by a DeviceTaintRule.",
+	     NULL},
+	    {METRICS_COUNTER, "quarantine_actions_total",
+	     "Number of fences written (taint) and removed (untaint), nodes and devices alike.", l_action},
+	    {METRICS_COUNTER, "eviction_loops_total",
+	     "Number of pods not evicted because their owner's previous pod was evicted from the same node or "
+	     "device within remediation.loopWindow.",
+	     NULL},
 	};
 	struct metrics *m = metrics_new_empty();
 

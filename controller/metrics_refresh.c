@@ -12,6 +12,7 @@ struct metrics_refresh {
 	struct metrics *m;
 	uint64_t seen_restarts[METRICS_REFRESH_MAX_WATCHES], seen_relists[METRICS_REFRESH_MAX_WATCHES];
 	uint64_t seen_held;
+	uint64_t seen_adds, seen_removes, seen_loops;
 	uint64_t seen_skipped[PLANNER_SKIP_COUNT];
 	char *seen_resources[CORE_MAX_RESOURCES + 1]; /* unhealthy_devices series ever set */
 };
@@ -22,6 +23,9 @@ struct metrics_refresh *metrics_refresh_new(struct metrics *m)
 	struct metrics_refresh *mr = kc_xcalloc(1, sizeof(*mr));
 
 	mr->m = m;
+	/* Both actions read 0 from the start, so rates and alerts have a series before the first fence. */
+	metrics_counter_add(m, "quarantine_actions_total", 0, "taint", NULL);
+	metrics_counter_add(m, "quarantine_actions_total", 0, "untaint", NULL);
 	metrics_register(m, METRICS_COUNTER, "pods_not_evicted_total",
 			 "Pods bound to an unhealthy device that a filter kept from eviction, by reason.", reason_label,
 			 NULL, 0);
@@ -72,6 +76,12 @@ void metrics_refresh_run(struct metrics_refresh *mr, const struct core_stats *st
 	metrics_gauge_set(mr->m, "circuit_breaker_open", st->breaker_open ? 1 : 0, NULL);
 	refresh_unhealthy_devices(mr, st);
 	add_difference(mr->m, "evictions_total", st->held_by_limit, &mr->seen_held, "held_by_limit", "any");
+	metrics_gauge_set(mr->m, "quarantined_nodes", st->quarantined_nodes, NULL);
+	metrics_gauge_set(mr->m, "quarantined_devices", st->quarantined_devices, NULL);
+	metrics_gauge_set(mr->m, "quarantine_cap_reached", st->quarantine_at_cap ? 1 : 0, NULL);
+	add_difference(mr->m, "quarantine_actions_total", st->quarantine_adds, &mr->seen_adds, "taint", NULL);
+	add_difference(mr->m, "quarantine_actions_total", st->quarantine_removes, &mr->seen_removes, "untaint", NULL);
+	add_difference(mr->m, "eviction_loops_total", st->eviction_loops, &mr->seen_loops, NULL, NULL);
 	for (size_t i = 1; i < PLANNER_SKIP_COUNT; i++)
 		add_difference(mr->m, "pods_not_evicted_total", st->skipped[i], &mr->seen_skipped[i],
 			       core_skip_name(i), NULL);

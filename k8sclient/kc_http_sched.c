@@ -115,6 +115,9 @@ static void attempt_done(struct kc_request *r, CURLcode rc)
 				   : ver == CURL_HTTP_VERSION_3	  ? "HTTP/3"
 				   : ver == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
 								  : "HTTP/1.1";
+	/* What curl negotiated, per answer: how a test (or a user) tells HTTP/2 from HTTP/1.1. */
+	kc_log_info(6, "%s %s: %ld in %llu ms (%s)", r->method, r->url, rc == CURLE_OK ? r->http_status : 0L,
+		    (unsigned long long)dur, ver != 0 ? c->last_protocol : "no answer");
 	if (c->observer)
 		c->observer(r->verb, r->resource, rc == CURLE_OK ? r->http_status : 0, dur, c->observer_data);
 

@@ -224,7 +224,26 @@ struct kc_node *tb_node_clone(const struct kc_node *src)
 	n->conditions = grow(src->conditions, src->n_conditions, sizeof(*n->conditions));
 	n->capacity = grow(src->capacity, src->n_capacity, sizeof(*n->capacity));
 	n->allocatable = grow(src->allocatable, src->n_allocatable, sizeof(*n->allocatable));
+	n->taints = grow(src->taints, src->n_taints, sizeof(*n->taints));
+	n->meta.annotations = grow(src->meta.annotations, src->meta.n_annotations, sizeof(*n->meta.annotations));
 	return n;
+}
+
+void tb_node_taint(struct kc_node *n, const char *key, const char *value, const char *effect)
+{
+	struct kc_taint *t = APPEND(n->taints, n->n_taints);
+
+	t->key = tb_str(key);
+	t->value = tb_str(value);
+	t->effect = tb_str(effect);
+}
+
+void tb_node_annotation(struct kc_node *n, const char *key, const char *value)
+{
+	struct kc_kv *kv = APPEND(n->meta.annotations, n->meta.n_annotations);
+
+	kv->key = tb_str(key);
+	kv->value = tb_str(value);
 }
 
 void tb_node_resource(struct kc_node *n, const char *resource, int64_t capacity, int64_t allocatable)
@@ -342,6 +361,7 @@ struct policy *tb_policy(void)
 	p->max_total = 0;
 	p->max_in_flight = 0;
 	p->breaker_enabled = false;
+	p->remediation_enabled = false;
 	return p;
 }
 
@@ -362,6 +382,8 @@ struct policy *tb_policy_yaml(const char *yaml)
 	}
 	if (!strstr(yaml, "circuitBreaker:"))
 		p->breaker_enabled = false;
+	if (!strstr(yaml, "remediation:"))
+		p->remediation_enabled = false;
 	free(text);
 	return p;
 }

@@ -45,6 +45,8 @@ struct kc_node *tb_node(const char *name);
 struct kc_node *tb_node_clone(const struct kc_node *n);
 void tb_node_resource(struct kc_node *n, const char *resource, int64_t capacity, int64_t allocatable);
 void tb_node_condition(struct kc_node *n, const char *type, enum kc_cond_status status, const char *message);
+void tb_node_taint(struct kc_node *n, const char *key, const char *value, const char *effect);
+void tb_node_annotation(struct kc_node *n, const char *key, const char *value);
 
 struct kc_resource_claim *tb_claim(const char *ns, const char *name, const char *uid);
 void tb_claim_result(struct kc_resource_claim *c, const char *request, const char *driver, const char *pool,
@@ -58,13 +60,13 @@ struct kc_resource_slice *tb_slice(const char *name, const char *driver, const c
 void tb_slice_device(struct kc_resource_slice *s, const char *device, const char *taint_key,
 		     const char *effect);
 
-/* A policy with the defaults and no limits or breaker (tests turn them on). */
+/* A policy with the defaults and no limits, breaker or fencing (tests turn them on). */
 struct policy *tb_policy(void);
 
 /*
  * A policy parsed from YAML (the apiVersion/kind header is added); aborts on
- * a parse error.  Unless the text mentions "limits:" or "circuitBreaker:",
- * limits and the breaker are off as in tb_policy().
+ * a parse error.  Unless the text mentions "limits:", "circuitBreaker:" or
+ * "remediation:", limits, the breaker and fencing are off as in tb_policy().
  */
 struct policy *tb_policy_yaml(const char *yaml);
 

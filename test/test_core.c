@@ -1032,6 +1032,174 @@ static void test_dry_run_keeps_real_limits(void **state)
 	tb_env_done(&e);
 }
 
+/*
+ * One GPU per node fails, one node every 1.5 s (a bad driver rollout), with
+ * the default breaker (above 50% of at least 4 device nodes).  Returns the
+ * number of pods evicted before the breaker opened.  drop: the plugin also
+ * lowers allocatable 8 -> 7 on each failing node.
+ */
+static int rolling_failure(const char *policy, bool drop)
+{
+	struct tb_env e;
+	int evicted = 0;
+
+	tb_env_init(&e, tb_policy_yaml(policy), true);
+	for (int i = 0; i < 8; i++) {
+		put_gpu_node(&e, tb_fmt("n%d", i));
+		tb_put_pod(&e, gpu_pod(tb_fmt("p%d", i), tb_fmt("u%d", i), tb_fmt("n%d", i)));
+	}
+	for (int i = 0; i < 8 && !core_stats(e.core)->breaker_open; i++) {
+		if (drop) {
+			struct kc_node *n = tb_node(tb_fmt("n%d", i));
+
+			tb_node_resource(n, GPU, 8, 7);
+			tb_put_node(&e, n);
+		}
+		tb_put_pod(&e, sick_pod(tb_fmt("p%d", i), tb_fmt("u%d", i), tb_fmt("n%d", i), tb_fmt("GPU-%d", i)));
+		while (next(&e) == 0) {
+			core_action_done(e.core, act.uid, CORE_RESULT_EVICTED, 0, e.now);
+			tb_del_pod(&e, act.ns, act.name); /* evicted: the pod and its status go away */
+			evicted++;
+		}
+		e.now += 1500;
+	}
+	assert_true(core_stats(e.core)->breaker_open);
+	assert_int_equal(core_stats(e.core)->unhealthy_nodes, 5);
+	assert_int_equal(core_stats(e.core)->device_nodes, 8);
+	tb_env_done(&e);
+	return evicted;
+}
+
+/*
+ * Issue 14 #1: a node counted as unhealthy only while a pod on it reported the
+ * failure, so each eviction erased its own evidence: all 8 pods were evicted
+ * and the breaker never opened.  Now the device counts for circuitBreaker.memory
+ * after its pod is gone, and an allocatable drop counts whatever
+ * signals.allocatableDrop says: the breaker opens at the fifth node.
+ */
+static void test_breaker_rolling_failure(void **state)
+{
+	(void)state;
+	/* The memory alone (the plugin does not lower allocatable). */
+	assert_int_equal(rolling_failure("eviction: {circuitBreaker: {enabled: true}}\n", false), 4);
+	/* The allocatable drop alone (no memory). */
+	assert_int_equal(rolling_failure("eviction: {circuitBreaker: {enabled: true, memory: 0s}}\n", true), 4);
+}
+
+/* After the memory runs out, a remembered device stops counting (and the breaker may close). */
+static void test_breaker_memory_expires(void **state)
+{
+	struct tb_env e;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("eviction: {circuitBreaker: {maxUnhealthyNodes: 1, closeAfter: 0s, "
+				       "memory: 1m}}\n"),
+		    true);
+	for (int i = 0; i < 4; i++)
+		put_gpu_node(&e, tb_fmt("n%d", i));
+	tb_put_pod(&e, sick_pod("a", "u1", "n0", "GPU-1"));
+	assert_int_equal(next(&e), 0);
+	core_action_done(e.core, "u1", CORE_RESULT_EVICTED, 0, e.now);
+	tb_del_pod(&e, "ml", "a");
+	e.now = 2000;
+	tb_put_pod(&e, sick_pod("b", "u2", "n1", "GPU-2"));
+	assert_true(core_stats(e.core)->breaker_open); /* n0 remembered, n1 failing: 2 > 1 */
+	assert_int_equal(next(&e), -EAGAIN);
+	assert_int_equal(core_next_wakeup(e.core, e.now), 61000);
+	e.now = 60999;
+	assert_int_equal(next(&e), -EAGAIN);
+	e.now = 61000;
+	assert_int_equal(next(&e), 0);
+	assert_string_equal(act.name, "b");
+	assert_int_equal(core_stats(e.core)->unhealthy_nodes, 1);
+	tb_env_done(&e);
+}
+
+/*
+ * Issue 14 #8: Succeeded and Failed pods are no evidence.  Five Failed pods
+ * with a stale Unhealthy status opened the breaker ("5 of 8"), and a real
+ * failure was not evicted.  A pod that fails after reporting a device still
+ * leaves it remembered: what happens to the pod does not heal the device.
+ */
+static void test_breaker_terminal_pods(void **state)
+{
+	struct tb_env e;
+	struct kc_pod *p;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("eviction: {circuitBreaker: {enabled: true}}\n"), true);
+	for (int i = 0; i < 8; i++)
+		put_gpu_node(&e, tb_fmt("n%d", i));
+	for (int i = 0; i < 5; i++) {
+		p = sick_pod(tb_fmt("old-%d", i), tb_fmt("uo%d", i), tb_fmt("n%d", i), tb_fmt("GPU-o%d", i));
+		p->phase = KC_POD_FAILED;
+		tb_put_pod(&e, p);
+	}
+	assert_int_equal(core_stats(e.core)->unhealthy_nodes, 0);
+	assert_false(core_stats(e.core)->breaker_open);
+	tb_put_pod(&e, sick_pod("real", "ur", "n5", "GPU-r"));
+	assert_int_equal(next(&e), 0);
+	assert_string_equal(act.name, "real");
+	core_action_done(e.core, "ur", CORE_RESULT_EVICTED, 0, e.now);
+	/* Running and reporting, then Failed: still counted. */
+	tb_put_pod(&e, sick_pod("late", "ul", "n6", "GPU-l"));
+	assert_int_equal(core_stats(e.core)->unhealthy_nodes, 2);
+	p = sick_pod("late", "ul", "n6", "GPU-l");
+	p->phase = KC_POD_FAILED;
+	tb_put_pod(&e, p);
+	assert_int_equal(core_stats(e.core)->unhealthy_nodes, 2);
+	tb_env_done(&e);
+}
+
+/*
+ * Issue 14 #3: on a DRA-only cluster (20 nodes whose ResourceSlices publish
+ * GPUs, no device capacity on the Node), 4 tainted devices used to count as
+ * "4 of 4 device nodes (100%)": the breaker opened and nothing was evicted.
+ */
+static void test_breaker_dra_only(void **state)
+{
+	struct tb_env e;
+	int evicted = 0;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("eviction: {circuitBreaker: {enabled: true}}\n"), true);
+	/* As the shell starts: the claims are read only once both DRA caches have synced. */
+	core_set_dra_synced(e.core, false, e.now);
+	for (int i = 0; i < 20; i++) {
+		const char *node = tb_fmt("dra-%02d", i);
+		struct kc_resource_slice *sl = tb_slice(tb_fmt("%s-gpu", node), "gpu.example.com", node, node);
+
+		tb_put_node(&e, tb_node(node));
+		tb_slice_device(sl, "gpu-0", i < 4 ? "gpu.example.com/xid" : NULL, "NoExecute");
+		tb_put_slice(&e, sl);
+	}
+	for (int i = 0; i < 4; i++) {
+		const char *node = tb_fmt("dra-%02d", i);
+		struct kc_resource_claim *c = tb_claim("ml", tb_fmt("c%d", i), tb_fmt("cu%d", i));
+		struct kc_pod *p = tb_pod("ml", tb_fmt("p%d", i), tb_fmt("u%d", i), node);
+
+		tb_pod_owner(p, "ReplicaSet", "rs", true);
+		tb_pod_container(p, "main", NULL, 0);
+		tb_pod_claim(p, "gpu", tb_fmt("c%d", i));
+		tb_claim_result(c, "gpu", "gpu.example.com", node, "gpu-0");
+		tb_claim_consumer(c, tb_fmt("p%d", i), tb_fmt("u%d", i));
+		tb_put_claim(&e, c);
+		tb_put_pod(&e, p);
+	}
+	assert_int_equal(core_stats(e.core)->unhealthy_nodes, 0);
+	assert_int_equal(next(&e), -EAGAIN);
+	core_set_dra_synced(e.core, true, e.now);
+	assert_int_equal(core_stats(e.core)->device_nodes, 20);
+	assert_int_equal(core_stats(e.core)->unhealthy_nodes, 4);
+	assert_false(core_stats(e.core)->breaker_open);
+	while (next(&e) == 0) {
+		assert_string_equal(act.signal, "DRADeviceTaint");
+		evicted++;
+	}
+	assert_int_equal(evicted, 4);
+	tb_env_done(&e);
+}
+
 static void test_policy_reload_keeps_debounce(void **state)
 {
 	struct tb_env e;
@@ -1259,6 +1427,10 @@ int main(void)
 	    cmocka_unit_test(test_breaker),
 	    cmocka_unit_test(test_breaker_hysteresis),
 	    cmocka_unit_test(test_dry_run_keeps_real_limits),
+	    cmocka_unit_test(test_breaker_rolling_failure),
+	    cmocka_unit_test(test_breaker_memory_expires),
+	    cmocka_unit_test(test_breaker_terminal_pods),
+	    cmocka_unit_test(test_breaker_dra_only),
 	    cmocka_unit_test(test_policy_reload_keeps_debounce),
 	    cmocka_unit_test(test_fixtures_device_plugin),
 	    cmocka_unit_test(test_fixtures_dra),

@@ -50,9 +50,9 @@ static void test_node_state(void **state)
 	tb_node_resource(n, GPU, 8, 8);
 	tb_node_resource(n, "amd.com/gpu", 2, 1); /* not listed for allocatableDrop */
 	assert_false(health_node_update(h, p, n, 0));
-	health_breaker_counts(h, &dev, &unh);
+	health_breaker_counts(h, 0, &dev, &unh);
 	assert_int_equal(dev, 1);
-	assert_int_equal(unh, 0);
+	assert_int_equal(unh, 1); /* the breaker counts any device short of capacity */
 
 	tb_status_health(tb_pod_status(pod, "main"), GPU, "0000:3b:00.0", KC_HEALTH_HEALTHY, "");
 	tb_node_condition(n, "XID", KC_COND_TRUE, "xid 79 pci=0000:3b:00.0 and pci=0000:5e:00.0");
@@ -66,7 +66,7 @@ static void test_node_state(void **state)
 	assert_int_equal(hits[0].first_seen_ms, 1000);
 	assert_int_equal(health_hit_due(&hits[0]), 11000);
 	health_hits_free(hits, k);
-	health_breaker_counts(h, &dev, &unh);
+	health_breaker_counts(h, 6000, &dev, &unh);
 	assert_int_equal(unh, 1);
 
 	/* Another device: the pattern does not name it. */
@@ -86,26 +86,33 @@ static void test_node_state(void **state)
 	/* Generations: a node not updated since begin loses its signals. */
 	health_begin_generation(h);
 	health_sweep(h);
-	health_breaker_counts(h, &dev, &unh);
+	health_breaker_counts(h, 7000, &dev, &unh);
 	assert_int_equal(dev, 0);
 	assert_int_equal(unh, 0);
 
-	/* Pod hits keep a node counted after it is removed. */
+	/* Devices pods report keep a node counted after it is removed, and after the pods go. */
 	health_node_update(h, p, n, 8000);
-	health_node_pod_hits(h, "n1", +1);
-	health_node_pod_hits(h, "n9", +1);
-	health_breaker_counts(h, &dev, &unh);
+	health_evidence_add(h, "n1", GPU, "GPU-1");
+	health_evidence_add(h, "n9", GPU, "GPU-9");
+	health_breaker_counts(h, 8000, &dev, &unh);
 	assert_int_equal(dev, 2);
 	assert_int_equal(unh, 2);
 	assert_true(health_node_remove(h, "n1"));
-	health_breaker_counts(h, &dev, &unh);
+	health_breaker_counts(h, 8000, &dev, &unh);
 	assert_int_equal(dev, 2);
 	assert_int_equal(unh, 2);
-	health_node_pod_hits(h, "n1", -1);
-	health_node_pod_hits(h, "n9", -1);
-	health_breaker_counts(h, &dev, &unh);
+	health_evidence_drop(h, "n1", GPU, "GPU-1", true, 9000, 600000);  /* seen to recover */
+	health_evidence_drop(h, "n9", GPU, "GPU-9", false, 9000, 600000); /* its pod went away */
+	health_breaker_counts(h, 9000, &dev, &unh);
+	assert_int_equal(dev, 1);
+	assert_int_equal(unh, 1);
+	assert_int_equal(health_breaker_wake(h), 609000);
+	health_breaker_counts(h, 608999, &dev, &unh);
+	assert_int_equal(unh, 1);
+	health_breaker_counts(h, 609000, &dev, &unh);
 	assert_int_equal(dev, 0);
 	assert_int_equal(unh, 0);
+	assert_int_equal(health_breaker_wake(h), UINT64_MAX);
 
 	free(n);
 	free(pod);
@@ -318,6 +325,187 @@ static void test_pod_eval(void **state)
 	tb_reset();
 }
 
+static void counts(struct health *h, uint64_t now, uint32_t want_dev, uint32_t want_unh)
+{
+	uint32_t dev, unh;
+
+	health_breaker_counts(h, now, &dev, &unh);
+	assert_int_equal(dev, want_dev);
+	assert_int_equal(unh, want_unh);
+}
+
+/*
+ * Issue 14 #9: a node condition counts for the breaker only where the node
+ * holds one of the condition's resources.  KernelDeadlock on CPU-only nodes
+ * used to open the breaker ("9 of 17 device nodes").
+ */
+static void test_breaker_condition_scope(void **state)
+{
+	struct policy *p = tb_policy_yaml("signals:\n  nodeConditions:\n"
+					  "    - {type: KernelDeadlock, status: \"True\", resources: [nvidia.com/gpu]}\n"
+					  "    - {type: Wedged, status: \"True\"}\n"
+					  "    - {type: DriverDown, status: \"True\", resources: [claim:gpu]}\n");
+	struct health *h = health_new();
+	struct kc_node *cpu = tb_node("cpu-1"), *gpu = tb_node("gpu-1"), *amd = tb_node("amd-1");
+	struct kc_node *dra = tb_node("dra-1");
+	struct kc_resource_slice *sl = tb_slice("dra-1-slice", "gpu.example.com", "dra-1", "dra-1");
+
+	(void)state;
+	tb_node_resource(gpu, GPU, 8, 8);
+	tb_node_resource(amd, "amd.com/gpu", 4, 4);
+	tb_node_condition(cpu, "KernelDeadlock", KC_COND_TRUE, "");
+	tb_node_condition(cpu, "Wedged", KC_COND_TRUE, "");
+	health_node_update(h, p, cpu, 0);
+	counts(h, 0, 0, 0); /* a CPU-only node is no device node, and no unhealthy one */
+	tb_node_condition(amd, "KernelDeadlock", KC_COND_TRUE, "");
+	health_node_update(h, p, amd, 0);
+	counts(h, 0, 1, 0); /* it holds no nvidia.com/gpu */
+	tb_node_condition(amd, "Wedged", KC_COND_TRUE, "");
+	health_node_update(h, p, amd, 0);
+	counts(h, 0, 1, 1); /* no resources listed: any device resource */
+	tb_node_condition(gpu, "KernelDeadlock", KC_COND_TRUE, "");
+	health_node_update(h, p, gpu, 0);
+	counts(h, 0, 2, 2);
+	/* A claim resource: where the node's ResourceSlices publish devices. */
+	tb_node_condition(dra, "DriverDown", KC_COND_TRUE, "");
+	health_node_update(h, p, dra, 0);
+	counts(h, 0, 2, 2);
+	tb_slice_device(sl, "gpu-0", NULL, NULL);
+	health_slice_update(h, p, sl, NULL, 0);
+	counts(h, 0, 3, 3);
+	health_slice_update(h, p, NULL, sl, 0);
+	counts(h, 0, 2, 2);
+	free(cpu);
+	free(gpu);
+	free(amd);
+	free(dra);
+	free(sl);
+	health_free(h);
+	policy_free(p);
+	tb_reset();
+}
+
+/*
+ * Issue 14 #3: a node whose ResourceSlices publish devices is a device node;
+ * only node capacity used to count, so the breaker tripped at once on DRA-only
+ * clusters ("4 of 4 device nodes").
+ */
+static void test_breaker_dra_nodes(void **state)
+{
+	struct policy *p = tb_policy();
+	struct policy *nodra = tb_policy_yaml("devices: {dra: false}\n");
+	struct health *h = health_new();
+	struct kc_resource_slice *s[3];
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		s[i] = tb_slice(tb_fmt("slice-%d", i), "gpu.example.com", tb_fmt("node-%d", i), tb_fmt("node-%d", i));
+		tb_slice_device(s[i], "gpu-0", NULL, NULL);
+		tb_slice_device(s[i], "gpu-1", NULL, NULL);
+		health_slice_update(h, p, s[i], NULL, 0);
+	}
+	counts(h, 0, 3, 0);
+	/* A second slice on node-0, then the first one goes: node-0 still publishes devices. */
+	{
+		struct kc_resource_slice *x = tb_slice("slice-x", "other.example.com", "node-0", "node-0");
+
+		tb_slice_device(x, "nic-0", NULL, NULL);
+		health_slice_update(h, p, x, NULL, 0);
+		health_slice_update(h, p, NULL, s[0], 0);
+		counts(h, 0, 3, 0);
+		health_slice_update(h, p, NULL, x, 0);
+		counts(h, 0, 2, 0);
+		free(x);
+	}
+	/* A pod-reported device on a DRA node: 1 of 2. */
+	health_evidence_add(h, "node-1", "claim:gpu/gpu", "gpu.example.com/node-1/gpu-0");
+	counts(h, 0, 2, 1);
+	health_evidence_drop(h, "node-1", "claim:gpu/gpu", "gpu.example.com/node-1/gpu-0", true, 0, 600000);
+	/* A full re-evaluation under devices.dra: false forgets the slices' devices. */
+	health_begin_generation(h);
+	for (int i = 1; i < 3; i++)
+		health_slice_update(h, nodra, s[i], NULL, 0);
+	health_sweep(h);
+	counts(h, 0, 0, 0);
+	/* And a slice no longer seen in a re-evaluation is forgotten. */
+	health_begin_generation(h);
+	health_slice_update(h, p, s[1], NULL, 0);
+	counts(h, 0, 1, 0);
+	health_begin_generation(h);
+	health_sweep(h);
+	counts(h, 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		free(s[i]);
+	health_free(h);
+	policy_free(p);
+	policy_free(nodra);
+	tb_reset();
+}
+
+/* Issue 14 #1: an unrecovered allocatable drop is evidence, whatever allocatableDrop says. */
+static void test_breaker_allocatable_drop(void **state)
+{
+	struct policy *p = tb_policy();
+	struct health *h = health_new();
+	struct kc_node *n = tb_node("n1");
+
+	(void)state;
+	assert_false(p->alloc_drop_enabled);
+	tb_node_resource(n, GPU, 8, 8);
+	health_node_update(h, p, n, 0);
+	counts(h, 0, 1, 0);
+	tb_node_resource(n, GPU, 8, 7);
+	assert_false(health_node_update(h, p, n, 1000)); /* no signal for pods: the switch is off */
+	counts(h, 1000, 1, 1);
+	tb_node_resource(n, GPU, 8, 8);
+	health_node_update(h, p, n, 2000);
+	counts(h, 2000, 1, 0);
+	free(n);
+	health_free(h);
+	policy_free(p);
+	tb_reset();
+}
+
+/*
+ * The memory of pod-reported devices: a device counts until a pod sees it
+ * recover, or for `memory` after the last pod that reported it went away.
+ */
+static void test_breaker_memory(void **state)
+{
+	struct health *h = health_new();
+
+	(void)state;
+	/* Two pods report GPU-1; one goes away, the other is still there: it counts. */
+	health_evidence_add(h, "n1", GPU, "GPU-1");
+	health_evidence_add(h, "n1", GPU, "GPU-1");
+	health_evidence_drop(h, "n1", GPU, "GPU-1", false, 1000, 60000);
+	counts(h, 1000, 1, 1);
+	/* The second goes away later: remembered from then on. */
+	health_evidence_drop(h, "n1", GPU, "GPU-1", false, 5000, 60000);
+	assert_int_equal(health_breaker_wake(h), 65000);
+	counts(h, 64999, 1, 1);
+	/* A new pod reports it again, then recovers: forgotten at once. */
+	health_evidence_add(h, "n1", GPU, "GPU-1");
+	health_evidence_drop(h, "n1", GPU, "GPU-1", true, 64999, 60000);
+	counts(h, 64999, 0, 0);
+	/* One pod sees it recover while another went away unrecovered: recovery wins either way round. */
+	health_evidence_add(h, "n2", GPU, "GPU-2");
+	health_evidence_add(h, "n2", GPU, "GPU-2");
+	health_evidence_drop(h, "n2", GPU, "GPU-2", true, 70000, 60000);
+	health_evidence_drop(h, "n2", GPU, "GPU-2", false, 70000, 60000);
+	counts(h, 70000, 0, 0);
+	/* memory 0: nothing is remembered. */
+	health_evidence_add(h, "n3", GPU, "");
+	health_evidence_drop(h, "n3", GPU, "", false, 80000, 0);
+	counts(h, 80000, 0, 0);
+	assert_int_equal(health_breaker_wake(h), UINT64_MAX);
+	/* A drop nobody added, or on an unknown node, is ignored. */
+	health_evidence_drop(h, "n4", GPU, "x", false, 80000, 60000);
+	health_evidence_drop(h, "", GPU, "x", false, 80000, 60000);
+	counts(h, 80000, 0, 0);
+	health_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +516,10 @@ int main(void)
 	    cmocka_unit_test(test_device_id_debounce),
 	    cmocka_unit_test(test_taint_index),
 	    cmocka_unit_test(test_pod_eval),
+	    cmocka_unit_test(test_breaker_condition_scope),
+	    cmocka_unit_test(test_breaker_dra_nodes),
+	    cmocka_unit_test(test_breaker_allocatable_drop),
+	    cmocka_unit_test(test_breaker_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,10 +53,12 @@ class TestManifests(unittest.TestCase):
         self.assertEqual(self.one("ClusterRole")["rules"], [
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
             {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "patch", "update"]},
             {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
             {"apiGroups": ["resource.k8s.io"], "resources": ["resourceclaims", "resourceslices"],
              "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["resource.k8s.io"], "resources": ["devicetaintrules"],
+             "verbs": ["get", "list", "watch", "create", "delete"]},
         ])
         self.assertEqual(self.one("ClusterRoleBinding")["roleRef"],
                          {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",

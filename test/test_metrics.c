@@ -203,13 +203,29 @@ static void test_standard_families(void **state)
 	    "device_descheduler_eviction_latency_seconds_bucket{le=\"+Inf\"} 0\n"
 	    "device_descheduler_eviction_latency_seconds_sum 0\n"
 	    "device_descheduler_eviction_latency_seconds_count 0\n"
+	    "# HELP device_descheduler_eviction_loops_total Number of pods not evicted because their owner's "
+	    "previous pod was evicted from the same node or device within remediation.loopWindow.\n"
+	    "# TYPE device_descheduler_eviction_loops_total counter\n"
+	    "device_descheduler_eviction_loops_total 0\n"
 	    "# HELP device_descheduler_leader 1 when this replica holds the leader lease, else 0.\n"
 	    "# TYPE device_descheduler_leader gauge\n"
 	    "device_descheduler_leader 0\n"
 	    "# HELP device_descheduler_pods_bound_to_unhealthy_devices Number of pods currently bound to at "
 	    "least one unhealthy device.\n"
 	    "# TYPE device_descheduler_pods_bound_to_unhealthy_devices gauge\n"
-	    "device_descheduler_pods_bound_to_unhealthy_devices 0\n");
+	    "device_descheduler_pods_bound_to_unhealthy_devices 0\n"
+	    "# HELP device_descheduler_quarantine_cap_reached 1 while a fence was refused by the quarantine "
+	    "cap (remediation.maxQuarantinedNodes/Percent), else 0.\n"
+	    "# TYPE device_descheduler_quarantine_cap_reached gauge\n"
+	    "device_descheduler_quarantine_cap_reached 0\n"
+	    "# HELP device_descheduler_quarantined_devices Number of DRA devices this controller fenced by a "
+	    "DeviceTaintRule.\n"
+	    "# TYPE device_descheduler_quarantined_devices gauge\n"
+	    "device_descheduler_quarantined_devices 0\n"
+	    "# HELP device_descheduler_quarantined_nodes Number of nodes this controller fenced (taint or "
+	    "cordon).\n"
+	    "# TYPE device_descheduler_quarantined_nodes gauge\n"
+	    "device_descheduler_quarantined_nodes 0\n");
 	free(text);
 
 	assert_int_equal(metrics_counter_add(m, "evictions_total", 1, "success", "DeviceUnhealthy", NULL), 0);

@@ -52,7 +52,9 @@ static void test_refresh(void **state)
 	st.unhealthy_devices[1] = (struct core_resource_count){"claim:", 1};
 	st.held_by_limit = 4;
 	st.skipped[PLANNER_SKIP_DAEMONSET] = 5;
+	st.quarantine_at_cap = true;
 	metrics_refresh_run(mr, &st, w, 4);
+	assert_true(metrics_get(m, "quarantine_cap_reached", &v, NULL) == 0 && v == 1);
 	assert_true(metrics_get(m, "pods_bound_to_unhealthy_devices", &v, NULL) == 0 && v == 3);
 	assert_true(metrics_get(m, "circuit_breaker_open", &v, NULL) == 0 && v == 1);
 	assert_true(get1(m, "unhealthy_devices", "nvidia.com/gpu") == 2);
@@ -66,6 +68,7 @@ static void test_refresh(void **state)
 
 	/* Again with more: only the differences are added; a healthy resource reads 0. */
 	st.breaker_open = false;
+	st.quarantine_at_cap = false;
 	st.n_unhealthy_devices = 1;
 	st.unhealthy_devices[0] = (struct core_resource_count){"claim:", 2};
 	st.held_by_limit = 6;
@@ -75,6 +78,7 @@ static void test_refresh(void **state)
 	w[1].relists = 2;
 	metrics_refresh_run(mr, &st, w, 4);
 	assert_true(metrics_get(m, "circuit_breaker_open", &v, NULL) == 0 && v == 0);
+	assert_true(metrics_get(m, "quarantine_cap_reached", &v, NULL) == 0 && v == 0);
 	assert_true(get1(m, "unhealthy_devices", "nvidia.com/gpu") == 0);
 	assert_true(get1(m, "unhealthy_devices", "claim:") == 2);
 	assert_true(get2(m, "evictions_total", "held_by_limit", "any") == 6);

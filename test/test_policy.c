@@ -86,6 +86,17 @@ static void assert_defaults(const struct policy *p)
 	assert_int_equal(p->breaker_max_percent, 50);
 	assert_int_equal(p->breaker_min_nodes, 4);
 	assert_int_equal(p->breaker_close_after_ms, 30000);
+	assert_int_equal(p->breaker_memory_ms, 600000);
+	assert_true(p->remediation_enabled);
+	assert_true(p->fence_taint);
+	assert_false(p->fence_cordon);
+	assert_string_equal(p->fence_key, "device-descheduler.io/unhealthy-device");
+	assert_string_equal(p->fence_effect, "NoSchedule");
+	assert_true(p->device_taint_rules);
+	assert_int_equal(p->recover_after_ms, 600000);
+	assert_int_equal(p->max_quarantined_nodes, 0);
+	assert_int_equal(p->max_quarantined_percent, 25);
+	assert_int_equal(p->loop_window_ms, 600000);
 	assert_false(p->dry_run);
 }
 
@@ -204,7 +215,7 @@ static const char full_policy[] =
     "  deleteAfter: 10m\n"
     "  limits: {window: 30s, maxPerNode: 1, maxPerNamespace: 2, maxTotal: 0, maxInFlight: 4294967295}\n"
     "  circuitBreaker: {enabled: false, maxUnhealthyNodes: 3, maxUnhealthyNodePercent: 100, minNodes: 0,\n"
-    "                   closeAfter: 0s}\n";
+    "                   closeAfter: 0s, memory: 90s}\n";
 
 static void test_full(void **state)
 {
@@ -310,6 +321,40 @@ static void test_full(void **state)
 	assert_int_equal(p->breaker_max_percent, 100);
 	assert_int_equal(p->breaker_min_nodes, 0);
 	assert_int_equal(p->breaker_close_after_ms, 0);
+	assert_int_equal(p->breaker_memory_ms, 90000);
+	policy_free(p);
+}
+
+/* Every remediation field set to a value other than its default. */
+static void test_remediation(void **state)
+{
+	struct policy *p = parse_ok(HEADER "remediation:\n"
+					   "  enabled: false\n"
+					   "  mode: both\n"
+					   "  key: example.com/bad-gpu\n"
+					   "  effect: NoExecute\n"
+					   "  deviceTaintRules: false\n"
+					   "  recoverAfter: 90s\n"
+					   "  maxQuarantinedNodes: 3\n"
+					   "  maxQuarantinedNodePercent: 0\n"
+					   "  loopWindow: 0s\n");
+
+	(void)state;
+	assert_false(p->remediation_enabled);
+	assert_true(p->fence_taint);
+	assert_true(p->fence_cordon);
+	assert_string_equal(p->fence_key, "example.com/bad-gpu");
+	assert_string_equal(p->fence_effect, "NoExecute");
+	assert_false(p->device_taint_rules);
+	assert_int_equal(p->recover_after_ms, 90000);
+	assert_int_equal(p->max_quarantined_nodes, 3);
+	assert_int_equal(p->max_quarantined_percent, 0);
+	assert_int_equal(p->loop_window_ms, 0);
+	policy_free(p);
+	p = parse_ok(HEADER "remediation: {mode: cordon, key: plain_key}\n");
+	assert_false(p->fence_taint);
+	assert_true(p->fence_cordon);
+	assert_string_equal(p->fence_key, "plain_key");
 	policy_free(p);
 }
 
@@ -451,7 +496,24 @@ static const struct bad_case bad_cases[] = {
      "unknown)"},
     {HEADER "spec: {}\n",
      "policy.yaml:3:1: spec: unknown field (expected one of: apiVersion, kind, dryRun, devices, signals, "
-     "podFilters, eviction)"},
+     "podFilters, eviction, remediation)"},
+    /* remediation */
+    {HEADER "remediation: {mode: drain}\n",
+     "policy.yaml:3:21: remediation.mode: expected \"taint\", \"cordon\" or \"both\", got \"drain\""},
+    {HEADER "remediation: {effect: PreferNoSchedule}\n",
+     "policy.yaml:3:23: remediation.effect: expected \"NoSchedule\" or \"NoExecute\", got \"PreferNoSchedule\""},
+    {HEADER "remediation: {key: \"Example.com/x\"}\n",
+     "policy.yaml:3:20: remediation.key: expected a taint key ([DNS-subdomain/]name), got \"Example.com/x\""},
+    {HEADER "remediation: {key: \"a/-x\"}\n",
+     "policy.yaml:3:20: remediation.key: expected a taint key ([DNS-subdomain/]name), got \"a/-x\""},
+    {HEADER "remediation: {maxQuarantinedNodePercent: 101}\n",
+     "policy.yaml:3:42: remediation.maxQuarantinedNodePercent: expected an integer from 0 to 100, got \"101\""},
+    {HEADER "remediation: {recoverAfter: soon}\n",
+     "policy.yaml:3:29: remediation.recoverAfter: expected a duration such as \"30s\", \"5m\" or \"1h30m\", got "
+     "\"soon\""},
+    {HEADER "remediation: {loopWindows: 1m}\n",
+     "policy.yaml:3:15: remediation.loopWindows: unknown field (expected one of: enabled, mode, key, effect, "
+     "deviceTaintRules, recoverAfter, maxQuarantinedNodes, maxQuarantinedNodePercent, loopWindow)"},
     {HEADER "dryRun: false\ndryRun: true\n",
      "policy.yaml:4:1: dryRun: duplicate field (first given on line 3)"},
     {HEADER "podFilters: {labelSelector: {matchLabels: {a: b, c: d, a: e}}}\n",
@@ -797,6 +859,7 @@ int main(void)
 	    cmocka_unit_test(test_nulls_keep_defaults),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_documented_example),
+	    cmocka_unit_test(test_remediation),
 	    cmocka_unit_test(test_every_prefix),
 	    cmocka_unit_test(test_bom_crlf),
 	    cmocka_unit_test(test_bad),

@@ -108,6 +108,25 @@ struct mpod {
 	uint64_t bad_since; /* 0 = healthy */
 };
 
+/* A device report the breaker keeps (core.c's evidence), as the model sees it. */
+struct mrep {
+	char uid[24];
+	int node;
+	char key[48];
+};
+
+/* The model's memory of one reported device on one node (health.c's struct evidence). */
+struct mev {
+	bool used;
+	int node;
+	char key[48];
+	uint32_t pods;
+	bool recovered;
+	uint64_t until;
+};
+
+#define MAX_EV 128
+
 struct taken {
 	uint64_t t;
 	int node;
@@ -134,6 +153,9 @@ struct model {
 	char (*dry)[24]; /* UIDs reported in dry run (evicted for real once dry run is off) */
 	size_t n_dry;
 	uint64_t actions;
+	struct mrep reps[MAX_PODS]; /* the reports at the last check */
+	size_t n_reps;
+	struct mev ev[MAX_EV];
 	bool mb_open;		  /* the model's breaker */
 	uint64_t mb_below_since; /* UINT64_MAX: the condition holds, or the breaker is closed */
 };
@@ -205,10 +227,14 @@ static struct policy *random_policy(void)
 	p->breaker_max_percent = rnd(4) ? 25 * (1 + rnd(4)) : 0;
 	p->breaker_min_nodes = rnd(5);
 	p->breaker_close_after_ms = (uint64_t)rnd(3) * 10000;
+	p->breaker_memory_ms = rnd(4) ? (uint64_t)rnd(4) * 30000 : 0;
 	p->dry_run = rnd(5) == 0;
 	p->dra = rnd(6) != 0;
 	p->dra_taints_enabled = rnd(5) != 0;
 	p->dra_taints_for_ms = (uint64_t)rnd(3) * 10000;
+	/* Fencing and the loop guard have their own storm (test_property_fence.c). */
+	p->remediation_enabled = false;
+	p->loop_window_ms = 0;
 	return p;
 }
 
@@ -249,32 +275,130 @@ static bool model_allowed(const struct mpod *mp, const struct policy *p)
 	return true;
 }
 
+/*
+ * The device a pod reports unhealthy by a pod-level signal (the breaker's
+ * evidence), if any: its own GPU's health, or the DRA taint of its claim's
+ * device.  Node conditions and drops count from the node instead.
+ */
+static bool model_report(const struct model *m, const struct mpod *mp, const struct policy *p, struct mrep *ret)
+{
+	const struct mnode *n = &m->nodes[mp->node];
+
+	if (!mp->exists || !mp->gpu)
+		return false;
+	snprintf(ret->uid, sizeof(ret->uid), "%s", mp->uid);
+	ret->node = mp->node;
+	if (mp->dra_dev >= 0) {
+		if (!p->dra || !p->dra_taints_enabled || !n->taint_since[mp->dra_dev])
+			return false;
+		snprintf(ret->key, sizeof(ret->key), "claim:gpu/gpu|drv/%s/d%d", node_name(mp->node), mp->dra_dev);
+		return true;
+	}
+	if (!p->pod_health_enabled || !mp->bad_since)
+		return false;
+	snprintf(ret->key, sizeof(ret->key), GPU "|GPU-%s", mp->uid);
+	return true;
+}
+
+static struct mev *model_ev(struct model *m, int node, const char *key, bool add)
+{
+	struct mev *free_slot = NULL;
+
+	for (int i = 0; i < MAX_EV; i++) {
+		struct mev *e = &m->ev[i];
+
+		if (e->used && e->node == node && strcmp(e->key, key) == 0)
+			return e;
+		if (!e->used && !free_slot)
+			free_slot = e;
+	}
+	if (!add)
+		return NULL;
+	CHECK(free_slot != NULL, "model evidence table full");
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->used = true;
+	free_slot->node = node;
+	snprintf(free_slot->key, sizeof(free_slot->key), "%s", key);
+	return free_slot;
+}
+
+static bool pod_live(const struct model *m, const char *uid)
+{
+	for (int i = 0; i < MAX_PODS; i++)
+		if (m->pods[i].exists && strcmp(m->pods[i].uid, uid) == 0)
+			return true;
+	return false;
+}
+
+static bool rep_in(const struct mrep *v, size_t n, const struct mrep *x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].uid, x->uid) == 0 && v[i].node == x->node && strcmp(v[i].key, x->key) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Brings the model's memory up to date after a step, as core.c and health.c
+ * do: a report that stopped while its pod is still there is a recovery; one
+ * whose pod went away is remembered for circuitBreaker.memory.  Reports that
+ * stopped are handled before new ones, as the core drops an old pod before it
+ * evaluates the one that replaced it.
+ */
+static void model_evidence_step(struct model *m)
+{
+	const struct policy *p = m->e.p;
+	struct mrep cur[MAX_PODS];
+	size_t n = 0;
+
+	for (int i = 0; i < MAX_PODS; i++)
+		if (model_report(m, &m->pods[i], p, &cur[n]))
+			n++;
+	for (size_t i = 0; i < m->n_reps; i++) {
+		const struct mrep *r = &m->reps[i];
+		struct mev *e;
+
+		if (rep_in(cur, n, r) || !(e = model_ev(m, r->node, r->key, false)))
+			continue;
+		e->pods--;
+		if (pod_live(m, r->uid))
+			e->recovered = true;
+		else if (m->e.now + p->breaker_memory_ms > e->until)
+			e->until = m->e.now + p->breaker_memory_ms;
+		if (!e->pods && (e->recovered || e->until <= m->e.now))
+			e->used = false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mev *e;
+
+		if (rep_in(m->reps, m->n_reps, &cur[i]))
+			continue;
+		e = model_ev(m, cur[i].node, cur[i].key, true);
+		e->pods++;
+		e->recovered = false;
+	}
+	memcpy(m->reps, cur, n * sizeof(*cur));
+	m->n_reps = n;
+	for (int i = 0; i < MAX_EV; i++)
+		if (m->ev[i].used && !m->ev[i].pods && m->ev[i].until <= m->e.now)
+			m->ev[i].used = false;
+}
+
 static void model_counts(const struct model *m, const struct policy *p, uint32_t *dev, uint32_t *unh)
 {
 	*dev = *unh = 0;
 	for (int i = 0; i < m->n_nodes; i++) {
 		const struct mnode *n = &m->nodes[i];
-		bool u = n->exists && (n->cond_since || (p->alloc_drop_enabled && n->drop_since));
+		/* Every model node has GPU capacity, so its condition applies; any drop counts. */
+		bool u = n->exists && (n->cond_since || n->drop_since);
 
-		for (int j = 0; !u && j < MAX_PODS; j++) {
-			const struct mpod *mp = &m->pods[j];
-
-			if (!mp->exists || mp->node != i)
-				continue;
-			if (mp->gpu && mp->dra_dev >= 0) {
-				if (p->dra && p->dra_taints_enabled && n->taint_since[mp->dra_dev])
-					u = true;
-				continue;
-			}
-			if (mp->gpu && p->pod_health_enabled && mp->bad_since)
+		for (int j = 0; !u && j < MAX_EV; j++)
+			if (m->ev[j].used && m->ev[j].node == i)
 				u = true;
-			if (mp->gpu && n->exists &&
-			    (n->cond_since || (p->alloc_drop_enabled && n->drop_since)))
-				u = true;
-		}
 		if (u)
 			(*unh)++;
-		if (u || n->exists)
+		/* Every model node has a ResourceSlice that publishes devices, node or no node. */
+		if (u || n->exists || p->dra)
 			(*dev)++;
 	}
 }
@@ -506,6 +630,7 @@ static void drain(struct model *m)
 	struct core_action a;
 	int guard = 0;
 
+	model_evidence_step(m);
 	model_breaker_step(m);
 	while (core_next_action(m->e.core, m->e.now, &a) == 0) {
 		check_action(m, &a);

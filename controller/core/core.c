@@ -10,9 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "evict_limits.h"
 #include "kc_log.h"
 #include "kc_util.h"
-#include "evict_limits.h"
+#include "requests.h"
 
 /* Most notices waiting for the shell; older ones are dropped past this. */
 #define MAX_NOTICES 1024
@@ -28,7 +29,10 @@ struct core {
 	struct health *h;
 	struct planner *pl;
 	struct limits *lim;
+	struct quarantine *qr;
 	bool synced, active;
+	bool cap_noticed; /* the QuarantineCapReached notice of this episode went out */
+	bool dra_synced; /* claims are read only once the DRA caches synced */
 	struct core_stats st;
 	struct notice q[MAX_NOTICES];
 	size_t q_head, q_len;
@@ -103,11 +107,28 @@ static struct core_resource_count *resource_slot(struct core *c, const char *res
 	return &st->unhealthy_devices[CORE_MAX_RESOURCES - 1];
 }
 
+struct fenced_ctx {
+	const struct health *h;
+	uint32_t extra;
+};
+
+static void count_fenced_cb(const char *node, void *userdata)
+{
+	struct fenced_ctx *fc = userdata;
+
+	if (*node && !health_node_unhealthy(fc->h, node))
+		fc->extra++;
+}
+
 static void update_breaker(struct core *c, uint64_t now_ms)
 {
+	struct fenced_ctx fc = {c->h, 0};
 	uint32_t dn, un;
 
-	health_breaker_counts(c->h, &dn, &un);
+	health_breaker_counts(c->h, now_ms, &dn, &un);
+	/* A quarantined node still counts until its fence is gone, even once its signals have cleared. */
+	quarantine_foreach_node(c->qr, count_fenced_cb, &fc);
+	un += fc.extra;
 	c->st.device_nodes = dn;
 	c->st.unhealthy_nodes = un;
 	if (!c->synced)
@@ -133,34 +154,82 @@ static void update_breaker(struct core *c, uint64_t now_ms)
 	c->st.breaker_open = limits_breaker_open(c->lim);
 }
 
-/* Replaces a record's hits (taking ownership), keeping the gauges and the breaker counts in step. */
-static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *hits, size_t n,
-		     const char *node)
+/*
+ * Whether a hit is a device report the breaker keeps (health_evidence_add):
+ * node conditions and allocatable drops count from the node itself, and stop
+ * counting when the node recovers.
+ */
+static bool is_evidence(const struct health_hit *h)
 {
-	for (size_t i = 0; i < r->n_hits; i++)
+	return h->signal != HEALTH_NODE_CONDITION && h->signal != HEALTH_ALLOC_DROP;
+}
+
+/* Whether hits[0..n) has an evidence hit on the same resource and device as x. */
+static bool has_evidence(const struct health_hit *hits, size_t n, const struct health_hit *x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (is_evidence(&hits[i]) && strcmp(hits[i].resource, x->resource) == 0 &&
+		    strcmp(hits[i].device, x->device) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Replaces a record's hits (taking ownership), keeping the gauges and the
+ * breaker's evidence in step.  evidence: the new hits count for the breaker
+ * (the pod is not Succeeded or Failed).  recovered: a device the record no
+ * longer reports has recovered (the pod is still there and running); else
+ * the pod went away or finished, and the breaker remembers the device for
+ * circuitBreaker.memory.
+ */
+static void set_hits(struct core *c, struct planner_pod *r, struct health_hit *hits, size_t n,
+		     const char *node, bool evidence, bool recovered, uint64_t now_ms)
+{
+	bool moved = node && strcmp(node, r->node) != 0;
+
+	for (size_t i = 0; i < r->n_hits; i++) {
 		resource_slot(c, r->hits[i].resource)->count--;
+		quarantine_hit(c->qr, &r->hits[i], r->node, -1, now_ms);
+	}
 	for (size_t i = 0; i < n; i++)
 		resource_slot(c, hits[i].resource)->count++;
-	if (r->n_hits) {
+	if (r->n_hits)
 		c->st.unhealthy_pods--;
-		health_node_pod_hits(c->h, r->node, -1);
+	if (n)
+		c->st.unhealthy_pods++;
+	for (size_t i = 0; r->evidence && i < r->n_hits; i++) {
+		const struct health_hit *o = &r->hits[i];
+
+		if (!is_evidence(o) || has_evidence(r->hits, i, o))
+			continue;
+		if (moved || !evidence || !has_evidence(hits, n, o))
+			health_evidence_drop(c->h, r->node, o->resource, o->device, recovered && !moved, now_ms,
+					     c->p->breaker_memory_ms);
 	}
-	if (node && strcmp(node, r->node) != 0) {
+	for (size_t i = 0; evidence && i < n; i++) {
+		const struct health_hit *x = &hits[i];
+
+		if (!is_evidence(x) || has_evidence(hits, i, x))
+			continue;
+		if (moved || !r->evidence || !has_evidence(r->hits, r->n_hits, x))
+			health_evidence_add(c->h, node ? node : r->node, x->resource, x->device);
+	}
+	if (moved) {
 		free(r->node);
 		r->node = kc_xstrdup(node);
 	}
-	if (n) {
-		c->st.unhealthy_pods++;
-		health_node_pod_hits(c->h, r->node, +1);
-	}
+	r->evidence = evidence;
+	for (size_t i = 0; i < n; i++)
+		quarantine_hit(c->qr, &hits[i], r->node, +1, now_ms);
 	health_hits_free(r->hits, r->n_hits);
 	r->hits = hits;
 	r->n_hits = n;
 }
 
-static void drop_record(struct core *c, struct planner_pod *r)
+/* Forgets a record; recovered as in set_hits(). */
+static void drop_record(struct core *c, struct planner_pod *r, bool recovered, uint64_t now_ms)
 {
-	set_hits(c, r, NULL, 0, NULL);
+	set_hits(c, r, NULL, 0, NULL, false, recovered, now_ms);
 	planner_remove(c->pl, r);
 }
 
@@ -171,7 +240,9 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 	struct planner_pod *r = planner_get(c->pl, pod->meta.uid);
 	struct health_hit *hits = NULL;
 	size_t n =
-	    health_pod_eval(c->h, c->p, pod, c->claims, r ? r->hits : NULL, r ? r->n_hits : 0, now_ms, &hits);
+	    health_pod_eval(c->h, c->p, pod, c->dra_synced ? c->claims : NULL, r ? r->hits : NULL,
+			    r ? r->n_hits : 0, now_ms, &hits);
+	bool terminal = pod->phase == KC_POD_SUCCEEDED || pod->phase == KC_POD_FAILED;
 	enum planner_skip skip;
 	uint64_t due;
 
@@ -179,12 +250,14 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 		if (!n)
 			return;
 		r = planner_add(c->pl, pod);
+		r->seen_ms = now_ms;
 	}
-	set_hits(c, r, hits, n, pod->node_name);
+	/* Succeeded and Failed pods are no evidence: a stale status says nothing about the device now. */
+	set_hits(c, r, hits, n, pod->node_name, !terminal, !terminal, now_ms);
 	if (r->state == PLANNER_IN_FLIGHT || r->state == PLANNER_DONE)
 		return;
 	if (!n) {
-		if (r->bare_noticed || r->dry_reported) {
+		if (r->bare_noticed || r->dry_reported || r->loop_noticed) {
 			/* Keep the UID so the notice or the dry-run report is not repeated if the device
 			 * fails again. */
 			r->state = PLANNER_SKIPPED;
@@ -192,7 +265,7 @@ static void eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 			return;
 		}
 		kc_log_info(4, "core: pod %s/%s no longer bound to an unhealthy device", r->ns, r->name);
-		drop_record(c, r);
+		drop_record(c, r, !terminal, now_ms);
 		return;
 	}
 	skip = planner_filter(c->p, pod);
@@ -244,11 +317,22 @@ static void eval_node_pods(struct core *c, const char *node, uint64_t now_ms)
 	kc_store_foreach_on_node(c->pods, node, eval_pod_cb, c);
 }
 
+/* Brings health and quarantine up to date for a node; true if its pods need a new look. */
+static bool node_update(struct core *c, const struct kc_node *node, uint64_t now_ms)
+{
+	bool changed = health_node_update(c->h, c->p, node, now_ms);
+
+	if (quarantine_observe_node(c->qr, node, false, now_ms))
+		changed = true;
+	quarantine_node_signal(c->qr, node->meta.name, health_node_has_signal(c->h, node->meta.name), now_ms);
+	return changed;
+}
+
 static int update_node_cb(const void *obj, void *userdata)
 {
 	struct core *c = userdata;
 
-	health_node_update(c->h, c->p, obj, c->now);
+	node_update(c, obj, c->now);
 	return 0;
 }
 
@@ -288,8 +372,10 @@ struct core *core_new(const struct policy *p, const struct kc_store *pods, const
 	c->h = health_new();
 	c->pl = planner_new();
 	c->lim = limits_new(p, 0);
+	c->qr = quarantine_new(p);
 	c->active = true;
 	c->st.active = true;
+	c->dra_synced = true;
 	eval_all(c, 0);
 	return c;
 }
@@ -307,6 +393,7 @@ struct core *core_free(struct core *c)
 	planner_free(c->pl);
 	health_free(c->h);
 	limits_free(c->lim);
+	quarantine_free(c->qr);
 	free(c);
 	return NULL;
 }
@@ -328,6 +415,7 @@ void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms)
 		planner_foreach(c->pl, undo_dry_run_cb, NULL);
 	c->p = p;
 	limits_set_policy(c->lim, p, now_ms);
+	quarantine_set_policy(c->qr, p, now_ms);
 	eval_all(c, now_ms);
 	kc_log_info(2, "core: policy applied, %zu pods tracked", planner_count(c->pl));
 }
@@ -339,31 +427,33 @@ void core_set_dra_stores(struct core *c, const struct kc_store *claims, const st
 {
 	c->claims = claims;
 	c->slices = slices;
+	/* New caches have not listed yet: claims wait for core_set_dra_synced(). */
+	c->dra_synced = claims == NULL;
 	eval_all(c, now_ms);
 }
 
-static void pod_gone(struct core *c, const char *uid)
+static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
 {
 	struct planner_pod *r = planner_get(c->pl, uid);
 
 	if (!r)
 		return;
 	if (r->state == PLANNER_IN_FLIGHT) {
-		set_hits(c, r, NULL, 0, NULL);
+		set_hits(c, r, NULL, 0, NULL, false, false, now_ms);
 		r->gone = true;
 		return;
 	}
-	drop_record(c, r);
+	drop_record(c, r, false, now_ms);
 }
 
 void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *pod,
 		      const struct kc_pod *old, uint64_t now_ms)
 {
 	if (delta == KC_DELTA_DELETED) {
-		pod_gone(c, pod->meta.uid);
+		pod_gone(c, pod->meta.uid, now_ms);
 	} else {
 		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
-			pod_gone(c, old->meta.uid); /* recreated under the same name: a new pod */
+			pod_gone(c, old->meta.uid, now_ms); /* recreated under the same name: a new pod */
 		eval_pod(c, pod, now_ms);
 	}
 	update_breaker(c, now_ms);
@@ -375,10 +465,13 @@ void core_node_changed(struct core *c, enum kc_delta delta, const struct kc_node
 	bool changed;
 
 	(void)old;
-	if (delta == KC_DELTA_DELETED)
+	if (delta == KC_DELTA_DELETED) {
 		changed = health_node_remove(c->h, node->meta.name);
-	else
-		changed = health_node_update(c->h, c->p, node, now_ms);
+		quarantine_node_signal(c->qr, node->meta.name, false, now_ms);
+		quarantine_observe_node(c->qr, node, true, now_ms);
+	} else {
+		changed = node_update(c, node, now_ms);
+	}
 	if (changed)
 		eval_node_pods(c, node->meta.name, now_ms);
 	update_breaker(c, now_ms);
@@ -461,6 +554,18 @@ void core_set_synced(struct core *c, bool synced, uint64_t now_ms)
 	if (synced && !was) {
 		kc_log_info(2, "core: caches synced, evaluating every pod");
 		eval_all(c, now_ms);
+		quarantine_synced(c->qr, now_ms);
+	}
+}
+
+void core_set_dra_synced(struct core *c, bool synced, uint64_t now_ms)
+{
+	if (synced == c->dra_synced)
+		return;
+	c->dra_synced = synced;
+	if (synced) {
+		kc_log_info(2, "core: DRA caches synced, evaluating every pod");
+		eval_all(c, now_ms);
 	}
 }
 
@@ -497,6 +602,192 @@ static void count_held(struct core *c, struct planner_pod *r, enum limits_hold h
 	kc_log_info(4, "core: pod %s/%s held by %s", r->ns, r->name, limits_hold_name(hold));
 }
 
+/* The cached pod the record is about: same namespace, name and UID; NULL when it is gone. */
+static const struct kc_pod *pod_cached(const struct core *c, const struct planner_pod *r)
+{
+	const struct kc_pod *pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
+
+	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
+}
+
+/* The controller ownerReference UID of the pod a record stands for; "" when none (or gone). */
+static const char *owner_of(const struct core *c, const struct planner_pod *r)
+{
+	const struct kc_pod *pod = pod_cached(c, r);
+
+	if (!pod)
+		return "";
+	for (uint32_t i = 0; i < pod->meta.n_owners; i++)
+		if (pod->meta.owners[i].controller)
+			return pod->meta.owners[i].uid;
+	return "";
+}
+
+/* Among the due hits, the one needing the strongest fence (a node fence covers its devices too). */
+static const struct health_hit *fence_hit(const struct planner_pod *r, uint64_t now_ms)
+{
+	const struct health_hit *dev = NULL;
+
+	for (size_t i = 0; i < r->n_hits; i++) {
+		const struct health_hit *h = &r->hits[i];
+		enum quarantine_fence f;
+
+		if (health_hit_due(h) > now_ms)
+			continue;
+		f = quarantine_fence_for(h);
+		if (f == QUARANTINE_FENCE_NODE)
+			return h;
+		if (f == QUARANTINE_FENCE_DEVICE && !dev)
+			dev = h;
+	}
+	return dev ? dev : planner_primary_hit(r, now_ms);
+}
+
+/* How a fence of this hit on this node reads in messages: "node N with K=V:E", "device D". */
+static char *fence_words(const struct core *c, const struct health_hit *h, const char *node)
+{
+	char *value, *out;
+
+	if (quarantine_fence_for(h) == QUARANTINE_FENCE_DEVICE && c->p->device_taint_rules &&
+	    !quarantine_stats(c->qr)->no_rule_api)
+		return kc_xasprintf("taint device %s with a DeviceTaintRule", h->device);
+	value = requests_label_value(h->resource);
+	if (c->p->fence_taint && c->p->fence_cordon)
+		out = kc_xasprintf("taint node %s with %s=%s:%s and cordon it", node, c->p->fence_key, value,
+				   c->p->fence_effect);
+	else if (c->p->fence_taint)
+		out = kc_xasprintf("taint node %s with %s=%s:%s", node, c->p->fence_key, value, c->p->fence_effect);
+	else
+		out = kc_xasprintf("cordon node %s", node);
+	free(value);
+	return out;
+}
+
+static void loop_skip(struct core *c, struct planner_pod *r, const struct health_hit *h, const char *unit)
+{
+	if (!r->loop_noticed) {
+		r->loop_noticed = true;
+		c->st.eviction_loops++;
+		c->st.skipped[PLANNER_SKIP_LOOP]++;
+		kc_log_warn("core: not evicting pod %s/%s: eviction loop on %s (%s %s%s%s, signal %s); its owner had a "
+			    "pod evicted from there within %llu s",
+			    r->ns, r->name, unit, h->resource, h->state, *h->device ? " device " : "", h->device,
+			    health_signal_name(h->signal), (unsigned long long)(c->p->loop_window_ms / 1000));
+		push_notice(c, r, "Warning", "EvictionLoop",
+			    kc_xasprintf("Not evicting pod %s/%s: a pod of the same owner was evicted from %s "
+					 "within %llu s and its replacement came back to the same failed hardware "
+					 "(%s signal %s: %s); check that the scheduler honours the fence",
+					 r->ns, r->name, unit, (unsigned long long)(c->p->loop_window_ms / 1000),
+					 h->resource, health_signal_name(h->signal), h->detail));
+	}
+	r->state = PLANNER_SKIPPED;
+	r->skip = PLANNER_SKIP_LOOP;
+	planner_schedule(c->pl, r, UINT64_MAX);
+}
+
+/* A quarantine write due now, as a CORE_FENCE action. */
+static int next_fence(struct core *c, uint64_t now_ms, struct core_action *ret)
+{
+	struct quarantine_action qa;
+	char *value;
+
+	if (c->p->dry_run || quarantine_next_action(c->qr, now_ms, &qa) < 0)
+		return -EAGAIN;
+	memset(ret, 0, sizeof(*ret));
+	ret->kind = CORE_FENCE;
+	ret->fence = qa;
+	ret->fence.key = c->p->fence_key;
+	ret->fence.effect = c->p->fence_effect;
+	ret->fence.taint = c->p->fence_taint;
+	ret->fence.cordon = c->p->fence_cordon;
+	ret->node = qa.node;
+	ret->signal = qa.signal;
+	ret->resource = qa.resource;
+	ret->device = qa.kind == QUARANTINE_DEVICE ? qa.unit : "";
+	ret->reason = qa.op == QUARANTINE_ADD ? "Quarantined" : "QuarantineLifted";
+	value = requests_label_value(qa.resource);
+	if (qa.op == QUARANTINE_REMOVE)
+		c->action_msg = kc_xasprintf("Lifting the quarantine of %s %s: %s", qa.kind == QUARANTINE_NODE ? "node" : "device",
+					     qa.unit, c->p->remediation_enabled ? "healthy long enough (remediation.recoverAfter)"
+										: "remediation is turned off");
+	else if (qa.kind == QUARANTINE_DEVICE)
+		c->action_msg = kc_xasprintf("Quarantining device %s on node %s with a DeviceTaintRule (%s=%s:%s) "
+					     "before evicting its pods (signal %s: %s)",
+					     qa.unit, qa.node, c->p->fence_key, value, c->p->fence_effect, qa.signal,
+					     qa.message);
+	else
+		c->action_msg = kc_xasprintf("Quarantining node %s (%s%s%s%s%s%s) before evicting its pods: %s is "
+					     "unhealthy (signal %s: %s)",
+					     qa.unit, c->p->fence_taint ? "taint " : "", c->p->fence_taint ? c->p->fence_key : "",
+					     c->p->fence_taint ? "=" : "", c->p->fence_taint ? value : "",
+					     c->p->fence_taint && c->p->fence_cordon ? ", " : "", c->p->fence_cordon ? "cordon" : "",
+					     qa.resource, qa.signal, qa.message);
+	free(value);
+	ret->message = c->action_msg;
+	return 0;
+}
+
+/*
+ * Fencing before eviction: 0 when the pod may go on to be evicted; otherwise
+ * the record was parked (waiting for its fence, at the cap, or a loop).
+ */
+static int gate(struct core *c, struct planner_pod *r, bool dry, uint64_t now_ms, char **ret_unit,
+		const char **ret_owner)
+{
+	const struct health_hit *h = fence_hit(r, now_ms);
+	char *unit = quarantine_unit_of(h, r->node);
+	const char *owner = owner_of(c, r);
+	enum quarantine_need need;
+	bool new_dry;
+
+	if (quarantine_loop_check(c->qr, owner, unit, r->seen_ms, now_ms)) {
+		loop_skip(c, r, h, unit);
+		free(unit);
+		return -ELOOP;
+	}
+	need = quarantine_need(c->qr, h, r->node, c->st.device_nodes, dry, &new_dry, now_ms);
+	if (!quarantine_stats(c->qr)->at_cap)
+		c->cap_noticed = false;
+	if (new_dry) {
+		char *what = fence_words(c, h, r->node);
+
+		kc_log_info(0, "core: would %s before evicting pod %s/%s (dry run)", what, r->ns, r->name);
+		push_notice(c, r, "Normal", "WouldTaint",
+			    kc_xasprintf("Would %s before evicting pod %s/%s: %s is %s (signal %s: %s)", what,
+					 r->ns, r->name, h->resource, h->state, health_signal_name(h->signal),
+					 h->detail));
+		free(what);
+	}
+	if (need == QUARANTINE_READY) {
+		*ret_unit = unit;
+		*ret_owner = owner;
+		return 0;
+	}
+	free(unit);
+	r->state = PLANNER_WAITING;
+	planner_schedule(c->pl, r, UINT64_MAX);
+	if (need == QUARANTINE_WAIT) {
+		kc_log_info(4, "core: pod %s/%s waits for its fence", r->ns, r->name);
+		return -EAGAIN;
+	}
+	c->st.quarantine_capped++;
+	if (!c->cap_noticed) {
+		char *what = fence_words(c, h, r->node);
+
+		c->cap_noticed = true;
+		kc_log_warn("core: quarantine cap reached: not allowed to %s, so pod %s/%s and the other pods "
+			    "needing a new fence are not evicted",
+			    what, r->ns, r->name);
+		push_notice(c, NULL, "Warning", "QuarantineCapReached",
+			    kc_xasprintf("Quarantine cap reached (remediation.maxQuarantinedNodes/"
+					 "maxQuarantinedNodePercent): not allowed to %s; pods that need a new fence "
+					 "are not evicted until a quarantine is lifted",
+					 what));
+		free(what);
+	}
+	return -EDQUOT;
+}
+
 int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 {
 	bool dry = c->p->dry_run;
@@ -507,12 +798,17 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 	update_breaker(c, now_ms);
 	if (!c->synced || !c->active)
 		return -EAGAIN;
+	/* Fences (and their removal) first: evictions wait for them. */
+	if (next_fence(c, now_ms, ret) == 0)
+		return 0;
 	for (;;) {
 		struct planner_pod *r = planner_peek(c->pl);
 		const struct health_hit *hit;
 		enum limits_hold hold;
 		uint64_t wake;
-		const char *verb;
+		const char *verb, *owner;
+		char *unit;
+		int rc;
 
 		if (!r || r->due_ms > now_ms)
 			return -EAGAIN;
@@ -540,6 +836,15 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 			planner_schedule(c->pl, r, UINT64_MAX);
 			continue;
 		}
+		if ((rc = gate(c, r, dry, now_ms, &unit, &owner)) < 0) {
+			/* A fence the pod waits for goes out at once. */
+			if (rc == -EAGAIN && next_fence(c, now_ms, ret) == 0)
+				return 0;
+			continue;
+		}
+		if (!dry)
+			quarantine_loop_record(c->qr, owner, unit, now_ms);
+		free(unit);
 		planner_check_delete(c->p, r, now_ms);
 		hit = planner_primary_hit(r, now_ms);
 		limits_take(c->lim, r->ns, r->node, dry, now_ms);
@@ -592,14 +897,6 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 	}
 }
 
-/* The cached pod the record is about: same namespace, name and UID; NULL when it is gone. */
-static const struct kc_pod *pod_cached(const struct core *c, const struct planner_pod *r)
-{
-	const struct kc_pod *pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
-
-	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
-}
-
 void core_action_done(struct core *c, const char *uid, enum core_result res, uint64_t retry_after_ms,
 		      uint64_t now_ms)
 {
@@ -629,7 +926,7 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 						    : "evicted");
 		r->state = PLANNER_DONE;
 		if (r->gone)
-			drop_record(c, r);
+			drop_record(c, r, false, now_ms);
 		return;
 	case CORE_RESULT_BLOCKED:
 		c->st.blocked++;
@@ -652,15 +949,47 @@ void core_action_done(struct core *c, const char *uid, enum core_result res, uin
 	r->state = PLANNER_WAITING;
 reevaluate:
 	if (r->gone) {
-		drop_record(c, r);
+		drop_record(c, r, false, now_ms);
 		return;
 	}
 	pod = pod_cached(c, r);
 	if (!pod) {
-		drop_record(c, r);
+		drop_record(c, r, false, now_ms);
+		update_breaker(c, now_ms);
 		return;
 	}
 	eval_pod(c, pod, now_ms);
+	update_breaker(c, now_ms);
+}
+
+void core_fence_done(struct core *c, enum quarantine_kind kind, const char *unit, enum quarantine_result r,
+		     uint64_t now_ms)
+{
+	uint64_t removes = quarantine_stats(c->qr)->removes;
+	const char *node = quarantine_done(c->qr, kind, unit, r, now_ms);
+
+	if (node && *node) {
+		/* The pods that waited for this fence may go now. */
+		char *n = kc_xstrdup(node);
+
+		eval_node_pods(c, n, now_ms);
+		free(n);
+	}
+	if (quarantine_stats(c->qr)->removes != removes)
+		eval_all(c, now_ms); /* room under the cap: pods held by it get another look */
+	else
+		update_breaker(c, now_ms);
+}
+
+bool core_wants_rules(const struct core *c)
+{
+	return c->p->remediation_enabled && c->p->device_taint_rules && c->p->dra;
+}
+
+void core_rule_observed(struct core *c, const char *driver, const char *pool, const char *device,
+			uint64_t now_ms)
+{
+	quarantine_observe_rule(c->qr, driver, pool, device, now_ms);
 	update_breaker(c, now_ms);
 }
 
@@ -700,12 +1029,18 @@ int core_action_check(const struct core *c, const char *uid, const char **ret_wh
 uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 {
 	const struct planner_pod *r;
-	uint64_t wake, breaker;
+	uint64_t wake, breaker, fence;
 
 	if (!c->synced || !c->active)
 		return UINT64_MAX;
 	/* The breaker's next change is due even when no pod waits: its Event must go out. */
 	breaker = limits_breaker_wake(c->lim);
+	if (health_breaker_wake(c->h) < breaker)
+		breaker = health_breaker_wake(c->h);
+	/* So are recoveries and retries of fences (never in dry run: nothing is written). */
+	fence = c->p->dry_run ? UINT64_MAX : quarantine_next_wakeup(c->qr, now_ms);
+	if (fence < breaker)
+		breaker = fence;
 	r = planner_peek(c->pl);
 	if (!r)
 		return breaker;
@@ -724,8 +1059,15 @@ const struct core_stats *core_stats(const struct core *c)
 {
 	struct core *m = (struct core *)c; /* gauges computed on read */
 
+	const struct quarantine_stats *qs = quarantine_stats(c->qr);
+
 	m->st.tracked_pods = planner_count(c->pl);
 	m->st.in_flight = limits_in_flight(c->lim);
+	m->st.quarantined_nodes = qs->nodes;
+	m->st.quarantined_devices = qs->devices;
+	m->st.quarantine_adds = qs->adds;
+	m->st.quarantine_removes = qs->removes;
+	m->st.quarantine_at_cap = qs->at_cap;
 	return &c->st;
 }
 
@@ -746,4 +1088,55 @@ int core_next_notice(struct core *c, struct core_notice *ret)
 	ret->message = c->cur.message;
 	ret->cluster_wide = c->cur.cluster_wide;
 	return 0;
+}
+
+void core_pod_view(struct core *c, const char *uid, uint64_t now_ms, struct core_pod_view *ret)
+{
+	struct planner_pod *r = planner_get(c->pl, uid);
+	uint64_t wake = UINT64_MAX;
+	enum limits_hold hold;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->due_ms = UINT64_MAX;
+	ret->breaker_reason = limits_breaker_reason(c->lim);
+	if (!r || (!r->n_hits && r->state != PLANNER_DONE && r->state != PLANNER_IN_FLIGHT)) {
+		ret->decision = CORE_DECISION_HEALTHY;
+		return;
+	}
+	ret->hits = r->hits;
+	ret->n_hits = r->n_hits;
+	if (!c->synced || !c->active) {
+		ret->decision = CORE_DECISION_NOT_ACTIVE;
+		return;
+	}
+	switch (r->state) {
+	case PLANNER_SKIPPED:
+		ret->decision = CORE_DECISION_NEVER;
+		ret->skip = r->skip;
+		return;
+	case PLANNER_IN_FLIGHT:
+		ret->decision = CORE_DECISION_IN_FLIGHT;
+		return;
+	case PLANNER_DONE:
+		ret->decision = CORE_DECISION_DONE;
+		ret->dry_run = r->dry_run;
+		return;
+	case PLANNER_WAITING:
+		break;
+	}
+	/* The same check core_next_action() makes; a pod it already found held (r->held) was
+	 * rescheduled to when that limit has room. */
+	hold = limits_check(c->lim, r->ns, r->node, c->p->dry_run, now_ms, &wake);
+	if (hold != LIMITS_OK && (r->due_ms <= now_ms || r->held || hold == LIMITS_HOLD_BREAKER)) {
+		ret->decision = CORE_DECISION_HELD;
+		ret->hold = hold;
+		ret->due_ms = wake > r->due_ms ? wake : r->due_ms;
+	} else if (r->due_ms <= now_ms) {
+		ret->decision = CORE_DECISION_DUE;
+		ret->due_ms = now_ms;
+	} else {
+		ret->decision = CORE_DECISION_WAITING;
+		ret->due_ms = r->due_ms;
+		ret->retry = r->retry_at_ms > now_ms && r->retry_at_ms >= planner_hits_due(r);
+	}
 }

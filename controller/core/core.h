@@ -21,12 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evict_limits.h"
 #include "health.h"
 #include "kc_delta.h"
 #include "kc_objects.h"
 #include "kc_store.h"
 #include "planner.h"
 #include "policy.h"
+#include "quarantine.h"
 
 struct core;
 
@@ -53,7 +55,8 @@ void core_set_policy(struct core *c, const struct policy *p, uint64_t now_ms);
  * devices.dra turned on or off by a reload: the claim and slice stores the
  * shell watches from now on (NULL when it stopped watching them; the core
  * forgets the old ones before this returns, so the caller may free them
- * after).  Borrowed as in core_new; re-evaluates everything.
+ * after).  Borrowed as in core_new; re-evaluates everything.  New stores
+ * count as not synced: their claims are read from core_set_dra_synced(true).
  */
 void core_set_dra_stores(struct core *c, const struct kc_store *claims, const struct kc_store *slices,
 			 uint64_t now_ms);
@@ -77,6 +80,14 @@ void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_res
 /* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms);
 /*
+ * Whether the DRA caches (claims and slices) have synced; true from
+ * core_new().  Until they have, claims are not read: a claim's device taints
+ * or conditions seen before the ResourceSlices that make its node a device
+ * node would count every DRA node as failing.  Turning true re-evaluates
+ * everything.
+ */
+void core_set_dra_synced(struct core *c, bool synced, uint64_t now_ms);
+/*
  * Leader (or no leader election).  Not active: nothing is chosen and no
  * notices are queued (the leader emits them); in-flight actions still
  * complete.  Becoming active re-evaluates everything.
@@ -86,6 +97,7 @@ void core_set_active(struct core *c, bool active, uint64_t now_ms);
 enum core_action_kind {
 	CORE_EVICT,  /* POST pods/eviction (PDBs respected) */
 	CORE_DELETE, /* DELETE the pod: the deleteAfter fallback after blocked evictions */
+	CORE_FENCE,  /* add or remove a quarantine (action.fence); report with core_fence_done() */
 };
 
 /* Strings owned by the core, valid until the next core_* call. */
@@ -101,6 +113,7 @@ struct core_action {
 	const char *message;	       /* "Evicting pod ml/x: nvidia.com/gpu device GPU-1 is Unhealthy (signal
 					  PodResourceHealth: XID 79)"; dry run "Would evict ..."; "Deleting ..." */
 	uint64_t detected_ms;	       /* when the signal the action names was first seen */
+	struct quarantine_action fence; /* CORE_FENCE only (then only message is also set) */
 };
 
 /*
@@ -124,6 +137,20 @@ enum core_result {
 void core_action_done(struct core *c, const char *uid, enum core_result r, uint64_t retry_after_ms,
 		      uint64_t now_ms);
 
+/*
+ * The result of a CORE_FENCE action: kind and unit as in action.fence.  A
+ * confirmed fence lets the pods that waited for it be evicted.
+ */
+void core_fence_done(struct core *c, enum quarantine_kind kind, const char *unit, enum quarantine_result r,
+		     uint64_t now_ms);
+/*
+ * Whether the shell should list our DeviceTaintRules (once per leadership):
+ * the policy fences DRA devices with them.
+ */
+bool core_wants_rules(const struct core *c);
+/* One of our DeviceTaintRules exists (listed by the shell once this replica leads). */
+void core_rule_observed(struct core *c, const char *driver, const char *pool, const char *device,
+			uint64_t now_ms);
 /*
  * Whether the action in flight for uid is still due, checked by the shell
  * immediately before each write (the Event may have taken seconds): the pod
@@ -157,6 +184,10 @@ struct core_stats {
 	uint64_t actions_by_signal[HEALTH_SIGNAL_COUNT]; /* actions returned, by the signal they name */
 	uint64_t skipped[PLANNER_SKIP_COUNT]; /* pods bound to unhealthy devices not evicted, by reason */
 	uint64_t breaker_trips;
+	uint64_t eviction_loops;   /* pods the loop guard kept from eviction (once per pod) */
+	uint64_t quarantine_adds;  /* fences written (taint, cordon, rule) */
+	uint64_t quarantine_removes; /* fences removed */
+	uint64_t quarantine_capped;  /* pods held because the quarantine cap was reached */
 	/* gauges */
 	struct core_resource_count unhealthy_devices[CORE_MAX_RESOURCES]; /* hits by resource */
 	size_t n_unhealthy_devices;
@@ -165,6 +196,9 @@ struct core_stats {
 	uint64_t tracked_pods; /* per-pod records kept */
 	uint32_t device_nodes;
 	uint32_t unhealthy_nodes;
+	uint32_t quarantined_nodes;   /* nodes fenced by a taint or cordon of ours */
+	uint32_t quarantined_devices; /* devices fenced by a DeviceTaintRule of ours */
+	bool quarantine_at_cap;
 	bool breaker_open;
 	bool synced;
 	bool active;
@@ -179,7 +213,10 @@ const char *core_skip_name(size_t i);
  * Notices the shell turns into Kubernetes Events and log lines: the circuit
  * breaker opened (Warning, cluster_wide, reason "CircuitBreakerOpen") or closed
  * (Normal, "CircuitBreakerClosed"), a bare pod not evicted (Normal,
- * "NotEvicted", once per pod UID).  ns/name/uid are "" when cluster_wide.
+ * "NotEvicted", once per pod UID), the loop guard kept a pod (Warning,
+ * "EvictionLoop", once per pod UID), the quarantine cap was reached (Warning,
+ * cluster_wide, "QuarantineCapReached", once until a fence is granted again),
+ * a fence in dry run (Normal, "WouldTaint", on the pod that needed it).  ns/name/uid are "" when cluster_wide.
  * Strings owned by the core, valid until the next core_* call.
  */
 struct core_notice {
@@ -195,5 +232,38 @@ struct core_notice {
  * active.  At most 1024 wait; older ones are dropped (with a log line).
  */
 int core_next_notice(struct core *c, struct core_notice *ret);
+
+/* What the core would do with one pod at a moment (core_pod_view). */
+enum core_decision {
+	CORE_DECISION_HEALTHY = 0, /* not bound to a device that looks unhealthy */
+	CORE_DECISION_NEVER,	   /* a filter keeps it (skip says which) */
+	CORE_DECISION_WAITING,	   /* its debounce or a retry backoff runs until due_ms */
+	CORE_DECISION_HELD,	   /* a limit or the circuit breaker holds it (hold says which) */
+	CORE_DECISION_DUE,	   /* due now, nothing holds it: the next core_next_action returns it */
+	CORE_DECISION_IN_FLIGHT,   /* an action was returned and has no result yet */
+	CORE_DECISION_DONE,	   /* evicted, gone, or reported in dry run (dry_run) */
+	CORE_DECISION_NOT_ACTIVE,  /* caches not synced or not the leader: nothing is chosen */
+};
+
+/* Borrowed from the core: valid until the next core_* call. */
+struct core_pod_view {
+	enum core_decision decision;
+	enum planner_skip skip;	       /* NEVER: the first filter that keeps it */
+	enum limits_hold hold;	       /* HELD: the limit that holds it now */
+	uint64_t due_ms;	       /* WAITING, HELD: when it may go (UINT64_MAX: only a result or a
+					  breaker change frees it); DUE: now */
+	bool dry_run;		       /* DONE: only reported in dry run */
+	bool retry;		       /* WAITING: a backoff after a blocked or failed eviction */
+	const struct health_hit *hits; /* its hits (NULL, 0 when HEALTHY) */
+	size_t n_hits;
+	const char *breaker_reason; /* limits_breaker_reason(): counts, and why it is open */
+};
+
+/*
+ * A read-only account of what the core decides for the pod with this UID at
+ * now_ms, with the same records, limits and breaker that core_next_action()
+ * uses (for `device-descheduler explain`).  Always fills *ret.
+ */
+void core_pod_view(struct core *c, const char *uid, uint64_t now_ms, struct core_pod_view *ret);
 
 #endif

@@ -68,6 +68,9 @@ struct node_cond {
 	char **ids; /* device IDs extracted by the pattern */
 	uint64_t *id_first_seen; /* per ID: when the message first named it (its own debounce) */
 	size_t n_ids;
+	/* Where it counts for the breaker: the node has capacity of a listed resource, or (for
+	 * claims) publishes DRA devices.  A condition on a CPU-only node is no device failure. */
+	bool on_capacity, on_slices;
 };
 
 struct node_drop {
@@ -85,9 +88,27 @@ struct hnode {
 	size_t n_conds;
 	struct node_drop *drops;
 	size_t n_drops;
-	long pod_hits; /* pods on the node with at least one hit */
+	bool short_alloc;	/* a device resource's allocatable is below its capacity */
+	uint32_t slice_devices; /* devices its ResourceSlices publish (with devices.dra) */
+	struct evidence *ev;	/* devices pods reported unhealthy (see health_evidence_add) */
+	size_t n_ev;
 	bool counted_device;
 	bool counted_unhealthy;
+};
+
+/* A device a pod on the node reported unhealthy, as the breaker remembers it. */
+struct evidence {
+	char *key;	  /* "resource\037device" */
+	uint32_t pods;	  /* pods reporting it now */
+	bool recovered;	  /* a pod that reported it saw it recover */
+	uint64_t until;	  /* with pods == 0: counts until then (its last pod went away unrecovered) */
+};
+
+/* A ResourceSlice's share of a node's DRA devices. */
+struct hslice {
+	char *node;
+	uint32_t devices;
+	uint64_t gen;
 };
 
 struct htaint {
@@ -101,6 +122,8 @@ struct htaint {
 struct health {
 	struct strmap nodes;  /* name -> struct hnode */
 	struct strmap taints; /* "driver\037pool\037device" -> struct htaint */
+	struct strmap slices; /* slice name -> struct hslice */
+	uint64_t next_expiry; /* no remembered evidence ends before this */
 	uint64_t gen;
 	uint64_t touch;
 	uint32_t device_nodes;
@@ -134,8 +157,20 @@ static void hnode_free(void *value)
 
 	conds_free(n->conds, n->n_conds);
 	drops_free(n->drops, n->n_drops);
+	for (size_t i = 0; i < n->n_ev; i++)
+		free(n->ev[i].key);
+	free(n->ev);
 	free(n->name);
 	free(n);
+}
+
+/* The slices map's value destructor. */
+static void hslice_free(void *value)
+{
+	struct hslice *sl = value;
+
+	free(sl->node);
+	free(sl);
 }
 
 /* The taints map's value destructor. */
@@ -154,6 +189,8 @@ struct health *health_new(void)
 
 	strmap_init(&h->nodes, hnode_free);
 	strmap_init(&h->taints, htaint_free);
+	strmap_init(&h->slices, hslice_free);
+	h->next_expiry = UINT64_MAX;
 	return h;
 }
 
@@ -163,20 +200,32 @@ struct health *health_free(struct health *h)
 		return NULL;
 	strmap_done(&h->nodes);
 	strmap_done(&h->taints);
+	strmap_done(&h->slices);
 	free(h);
 	return NULL;
 }
 
+/*
+ * Whether the breaker counts the node as unhealthy: a listed condition that
+ * applies to its devices, any device resource short of its capacity (whatever
+ * the allocatableDrop switch says: a plugin that lowers allocatable has seen
+ * a device fail), or a device that pods reported unhealthy and that has not
+ * recovered (remembered for a while after its pods went away).
+ */
 static bool node_unhealthy(const struct hnode *n)
 {
-	return n->n_conds > 0 || n->n_drops > 0 || n->pod_hits > 0;
+	for (size_t i = 0; i < n->n_conds; i++)
+		if (n->conds[i].on_capacity || (n->conds[i].on_slices && n->slice_devices))
+			return true;
+	return n->short_alloc || n->n_drops > 0 || n->n_ev > 0;
 }
 
 /* Keeps the breaker counters in step with one node, and drops an entry that holds nothing. */
 static void node_recount(struct health *h, struct hnode *n)
 {
 	bool unhealthy = node_unhealthy(n);
-	bool device = n->device || unhealthy;
+	bool device = n->device || n->slice_devices > 0 || unhealthy;
+	bool keep = device || n->n_conds > 0 || n->n_drops > 0;
 
 	if (device != n->counted_device) {
 		if (device)
@@ -192,9 +241,8 @@ static void node_recount(struct health *h, struct hnode *n)
 			h->unhealthy_nodes--;
 		n->counted_unhealthy = unhealthy;
 	}
-	if (!device) {
+	if (!keep)
 		strmap_remove(&h->nodes, n->name);
-	}
 }
 
 static struct hnode *node_get_or_add(struct health *h, const char *name)
@@ -301,6 +349,38 @@ static bool drops_equal(const struct node_drop *a, size_t na, const struct node_
 	return true;
 }
 
+/* Where a listed condition counts for the breaker on this node (see struct node_cond). */
+static void cond_scope(const struct policy *p, const struct policy_node_condition *pc, const struct kc_node *node,
+		       bool device, struct node_cond *c)
+{
+	if (!pc->n_resources) {
+		c->on_capacity = device;
+		c->on_slices = p->dra;
+		return;
+	}
+	for (size_t i = 0; i < pc->n_resources; i++) {
+		const char *r = pc->resources[i];
+
+		if (strncmp(r, "claim:", 6) == 0)
+			c->on_slices = p->dra;
+		else if (policy_is_device_resource(p, r) && quantity(node->capacity, node->n_capacity, r, NULL) > 0)
+			c->on_capacity = true;
+	}
+}
+
+/* Whether any device resource of the node has less allocatable than capacity. */
+static bool short_alloc(const struct policy *p, const struct kc_node *node)
+{
+	for (uint32_t i = 0; i < node->n_capacity; i++) {
+		const struct kc_quantity *q = &node->capacity[i];
+
+		if (q->value > 0 && policy_is_device_resource(p, q->name) &&
+		    quantity(node->allocatable, node->n_allocatable, q->name, NULL) < q->value)
+			return true;
+	}
+	return false;
+}
+
 bool health_node_update(struct health *h, const struct policy *p, const struct kc_node *node, uint64_t now_ms)
 {
 	const char *name = node->meta.name;
@@ -332,6 +412,7 @@ bool health_node_update(struct health *h, const struct policy *p, const struct k
 			c->message = kc_xstrdup(nc->message);
 			if (pc->device_id_pattern)
 				extract_ids(&pc->device_id_regex, nc->message, c);
+			cond_scope(p, pc, node, device, c);
 			for (size_t k = 0; n && k < n->n_conds; k++)
 				if (strcmp(n->conds[k].key, c->key) == 0) {
 					cond_carry_over(c, &n->conds[k]);
@@ -384,6 +465,7 @@ bool health_node_update(struct health *h, const struct policy *p, const struct k
 	n->drops = drops;
 	n->n_drops = n_drops;
 	n->device = device;
+	n->short_alloc = short_alloc(p, node);
 	n->gen = h->gen;
 	node_recount(h, n);
 	return changed;
@@ -403,27 +485,185 @@ bool health_node_remove(struct health *h, const char *name)
 	n->drops = NULL;
 	n->n_conds = n->n_drops = 0;
 	n->device = false;
+	n->short_alloc = false;
+	/* Its slices and the devices pods reported go their own way (and expire). */
 	node_recount(h, n);
 	return had;
 }
 
-void health_node_pod_hits(struct health *h, const char *node, int delta)
-{
-	struct hnode *n;
+/* ---- the circuit breaker's view ---- */
 
-	if (!node || !*node || !delta)
+static struct evidence *evidence_find(const struct hnode *n, const char *key)
+{
+	for (size_t i = 0; i < n->n_ev; i++)
+		if (strcmp(n->ev[i].key, key) == 0)
+			return &n->ev[i];
+	return NULL;
+}
+
+static void evidence_remove(struct hnode *n, struct evidence *e)
+{
+	free(e->key);
+	*e = n->ev[--n->n_ev];
+}
+
+void health_evidence_add(struct health *h, const char *node, const char *resource, const char *device)
+{
+	char *key;
+	struct hnode *n;
+	struct evidence *e;
+
+	if (!node || !*node)
 		return;
 	n = node_get_or_add(h, node);
-	n->pod_hits += delta;
-	if (n->pod_hits < 0)
-		n->pod_hits = 0;
+	key = kc_xasprintf("%s\037%s", resource, device);
+	e = evidence_find(n, key);
+	if (!e) {
+		n->ev = kc_xrealloc(n->ev, (n->n_ev + 1) * sizeof(*n->ev));
+		e = &n->ev[n->n_ev++];
+		memset(e, 0, sizeof(*e));
+		e->key = key;
+	} else {
+		free(key);
+	}
+	e->pods++;
+	e->recovered = false;
 	node_recount(h, n);
 }
 
-void health_breaker_counts(const struct health *h, uint32_t *ret_device_nodes, uint32_t *ret_unhealthy_nodes)
+bool health_node_has_signal(const struct health *h, const char *node)
 {
+	const struct hnode *n = strmap_get(&h->nodes, node);
+
+	return n && (n->n_conds || n->n_drops);
+}
+
+bool health_node_unhealthy(const struct health *h, const char *node)
+{
+	const struct hnode *n = strmap_get(&h->nodes, node);
+
+	return n && n->counted_unhealthy;
+}
+
+void health_evidence_drop(struct health *h, const char *node, const char *resource, const char *device,
+			  bool recovered, uint64_t now_ms, uint64_t memory_ms)
+{
+	uint64_t until_ms = now_ms + memory_ms < now_ms ? UINT64_MAX : now_ms + memory_ms;
+	char *key;
+	struct hnode *n;
+	struct evidence *e;
+
+	if (!node || !*node || !(n = strmap_get(&h->nodes, node)))
+		return;
+	key = kc_xasprintf("%s\037%s", resource, device);
+	e = evidence_find(n, key);
+	free(key);
+	if (!e)
+		return;
+	if (e->pods)
+		e->pods--;
+	if (recovered)
+		e->recovered = true;
+	else if (until_ms > e->until)
+		e->until = until_ms;
+	if (!e->pods) {
+		if (e->recovered || e->until <= now_ms)
+			evidence_remove(n, e);
+		else if (e->until < h->next_expiry)
+			h->next_expiry = e->until;
+	}
+	node_recount(h, n);
+}
+
+struct expire_ctx {
+	struct health *h;
+	uint64_t now;
+	uint64_t next;
+	char **nodes;
+	size_t n;
+};
+
+static int collect_expiring(const char *key, void *value, void *userdata)
+{
+	struct expire_ctx *x = userdata;
+	struct hnode *n = value;
+	bool expired = false;
+
+	for (size_t i = 0; i < n->n_ev; i++) {
+		if (n->ev[i].pods)
+			continue;
+		if (n->ev[i].until <= x->now)
+			expired = true;
+		else if (n->ev[i].until < x->next)
+			x->next = n->ev[i].until;
+	}
+	if (expired) {
+		x->nodes = kc_xrealloc(x->nodes, (x->n + 1) * sizeof(*x->nodes));
+		x->nodes[x->n++] = kc_xstrdup(key);
+	}
+	return 0;
+}
+
+/* Forgets remembered devices whose memory ran out by now. */
+static void expire(struct health *h, uint64_t now_ms)
+{
+	struct expire_ctx x = {h, now_ms, UINT64_MAX, NULL, 0};
+
+	if (now_ms < h->next_expiry)
+		return;
+	strmap_foreach(&h->nodes, collect_expiring, &x);
+	for (size_t i = 0; i < x.n; i++) {
+		struct hnode *n = strmap_get(&h->nodes, x.nodes[i]);
+
+		for (size_t j = n->n_ev; j-- > 0;)
+			if (!n->ev[j].pods && n->ev[j].until <= now_ms)
+				evidence_remove(n, &n->ev[j]);
+		node_recount(h, n);
+		free(x.nodes[i]);
+	}
+	free(x.nodes);
+	h->next_expiry = x.next;
+}
+
+void health_breaker_counts(struct health *h, uint64_t now_ms, uint32_t *ret_device_nodes,
+			   uint32_t *ret_unhealthy_nodes)
+{
+	expire(h, now_ms);
 	*ret_device_nodes = h->device_nodes;
 	*ret_unhealthy_nodes = h->unhealthy_nodes;
+}
+
+uint64_t health_breaker_wake(const struct health *h)
+{
+	return h->next_expiry;
+}
+
+/* Moves a slice's devices to its (new) node; 0 devices forgets the slice. */
+static void slice_account(struct health *h, const char *name, const char *node, uint32_t devices)
+{
+	struct hslice *sl = strmap_get(&h->slices, name);
+	struct hnode *n;
+
+	if (sl && (n = strmap_get(&h->nodes, sl->node))) {
+		n->slice_devices -= sl->devices < n->slice_devices ? sl->devices : n->slice_devices;
+		node_recount(h, n);
+	}
+	if (!devices || !*node) {
+		if (sl)
+			strmap_remove(&h->slices, name);
+		return;
+	}
+	if (!sl) {
+		sl = kc_xcalloc(1, sizeof(*sl));
+		strmap_put(&h->slices, name, sl);
+	}
+	free(sl->node);
+	sl->node = kc_xstrdup(node);
+	sl->devices = devices;
+	sl->gen = h->gen;
+	n = node_get_or_add(h, node);
+	n->slice_devices += devices;
+	node_recount(h, n);
 }
 
 /* ---- DRA device taints ---- */
@@ -448,6 +688,12 @@ bool health_slice_update(struct health *h, const struct policy *p, const struct 
 {
 	uint64_t touch = ++h->touch;
 	bool changed = false;
+
+	/* A node whose slices publish devices is a device node (DRA-only clusters). */
+	if (slice)
+		slice_account(h, slice->meta.name, slice->node_name, p->dra ? slice->n_devices : 0);
+	else if (old)
+		slice_account(h, old->meta.name, "", 0);
 
 	for (uint32_t i = 0; slice && i < slice->n_devices; i++) {
 		const struct kc_slice_device *d = &slice->devices[i];
@@ -509,54 +755,75 @@ void health_begin_generation(struct health *h)
 	h->gen++;
 }
 
+/* Reads the generation of one kind of map value. */
+typedef uint64_t (*gen_of_cb)(const void *value);
+
+static uint64_t node_gen(const void *value)
+{
+	return ((const struct hnode *)value)->gen;
+}
+
+static uint64_t taint_gen(const void *value)
+{
+	return ((const struct htaint *)value)->gen;
+}
+
+static uint64_t slice_gen(const void *value)
+{
+	return ((const struct hslice *)value)->gen;
+}
+
 struct sweep_ctx {
-	struct health *h;
+	uint64_t gen;
+	gen_of_cb gen_of;
 	char **keys;
 	size_t n;
 };
 
-static int collect_stale_node(const char *key, void *value, void *userdata)
+static int collect_stale(const char *key, void *value, void *userdata)
 {
 	struct sweep_ctx *s = userdata;
-	const struct hnode *n = value;
 
-	if (n->gen != s->h->gen) {
+	if (s->gen_of(value) != s->gen) {
 		s->keys = kc_xrealloc(s->keys, (s->n + 1) * sizeof(*s->keys));
 		s->keys[s->n++] = kc_xstrdup(key);
 	}
 	return 0;
 }
 
-static int collect_stale_taint(const char *key, void *value, void *userdata)
+/* The keys of the map's values not updated in generation gen (a copy the caller frees). */
+static size_t stale_keys(const struct strmap *m, uint64_t gen, gen_of_cb gen_of, char ***ret_keys)
 {
-	struct sweep_ctx *s = userdata;
-	const struct htaint *t = value;
+	struct sweep_ctx s = {gen, gen_of, NULL, 0};
 
-	if (t->gen != s->h->gen) {
-		s->keys = kc_xrealloc(s->keys, (s->n + 1) * sizeof(*s->keys));
-		s->keys[s->n++] = kc_xstrdup(key);
-	}
-	return 0;
+	strmap_foreach(m, collect_stale, &s);
+	*ret_keys = s.keys;
+	return s.n;
 }
 
 void health_sweep(struct health *h)
 {
-	struct sweep_ctx s = {.h = h};
+	char **keys;
+	size_t n;
 
-	strmap_foreach(&h->nodes, collect_stale_node, &s);
-	for (size_t i = 0; i < s.n; i++) {
-		health_node_remove(h, s.keys[i]);
-		free(s.keys[i]);
+	n = stale_keys(&h->nodes, h->gen, node_gen, &keys);
+	for (size_t i = 0; i < n; i++) {
+		health_node_remove(h, keys[i]);
+		free(keys[i]);
 	}
-	free(s.keys);
-	s.keys = NULL;
-	s.n = 0;
-	strmap_foreach(&h->taints, collect_stale_taint, &s);
-	for (size_t i = 0; i < s.n; i++) {
-		strmap_remove(&h->taints, s.keys[i]);
-		free(s.keys[i]);
+	free(keys);
+	n = stale_keys(&h->taints, h->gen, taint_gen, &keys);
+	for (size_t i = 0; i < n; i++) {
+		strmap_remove(&h->taints, keys[i]);
+		free(keys[i]);
 	}
-	free(s.keys);
+	free(keys);
+	n = stale_keys(&h->slices, h->gen, slice_gen, &keys);
+	for (size_t i = 0; i < n; i++) {
+		slice_account(h, keys[i], "", 0);
+		free(keys[i]);
+	}
+	free(keys);
 }
 
 /* ---- pods ---- */
@@ -971,4 +1238,74 @@ size_t health_pod_eval(const struct health *h, const struct policy *p, const str
 	eval_dra(h, p, pod, claims, &hs);
 	*ret_hits = hs.v;
 	return hs.n;
+}
+
+static const char *health_word(enum kc_health h)
+{
+	return h == KC_HEALTH_HEALTHY	  ? "Healthy"
+	       : h == KC_HEALTH_UNHEALTHY ? "Unhealthy"
+	       : h == KC_HEALTH_UNKNOWN	  ? "Unknown"
+					  : "";
+}
+
+/* The devices of one held DRA claim: its allocation results, or the claim itself while unallocated. */
+static size_t claim_devices(const struct kc_pod *pod, const struct kc_store *claims, const char *claim,
+			    health_device_cb cb, void *userdata)
+{
+	const struct kc_resource_claim *rc = NULL;
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < pod->n_claims && !rc; i++)
+		if (strcmp(pod->claims[i].name, claim) == 0 && *pod->claims[i].claim_name && claims)
+			rc = kc_store_get(claims, pod->meta.ns, pod->claims[i].claim_name);
+	for (uint32_t j = 0; rc && rc->allocated && j < rc->n_results; j++) {
+		const struct kc_device_result *r = &rc->results[j];
+		char *res = kc_xasprintf("claim:%s/%s", claim, r->request);
+		char *dev = kc_xasprintf("%s/%s/%s", r->driver, r->pool, r->device);
+
+		cb(res, dev, "", userdata);
+		free(res);
+		free(dev);
+		n++;
+	}
+	if (!n) {
+		char *res = kc_xasprintf("claim:%s", claim);
+
+		cb(res, "", "", userdata);
+		free(res);
+		n++;
+	}
+	return n;
+}
+
+size_t health_pod_devices(const struct policy *p, const struct kc_pod *pod, const struct kc_store *claims,
+			  health_device_cb cb, void *userdata)
+{
+	struct held held[MAX_HELD];
+	size_t n_held = pod_held(p, pod, held), n = 0;
+
+	for (size_t i = 0; i < n_held; i++) {
+		size_t before = n;
+
+		if (held[i].claim) {
+			n += claim_devices(pod, claims, held[i].claim, cb, userdata);
+			continue;
+		}
+		for (uint32_t s = 0; s < pod->n_statuses; s++) {
+			const struct kc_container_status *cs = &pod->statuses[s];
+
+			for (uint32_t r = 0; r < cs->n_resources; r++) {
+				if (strcmp(cs->resources[r].name, held[i].name) != 0)
+					continue;
+				for (uint32_t d = 0; d < cs->resources[r].n_devices; d++, n++)
+					cb(held[i].name, cs->resources[r].devices[d].resource_id,
+					   health_word(cs->resources[r].devices[d].health), userdata);
+			}
+		}
+		if (n == before) {
+			cb(held[i].name, "", "", userdata);
+			n++;
+		}
+	}
+	return n;
 }

@@ -101,18 +101,56 @@ size_t health_pod_eval(const struct health *h, const struct policy *p, const str
 		       const struct kc_store *claims, const struct health_hit *prev, size_t n_prev,
 		       uint64_t now_ms, struct health_hit **ret_hits);
 
+/*
+ * The devices a pod holds, for `explain`, as the health code counts them: each
+ * device-plugin resource it requests, once per device ID its
+ * allocatedResourcesStatus names (health "Healthy", "Unhealthy", "Unknown" or
+ * ""), or once with device "" when no ID is known; and each device allocated
+ * to its DRA claims (resource "claim:<claim>/<request>", device
+ * "driver/pool/device"; "claim:<claim>" and "" while not allocated).  claims
+ * may be NULL.  Calls cb for each (strings borrowed for the call); returns how many.
+ */
+typedef void (*health_device_cb)(const char *resource, const char *device, const char *health, void *userdata);
+size_t health_pod_devices(const struct policy *p, const struct kc_pod *pod, const struct kc_store *claims,
+			  health_device_cb cb, void *userdata);
+
 /* Whether the pod holds any device resource (requests, limits or, with dra, a claim). */
 bool health_pod_holds_device(const struct policy *p, const struct kc_pod *pod);
 
 /*
  * The circuit breaker's view of the cluster.  A device node has capacity of a
- * device resource, or is unhealthy; an unhealthy node has a node-level signal
- * or at least one pod with hits (the caller reports those with
- * health_node_pod_hits).  Signals count as soon as they are observed, before
- * their debounce: the breaker guards against a cluster-wide false signal, and
- * should hold before any eviction fires.
+ * device resource, or ResourceSlices that publish devices (with devices.dra),
+ * or is unhealthy.  An unhealthy node has:
+ *  - a listed node condition, where the node holds one of the condition's
+ *    resources (a condition on a CPU-only node is not a device failure);
+ *  - a device resource whose allocatable is below its capacity, whatever the
+ *    allocatableDrop switch says;
+ *  - or a device that pods reported unhealthy (the caller reports them with
+ *    health_evidence_add/drop).  Such a device counts until a pod sees it
+ *    recover; once every pod that reported it has gone away or finished
+ *    without that, it still counts for the policy's circuitBreaker.memory,
+ *    so that evicting a pod does not erase the evidence of its failure.
+ * Signals count as soon as they are observed, before their debounce: the
+ * breaker guards against a cluster-wide false signal, and should hold before
+ * any eviction fires.
  */
-void health_node_pod_hits(struct health *h, const char *node, int delta);
-void health_breaker_counts(const struct health *h, uint32_t *ret_device_nodes, uint32_t *ret_unhealthy_nodes);
+/* Whether a node-level signal (a policy node condition or an allocatable drop) holds on the node now. */
+bool health_node_has_signal(const struct health *h, const char *node);
+/* Whether the breaker counts the node as unhealthy. */
+bool health_node_unhealthy(const struct health *h, const char *node);
+/* A pod on node reports resource/device unhealthy ("" device: the resource as a whole). */
+void health_evidence_add(struct health *h, const char *node, const char *resource, const char *device);
+/*
+ * A pod stopped reporting it: recovered (the pod is still there, running, and
+ * no longer reports it) or not (the pod went away or finished: the device
+ * then counts until now_ms + memory_ms, unless a pod sees it recover first).
+ */
+void health_evidence_drop(struct health *h, const char *node, const char *resource, const char *device,
+			  bool recovered, uint64_t now_ms, uint64_t memory_ms);
+/* The counts at now_ms (remembered devices whose memory ran out are forgotten first). */
+void health_breaker_counts(struct health *h, uint64_t now_ms, uint32_t *ret_device_nodes,
+			   uint32_t *ret_unhealthy_nodes);
+/* When the next remembered device may be forgotten (the counts may drop then); UINT64_MAX if none. */
+uint64_t health_breaker_wake(const struct health *h);
 
 #endif

@@ -34,6 +34,8 @@ static const struct {
     [PLANNER_SKIP_OPT_OUT] = {"OptOut", "pod has the annotation " POLICY_OPT_OUT_ANNOTATION "=\"false\""},
     [PLANNER_SKIP_PRIORITY] = {"Priority", "pod's priority is at or above podFilters.priorityThreshold"},
     [PLANNER_SKIP_BARE] = {"BarePod", "pod has no controller owner and eviction.evictBarePods is false"},
+    [PLANNER_SKIP_LOOP] = {"loop", "its owner had a pod evicted from the same node or device within "
+				   "remediation.loopWindow: the replacement came back to the failed hardware"},
 };
 
 const char *planner_skip_name(enum planner_skip s)
@@ -114,32 +116,35 @@ static bool opted_out(const struct kc_pod *pod)
 	return false;
 }
 
-enum planner_skip planner_filter(const struct policy *p, const struct kc_pod *pod)
+void planner_filter_each(const struct policy *p, const struct kc_pod *pod, bool ret_fails[PLANNER_SKIP_COUNT])
 {
 	const struct kc_owner_ref *owner = controller_owner(pod);
 	int32_t prio = pod->has_priority ? pod->priority : 0;
 
-	if (!*pod->node_name)
-		return PLANNER_SKIP_UNSCHEDULED;
-	if (pod->meta.deletion_timestamp)
-		return PLANNER_SKIP_TERMINATING;
-	if (pod->phase == KC_POD_SUCCEEDED || pod->phase == KC_POD_FAILED)
-		return PLANNER_SKIP_COMPLETED;
-	if (pod->is_mirror)
-		return PLANNER_SKIP_MIRROR;
-	if (owner && strcmp(owner->kind, "DaemonSet") == 0)
-		return PLANNER_SKIP_DAEMONSET;
-	if ((p->n_ns_include && !in_values(p->ns_include, p->n_ns_include, pod->meta.ns)) ||
-	    in_values(p->ns_exclude, p->n_ns_exclude, pod->meta.ns))
-		return PLANNER_SKIP_NAMESPACE;
-	if (!planner_selector_matches(&p->selector, pod))
-		return PLANNER_SKIP_SELECTOR;
-	if (opted_out(pod))
-		return PLANNER_SKIP_OPT_OUT;
-	if (p->has_priority_threshold && prio >= p->priority_threshold)
-		return PLANNER_SKIP_PRIORITY;
-	if (!owner && !p->evict_bare_pods)
-		return PLANNER_SKIP_BARE;
+	memset(ret_fails, 0, PLANNER_SKIP_COUNT * sizeof(*ret_fails));
+	ret_fails[PLANNER_SKIP_UNSCHEDULED] = !*pod->node_name;
+	ret_fails[PLANNER_SKIP_TERMINATING] = pod->meta.deletion_timestamp != 0;
+	ret_fails[PLANNER_SKIP_COMPLETED] = pod->phase == KC_POD_SUCCEEDED || pod->phase == KC_POD_FAILED;
+	ret_fails[PLANNER_SKIP_MIRROR] = pod->is_mirror;
+	ret_fails[PLANNER_SKIP_DAEMONSET] = owner && strcmp(owner->kind, "DaemonSet") == 0;
+	ret_fails[PLANNER_SKIP_NAMESPACE] =
+	    (p->n_ns_include && !in_values(p->ns_include, p->n_ns_include, pod->meta.ns)) ||
+	    in_values(p->ns_exclude, p->n_ns_exclude, pod->meta.ns);
+	ret_fails[PLANNER_SKIP_SELECTOR] = !planner_selector_matches(&p->selector, pod);
+	ret_fails[PLANNER_SKIP_OPT_OUT] = opted_out(pod);
+	ret_fails[PLANNER_SKIP_PRIORITY] = p->has_priority_threshold && prio >= p->priority_threshold;
+	ret_fails[PLANNER_SKIP_BARE] = !owner && !p->evict_bare_pods;
+}
+
+enum planner_skip planner_filter(const struct policy *p, const struct kc_pod *pod)
+{
+	bool fails[PLANNER_SKIP_COUNT];
+
+	/* The first filter that fails, in the order of enum planner_skip. */
+	planner_filter_each(p, pod, fails);
+	for (size_t i = 1; i < PLANNER_SKIP_COUNT; i++)
+		if (fails[i])
+			return (enum planner_skip)i;
 	return PLANNER_SKIP_NONE;
 }
 

@@ -31,6 +31,7 @@ enum planner_skip {
 	PLANNER_SKIP_OPT_OUT,	  /* device-descheduler.io/evict: "false" */
 	PLANNER_SKIP_PRIORITY,	  /* priority >= podFilters.priorityThreshold */
 	PLANNER_SKIP_BARE,	  /* no controller owner, eviction.evictBarePods false */
+	PLANNER_SKIP_LOOP,	  /* the loop guard: a replacement back on the unit its owner was evicted from */
 	PLANNER_SKIP_COUNT,
 };
 
@@ -46,6 +47,12 @@ const char *planner_skip_message(enum planner_skip s);
  * a pod is Failed, so evicting them would only delete the record of the failure.
  */
 enum planner_skip planner_filter(const struct policy *p, const struct kc_pod *pod);
+/*
+ * Every filter at once, for `explain`: ret_fails[s] is true when the filter
+ * of skip reason s keeps the pod (ret_fails[PLANNER_SKIP_NONE] is false).
+ * planner_filter() is the first of them in enum order.
+ */
+void planner_filter_each(const struct policy *p, const struct kc_pod *pod, bool ret_fails[PLANNER_SKIP_COUNT]);
 /* Whether a LabelSelector matches a pod's labels. */
 bool planner_selector_matches(const struct policy_selector *s, const struct kc_pod *pod);
 
@@ -77,6 +84,9 @@ struct planner_pod {
 	bool held;	       /* counted as held by a limit in this episode */
 	bool dry_run;	       /* DONE by a dry-run action */
 	bool dry_reported;     /* a dry-run action was returned for it (at most one per UID) */
+	bool loop_noticed;     /* the EvictionLoop notice was emitted */
+	uint64_t seen_ms;      /* when the core first saw it bound to an unhealthy device (loop guard) */
+	bool evidence;	       /* its hits count for the circuit breaker (core.c: not Succeeded/Failed) */
 };
 
 struct planner;

@@ -9,6 +9,7 @@
  */
 #include "policy.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -471,6 +472,7 @@ static const struct ys_field breaker_fields[] = {
     U32("maxUnhealthyNodePercent", breaker_max_percent, 0, 100),
     U32("minNodes", breaker_min_nodes, 0, UINT32_MAX),
     DUR("closeAfter", breaker_close_after_ms),
+    DUR("memory", breaker_memory_ms),
 };
 static const struct ys_fieldset breaker_set = SET(breaker_fields, NULL);
 
@@ -483,10 +485,100 @@ static const struct ys_field eviction_fields[] = {
 };
 static const struct ys_fieldset eviction_set = SET(eviction_fields, NULL);
 
+/* remediation.mode: taint, cordon or both. */
+static int f_fence_mode(struct ys_ctx *c, const struct ys_node *v, void *base)
+{
+	struct policy *p = base;
+	char *mode = NULL, g[128];
+	int r;
+
+	if ((r = ys_get_string(c, v, false, &mode)) < 0)
+		return r;
+	p->fence_taint = strcmp(mode, "taint") == 0 || strcmp(mode, "both") == 0;
+	p->fence_cordon = strcmp(mode, "cordon") == 0 || strcmp(mode, "both") == 0;
+	free(mode);
+	if (!p->fence_taint && !p->fence_cordon)
+		return ys_fail(c, v, "expected \"taint\", \"cordon\" or \"both\", got %s", ys_got(v, false, g, sizeof(g)));
+	return 0;
+}
+
+/* remediation.effect: a taint that keeps new pods off (PreferNoSchedule would not fence). */
+static int f_fence_effect(struct ys_ctx *c, const struct ys_node *v, void *base)
+{
+	struct policy *p = base;
+	char *e = NULL, g[128];
+	int r;
+
+	if ((r = ys_get_string(c, v, false, &e)) < 0)
+		return r;
+	if (strcmp(e, "NoSchedule") != 0 && strcmp(e, "NoExecute") != 0) {
+		free(e);
+		return ys_fail(c, v, "expected \"NoSchedule\" or \"NoExecute\", got %s", ys_got(v, false, g, sizeof(g)));
+	}
+	free(p->fence_effect);
+	p->fence_effect = e;
+	return 0;
+}
+
+/* Whether s is a Kubernetes qualified name part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, at most 63. */
+static bool qualified_name_part(const char *s, size_t n)
+{
+	if (n == 0 || n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+			return false;
+	return true;
+}
+
+/* remediation.key: a taint key, "[prefix/]name" as the API server validates it. */
+static int f_fence_key(struct ys_ctx *c, const struct ys_node *v, void *base)
+{
+	struct policy *p = base;
+	char *k = NULL, g[128];
+	const char *slash;
+	bool ok;
+	int r;
+
+	if ((r = ys_get_string(c, v, false, &k)) < 0)
+		return r;
+	slash = strchr(k, '/');
+	if (slash) {
+		size_t pn = (size_t)(slash - k);
+
+		ok = pn > 0 && pn <= 253 && qualified_name_part(slash + 1, strlen(slash + 1));
+		for (size_t i = 0; ok && i < pn; i++)
+			ok = islower((unsigned char)k[i]) || isdigit((unsigned char)k[i]) || k[i] == '-' ||
+			     k[i] == '.';
+	} else {
+		ok = qualified_name_part(k, strlen(k));
+	}
+	if (!ok) {
+		free(k);
+		return ys_fail(c, v, "expected a taint key ([DNS-subdomain/]name), got %s", ys_got(v, false, g, sizeof(g)));
+	}
+	free(p->fence_key);
+	p->fence_key = k;
+	return 0;
+}
+
+static const struct ys_field remediation_fields[] = {
+    BOOL("enabled", remediation_enabled),
+    CUSTOM("mode", f_fence_mode),
+    CUSTOM("key", f_fence_key),
+    CUSTOM("effect", f_fence_effect),
+    BOOL("deviceTaintRules", device_taint_rules),
+    DUR("recoverAfter", recover_after_ms),
+    U32("maxQuarantinedNodes", max_quarantined_nodes, 0, UINT32_MAX),
+    U32("maxQuarantinedNodePercent", max_quarantined_percent, 0, 100),
+    DUR("loopWindow", loop_window_ms),
+};
+static const struct ys_fieldset remediation_set = SET(remediation_fields, NULL);
+
 static const struct ys_field root_fields[] = {
     CUSTOM("apiVersion", f_api_version), CUSTOM("kind", f_kind),      BOOL("dryRun", dry_run),
     MAP("devices", devices_set),	 MAP("signals", signals_set), MAP("podFilters", pod_filters_set),
-    MAP("eviction", eviction_set),
+    MAP("eviction", eviction_set),	 MAP("remediation", remediation_set),
 };
 static const struct ys_fieldset root_set = SET(root_fields, NULL);
 
@@ -533,6 +625,17 @@ struct policy *policy_new_default(void)
 	p->breaker_max_percent = 50;
 	p->breaker_min_nodes = 4;
 	p->breaker_close_after_ms = 30 * 1000;
+	p->breaker_memory_ms = 10 * 60 * 1000;
+	p->remediation_enabled = true;
+	p->fence_taint = true;
+	p->fence_cordon = false;
+	p->fence_key = kc_xstrdup(POLICY_FENCE_KEY);
+	p->fence_effect = kc_xstrdup("NoSchedule");
+	p->device_taint_rules = true;
+	p->recover_after_ms = 10 * 60 * 1000;
+	p->max_quarantined_nodes = 0;
+	p->max_quarantined_percent = 25;
+	p->loop_window_ms = 10 * 60 * 1000;
 	p->dry_run = false;
 	return p;
 }
@@ -571,6 +674,8 @@ struct policy *policy_free(struct policy *p)
 		ys_strv_free(p->selector.exprs[i].values, p->selector.exprs[i].n_values);
 	}
 	free(p->selector.exprs);
+	free(p->fence_key);
+	free(p->fence_effect);
 	free(p);
 	return NULL;
 }

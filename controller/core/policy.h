@@ -145,9 +145,25 @@ struct policy {
 	uint32_t breaker_max_percent; /* maxUnhealthyNodePercent: trips above this share; default 50; 0 = off */
 	uint32_t breaker_min_nodes;  /* the percentage applies from this many device nodes on; default 4 */
 	uint64_t breaker_close_after_ms; /* closeAfter: close once below the threshold this long; default 30s */
+	uint64_t breaker_memory_ms;  /* memory: how long a device whose pods went away unrecovered counts; default 10m */
+
+	/* remediation: fence the failed hardware before evicting, and the loop guard */
+	bool remediation_enabled;    /* default true */
+	bool fence_taint;            /* mode taint (default) or both: taint the node */
+	bool fence_cordon;           /* mode cordon or both: set spec.unschedulable */
+	char *fence_key;             /* remediation.key, default POLICY_FENCE_KEY */
+	char *fence_effect;          /* remediation.effect: "NoSchedule" (default) or "NoExecute" */
+	bool device_taint_rules;     /* remediation.deviceTaintRules: DRA devices by DeviceTaintRule; default true */
+	uint64_t recover_after_ms;   /* remediation.recoverAfter, default 10m */
+	uint32_t max_quarantined_nodes;   /* remediation.maxQuarantinedNodes; 0 = no absolute cap (default) */
+	uint32_t max_quarantined_percent; /* remediation.maxQuarantinedNodePercent of device nodes; default 25; 0 = off */
+	uint64_t loop_window_ms;     /* remediation.loopWindow, default 10m; 0 = no loop guard */
 
 	bool dry_run;                /* dryRun, default false (the --dry-run flag also sets it) */
 };
+
+/* The default node taint key of a quarantine. */
+#define POLICY_FENCE_KEY "device-descheduler.io/unhealthy-device"
 
 /* A policy with every default (source NULL); never fails.  The caller frees it with policy_free(). */
 struct policy *policy_new_default(void);

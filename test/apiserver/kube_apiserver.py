@@ -6,7 +6,7 @@ subresource with PodDisruptionBudgets, optional RBAC, and a fault-injection admi
 
 Usage: kube_apiserver.py --dir DIR [--plain] [--host 127.0.0.1] [--port 0]
        [--bookmark-interval-ms 1000] [--history 10000] [--pod-termination-ms 100]
-       [--enforce-rbac] [--simulate]
+       [--enforce-rbac] [--simulate] [--device-taint-rule-version v1|v1beta2|v1alpha3|none]
 """
 
 import argparse
@@ -956,6 +956,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.aggregated_discovery = bool(body["aggregated"])
             return self.send_body(200, {"version": resources.served_dra_version(),
                                         "aggregated": st.aggregated_discovery})
+        if op == "simulator" and m == "POST":
+            # {"ignoreTaints": true}: the simulated scheduler places pods as if no node had taints
+            # and none were cordoned (a scheduler that does not see the fence, for loop tests).
+            if st.simulator is None:
+                raise ApiError(400, "BadRequest", "the server runs without --simulate")
+            if isinstance(body, dict) and "ignoreTaints" in body:
+                st.simulator.ignore_taints = bool(body["ignoreTaints"])
+                st.simulator.dirty.set()
+            return self.send_body(200, {"ignoreTaints": st.simulator.ignore_taints})
         if op == "state" and m == "GET":
             with st.store.lock:
                 return self.send_body(200, {"resourceVersion": str(st.store.rv), "floor": str(st.store.floor),
@@ -1092,9 +1101,12 @@ def main(argv=None):
                     help="the resource.k8s.io version serving resourceclaims and resourceslices "
                     "(v1, v1beta2, v1beta1) or none")
     ap.add_argument("--aggregated-discovery", action="store_true",
-                    help="answer GET /apis with aggregated discovery when the client asks for it")
+                    help="answer GET /api and /apis with aggregated discovery when the client asks for it")
+    ap.add_argument("--device-taint-rule-version", default="v1",
+                    help="the resource.k8s.io version that serves devicetaintrules (v1, v1beta2, v1alpha3) or none")
     args = ap.parse_args(argv)
     resources.serve_dra(args.dra_version)
+    resources.serve_device_taint_rules(args.device_taint_rule_version)
     os.makedirs(args.dir, exist_ok=True)
     st = ApiServerState(args)
     Handler.state = st

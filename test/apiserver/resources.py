@@ -57,6 +57,9 @@ RESOURCES = [
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
     Resource("resource.k8s.io", "v1", "resourceclaims", "ResourceClaim", True, [], ["status"]),
     Resource("resource.k8s.io", "v1", "resourceslices", "ResourceSlice", False),
+    # KEP-5055 device taints (GA in 1.37; v1beta2 in 1.36, v1alpha3 before): see
+    # serve_device_taint_rules() for serving an older version, or none.
+    Resource("resource.k8s.io", "v1", "devicetaintrules", "DeviceTaintRule", False),
     Resource("apps", "v1", "replicasets", "ReplicaSet", True, ["rs"], ["status"], categories=["all"]),
     Resource("apps", "v1", "deployments", "Deployment", True, ["deploy"], ["status"], categories=["all"]),
     Resource("apps", "v1", "daemonsets", "DaemonSet", True, ["ds"], ["status"], categories=["all"]),
@@ -112,6 +115,20 @@ def serve_dra(version):
 def served_dra_version():
     """The version ResourceClaims are served in, or "none"."""
     return next((r.version for r in RESOURCES if r.plural == "resourceclaims"), "none")
+
+
+DEVICE_TAINT_RULE_VERSIONS = ("v1", "v1beta2", "v1alpha3")
+
+
+def serve_device_taint_rules(version):
+    """Serves DeviceTaintRules as resource.k8s.io/VERSION only (v1, v1beta2 or v1alpha3), or not
+    at all ("none"), like a server of an older Kubernetes release. Call before serving."""
+    if version != "none" and version not in DEVICE_TAINT_RULE_VERSIONS:
+        raise ValueError("unknown DeviceTaintRule version %r" % version)
+    RESOURCES[:] = [r for r in RESOURCES if r.plural != "devicetaintrules"]
+    if version != "none":
+        RESOURCES.append(Resource("resource.k8s.io", version, "devicetaintrules", "DeviceTaintRule", False))
+    _rebuild()
 
 
 def resource_for_object(obj):

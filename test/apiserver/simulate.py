@@ -4,6 +4,14 @@ For every apps/v1 ReplicaSet it keeps spec.replicas pods from the template, bind
 pod to the node with the most free nvidia.com/gpu, marks it Running and Ready, and reports
 the GPUs it got in containerStatuses[].allocatedResourcesStatus, skipping devices in use and
 those listed in the node annotation test.device-descheduler.io/unhealthy-devices.
+
+Like kube-scheduler, it places a pod only on a node whose NoSchedule and NoExecute taints the
+pod tolerates and that is not cordoned (spec.unschedulable); PreferNoSchedule is only a
+preference and is ignored. Pods it creates get the tolerations that the ExtendedResourceToleration
+admission plugin adds (one per extended resource requested), as GPU clusters run it, so the
+usual nvidia.com/gpu=present:NoSchedule taint of GPU nodes does not keep GPU pods off them.
+With ignore_taints (admin API POST /_test/simulator {"ignoreTaints": true}) it ignores taints
+and cordons: a scheduler that does not see the fence, for tests of the loop guard.
 """
 
 import json
@@ -26,6 +34,43 @@ def _qty(v):
         return 0
 
 
+def toleration_matches(tol, taint):
+    """Whether one toleration tolerates one taint (k8s.io/api/core/v1 Toleration.ToleratesTaint)."""
+    if tol.get("effect") and tol.get("effect") != taint.get("effect"):
+        return False
+    op = tol.get("operator") or "Equal"
+    if op == "Exists":
+        return not tol.get("key") or tol.get("key") == taint.get("key")
+    return tol.get("key") == taint.get("key") and (tol.get("value") or "") == (taint.get("value") or "")
+
+
+def tolerates(spec, taints):
+    """Whether a pod spec tolerates every NoSchedule and NoExecute taint of a node."""
+    tols = spec.get("tolerations") or []
+    for t in taints or []:
+        if t.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(toleration_matches(tol, t) for tol in tols):
+            return False
+    return True
+
+
+def extended_resource_tolerations(spec):
+    """The tolerations the ExtendedResourceToleration admission plugin adds to a pod spec."""
+    names = set()
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        r = c.get("resources") or {}
+        for k in list((r.get("requests") or {}).keys()) + list((r.get("limits") or {}).keys()):
+            if "/" in k and not k.startswith(("kubernetes.io/", "requests.")):
+                names.add(k)
+    have = spec.setdefault("tolerations", [])
+    for n in sorted(names):
+        t = {"key": n, "operator": "Exists", "effect": "NoSchedule"}
+        if t not in have:
+            have.append(t)
+    return spec
+
+
 def gpu_request(spec):
     """GPUs a pod spec asks for (requests, else limits, summed over containers)."""
     n = 0
@@ -40,6 +85,7 @@ class Simulator:
         self.cluster = cluster
         self.store = cluster.store
         self.dirty = threading.Event()
+        self.ignore_taints = False
         self.store.hooks.append(self._hook)
 
     def _hook(self, res, old, new):
@@ -61,7 +107,7 @@ class Simulator:
 
     # ------------------------------------------------------------------ scheduling
     def _node_state(self):
-        """Per schedulable node: (free GPU count, set of free device IDs)."""
+        """Per node that is Ready: (free GPU count, list of free device IDs, taints, cordoned)."""
         used, requested = {}, {}
         for p in self.store.items(POD):
             n = p.get("spec", {}).get("nodeName")
@@ -76,8 +122,6 @@ class Simulator:
         out = {}
         for node in self.store.items(NODE):
             name = node["metadata"]["name"]
-            if node.get("spec", {}).get("unschedulable"):
-                continue
             st = node.get("status", {})
             conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
             if conds.get("Ready") == "False":
@@ -88,20 +132,28 @@ class Simulator:
             devices = ["GPU-%s-%d" % (name, i) for i in range(cap)]
             free_devs = [d for d in devices if d not in bad and d not in used.get(name, set())]
             free = min(alloc - requested.get(name, 0), len(free_devs))
-            out[name] = (free, free_devs)
+            out[name] = (free, free_devs, node.get("spec", {}).get("taints") or [],
+                         bool(node.get("spec", {}).get("unschedulable")))
         return out
+
+    def _fits(self, spec, node):
+        """The scheduler's filters: taints the pod does not tolerate and cordons keep it off."""
+        _, _, taints, cordoned = node
+        if self.ignore_taints:
+            return True
+        return not cordoned and tolerates(spec, taints)
 
     def _place(self, spec, nodes):
         need = gpu_request(spec)
         best = None
         for name in sorted(nodes):
-            free, _ = nodes[name]
-            if free >= need and (best is None or free > nodes[best][0]):
+            free = nodes[name][0]
+            if free >= need and self._fits(spec, nodes[name]) and (best is None or free > nodes[best][0]):
                 best = name
         if best is None:
             return None, []
-        free, devs = nodes[best]
-        nodes[best] = (free - need, devs[need:])
+        free, devs, taints, cordoned = nodes[best]
+        nodes[best] = (free - need, devs[need:], taints, cordoned)
         return best, devs[:need]
 
     def _running_status(self, spec, devs):
@@ -149,7 +201,7 @@ class Simulator:
                     new["status"] = self._running_status(new["spec"], devs)
                     self.store.put(POD, new, p)
         for _ in range(want - len(alive)):
-            spec = json.loads(json.dumps(tmpl.get("spec") or {}))
+            spec = extended_resource_tolerations(json.loads(json.dumps(tmpl.get("spec") or {})))
             node, devs = self._place(spec, nodes)
             pod = {"apiVersion": "v1", "kind": "Pod",
                    "metadata": {"generateName": md["name"] + "-", "namespace": ns,

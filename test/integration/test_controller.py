@@ -145,7 +145,6 @@ class ControllerScenarios(ScenarioTest):
         self.assertEqual(first["status"], 429)
         waited = dels[0]["time"] - first["time"]
         self.assertGreaterEqual(waited, 0.9, "deleted %.3f s after the first blocked eviction" % waited)
-        self.assertLess(waited, 3.0, "deleted %.3f s after the first blocked eviction" % waited)
         self.assertEqual(dels[0]["status"], 200)
         self.assertTrue(all(e["status"] == 429 for e in evictions(self.srv)))
         wait_for(lambda: not self.srv.exists(victim.path), 5.0, "the deleted pod to be gone", ctl=ctl)

@@ -30,11 +30,13 @@ DRIVER = "gpu.example.com"
 NOT_SERVED = "resource.k8s.io not served; DRA signals off until it is"
 
 
-def dra_objects(version, node="gpu-node-1", ns="ml", pods=("dra-7c9d8f6b5-a1b2c", "dra-7c9d8f6b5-d3e4f")):
+def dra_objects(version, node="gpu-node-1", ns="ml", pods=("dra-7c9d8f6b5-a1b2c", "dra-7c9d8f6b5-d3e4f"),
+                failing="taint"):
     """A ReplicaSet's two DRA pods on node, each with its own claim (allocated gpu-0 and gpu-1 of
     the node's pool), and the node's ResourceSlice with gpu-0 tainted NoExecute, in the shape of
     resource.k8s.io/VERSION: v1beta1 nests device fields under `basic`, and its requests have
-    deviceClassName directly instead of under `exactly`."""
+    deviceClassName directly instead of under `exactly`. failing="condition": gpu-0 is reported
+    by its driver in the first claim's status.devices (Ready False) instead of tainted."""
     av = "resource.k8s.io/" + version
     objs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
             {"apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -65,9 +67,13 @@ def dra_objects(version, node="gpu-node-1", ns="ml", pods=("dra-7c9d8f6b5-a1b2c"
                      "status": {"allocation": {"devices": {"results": [
                          {"request": "gpu", "driver": DRIVER, "pool": node, "device": "gpu-%d" % i}]}},
                          "reservedFor": [{"resource": "pods", "name": name}]}})
+        if i == 0 and failing == "condition":
+            objs[-1]["status"]["devices"] = [{"driver": DRIVER, "pool": node, "device": "gpu-0", "conditions": [
+                {"type": "Ready", "status": "False", "reason": "ECC", "message": "uncorrectable ECC errors",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z"}]}]
         dev = {"name": "gpu-%d" % i}
         fields = {"attributes": {"model": {"string": "H100"}}}
-        if i == 0:
+        if i == 0 and failing == "taint":
             fields["taints"] = [taint]
         if version == "v1beta1":
             dev["basic"] = fields
@@ -151,6 +157,43 @@ class DraVersionsTest(unittest.TestCase):
         self.assertFalse(any("d3e4f" in line for line in first), first)
         for k, v in views.items():
             self.assertEqual(v, first, "the view read through %s differs from v1's" % (k,))
+
+
+class TaintRuleVersionTest(unittest.TestCase):
+    """Fencing writes DeviceTaintRules in the version discovery found, without trying newer ones
+    first, and fences through the node at once when none is served."""
+
+    def run_case(self, rule_version):
+        tmp = tempfile.mkdtemp(prefix="dd-discovery-rules-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        srv = start_apiserver(tmp, device_taint_rule_version=rule_version)
+        self.addCleanup(srv.stop)
+        Cluster(srv).node("gpu-node-1")
+        srv.create_objects(dra_objects("v1", failing="condition"))
+        ctl = Controller(srv, tmp, base_policy(remediation={"recoverAfter": "1h"})).start()
+        try:
+            ctl.wait_ready()
+            ctl.wait_log(r"resource\.k8s\.io served: .*DeviceTaintRules %s" %
+                         (rule_version if rule_version != "none" else "not served"))
+            wait_evictions(srv, 1, ctl=ctl, status=201, name="dra-7c9d8f6b5-a1b2c", timeout=10)
+        finally:
+            self.assertEqual(ctl.stop(), 0)
+        return srv.requests(resource="devicetaintrules"), ctl.log(), srv
+
+    def test_rules_in_the_discovered_version(self):
+        reqs, _, srv = self.run_case("v1beta2")
+        self.assertTrue([e for e in reqs if e["method"] == "POST" and e["status"] == 201], reqs)
+        for e in reqs:
+            self.assertTrue(e["path"].startswith("/apis/resource.k8s.io/v1beta2/devicetaintrules"), e)
+            self.assertNotEqual(e["status"], 404, e)
+        self.assertEqual(len(srv.list("/apis/resource.k8s.io/v1beta2/devicetaintrules")["items"]), 1)
+
+    def test_no_rule_api_fences_the_node_without_asking(self):
+        reqs, log, srv = self.run_case("none")
+        self.assertEqual(reqs, [])
+        self.assertRegex(log, r"serves no DeviceTaintRule")
+        taints = srv.get("/api/v1/nodes/gpu-node-1")["spec"].get("taints") or []
+        self.assertIn("device-descheduler.io/unhealthy-device", [t["key"] for t in taints])
 
 
 class NoDraTest(ScenarioTest):

@@ -382,8 +382,10 @@ class ServerFaults(FaultTest):
         waited = time.monotonic() - t0
         ctl.close()
         self.assertEqual(rc, 0, ctl.log_tail())
+        # It gave up rather than waited: the server has not answered the hung POST yet.
+        self.assertEqual([e["status"] for e in evictions(self.srv)], [0],
+                         "exited %.2f s after SIGTERM, after the hung eviction was answered" % waited)
         self.assertGreater(waited, 0.8)
-        self.assertLess(waited, 2.5, "exited %.2f s after SIGTERM with --shutdown-timeout=1s" % waited)
         self.assertRegex(ctl.log(), r"still in flight")
 
     # ------------------------------------------------------------ bad policy files

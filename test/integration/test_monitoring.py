@@ -3,7 +3,7 @@ renders (a ServiceMonitor, the PrometheusRule, the Grafana dashboard ConfigMap),
 expression of the rule and of the dashboard uses only metric names and labels that a running
 controller's /metrics really shows, after a scenario that makes every family appear (an
 eviction that succeeds, one a PodDisruptionBudget blocks, one that fails, a DaemonSet pod kept,
-dropped watches and a relist after 410 Gone). Every alert has its runbook in the README.
+dropped watches, a relist after 410 Gone, a node quarantined for a node condition). Every alert has its runbook in the README.
 
     DD_BIN=$PWD/bin/device-descheduler python3 -m unittest test.integration.test_monitoring -v
 """
@@ -29,8 +29,8 @@ README = os.path.join(ROOT, "README.md")
 # never appear in /metrics itself.
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "endpoint", "container"}
 
-# Families added by the node/device quarantine work (issue 9, item 10, plus the cap). Until the
-# controller exposes them, expressions that use them are reported and skipped, not failed.
+# Families of the node/device quarantine (issue 9, item 10, and the cap). A build without them
+# reports and skips the expressions that use them rather than failing.
 QUARANTINE_FAMILIES = {"device_descheduler_quarantined_nodes", "device_descheduler_quarantined_devices",
                        "device_descheduler_quarantine_actions_total", "device_descheduler_eviction_loops_total",
                        "device_descheduler_quarantine_cap_reached"}
@@ -287,12 +287,19 @@ class MonitoringAgainstMetrics(ScenarioTest):
         c.pdb("serve", "inference", "serve-5c8d7f9b4", 1)
         ds = c.replicaset("dcgm-exporter", "gpu-operator", kind="DaemonSet")
         agent = c.pod("dcgm-exporter-h3w6d", "gpu-node-2", rs=ds, ns="gpu-operator")
+        # A node condition on a third node: the node is quarantined (tainted) before its pod goes.
+        c.node("gpu-node-3")
+        batch = c.replicaset("batch-6f7d8c9b2", "ml", replicas=1)
+        c.pod("batch-6f7d8c9b2-k8s2d", "gpu-node-3", rs=batch, ns="ml")
         # Every eviction of `failing` is refused with 403 (an error, not a budget).
         self.srv.add_fault(method="POST", path_regex=r"/pods/%s/eviction$" % failing.name, count=1000,
                            status=403, reason="Forbidden", message="injected by test_monitoring")
-        ctl = self.controller(base_policy())
+        ctl = self.controller(base_policy(signals={"nodeConditions": [
+            {"type": "GPUXIDErrors", "status": "True", "resources": ["nvidia.com/gpu"], "for": "0s"}]}))
         for p in (ok, failing, blocked, agent):
             c.set_device_health(p, p.devices[0])
+        c.set_node_condition("gpu-node-3", "GPUXIDErrors", "True", "XID 79")
+        ctl.wait_metric("quarantine_actions_total", 1.0, timeout=10.0, action="taint")
         wait_evictions(self.srv, 1, ctl=ctl, name=ok.name, status=201)
         wait_evictions(self.srv, 1, ctl=ctl, name=blocked.name, status=429)
         wait_evictions(self.srv, 1, ctl=ctl, name=failing.name, status=403)

@@ -1,0 +1,239 @@
+/*
+ * Explain (explain.h): a throw-away core over the caller's caches, driven the
+ * way the shell drives it at start-up, then read back for one pod.
+ */
+#include "explain.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "kc_util.h"
+
+/* The core's clock for explain: it starts at 0, so times read back are "from now". */
+#define EXPLAIN_NOW 0
+
+/* Draws at most this many actions before the pod's own: more pods than any cache holds. */
+#define MAX_DRAWN 10000000u
+
+const char *explain_hold_text(enum limits_hold h)
+{
+	switch (h) {
+	case LIMITS_OK:
+		return "nothing";
+	case LIMITS_HOLD_IN_FLIGHT:
+		return "in-flight limit (maxInFlight)";
+	case LIMITS_HOLD_TOTAL:
+		return "total limit (maxTotal per window)";
+	case LIMITS_HOLD_NODE:
+		return "node limit (maxPerNode per window)";
+	case LIMITS_HOLD_NAMESPACE:
+		return "namespace limit (maxPerNamespace per window)";
+	case LIMITS_HOLD_BREAKER:
+		return "circuit breaker open";
+	}
+	return "a limit";
+}
+
+const char *explain_decision_name(enum core_decision d)
+{
+	switch (d) {
+	case CORE_DECISION_HEALTHY:
+		return "Healthy";
+	case CORE_DECISION_NEVER:
+		return "Never";
+	case CORE_DECISION_WAITING:
+		return "Waiting";
+	case CORE_DECISION_HELD:
+		return "Held";
+	case CORE_DECISION_DUE:
+		return "WouldEvictNow";
+	case CORE_DECISION_IN_FLIGHT:
+		return "InFlight";
+	case CORE_DECISION_DONE:
+		return "Done";
+	case CORE_DECISION_NOT_ACTIVE:
+		return "NotActive";
+	}
+	return "Unknown";
+}
+
+static const char *phase_name(enum kc_pod_phase ph)
+{
+	static const char *const names[] = {"Unknown", "Pending", "Running", "Succeeded", "Failed"};
+
+	return (unsigned)ph < KC_ARRAY_SIZE(names) ? names[ph] : "Unknown";
+}
+
+static void add_device(const char *resource, const char *device, const char *health, void *userdata)
+{
+	struct explain *e = userdata;
+	struct explain_device *d;
+
+	for (size_t i = 0; i < e->n_devices; i++)
+		if (strcmp(e->devices[i].resource, resource) == 0 && strcmp(e->devices[i].device, device) == 0)
+			return;
+	e->devices = kc_xrealloc(e->devices, (e->n_devices + 1) * sizeof(*e->devices));
+	d = &e->devices[e->n_devices++];
+	d->resource = kc_xstrdup(resource);
+	d->device = kc_xstrdup(device);
+	d->health = kc_xstrdup(health);
+}
+
+static void copy_hits(struct explain *e, const struct health_hit *hits, size_t n)
+{
+	if (!n)
+		return;
+	e->hits = kc_xcalloc(n, sizeof(*e->hits));
+	e->n_hits = n;
+	for (size_t i = 0; i < n; i++) {
+		e->hits[i] = hits[i];
+		e->hits[i].resource = kc_xstrdup(hits[i].resource);
+		e->hits[i].device = kc_xstrdup(hits[i].device);
+		e->hits[i].state = kc_xstrdup(hits[i].state);
+		e->hits[i].detail = kc_xstrdup(hits[i].detail);
+	}
+}
+
+static void fill_pod(struct explain *e, const struct policy *p, const struct kc_pod *pod,
+		     const struct kc_store *claims)
+{
+	const struct kc_owner_ref *owner = NULL;
+
+	for (uint32_t i = 0; i < pod->meta.n_owners && !owner; i++)
+		if (pod->meta.owners[i].controller)
+			owner = &pod->meta.owners[i];
+	e->ns = kc_xstrdup(pod->meta.ns);
+	e->name = kc_xstrdup(pod->meta.name);
+	e->uid = kc_xstrdup(pod->meta.uid);
+	e->node = kc_xstrdup(pod->node_name);
+	e->owner_kind = kc_xstrdup(owner ? owner->kind : "");
+	e->owner_name = kc_xstrdup(owner ? owner->name : "");
+	e->phase = phase_name(pod->phase);
+	e->dry_run = p->dry_run;
+	e->signal_enabled[HEALTH_POD_RESOURCE] = p->pod_health_enabled || p->pod_health_unknown_enabled;
+	e->signal_enabled[HEALTH_NODE_CONDITION] = p->n_node_conditions > 0;
+	e->signal_enabled[HEALTH_ALLOC_DROP] = p->alloc_drop_enabled;
+	e->signal_enabled[HEALTH_EXIT_CODE] = p->exit_codes_enabled;
+	e->signal_enabled[HEALTH_DRA_TAINT] = p->dra && p->dra_taints_enabled;
+	e->signal_enabled[HEALTH_DRA_CONDITION] = p->dra && p->dra_conditions_enabled;
+	health_pod_devices(p, pod, claims, add_device, e);
+	planner_filter_each(p, pod, e->filter_fails);
+}
+
+/* Seconds, rounded up: "in 25 s" must not promise a moment too early. */
+static unsigned long long ceil_s(uint64_t ms)
+{
+	return (unsigned long long)(ms / 1000 + (ms % 1000 != 0));
+}
+
+static char *decision_text(const struct explain *e)
+{
+	const char *dry = e->dry_run ? " (dry run: only reported)" : "";
+
+	switch (e->decision) {
+	case CORE_DECISION_HEALTHY:
+		return kc_xstrdup("not evicted: no device it holds looks unhealthy");
+	case CORE_DECISION_NEVER:
+		return kc_xasprintf("never: %s", planner_skip_message(e->skip));
+	case CORE_DECISION_WAITING:
+		return kc_xasprintf("would evict in %llu s%s (%s)", ceil_s(e->due_in_ms), dry,
+				    e->retry ? "retry backoff" : "debounce");
+	case CORE_DECISION_HELD:
+		if (e->due_in_ms == UINT64_MAX)
+			return kc_xasprintf("held: %s", explain_hold_text(e->hold));
+		return kc_xasprintf("held: %s; would evict in %llu s%s", explain_hold_text(e->hold),
+				    ceil_s(e->due_in_ms), dry);
+	case CORE_DECISION_DUE:
+		return kc_xasprintf("would evict now%s", dry);
+	case CORE_DECISION_IN_FLIGHT:
+		return kc_xstrdup("eviction in flight");
+	case CORE_DECISION_DONE:
+		return kc_xstrdup(e->dry_run ? "already reported (dry run)" : "already evicted");
+	case CORE_DECISION_NOT_ACTIVE:
+		return kc_xstrdup("not decided: caches not synced or not the leader");
+	}
+	return kc_xstrdup("unknown");
+}
+
+/*
+ * Draws the core's due actions in its own order until the pod's comes out
+ * (0, *ret_message set) or nothing more is due (-EAGAIN).  Every other action
+ * is answered "evicted", so it takes from the limits what it would take.
+ */
+static int draw_until(struct core *c, const char *uid, char **ret_message)
+{
+	struct core_action a;
+
+	for (unsigned i = 0; i < MAX_DRAWN && core_next_action(c, EXPLAIN_NOW, &a) == 0; i++) {
+		if (strcmp(a.uid, uid) == 0) {
+			*ret_message = kc_xstrdup(a.message);
+			return 0;
+		}
+		if (!a.dry_run)
+			core_action_done(c, a.uid, CORE_RESULT_EVICTED, 0, EXPLAIN_NOW);
+	}
+	return -EAGAIN;
+}
+
+int explain_pod(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
+		const struct kc_store *claims, const struct kc_store *slices, const char *ns, const char *name,
+		struct explain *ret)
+{
+	const struct kc_pod *pod = kc_store_get(pods, ns, name);
+	const struct core_stats *st;
+	struct core_pod_view v;
+	struct explain e = {0};
+	struct core *c;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!pod)
+		return -ENOENT;
+	fill_pod(&e, p, pod, claims);
+	c = core_new(p, pods, nodes, claims, slices);
+	core_set_synced(c, true, EXPLAIN_NOW);
+	core_set_active(c, true, EXPLAIN_NOW);
+	if (draw_until(c, e.uid, &e.action_message) == 0) {
+		/* Its action came out: the view now says "in flight"; read the hits from it. */
+		core_pod_view(c, e.uid, EXPLAIN_NOW, &v);
+		v.decision = CORE_DECISION_DUE;
+		v.due_ms = EXPLAIN_NOW;
+	} else {
+		core_pod_view(c, e.uid, EXPLAIN_NOW, &v);
+	}
+	copy_hits(&e, v.hits, v.n_hits);
+	e.decision = v.decision;
+	e.skip = v.skip;
+	e.hold = v.hold;
+	e.retry = v.retry;
+	e.due_in_ms = v.due_ms == UINT64_MAX ? UINT64_MAX : v.due_ms - EXPLAIN_NOW;
+	st = core_stats(c);
+	e.breaker_open = st->breaker_open;
+	e.device_nodes = st->device_nodes;
+	e.unhealthy_nodes = st->unhealthy_nodes;
+	e.breaker_reason = kc_xstrdup(v.breaker_reason);
+	e.decision_text = decision_text(&e);
+	core_free(c);
+	*ret = e;
+	return 0;
+}
+
+void explain_done(struct explain *e)
+{
+	free(e->ns);
+	free(e->name);
+	free(e->uid);
+	free(e->node);
+	free(e->owner_kind);
+	free(e->owner_name);
+	for (size_t i = 0; i < e->n_devices; i++) {
+		free(e->devices[i].resource);
+		free(e->devices[i].device);
+		free(e->devices[i].health);
+	}
+	free(e->devices);
+	health_hits_free(e->hits, e->n_hits);
+	free(e->breaker_reason);
+	free(e->action_message);
+	free(e->decision_text);
+	memset(e, 0, sizeof(*e));
+}
