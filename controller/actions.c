@@ -23,7 +23,9 @@ struct actions {
 	 * this replica leads. */
 	size_t rule_version;
 	bool rule_version_known, no_rule_api_logged, rules_listed, rules_listing;
-	bool rule_api_absent; /* API discovery found no DeviceTaintRule version served */
+	bool rule_api_absent;	     /* API discovery found no DeviceTaintRule version served */
+	bool rule_version_discovered; /* rule_version (or rule_api_absent) came from API discovery */
+	size_t listing_version;	     /* of the list in flight */
 };
 
 /* The write an action stands for, and how logs and Events name it. */
@@ -555,6 +557,12 @@ static void on_rule_done(struct kc_request *req, const struct kc_response *resp,
 	bool add = run->op == QUARANTINE_ADD;
 
 	(void)req;
+	if (resp->http_status == 404 && a->rule_version_discovered && (a->rule_api_absent || run->version != a->rule_version)) {
+		/* Sent before discovery answered, to a version it since found not served. */
+		run->version = a->rule_version;
+		rule_send(run);
+		return;
+	}
 	/* 409 AlreadyExists on create (a restart, or the answer lost) and 404 on delete: as wanted. */
 	if ((resp->http_status >= 200 && resp->http_status < 300) || (add && resp->http_status == 409) ||
 	    (!add && resp->http_status == 404 && run->version + 1 >= RULE_VERSIONS) ||
@@ -656,6 +664,7 @@ static void list_rules_at(struct actions *a, size_t version)
 	o.retry = true;
 	a->rules_listing = true;
 	a->rule_version = version;
+	a->listing_version = version;
 	a->in_flight++;
 	send_request(a, &o, on_rules_listed, a);
 	free(path);
@@ -672,6 +681,13 @@ static void on_rules_listed(struct kc_request *req, const struct kc_response *re
 	(void)req;
 	a->in_flight--;
 	a->rules_listing = false;
+	if (a->rule_version_discovered && (a->rule_api_absent || a->listing_version != a->rule_version)) {
+		/* Discovery answered meanwhile: list where it says the rules are (or nowhere). */
+		a->rules_listed = false;
+		if (a->o.on_done)
+			a->o.on_done(a->o.userdata);
+		return;
+	}
 	if (resp->http_status == 404 && a->rule_version + 1 < RULE_VERSIONS) {
 		list_rules_at(a, a->rule_version + 1);
 		return;
@@ -726,6 +742,7 @@ void actions_set_rule_version(struct actions *a, const char *version)
 	a->rule_api_absent = !version;
 	a->rule_version_known = version != NULL;
 	a->rule_version = version ? i : 0;
+	a->rule_version_discovered = true;
 }
 
 uint64_t actions_pump(struct actions *a, bool run_actions, uint64_t now)
