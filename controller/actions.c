@@ -21,11 +21,10 @@ struct actions {
 	/* DeviceTaintRules: the version the server serves (an index into rule_versions),
 	 * found by the first list or create; rules_listed once ours were listed while
 	 * this replica leads. */
-	size_t rule_version;
+	size_t rule_version, list_version;
 	bool rule_version_known, no_rule_api_logged, rules_listed, rules_listing;
 	bool rule_api_absent;	     /* API discovery found no DeviceTaintRule version served */
 	bool rule_version_discovered; /* rule_version (or rule_api_absent) came from API discovery */
-	size_t listing_version;	     /* of the list in flight */
 };
 
 /* The write an action stands for, and how logs and Events name it. */
@@ -563,23 +562,23 @@ static void on_rule_done(struct kc_request *req, const struct kc_response *resp,
 		rule_send(run);
 		return;
 	}
-	/* 409 AlreadyExists on create (a restart, or the answer lost) and 404 on delete: as wanted. */
-	if ((resp->http_status >= 200 && resp->http_status < 300) || (add && resp->http_status == 409) ||
-	    (!add && resp->http_status == 404 && run->version + 1 >= RULE_VERSIONS) ||
-	    (!add && resp->http_status == 404 && a->rule_version_known)) {
-		if (resp->http_status != 404) {
-			a->rule_version = run->version;
-			a->rule_version_known = true;
-		}
+	/* 409 AlreadyExists on create: a restart, or our answer lost; the rule is there. */
+	if ((resp->http_status >= 200 && resp->http_status < 300) || (add && resp->http_status == 409)) {
+		a->rule_version = run->version;
+		a->rule_version_known = true;
 		kc_log_info(0, "device %s %s", run->unit,
 			    add ? "quarantined: DeviceTaintRule written" : "released: our DeviceTaintRule deleted");
 		fence_finished(run, QUARANTINE_OK);
-	} else if (resp->http_status == 404 && !a->rule_version_known && run->version + 1 < RULE_VERSIONS) {
-		run->version++; /* this version is not served: try the next older one */
+	} else if (resp->http_status == 404 && !add && a->rule_version_known && run->version == a->rule_version) {
+		fence_finished(run, QUARANTINE_OK); /* the rule is gone already */
+	} else if (resp->http_status == 404 && run->version + 1 < RULE_VERSIONS) {
+		/* This version is not served (a list may have found the one that is meanwhile): an older one. */
+		run->version = a->rule_version_known && a->rule_version > run->version ? a->rule_version : run->version + 1;
 		rule_send(run);
-	} else if (resp->http_status == 404 && add) {
-		no_rule_api(a);
-		fence_finished(run, QUARANTINE_UNSUPPORTED);
+	} else if (resp->http_status == 404) {
+		if (add)
+			no_rule_api(a);
+		fence_finished(run, add ? QUARANTINE_UNSUPPORTED : QUARANTINE_OK);
 	} else {
 		fence_failed(run, add ? "quarantine" : "lift the quarantine of", resp);
 	}
@@ -663,8 +662,7 @@ static void list_rules_at(struct actions *a, size_t version)
 	o.resource = "devicetaintrules";
 	o.retry = true;
 	a->rules_listing = true;
-	a->rule_version = version;
-	a->listing_version = version;
+	a->list_version = version;
 	a->in_flight++;
 	send_request(a, &o, on_rules_listed, a);
 	free(path);
@@ -681,23 +679,23 @@ static void on_rules_listed(struct kc_request *req, const struct kc_response *re
 	(void)req;
 	a->in_flight--;
 	a->rules_listing = false;
-	if (a->rule_version_discovered && (a->rule_api_absent || a->listing_version != a->rule_version)) {
+	if (a->rule_version_discovered && (a->rule_api_absent || a->list_version != a->rule_version)) {
 		/* Discovery answered meanwhile: list where it says the rules are (or nowhere). */
 		a->rules_listed = false;
 		if (a->o.on_done)
 			a->o.on_done(a->o.userdata);
 		return;
 	}
-	if (resp->http_status == 404 && a->rule_version + 1 < RULE_VERSIONS) {
-		list_rules_at(a, a->rule_version + 1);
+	if (resp->http_status == 404 && a->list_version + 1 < RULE_VERSIONS) {
+		list_rules_at(a, a->list_version + 1);
 		return;
 	}
 	if (resp->http_status == 404) {
-		a->rule_version = 0;
 		a->rules_listed = true;
 		no_rule_api(a);
 	} else if (resp->http_status == 200 && resp->body &&
 		   requests_taint_rules_parse(resp->body, resp->body_len, &rules, &n) == 0) {
+		a->rule_version = a->list_version;
 		a->rule_version_known = true;
 		a->rules_listed = true;
 		kc_log_info(1, "%zu DeviceTaintRules of ours (resource.k8s.io/%s)", n, rule_versions[a->rule_version]);

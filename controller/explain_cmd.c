@@ -22,8 +22,6 @@
 
 #define DEFAULT_TIMEOUT_MS 60000u
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, NULL};
-
 struct cmd {
 	uv_loop_t loop;
 	struct kc_client *client;
@@ -264,11 +262,15 @@ void explain_cmd_print_text(FILE *out, const struct explain *e, const char *poli
 		print_hit(out, &e->hits[i]);
 	}
 	fprintf(out, "\nFilters:\n");
-	for (size_t i = 1; i < PLANNER_SKIP_COUNT; i++)
+	for (size_t i = 1; i <= EXPLAIN_LAST_FILTER; i++)
 		fprintf(out, "  %-14s %s%s\n", planner_skip_name((enum planner_skip)i),
 			e->filter_fails[i] ? "keeps it: " : "passes",
 			e->filter_fails[i] ? planner_skip_message((enum planner_skip)i) : "");
 	fprintf(out, "\nCircuit breaker: %s (%s)\n", e->breaker_open ? "open" : "closed", e->breaker_reason);
+	fprintf(out, "Quarantine:      node %s %s\n", *e->node ? e->node : "-",
+		e->node_quarantined ? "is quarantined by device-descheduler" : "is not quarantined");
+	if (e->fence_message)
+		fprintf(out, "                 first: %s\n", e->fence_message);
 	fprintf(out, "\nDecision:  %s\n", e->decision_text);
 	if (e->action_message)
 		fprintf(out, "           %s\n", e->action_message);
@@ -316,7 +318,7 @@ int explain_cmd_print_json(FILE *out, const struct explain *e, const char *polic
 	for (size_t i = 0; i < e->n_hits; i++)
 		if (!hit_shown(e, &e->hits[i]))
 			json_array_append_new(other, hit_json(&e->hits[i]));
-	for (size_t i = 1; i < PLANNER_SKIP_COUNT; i++) {
+	for (size_t i = 1; i <= EXPLAIN_LAST_FILTER; i++) {
 		json_t *f = json_pack("{s:s, s:b}", "name", planner_skip_name((enum planner_skip)i), "passed",
 				      !e->filter_fails[i]);
 
@@ -336,6 +338,8 @@ int explain_cmd_print_json(FILE *out, const struct explain *e, const char *polic
 		json_object_set_new(decision, "heldBy", json_string(limits_hold_name(e->hold)));
 	if (e->action_message)
 		json_object_set_new(decision, "action", json_string(e->action_message));
+	if (e->quarantine_capped)
+		json_object_set_new(decision, "heldBy", json_string("quarantineCap"));
 	root = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}, s:o, s:b, s:o, s:o, s:o, "
 			 "s:{s:b, s:I, s:I, s:s}, s:o}",
 			 "pod", "namespace", e->ns, "name", e->name, "uid", e->uid, "node", e->node, "phase", e->phase,
@@ -344,6 +348,10 @@ int explain_cmd_print_json(FILE *out, const struct explain *e, const char *polic
 			 devices, "otherSignals", other, "filters", filters, "circuitBreaker", "open", e->breaker_open,
 			 "deviceNodes", (json_int_t)e->device_nodes, "unhealthyNodes", (json_int_t)e->unhealthy_nodes,
 			 "reason", e->breaker_reason, "decision", decision);
+	if (root)
+		json_object_set_new(root, "quarantine",
+				    json_pack("{s:b, s:o}", "nodeQuarantined", e->node_quarantined, "fenceFirst",
+					      e->fence_message ? json_string(e->fence_message) : json_null()));
 	if (!root)
 		return -ENOMEM;
 	r = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 ? -ENOMEM : 0;
@@ -369,7 +377,7 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 		return 1;
 	}
 	c->intern = kc_intern_new();
-	c->decode.keep_annotations = keep_annotations;
+	c->decode.keep_annotations = core_keep_annotations;
 	c->decode.max_message = 1024;
 	uv_timer_init(&c->loop, &c->timeout);
 	uv_timer_start(&c->timeout, on_timeout, a->timeout_ms, 0);

@@ -54,6 +54,7 @@ struct httpserver {
 	uv_loop_t *loop;
 	struct metrics *metrics;
 	httpserver_ready_cb ready;
+	httpserver_ready_cb live;
 	void *userdata;
 	struct endpoint ep[2];
 	unsigned pending_closes;
@@ -211,11 +212,11 @@ static enum MHD_Result serve_metrics(struct httpserver *s, struct MHD_Connection
 	return r;
 }
 
-static enum MHD_Result serve_readyz(struct httpserver *s, struct MHD_Connection *conn)
+static enum MHD_Result serve_check(struct httpserver *s, struct MHD_Connection *conn, httpserver_ready_cb check)
 {
 	char reason[256] = "not ready";
 
-	if (!s->ready || s->ready(s->userdata, reason, sizeof(reason)))
+	if (!check || check(s->userdata, reason, sizeof(reason)))
 		return reply_text(conn, MHD_HTTP_OK, "ok");
 	reason[sizeof(reason) - 1] = '\0';
 	return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, reason);
@@ -238,9 +239,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (ep->kind == ENDPOINT_METRICS && s->metrics && strcmp(url, "/metrics") == 0)
 		return serve_metrics(s, conn);
 	if (ep->kind == ENDPOINT_PROBE && strcmp(url, "/healthz") == 0)
-		return reply_text(conn, MHD_HTTP_OK, "ok");
+		return serve_check(s, conn, s->live);
 	if (ep->kind == ENDPOINT_PROBE && strcmp(url, "/readyz") == 0)
-		return serve_readyz(s, conn);
+		return serve_check(s, conn, s->ready);
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n");
 }
 
@@ -405,6 +406,7 @@ int httpserver_new(uv_loop_t *loop, const struct httpserver_options *o, struct h
 	s->loop = loop;
 	s->metrics = o->metrics;
 	s->ready = o->ready;
+	s->live = o->live;
 	s->userdata = o->userdata;
 	s->ep[0] = (struct endpoint){.srv = s, .kind = ENDPOINT_METRICS, .what = "metrics server"};
 	s->ep[1] = (struct endpoint){.srv = s, .kind = ENDPOINT_PROBE, .what = "health probe server"};

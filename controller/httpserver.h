@@ -11,7 +11,7 @@
  * turns, which is exactly what a liveness probe should measure.
  *
  *   /metrics  200, text/plain; version=0.0.4 (metrics_render)
- *   /healthz  200 "ok"
+ *   /healthz  200 "ok" when live() says so (and the loop turns), else 503 with its reason
  *   /readyz   200 "ok" when ready() says so, else 503 with ready()'s reason
  *   other     404 "404 page not found"; methods other than GET/HEAD get 405
  */
@@ -39,7 +39,8 @@ struct httpserver_options {
 	const char *probe_address;   /* NULL = ":8081"; "0" disables */
 	struct metrics *metrics;     /* borrowed; must outlive the server; NULL: /metrics is 404 */
 	httpserver_ready_cb ready;   /* NULL = always ready */
-	void *userdata;		     /* for ready */
+	httpserver_ready_cb live;    /* NULL = live while the loop turns */
+	void *userdata;		     /* for ready and live */
 };
 
 /*

@@ -290,6 +290,9 @@ static int send_request(struct leader *l, enum op op, const char *method, const 
 	    .max_body = 1 << 20,
 	    .verb = verb,
 	    .resource = "leases",
+	    /* A renewal must not queue behind Events and evictions in the client-side
+	     * rate limiter: a late renewal loses the lease. */
+	    .priority = true,
 	};
 	int r;
 

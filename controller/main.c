@@ -23,6 +23,7 @@
 #include "core.h"
 #include "dd_version.h"
 #include "explain_cmd.h"
+#include "simulate_cmd.h"
 #include "httpserver.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -76,7 +77,6 @@ struct app {
 static void schedule_pump(struct app *app);
 static void start_shutdown(struct app *app, const char *why);
 
-static const char *const keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
 
 /* ---- the core and its actions ------------------------------------------------ */
 
@@ -359,6 +359,22 @@ static void on_metrics_timer(uv_timer_t *t)
 	metrics_refresh_run(app->refresh, core_stats(app->core), w, KC_ARRAY_SIZE(w));
 }
 
+/* The API server answered within `times` x (read idle + ping timeout): the client's health
+ * probes keep a healthy connection answering at least every read-idle period. */
+static bool api_answers(struct app *app, uint64_t times, char *reason, size_t size)
+{
+	uint64_t silent, bound;
+
+	if (!app->client)
+		return true;
+	bound = times * kc_client_health_window_ms(app->client);
+	silent = uv_now(app->loop) - kc_client_last_success_ms(app->client);
+	if (silent <= bound)
+		return true;
+	snprintf(reason, size, "no answer from the API server for %llu s", (unsigned long long)(silent / 1000));
+	return false;
+}
+
 static bool is_ready(void *ud, char *reason, size_t size)
 {
 	struct app *app = ud;
@@ -371,7 +387,14 @@ static bool is_ready(void *ud, char *reason, size_t size)
 		snprintf(reason, size, "caches not synced");
 		return false;
 	}
-	return true;
+	return api_answers(app, 2, reason, size);
+}
+
+/* Liveness: a client that has heard nothing from the API server for long (its health checks
+ * close silent connections, so this means the server stays out of reach) is restarted. */
+static bool is_live(void *ud, char *reason, size_t size)
+{
+	return api_answers(ud, 4, reason, size);
 }
 
 /* ---- shutdown ------------------------------------------------------------------ */
@@ -514,6 +537,7 @@ static int start_servers(struct app *app, struct kc_error *err)
 	o.probe_address = app->opts.probe_addr;
 	o.metrics = app->metrics;
 	o.ready = is_ready;
+	o.live = is_live;
 	o.userdata = app;
 	r = httpserver_new(app->loop, &o, &app->http, err);
 	if (r < 0)
@@ -535,6 +559,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return explain_cmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "simulate") == 0)
+		return simulate_cmd_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &app->opts, &err) < 0) {
 		fprintf(stderr, "device-descheduler: %s\n", err.msg);
 		return 2;
@@ -589,6 +615,8 @@ int main(int argc, char **argv)
 	metrics_gauge_set(app->metrics, "circuit_breaker_open", 0, NULL);
 	copts.qps = app->opts.qps;
 	copts.burst = app->opts.burst;
+	copts.read_idle_ms = app->opts.read_idle_ms;
+	copts.ping_timeout_ms = app->opts.ping_timeout_ms;
 	copts.user_agent = "device-descheduler/" DD_VERSION;
 	if (kc_client_new(app->loop, &app->cfg, &copts, &app->client, &err) < 0) {
 		kc_log_error("%s", err.msg);
@@ -609,7 +637,7 @@ int main(int argc, char **argv)
 	policy_watch_start(app->policy, app->loop, app->metrics, on_policy_reloaded, app);
 
 	app->intern = kc_intern_new();
-	app->decode.keep_annotations = keep_annotations;
+	app->decode.keep_annotations = core_keep_annotations;
 	app->decode.max_message = 1024;
 	/* The stores exist before the core; the reflectors fill them once started.  The DRA
 	 * reflectors wait for discovery, which says whether and in which version to watch. */

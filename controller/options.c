@@ -59,6 +59,13 @@ static const struct flag flags[] = {
 	 "Address of the /healthz and /readyz probes; \"0\" disables them."},
 	{"kube-api-qps", FLAG_DOUBLE, OPT(qps), "50", "Client-side QPS limit for API requests."},
 	{"kube-api-burst", FLAG_INT, OPT(burst), "100", "Client-side burst for API requests."},
+	{"http2-read-idle-timeout", FLAG_DURATION, OPT(read_idle_ms), "30s",
+	 "Probe the API server connection when it read nothing for this long (as client-go's HTTP/2 "
+	 "ReadIdleTimeout)."},
+	{"http2-ping-timeout", FLAG_DURATION, OPT(ping_timeout_ms), "15s",
+	 "Close the connection when it still reads nothing this long after the probe; requests move to a new "
+	 "one. /readyz fails after 2x (read idle + ping timeout) without an answer from the API server, "
+	 "/healthz after 4x."},
 	{"watch-stall-timeout", FLAG_DURATION, OPT(stall_timeout_ms), "2m",
 	 "Re-establish a watch that delivered no bytes (not even bookmarks) for this long."},
 	{"discovery-interval", FLAG_DURATION, OPT(discovery_interval_ms), "5m",
@@ -190,10 +197,12 @@ int options_parse(int argc, char **argv, struct options *ret, struct kc_error *e
 void options_usage(FILE *out)
 {
 	fputs("Usage: device-descheduler --policy-config-file FILE [flags]\n"
-	      "       device-descheduler explain NAMESPACE/POD --policy-config-file FILE [-o json] [flags]\n\n"
+	      "       device-descheduler explain NAMESPACE/POD --policy-config-file FILE [-o json] [flags]\n"
+	      "       device-descheduler simulate --policy-config-file FILE --from SNAPSHOT [--timeline FILE]\n\n"
 	      "Evicts pods bound to unhealthy GPUs and other devices so that their owners\n"
 	      "recreate them on healthy devices.  `explain` says, read-only, what it would do\n"
-	      "with one pod and why (see `device-descheduler explain --help`).\n\nFlags:\n",
+	      "with one pod and why; `simulate` runs a policy on a snapshot of a cluster, offline\n"
+	      "(see `device-descheduler explain --help`, `device-descheduler simulate --help`).\n\nFlags:\n",
 	      out);
 	for (size_t i = 0; i < KC_ARRAY_SIZE(flags); i++) {
 		const struct flag *f = &flags[i];

@@ -191,6 +191,10 @@ int kc_client_new(uv_loop_t *loop, const struct kc_config *cfg, const struct kc_
 		c->opts.backoff_initial_ms = 200;
 	if (c->opts.backoff_max_ms == 0)
 		c->opts.backoff_max_ms = 10000;
+	if (c->opts.read_idle_ms == 0)
+		c->opts.read_idle_ms = 30000;
+	if (c->opts.ping_timeout_ms == 0)
+		c->opts.ping_timeout_ms = 15000;
 	if (c->opts.exec_timeout_ms == 0)
 		c->opts.exec_timeout_ms = 30000;
 	c->user_agent = kc_xstrdup(c->opts.user_agent ? c->opts.user_agent : "device-descheduler");
@@ -245,7 +249,23 @@ int kc_client_new(uv_loop_t *loop, const struct kc_config *cfg, const struct kc_
 	}
 	c->sched_timer.data = c;
 	c->open_handles++;
+	r = uv_timer_init(loop, &c->health_timer);
+	if (r < 0) {
+		kc_error_set(err, r, "uv_timer_init: %s", uv_strerror(r));
+		uv_close((uv_handle_t *)&c->sched_timer, kc_http_on_handle_closed);
+		goto close_curl_timer;
+	}
+	c->health_timer.data = c;
+	c->open_handles++;
 	kc_ratelimit_init(&c->rl, c->opts.qps, c->opts.burst, now_ms(c));
+	kc_ratelimit_init(&c->rl_priority, c->opts.qps, c->opts.burst, now_ms(c));
+	r = kc_http_health_start(c);
+	if (r < 0) {
+		kc_error_set(err, r, "uv_timer_start: %s", uv_strerror(r));
+		uv_close((uv_handle_t *)&c->health_timer, kc_http_on_handle_closed);
+		uv_close((uv_handle_t *)&c->sched_timer, kc_http_on_handle_closed);
+		goto close_curl_timer;
+	}
 	*ret = c;
 	return 0;
 
@@ -313,12 +333,15 @@ int kc_client_request(struct kc_client *c, const struct kc_request_options *o, k
 		r->timeout_ms = UINT64_MAX;
 	r->max_body = o->max_body ? o->max_body : c->opts.max_body;
 	r->retry = o->retry;
+	r->priority = o->priority;
 	r->on_data = o->on_data;
 	r->cb = cb;
 	r->userdata = userdata;
 	kc_buf_init(&r->resp, r->max_body);
 	list_init(&r->queue);
 	kc_http_setup_easy(r);
+	if (o->fresh_connection)
+		curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
 	list_add_tail(&c->requests, &r->all);
 	kc_http_wait_until(r, now_ms(c));
 	if (ret_req)
@@ -337,7 +360,7 @@ void kc_request_cancel(struct kc_request *r)
 	case REQ_WAITING:
 		list_del(&r->queue);
 		if (r->rl_reserved)
-			kc_ratelimit_unreserve(&c->rl, now_ms(c));
+			kc_ratelimit_unreserve(req_limiter(r), now_ms(c));
 		r->rl_reserved = false;
 		kc_http_finish(r, -ECANCELED);
 		break;

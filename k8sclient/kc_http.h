@@ -7,7 +7,12 @@
  * client certificates, a client-side rate limiter (QPS and burst), per-request
  * timeouts, cancellation, bounded response bodies, and retries with
  * exponential backoff and jitter honouring Retry-After for 429 and 5xx on
- * requests marked retryable.  Nothing blocks the loop.
+ * requests marked retryable.  Requests marked priority (leader election) have
+ * a rate-limit lane of their own, so they never queue behind the others.
+ * Health checks in the manner of client-go's HTTP/2 pings: a connection that
+ * has read nothing for read_idle_ms is probed with a small request, and one
+ * that then still reads nothing for ping_timeout_ms is closed, so that its
+ * requests fail over to a new connection.  Nothing blocks the loop.
  */
 #ifndef KC_HTTP_H
 #define KC_HTTP_H
@@ -33,6 +38,8 @@ struct kc_client_options {
 	uint64_t backoff_initial_ms; /* 0 = 200 */
 	uint64_t backoff_max_ms;     /* 0 = 10000 */
 	const char *user_agent;      /* NULL = "device-descheduler" */
+	uint64_t read_idle_ms;       /* probe a connection silent this long; 0 = 30000 */
+	uint64_t ping_timeout_ms;    /* close it when the probe finds it still silent after this; 0 = 15000 */
 	uint64_t exec_timeout_ms;    /* an exec credential plugin's time to answer; 0 = 30000 */
 };
 
@@ -69,6 +76,12 @@ struct kc_request_options {
 	size_t max_body;             /* 0 = the client's default */
 	bool retry;                  /* safe to retry on 429, 5xx and connection errors */
 	kc_data_cb on_data;          /* when set, the body is streamed, not buffered */
+	/* Leader election: a client-side rate-limit lane of its own, so the request never
+	 * waits behind the others (client-go gives its resource lock a client of its own). */
+	bool priority;
+	/* Open a new connection rather than reuse one (after a watch stalled: the old
+	 * connection may be dead without either side having noticed). */
+	bool fresh_connection;
 	/* For metrics and logs ("list", "pods"); NULL = derived from method and path. */
 	const char *verb;
 	const char *resource;
@@ -105,6 +118,19 @@ typedef void (*kc_client_observer)(const char *verb, const char *resource, long 
 				   uint64_t duration_ms, void *userdata);
 void kc_client_set_observer(struct kc_client *c, kc_client_observer fn, void *userdata);
 
+/*
+ * The loop time (uv_now) when the API server last answered: a response below
+ * 500, or data of a streamed one.  It is the client's creation time until the
+ * first answer.  The health probes keep it fresh on a healthy connection even
+ * when nothing else is asked, so a stale value means the server is out of reach
+ * (for readiness and liveness probes).
+ */
+uint64_t kc_client_last_success_ms(const struct kc_client *c);
+/* read_idle_ms + ping_timeout_ms (defaults applied): how long a dead connection can go
+ * unnoticed, the unit of the controller's readiness and liveness bounds. */
+uint64_t kc_client_health_window_ms(const struct kc_client *c);
+/* How many connections the health checks found silent and closed. */
+uint64_t kc_client_dead_connections(const struct kc_client *c);
 /* How many times the exec credential plugin was started (for tests and logs). */
 unsigned kc_client_exec_runs(const struct kc_client *c);
 

@@ -53,6 +53,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 	/* A failed poll (the peer reset the socket, say) is reported to curl as
 	 * an error on that socket, which then fails the transfer cleanly. */
+	if (status < 0 || (events & UV_READABLE))
+		s->last_read_ms = uv_now(c->loop);
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	else {
@@ -86,6 +88,7 @@ int kc_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void 
 		s = kc_xcalloc(1, sizeof(*s));
 		s->client = c;
 		s->fd = fd;
+		s->last_read_ms = uv_now(c->loop);
 		r = uv_poll_init_socket(c->loop, &s->poll, fd);
 		if (r < 0) {
 			kc_log_error("uv_poll_init_socket(%d): %s", (int)fd, uv_strerror(r));
@@ -170,6 +173,9 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 		if (code >= 200)
 			r->http_status = code;
+		/* An answer from the API server itself (a 5xx may come from a proxy in front of it). */
+		if (code >= 200 && code < 500)
+			kc_http_health_answered(r, true);
 	}
 	return len;
 }
@@ -187,6 +193,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
 	if (r->http_status == 0)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
 	if (r->on_data && is_2xx(r->http_status)) {
+		kc_http_health_answered(r, false);
 		e = r->on_data(r, buf, len, r->userdata);
 		if (e < 0) {
 			r->abort_error = e;

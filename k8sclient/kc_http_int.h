@@ -1,11 +1,13 @@
 /*
- * Private to the HTTP client of kc_http.h, which is four files, one job each:
- * kc_http.c (the public API: creating and closing a client, queueing and
+ * Private to the HTTP client of kc_http.h, which is several files, one job
+ * each: kc_http.c (the public API: creating and closing a client, queueing and
  * cancelling requests), kc_http_sched.c (the request lifecycle: the scheduler,
  * the client-side rate limiter, attempts and their retries), kc_http_glue.c
  * (libcurl's multi interface driven by libuv, the per-transfer callbacks and
- * the easy handle's options) and kc_http_token.c (the bearer token and its
- * refresh).  This header is what they share; nothing else includes it.
+ * the easy handle's options), kc_http_token.c (the bearer token and its
+ * refresh), kc_http_exec.c (exec credential plugins) and kc_http_health.c
+ * (probes that find and close dead connections).  This header is what they
+ * share; nothing else includes it.
  */
 #ifndef KC_HTTP_INT_H
 #define KC_HTTP_INT_H
@@ -77,6 +79,7 @@ struct kc_request {
 	uint64_t timeout_ms;
 	size_t max_body;
 	bool retry;
+	bool priority; /* takes its tokens from c->rl_priority */
 	kc_data_cb on_data;
 	kc_response_cb cb;
 	void *userdata;
@@ -104,7 +107,9 @@ struct sock {
 	uv_poll_t poll;
 	struct kc_client *client;
 	curl_socket_t fd;
-	struct link link; /* c->socks */
+	struct link link;      /* c->socks */
+	uint64_t last_read_ms; /* loop time of the last readable event (or of its creation) */
+	bool closed_dead;      /* shut down by the health checks */
 };
 
 struct kc_client {
@@ -112,6 +117,7 @@ struct kc_client {
 	CURLM *multi;
 	uv_timer_t curl_timer;
 	uv_timer_t sched_timer;
+	uv_timer_t health_timer;
 	struct link requests;
 	struct link waiting;
 	struct link done;
@@ -144,7 +150,14 @@ struct kc_client {
 	char exec_error[ERRMSG_MAX]; /* why the last run failed */
 
 	struct kc_ratelimit rl;
+	struct kc_ratelimit rl_priority;
 	uint64_t rng;
+
+	uint64_t last_success_ms;  /* see kc_client_last_success_ms() */
+	bool multiplexed;          /* the server answered over HTTP/2: its connections are checked */
+	struct kc_request *probe;  /* the health probe in flight, or NULL */
+	uint64_t probe_sent_ms;    /* 0 = never */
+	uint64_t dead_connections;
 
 	kc_client_observer observer;
 	void *observer_data;
@@ -161,6 +174,12 @@ static inline uint64_t now_ms(struct kc_client *c)
 {
 	uv_update_time(c->loop);
 	return uv_now(c->loop);
+}
+
+/* The client-side rate limiter r takes its tokens from. */
+static inline struct kc_ratelimit *req_limiter(struct kc_request *r)
+{
+	return r->priority ? &r->client->rl_priority : &r->client->rl;
 }
 
 static inline bool is_2xx(long s)
@@ -197,6 +216,12 @@ void kc_http_check_multi_info(struct kc_client *c);
 void kc_http_finish(struct kc_request *r, int error);
 /* r waits (rate limiter, backoff) until due_ms, then starts an attempt. */
 void kc_http_wait_until(struct kc_request *r, uint64_t due_ms);
+
+/* kc_http_health.c: the health checks. */
+int kc_http_health_start(struct kc_client *c);
+/* The server answered r (headers of a response, or data of a stream): a sign of life
+ * for the readiness checks; an HTTP/2 answer turns the connection checks on. */
+void kc_http_health_answered(struct kc_request *r, bool headers);
 
 /* kc_http_token.c: the bearer token. */
 void kc_http_refresh_token(struct kc_client *c, bool force);

@@ -290,7 +290,7 @@ static void run_pending(uv_timer_t *t)
 			continue;
 		}
 		if (!r->rl_reserved) {
-			uint64_t wait = kc_ratelimit_reserve(&c->rl, now);
+			uint64_t wait = kc_ratelimit_reserve(req_limiter(r), now);
 
 			r->rl_reserved = true;
 			if (wait > 0) {
@@ -363,5 +363,6 @@ static void teardown(struct kc_client *c)
 	}
 	uv_close((uv_handle_t *)&c->curl_timer, kc_http_on_handle_closed);
 	uv_close((uv_handle_t *)&c->sched_timer, kc_http_on_handle_closed);
+	uv_close((uv_handle_t *)&c->health_timer, kc_http_on_handle_closed);
 	kc_http_free_settings(c);
 }

@@ -102,6 +102,7 @@ struct kc_reflector {
 	bool synced;
 	bool listed_once;
 	bool list_restarted;  /* a 410 on a continue token already restarted this LIST at once */
+	bool fresh_connection; /* a watch stalled: the next request opens a new connection */
 
 	struct kc_reflector_stats stats;
 };
@@ -235,6 +236,9 @@ static void issue(struct kc_reflector *r, enum req_kind kind, const char *path)
 		/* A watch lasts until the server's timeoutSeconds; the stall timer guards it. */
 		ro.timeout_ms = UINT64_MAX;
 	}
+	/* After a stall the old connection may be dead without anyone knowing: not on it again. */
+	ro.fresh_connection = r->fresh_connection;
+	r->fresh_connection = false;
 	kc_log_info(4, "reflector %s: GET %s", r->type->resource, path);
 	r->req_kind = kind;
 	r->req_aborting = false;
@@ -424,6 +428,7 @@ static void on_stall(uv_timer_t *t)
 		return;
 	r->stats.stalls++;
 	r->end = END_STALL;
+	r->fresh_connection = true;
 	r->req_aborting = true;
 	kc_log_info(2, "reflector %s: watch stalled (no data for %llu ms), cancelling it", r->type->resource,
 		    (unsigned long long)r->stall_ms);

@@ -4,7 +4,8 @@
  * then WATCH from the list's resourceVersion with allowWatchBookmarks=true and
  * a server-side timeout.  A dropped stream, a stalled one (no bytes, not even
  * bookmarks, for stall_timeout_ms) or a decode error is re-watched from the
- * last resourceVersion with backoff; 410 Gone (as an HTTP status or an ERROR
+ * last resourceVersion with backoff (after a stall on a new connection, since
+ * the old one may be dead); 410 Gone (as an HTTP status or an ERROR
  * event) leads to a relist, after which objects deleted meanwhile are
  * delivered as deletions.  has_synced turns true after the first complete list.
  */

@@ -9,7 +9,10 @@
  * restart (GOAWAY, then the old connection closes) re-watches every reflector
  * from its last resourceVersion without a relist and delivers the changes made
  * meanwhile exactly once; an eviction in flight when the proxy dies reports a
- * transport error at once, and its retry after the proxy is back evicts once.
+ * transport error at once, and its retry after the proxy is back evicts once; a
+ * connection that goes silent without closing (a relay that stops forwarding,
+ * h2proxy.py relay-freeze) is closed by the health probes and the next request
+ * is answered on a new connection; a stalled watch re-watches on a new one.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -526,6 +530,196 @@ static void test_eviction_reset(void **state)
 	free_reflectors();
 }
 
+static bool two_connections(void *ud)
+{
+	(void)ud;
+	return proxy_connections() >= 2;
+}
+
+/* A watch that stalls (the server sends nothing, not even bookmarks) is re-watched on a NEW
+ * connection: the old one may be dead without anyone knowing.  The other reflectors' watches,
+ * whose stall timeout is long, stay on the old connection. */
+static void test_stall_rewatches_on_new_connection(void **state)
+{
+	struct recorder rec;
+	struct kc_reflector_options o;
+	struct kc_reflector *r;
+
+	(void)state;
+	start_reflectors();
+	if (!ktest_run_loop_until(&E.loop, one_connection, NULL, WAIT_MS))
+		fail_msg("%u connections to the proxy, want 1", proxy_connections());
+	memset(&rec, 0, sizeof(rec));
+	memset(&o, 0, sizeof(o));
+	o.loop = &E.loop;
+	o.type = &kc_type_node;
+	o.page_size = 50;
+	o.watch_timeout_s = 120;
+	o.stall_timeout_ms = 1000;
+	o.backoff_initial_ms = 100;
+	o.backoff_max_ms = 500;
+	o.on_change = on_change;
+	o.userdata = &rec;
+	assert_int_equal(kc_reflector_new(E.client, E.intern, &o, &r), 0);
+	assert_int_equal(kc_reflector_start(r), 0);
+	KTEST_WAIT_STAT(&E.loop, r, watches, 1, WAIT_MS);
+	assert_int_equal(proxy_connections(), 1);
+
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":true}");
+	KTEST_WAIT_STAT(&E.loop, r, stalls, 1, WAIT_MS);
+	KTEST_WAIT_STAT(&E.loop, r, watches, 2, WAIT_MS);
+	if (!ktest_run_loop_until(&E.loop, two_connections, NULL, WAIT_MS))
+		fail_msg("the re-watch after the stall did not open a new connection (%u connections)",
+			 proxy_connections());
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":false}");
+	for (int i = 0; i < N_REFL; i++)
+		assert_int_equal(kc_reflector_stats(R[i].r)->watch_restarts, 0);
+	kc_reflector_free(r);
+	free_reflectors();
+}
+
+/* Runs `$KTEST_H2_CTL op` and returns the number it prints (the relay's port). */
+static unsigned proxy_ctl_number(const char *op)
+{
+	char *cmd = kc_xasprintf("%s %s", getenv("KTEST_H2_CTL"), op);
+	FILE *p = popen(cmd, "r");
+	unsigned n = 0;
+
+	assert_non_null(p);
+	if (fscanf(p, "%u", &n) != 1)
+		n = 0;
+	if (pclose(p) != 0 || n == 0)
+		fail_msg("%s: no number", cmd);
+	free(cmd);
+	return n;
+}
+
+/* The local ports of this host's ESTABLISHED connections to 127.0.0.1:port (the client's ends). */
+static size_t client_ports(unsigned port, unsigned *ports, size_t max)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	size_t n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned slot, lport, rport, st;
+		char raddr[16];
+
+		if (sscanf(line, " %u: %*8[0-9A-Fa-f]:%x %8[0-9A-Fa-f]:%x %x", &slot, &lport, raddr, &rport, &st) != 5)
+			continue;
+		if (st == 1 && rport == port && strcmp(raddr, "0100007F") == 0 && n < max)
+			ports[n++] = lport;
+	}
+	fclose(f);
+	return n;
+}
+
+struct stream {
+	struct result res; /* first: on_response takes the stream as its result */
+	size_t bytes;
+};
+
+static int on_stream_data(struct kc_request *req, const char *buf, size_t len, void *ud)
+{
+	(void)req;
+	(void)buf;
+	((struct stream *)ud)->bytes += len;
+	return 0;
+}
+
+static bool stream_has_data(void *ud)
+{
+	return ((struct stream *)ud)->bytes > 0;
+}
+
+static bool client_closed_flag(void *ud)
+{
+	return *(bool *)ud;
+}
+
+static void set_flag(void *ud)
+{
+	*(bool *)ud = true;
+}
+
+/* A relay between the client and the proxy stops forwarding but keeps its sockets open, as a
+ * middlebox that lost its state does: nothing on the HTTP/2 connection moves, and neither side
+ * notices.  The health checks (read idle, then an unanswered probe) close the connection, the
+ * watch on it fails, and a request queued behind the silence is answered on a NEW connection. */
+static void test_silent_connection_abandoned(void **state)
+{
+	struct kc_client_options co = {.qps = 1000, .burst = 1000, .read_idle_ms = 500, .ping_timeout_ms = 500,
+				       .backoff_initial_ms = 100, .backoff_max_ms = 500, .max_attempts = 20};
+	struct kc_request_options wo = {.method = "GET", .path = "/api/v1/pods?watch=1&allowWatchBookmarks=true",
+					.timeout_ms = UINT64_MAX, .on_data = on_stream_data};
+	struct kc_config cfg = E.cfg;
+	struct kc_client *c = NULL;
+	struct kc_error err;
+	struct stream watch;
+	struct result res;
+	unsigned before[8], after[8];
+	size_t n_before, n_after;
+	char *op, *url;
+	unsigned relay_port;
+	uint64_t frozen_at, frozen_mono;
+	bool closed = false;
+
+	(void)state;
+	op = kc_xasprintf("relay-start --owner-pid %d", (int)getpid());
+	relay_port = proxy_ctl_number(op);
+	free(op);
+	url = kc_xasprintf("https://127.0.0.1:%u", relay_port);
+	cfg.server = url;
+	assert_int_equal(kc_client_new(&E.loop, &cfg, &co, &c, &err), 0);
+
+	memset(&watch, 0, sizeof(watch));
+	assert_int_equal(kc_client_request(c, &wo, on_response, &watch, NULL), 0);
+	if (!ktest_run_loop_until(&E.loop, stream_has_data, &watch, WAIT_MS))
+		fail_msg("the watch through the relay got no data");
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(kc_client_request(c, &(struct kc_request_options){.method = "GET", .path = "/version"},
+					   on_response, &res, NULL),
+			 0);
+	wait_done(&res, WAIT_MS);
+	assert_int_equal(res.http_status, 200);
+	assert_string_equal(kc_client_last_protocol(c), "HTTP/2");
+	n_before = client_ports(relay_port, before, KC_ARRAY_SIZE(before));
+	assert_int_equal(n_before, 1);
+
+	proxy_ctl("relay-freeze");
+	frozen_at = uv_now(&E.loop);
+	frozen_mono = kc_monotonic_ms();
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(kc_client_request(c,
+					   &(struct kc_request_options){.method = "GET", .path = "/api/v1/namespaces",
+									.retry = true},
+					   on_response, &res, NULL),
+			 0);
+	wait_done(&res, WAIT_MS);
+	assert_int_equal(res.error, 0);
+	assert_int_equal(res.http_status, 200);
+	assert_true(kc_client_dead_connections(c) >= 1);
+	assert_true(kc_client_last_success_ms(c) > frozen_at);
+	/* The watch on the dead connection ended with a transport error. */
+	if (!ktest_run_loop_until(&E.loop, is_done, &watch.res, WAIT_MS))
+		fail_msg("the watch on the silent connection did not end");
+	assert_true(watch.res.error < 0);
+	/* The answer came on another connection: the old one is no longer established. */
+	n_after = client_ports(relay_port, after, KC_ARRAY_SIZE(after));
+	assert_true(n_after >= 1);
+	for (size_t i = 0; i < n_after; i++)
+		assert_int_not_equal(after[i], before[0]);
+	fprintf(stderr, "itest_h2: silent connection abandoned; answered %llu ms after the freeze\n",
+		(unsigned long long)(res.done_at - frozen_mono));
+
+	kc_client_close(c, set_flag, &closed);
+	if (!ktest_run_loop_until(&E.loop, client_closed_flag, &closed, WAIT_MS))
+		fail_msg("client did not close");
+	proxy_ctl("relay-stop");
+	free(url);
+}
+
 /* ------------------------------------------------------------- fixture */
 
 static int group_setup(void **state)
@@ -560,6 +754,8 @@ int main(void)
 	    cmocka_unit_test(test_stream_reset_leaves_others),
 	    cmocka_unit_test(test_goaway_rewatch),
 	    cmocka_unit_test(test_eviction_reset),
+	    cmocka_unit_test(test_silent_connection_abandoned),
+	    cmocka_unit_test(test_stall_rewatches_on_new_connection),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -714,6 +714,74 @@ static void test_rate_limited(void **state)
 	close_client(&f);
 }
 
+/* Requests of a saturated rate limiter, and a priority one queued after them. */
+struct lanes {
+	struct result normal[12];
+	struct kc_request *normal_req[12];
+	struct result prio;
+	unsigned normal_done_before_prio;
+};
+
+static void on_normal(struct kc_request *req, const struct kc_response *resp, void *ud)
+{
+	on_response(req, resp, ud);
+}
+
+static void on_prio(struct kc_request *req, const struct kc_response *resp, void *ud)
+{
+	struct lanes *l = ud;
+
+	on_response(req, resp, &l->prio);
+	for (size_t i = 0; i < KC_ARRAY_SIZE(l->normal); i++)
+		if (l->normal[i].done)
+			l->normal_done_before_prio++;
+}
+
+static bool lanes_done(void *ud)
+{
+	struct lanes *l = ud;
+
+	for (size_t i = 0; i < KC_ARRAY_SIZE(l->normal); i++)
+		if (!l->normal[i].done)
+			return false;
+	return l->prio.done;
+}
+
+/* Twelve requests drain a one-token bucket at 1 QPS (the queue is 11 s long); a priority
+ * request queued after them is answered before all but the first: it has a lane of its
+ * own.  The rest are then cancelled. */
+static void test_priority_lane(void **state)
+{
+	struct fixture f;
+	struct lanes *l = kc_xcalloc(1, sizeof(*l));
+	struct kc_client_options opts = {.qps = 1, .burst = 1};
+	struct kc_request_options o = {.method = "GET", .path = "/api/v1/namespaces"};
+	struct kc_request_options po = {.method = "GET", .path = "/api/v1/namespaces/default", .priority = true};
+
+	(void)state;
+	open_client(&f, "kubeconfig-admin", &opts);
+	for (size_t i = 0; i < KC_ARRAY_SIZE(l->normal); i++)
+		assert_int_equal(kc_client_request(f.client, &o, on_normal, &l->normal[i], &l->normal_req[i]), 0);
+	assert_int_equal(kc_client_request(f.client, &po, on_prio, l, NULL), 0);
+	assert_true(ktest_run_loop_until(&f.loop, is_done, &l->prio, 10000));
+	assert_int_equal(l->prio.error, 0);
+	assert_int_equal(l->prio.http_status, 200);
+	/* Only the first, which took the one token, may have been answered before it. */
+	assert_true(l->normal_done_before_prio <= 1);
+	/* The first one had its token and runs: it may still be on its way. */
+	for (size_t i = 1; i < KC_ARRAY_SIZE(l->normal); i++)
+		if (!l->normal[i].done)
+			kc_request_cancel(l->normal_req[i]);
+	assert_true(ktest_run_loop_until(&f.loop, lanes_done, l, 10000));
+	assert_int_equal(l->normal[0].http_status, 200);
+	assert_int_equal(l->normal[11].error, -ECANCELED);
+	for (size_t i = 0; i < KC_ARRAY_SIZE(l->normal); i++)
+		result_done(&l->normal[i]);
+	result_done(&l->prio);
+	free(l);
+	close_client(&f);
+}
+
 struct closer {
 	struct fixture *f;
 	struct result res;
@@ -769,8 +837,11 @@ static void test_server_restart_retried(void **state)
 {
 	struct fixture f;
 	struct result res = {0};
+	/* Enough attempts for a slow restart on a loaded machine (through nghttpx each
+	 * attempt is a quick 502 until the backend is back): the bound is a deadline, not
+	 * a timing. */
 	struct kc_client_options opts = {
-	    .backoff_initial_ms = 100, .backoff_max_ms = 400, .max_attempts = 20};
+	    .backoff_initial_ms = 100, .backoff_max_ms = 400, .max_attempts = 100};
 
 	(void)state;
 	open_client(&f, "kubeconfig-admin", &opts);
@@ -811,6 +882,7 @@ int main(void)
 	    cmocka_unit_test(test_body_bound),
 	    cmocka_unit_test(test_streaming),
 	    cmocka_unit_test(test_rate_limited),
+	    cmocka_unit_test(test_priority_lane),
 	    cmocka_unit_test(test_close_from_callback),
 	    cmocka_unit_test(test_server_restart_retried),
 	    cmocka_unit_test(test_escape_query),

@@ -97,6 +97,17 @@ static void answer(struct fake *f, size_t i, long status)
 	f->sent[i].done(NULL, &resp, f->sent[i].userdata);
 }
 
+/* Answers request i with a body (a GET of a node, a list). */
+static void answer_body(struct fake *f, size_t i, long status, const char *body)
+{
+	struct kc_response resp = {.http_status = status, .body = body, .body_len = strlen(body)};
+
+	assert_true(i < f->n);
+	assert_false(f->sent[i].answered);
+	f->sent[i].answered = true;
+	f->sent[i].done(NULL, &resp, f->sent[i].userdata);
+}
+
 /* A GPU node n1 and, with sick, pod ml/trainer-x (uid u1) on a device the kubelet calls Unhealthy. */
 static void setup(struct fake *f, struct policy *p)
 {
@@ -480,6 +491,129 @@ static void test_notices_bounded(void **state)
 	teardown_fake(&f);
 }
 
+static const char *const node_json_5 =
+    "{\"metadata\":{\"name\":\"n1\",\"resourceVersion\":\"5\"},\"spec\":{\"taints\":["
+    "{\"key\":\"nvidia.com/gpu\",\"value\":\"present\",\"effect\":\"NoSchedule\"}]}}";
+static const char *const node_json_6 =
+    "{\"metadata\":{\"name\":\"n1\",\"resourceVersion\":\"6\",\"labels\":{\"x\":\"y\"}},\"spec\":{"
+    "\"taints\":[{\"key\":\"nvidia.com/gpu\",\"value\":\"present\",\"effect\":\"NoSchedule\"},"
+    "{\"key\":\"other\",\"effect\":\"NoSchedule\"}]}}";
+
+/*
+ * A node fence: GET the node, merge-patch its taints with its resourceVersion; a 409
+ * reads it again and patches the new version; only then the pod's Event and eviction.
+ */
+static void test_node_fence_read_modify_write(void **state)
+{
+	struct fake f;
+	struct kc_node *n;
+	json_t *j, *taints;
+
+	(void)state;
+	setup(&f, tb_policy_yaml("devices: {dra: false}\nsignals:\n  nodeConditions:\n    - {type: GPUXIDErrors}\n"
+				 "remediation: {}\n"));
+	n = tb_node_clone(kc_store_get(f.env.nodes, "", "n1"));
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "XID 79");
+	tb_put_node(&f.env, n);
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(f.sent[0].method, "GET");
+	assert_string_equal(f.sent[0].path, "/api/v1/nodes/n1");
+	answer_body(&f, 0, 200, node_json_5);
+	assert_int_equal(f.n, 2);
+	assert_string_equal(f.sent[1].method, "PATCH");
+	assert_string_equal(f.sent[1].path, "/api/v1/nodes/n1");
+	j = body_json(&f.sent[1]);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "resourceVersion")), "5");
+	json_decref(j);
+	answer(&f, 1, 409);
+	/* Read again, never a blind write; no eviction meanwhile. */
+	assert_int_equal(f.n, 3);
+	assert_string_equal(f.sent[2].method, "GET");
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 3);
+	answer_body(&f, 2, 200, node_json_6);
+	assert_int_equal(f.n, 4);
+	j = body_json(&f.sent[3]);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "metadata"), "resourceVersion")), "6");
+	taints = json_object_get(json_object_get(j, "spec"), "taints");
+	assert_int_equal(json_array_size(taints), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(taints, 1), "key")), "other");
+	json_decref(j);
+	answer(&f, 3, 200);
+	assert_int_equal(core_stats(f.env.core)->quarantine_adds, 1);
+	/* Now the pod: its Event first. */
+	actions_pump(f.actions, true, f.now);
+	assert_int_equal(f.n, 5);
+	assert_string_equal(f.sent[4].path, "/api/v1/namespaces/ml/events");
+	answer(&f, 4, 201);
+	assert_string_equal(f.sent[5].path, "/api/v1/namespaces/ml/pods/trainer-x/eviction");
+	answer(&f, 5, 201);
+	teardown_fake(&f);
+}
+
+/* The one unanswered request with this method and exactly this path. */
+static size_t pending(struct fake *f, const char *method, const char *path)
+{
+	size_t found = SIZE_MAX;
+
+	for (size_t i = 0; i < f->n; i++)
+		if (!f->sent[i].answered && strcmp(f->sent[i].method, method) == 0 && strcmp(f->sent[i].path, path) == 0) {
+			assert_int_equal(found, SIZE_MAX);
+			found = i;
+		}
+	if (found == SIZE_MAX)
+		fail_msg("no pending %s %s", method, path);
+	return found;
+}
+
+#define RULES_API "/apis/resource.k8s.io/%s/devicetaintrules"
+#define OURS "?labelSelector=app.kubernetes.io%%2Fmanaged-by%%3Ddevice-descheduler"
+
+/*
+ * DeviceTaintRule versions: the list of our rules and a create race down the versions;
+ * once the list finds the served version (v1alpha3) the create uses it, and the device is
+ * never taken for one no version serves.
+ */
+static void test_rule_version_fallback_while_listing(void **state)
+{
+	struct fake f;
+	struct kc_pod *p = tb_pod("ml", "dra", "u9", "n1");
+	struct kc_resource_claim *c;
+	size_t i;
+
+	(void)state;
+	setup(&f, tb_policy_yaml("remediation: {}\n"));
+	tb_pod_owner(p, "StatefulSet", "s", true);
+	tb_pod_container(p, "main", NULL, 0);
+	tb_pod_claim(p, "gpu", "dra-gpu");
+	tb_put_pod(&f.env, p);
+	c = tb_claim("ml", "dra-gpu", "claim-u9");
+	tb_claim_result(c, "gpu", "gpu.example.com", "n1", "gpu-0");
+	tb_claim_consumer(c, "dra", "u9");
+	tb_claim_device_condition(c, "gpu.example.com", "n1", "gpu-0", "Ready", KC_COND_FALSE, "ECC");
+	tb_put_claim(&f.env, c);
+	actions_pump(f.actions, true, f.now);
+	/* The other pod needs no fence (KEP-4680 Unhealthy): it goes its own way. */
+	answer(&f, pending(&f, "POST", "/api/v1/namespaces/ml/events"), 201);
+	answer(&f, pending(&f, "POST", "/api/v1/namespaces/ml/pods/trainer-x/eviction"), 201);
+	/* The list of our rules and the rule race down the versions. */
+	answer(&f, pending(&f, "GET", tb_fmt(RULES_API OURS, "v1")), 404);
+	answer(&f, pending(&f, "POST", tb_fmt(RULES_API, "v1")), 404);
+	answer(&f, pending(&f, "GET", tb_fmt(RULES_API OURS, "v1beta2")), 404);
+	i = pending(&f, "GET", tb_fmt(RULES_API OURS, "v1alpha3"));
+	answer_body(&f, i, 200, "{\"kind\":\"DeviceTaintRuleList\",\"items\":[]}");
+	/* The list found v1alpha3 meanwhile: the create's next try goes there, not "no API at all". */
+	answer(&f, pending(&f, "POST", tb_fmt(RULES_API, "v1beta2")), 404);
+	answer(&f, pending(&f, "POST", tb_fmt(RULES_API, "v1alpha3")), 201);
+	assert_int_equal(core_stats(f.env.core)->quarantined_devices, 1);
+	assert_int_equal(core_stats(f.env.core)->quarantined_nodes, 0);
+	actions_pump(f.actions, true, f.now);
+	answer(&f, pending(&f, "POST", "/api/v1/namespaces/ml/events"), 201);
+	answer(&f, pending(&f, "POST", "/api/v1/namespaces/ml/pods/dra/eviction"), 201);
+	teardown_fake(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +626,8 @@ int main(void)
 	    cmocka_unit_test(test_pod_changed_while_event_in_flight),
 	    cmocka_unit_test(test_latency_once_per_rescue),
 	    cmocka_unit_test(test_notices_bounded),
+	    cmocka_unit_test(test_node_fence_read_modify_write),
+	    cmocka_unit_test(test_rule_version_fallback_while_listing),
 	};
 
 	kc_log_setup(-1, KC_LOG_TEXT, stderr);

@@ -15,6 +15,7 @@
 
 #include "core_builders.h"
 #include "explain.h"
+#include "quarantine.h"
 
 #define GPU "nvidia.com/gpu"
 
@@ -242,6 +243,76 @@ static void test_dra_devices(void **state)
 	tb_env_done(&e);
 }
 
+static void put_sick_node(struct tb_env *e, const char *name, bool fenced)
+{
+	struct kc_node *n = tb_node(name);
+
+	tb_node_resource(n, GPU, 8, 8);
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "XID 79");
+	if (fenced) {
+		tb_node_taint(n, "device-descheduler.io/unhealthy-device", "nvidia.com_gpu", "NoSchedule");
+		tb_node_annotation(n, QUARANTINE_ANNOTATION, "{\"since\":\"2026-01-01T00:00:00Z\"}");
+	}
+	tb_put_node(e, n);
+}
+
+/* A node condition: the node is fenced first (the fence the controller would write is shown), then
+ * the pod goes; a node that already carries our quarantine is reported as such. */
+static void test_node_fence(void **state)
+{
+	struct tb_env e;
+	struct explain x;
+
+	(void)state;
+	tb_env_init(&e,
+		    tb_policy_yaml("signals:\n  nodeConditions:\n    - {type: GPUXIDErrors}\n"
+				   "remediation: {maxQuarantinedNodePercent: 100}\n"),
+		    true);
+	put_sick_node(&e, "n1", false);
+	put_sick_node(&e, "n2", true);
+	tb_put_pod(&e, tb_gpu_pod("ml", "a", "u1", "n1", GPU, 1));
+	tb_put_pod(&e, tb_gpu_pod("ml", "b", "u2", "n2", GPU, 1));
+	explain(&e, "a", &x);
+	assert_int_equal(x.decision, CORE_DECISION_DUE);
+	assert_false(x.node_quarantined);
+	assert_non_null(x.fence_message);
+	assert_non_null(strstr(x.fence_message, "Quarantining node n1 (taint device-descheduler.io/unhealthy-device="));
+	assert_int_equal(x.n_devices, 1);
+	assert_string_equal(x.devices[0].device, "");
+	assert_int_equal(x.hits[0].signal, HEALTH_NODE_CONDITION);
+	explain_done(&x);
+	explain(&e, "b", &x);
+	assert_int_equal(x.decision, CORE_DECISION_DUE);
+	assert_true(x.node_quarantined);
+	assert_null(x.fence_message);
+	explain_done(&x);
+	tb_env_done(&e);
+}
+
+/* At the quarantine cap a pod that needs a new fence is held. */
+static void test_quarantine_cap(void **state)
+{
+	struct tb_env e;
+	struct explain x;
+
+	(void)state;
+	tb_env_init(&e,
+		    tb_policy_yaml("signals:\n  nodeConditions:\n    - {type: GPUXIDErrors}\n"
+				   "remediation: {maxQuarantinedNodes: 1}\n"),
+		    true);
+	put_sick_node(&e, "n1", true);
+	put_sick_node(&e, "n2", false);
+	tb_put_pod(&e, tb_gpu_pod("ml", "b", "u2", "n2", GPU, 1));
+	explain(&e, "b", &x);
+	assert_int_equal(x.decision, CORE_DECISION_HELD);
+	assert_true(x.quarantine_capped);
+	assert_string_equal(x.decision_text, "held: quarantine cap reached (remediation.maxQuarantinedNodes or "
+					     "maxQuarantinedNodePercent)");
+	assert_null(x.fence_message);
+	explain_done(&x);
+	tb_env_done(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +323,8 @@ int main(void)
 	    cmocka_unit_test(test_held_by_node_limit),
 	    cmocka_unit_test(test_held_by_breaker),
 	    cmocka_unit_test(test_dra_devices),
+	    cmocka_unit_test(test_node_fence),
+	    cmocka_unit_test(test_quarantine_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

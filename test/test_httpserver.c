@@ -81,6 +81,7 @@ struct fixture {
 	struct fetch *fetches;
 	size_t n_fetches;
 	int ready_calls;
+	int live_calls;
 	int done_calls;
 };
 
@@ -153,6 +154,17 @@ static bool ready(void *ud, char *reason, size_t size)
 	return true;
 }
 
+/* Live twice, then not (the API server stopped answering). */
+static bool live(void *ud, char *reason, size_t size)
+{
+	struct fixture *f = ud;
+
+	if (f->live_calls++ < 2)
+		return true;
+	snprintf(reason, size, "no answer from the API server for 200 s");
+	return false;
+}
+
 static void test_serve(void **state)
 {
 	struct fetch fetches[] = {
@@ -160,7 +172,7 @@ static void test_serve(void **state)
 	    {"GET", 1, "/readyz", 0, NULL, NULL},   {"GET", 1, "/readyz", 0, NULL, NULL},
 	    {"GET", 1, "/metrics", 0, NULL, NULL},  {"GET", 0, "/healthz", 0, NULL, NULL},
 	    {"POST", 1, "/healthz", 0, NULL, NULL}, {"HEAD", 1, "/healthz", 0, NULL, NULL},
-	    {"GET", 0, "/metrics", 0, NULL, NULL},
+	    {"GET", 0, "/metrics", 0, NULL, NULL},  {"GET", 1, "/healthz", 0, NULL, NULL},
 	};
 	static const char *const labels[] = {"resource", NULL};
 	struct fixture f = {.fetches = fetches, .n_fetches = KC_ARRAY_SIZE(fetches)};
@@ -170,6 +182,7 @@ static void test_serve(void **state)
 	    .probe_address = "127.0.0.1:0",
 	    .metrics = m,
 	    .ready = ready,
+	    .live = live,
 	    .userdata = &f,
 	};
 	struct kc_error err = {{0}};
@@ -217,6 +230,9 @@ static void test_serve(void **state)
 	assert_int_equal(fetches[8].status, 200);
 	assert_string_equal(fetches[8].body, want_metrics);
 	assert_int_equal(f.ready_calls, 2);
+	assert_int_equal(fetches[9].status, 503);
+	assert_string_equal(fetches[9].body, "no answer from the API server for 200 s");
+	assert_int_equal(f.live_calls, 3);
 	for (size_t i = 0; i < KC_ARRAY_SIZE(fetches); i++) {
 		free(fetches[i].body);
 		free(fetches[i].content_type);

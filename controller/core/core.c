@@ -1050,6 +1050,13 @@ uint64_t core_next_wakeup(const struct core *c, uint64_t now_ms)
 	return wake < breaker ? wake : breaker;
 }
 
+const char *const core_keep_annotations[] = {POLICY_OPT_OUT_ANNOTATION, QUARANTINE_ANNOTATION, NULL};
+
+bool core_node_quarantined(const struct core *c, const char *node)
+{
+	return quarantine_node_fenced(c->qr, node);
+}
+
 const char *core_skip_name(size_t i)
 {
 	return planner_skip_name((enum planner_skip)i);
@@ -1127,7 +1134,12 @@ void core_pod_view(struct core *c, const char *uid, uint64_t now_ms, struct core
 	/* The same check core_next_action() makes; a pod it already found held (r->held) was
 	 * rescheduled to when that limit has room. */
 	hold = limits_check(c->lim, r->ns, r->node, c->p->dry_run, now_ms, &wake);
-	if (hold != LIMITS_OK && (r->due_ms <= now_ms || r->held || hold == LIMITS_HOLD_BREAKER)) {
+	if (r->heap_pos == SIZE_MAX && !r->held && hold != LIMITS_HOLD_BREAKER) {
+		/* Parked by the fencing gate: at the quarantine cap, or waiting for its fence. */
+		ret->quarantine_capped = quarantine_stats(c->qr)->at_cap;
+		ret->fence_wait = !ret->quarantine_capped;
+		ret->decision = ret->quarantine_capped ? CORE_DECISION_HELD : CORE_DECISION_WAITING;
+	} else if (hold != LIMITS_OK && (r->due_ms <= now_ms || r->held || hold == LIMITS_HOLD_BREAKER)) {
 		ret->decision = CORE_DECISION_HELD;
 		ret->hold = hold;
 		ret->due_ms = wake > r->due_ms ? wake : r->due_ms;

@@ -206,6 +206,13 @@ struct core_stats {
 
 const struct core_stats *core_stats(const struct core *c);
 
+/* The annotations the core reads (opt-out, our quarantine record): the shell's
+ * decoders must keep them (kc_decode_opts.keep_annotations); NULL-terminated. */
+extern const char *const core_keep_annotations[];
+
+/* Whether the node is quarantined by this controller (a fence of ours, from the node's annotation). */
+bool core_node_quarantined(const struct core *c, const char *node);
+
 /* The label of core_stats.skipped[i] for metrics ("DaemonSet"); static storage. */
 const char *core_skip_name(size_t i);
 
@@ -254,6 +261,8 @@ struct core_pod_view {
 					  breaker change frees it); DUE: now */
 	bool dry_run;		       /* DONE: only reported in dry run */
 	bool retry;		       /* WAITING: a backoff after a blocked or failed eviction */
+	bool fence_wait;	       /* WAITING: for the fence of its node or device to be confirmed */
+	bool quarantine_capped;	       /* HELD: by the quarantine cap (hold is then LIMITS_OK) */
 	const struct health_hit *hits; /* its hits (NULL, 0 when HEALTHY) */
 	size_t n_hits;
 	const char *breaker_reason; /* limits_breaker_reason(): counts, and why it is open */

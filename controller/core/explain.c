@@ -136,9 +136,14 @@ static char *decision_text(const struct explain *e)
 	case CORE_DECISION_NEVER:
 		return kc_xasprintf("never: %s", planner_skip_message(e->skip));
 	case CORE_DECISION_WAITING:
+		if (e->fence_wait)
+			return kc_xstrdup("waits for the fence of its node or device to be confirmed");
 		return kc_xasprintf("would evict in %llu s%s (%s)", ceil_s(e->due_in_ms), dry,
 				    e->retry ? "retry backoff" : "debounce");
 	case CORE_DECISION_HELD:
+		if (e->quarantine_capped)
+			return kc_xstrdup("held: quarantine cap reached (remediation.maxQuarantinedNodes or "
+					  "maxQuarantinedNodePercent)");
 		if (e->due_in_ms == UINT64_MAX)
 			return kc_xasprintf("held: %s", explain_hold_text(e->hold));
 		return kc_xasprintf("held: %s; would evict in %llu s%s", explain_hold_text(e->hold),
@@ -155,16 +160,39 @@ static char *decision_text(const struct explain *e)
 	return kc_xstrdup("unknown");
 }
 
+char *explain_view_text(const struct core_pod_view *v, bool dry_run, uint64_t now_ms)
+{
+	struct explain e = {0};
+
+	e.decision = v->decision;
+	e.skip = v->skip;
+	e.hold = v->hold;
+	e.retry = v->retry;
+	e.fence_wait = v->fence_wait;
+	e.quarantine_capped = v->quarantine_capped;
+	e.dry_run = dry_run;
+	e.due_in_ms = v->due_ms == UINT64_MAX ? UINT64_MAX : v->due_ms > now_ms ? v->due_ms - now_ms : 0;
+	return decision_text(&e);
+}
+
 /*
  * Draws the core's due actions in its own order until the pod's comes out
  * (0, *ret_message set) or nothing more is due (-EAGAIN).  Every other action
  * is answered "evicted", so it takes from the limits what it would take.
  */
-static int draw_until(struct core *c, const char *uid, char **ret_message)
+static int draw_until(struct core *c, const char *uid, const char *node, char **ret_message,
+		      char **ret_fence)
 {
 	struct core_action a;
 
 	for (unsigned i = 0; i < MAX_DRAWN && core_next_action(c, EXPLAIN_NOW, &a) == 0; i++) {
+		if (a.kind == CORE_FENCE) {
+			/* Written and confirmed, as the API would; the first one for this pod's node is shown. */
+			if (!*ret_fence && a.fence.op == QUARANTINE_ADD && a.node && strcmp(a.node, node) == 0)
+				*ret_fence = kc_xstrdup(a.message);
+			core_fence_done(c, a.fence.kind, a.fence.unit, QUARANTINE_OK, EXPLAIN_NOW);
+			continue;
+		}
 		if (strcmp(a.uid, uid) == 0) {
 			*ret_message = kc_xstrdup(a.message);
 			return 0;
@@ -192,7 +220,8 @@ int explain_pod(const struct policy *p, const struct kc_store *pods, const struc
 	c = core_new(p, pods, nodes, claims, slices);
 	core_set_synced(c, true, EXPLAIN_NOW);
 	core_set_active(c, true, EXPLAIN_NOW);
-	if (draw_until(c, e.uid, &e.action_message) == 0) {
+	e.node_quarantined = *e.node && core_node_quarantined(c, e.node);
+	if (draw_until(c, e.uid, e.node, &e.action_message, &e.fence_message) == 0) {
 		/* Its action came out: the view now says "in flight"; read the hits from it. */
 		core_pod_view(c, e.uid, EXPLAIN_NOW, &v);
 		v.decision = CORE_DECISION_DUE;
@@ -205,6 +234,8 @@ int explain_pod(const struct policy *p, const struct kc_store *pods, const struc
 	e.skip = v.skip;
 	e.hold = v.hold;
 	e.retry = v.retry;
+	e.fence_wait = v.fence_wait;
+	e.quarantine_capped = v.quarantine_capped;
 	e.due_in_ms = v.due_ms == UINT64_MAX ? UINT64_MAX : v.due_ms - EXPLAIN_NOW;
 	st = core_stats(c);
 	e.breaker_open = st->breaker_open;
@@ -234,6 +265,7 @@ void explain_done(struct explain *e)
 	health_hits_free(e->hits, e->n_hits);
 	free(e->breaker_reason);
 	free(e->action_message);
+	free(e->fence_message);
 	free(e->decision_text);
 	memset(e, 0, sizeof(*e));
 }

@@ -6,7 +6,9 @@
  * started leader would draw them (each one answered "evicted", so pods ahead
  * of this one in the queue use up the limits they would use); then the
  * pod's record, filters (planner_filter_each), devices (health_pod_devices)
- * and hits are read back.
+ * and hits are read back.  Fences (quarantine.h) the draw asks for are
+ * answered "written", as the API would confirm them; a quarantine the node
+ * already carries is read from its annotation, as the controller does.
  *
  * Time: the core runs on a clock of its own that starts now, so debounces
  * count from now, as for a controller that first sees the pod now.  A
@@ -37,6 +39,9 @@ struct explain_device {
 	char *health; /* KEP-4680 word from allocatedResourcesStatus, or "" */
 };
 
+/* The last skip reason that is a filter of the policy (the loop guard after it is not). */
+#define EXPLAIN_LAST_FILTER PLANNER_SKIP_BARE
+
 /* Everything explain_pod() found; every string owned, freed by explain_done(). */
 struct explain {
 	char *ns, *name, *uid, *node;
@@ -47,12 +52,18 @@ struct explain {
 	struct health_hit *hits; /* the core's hits for the pod (copies) */
 	size_t n_hits;
 	bool signal_enabled[HEALTH_SIGNAL_COUNT];
-	bool filter_fails[PLANNER_SKIP_COUNT]; /* see planner_filter_each */
+	bool filter_fails[PLANNER_SKIP_COUNT]; /* see planner_filter_each: the policy's filters are
+						  1 .. EXPLAIN_LAST_FILTER */
 	enum core_decision decision;
 	enum planner_skip skip;	 /* NEVER: the filter that decides */
 	enum limits_hold hold;	 /* HELD */
 	uint64_t due_in_ms;	 /* WAITING, HELD: from now; UINT64_MAX: no time known */
 	bool retry;		 /* WAITING on a retry backoff (not a debounce) */
+	bool fence_wait;	 /* WAITING for its node's or device's fence */
+	bool quarantine_capped;	 /* HELD by the quarantine cap */
+	bool node_quarantined;	 /* its node carries a quarantine of this controller */
+	char *fence_message;	 /* the fence the controller would write first for this pod's node or
+				    devices ("Quarantining node ..."), or NULL */
 	bool dry_run;		 /* the policy's dryRun */
 	bool breaker_open;
 	uint32_t device_nodes, unhealthy_nodes;
@@ -70,6 +81,9 @@ struct explain {
 int explain_pod(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
 		const struct kc_store *claims, const struct kc_store *slices, const char *ns, const char *name,
 		struct explain *ret);
+/* The decision text of a core_pod_view read at now_ms ("held: node limit ...; would evict in 60 s"),
+ * as explain_pod() words it; the caller frees it. */
+char *explain_view_text(const struct core_pod_view *v, bool dry_run, uint64_t now_ms);
 /* Frees what explain_pod() filled and zeroes it; accepts a zeroed struct. */
 void explain_done(struct explain *e);
 

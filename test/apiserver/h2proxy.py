@@ -30,6 +30,19 @@ Python:
 Command line (for C tests, which cannot call Python; state is kept in DIR):
     h2proxy.py start|reload|restart|kill|stop|status|connections --dir DIR [--grace-ms N]
 
+A dead connection that nobody notices (a middlebox that stops forwarding but keeps the
+sockets open) is modelled by Relay, a TCP relay in front of the proxy:
+    r = Relay(p.port).start()   # r.port, r.url; kubeconfigs point at r.url instead of p.url
+    r.freeze()                  # connections open now stop forwarding, both ways, and stay
+                                # open; connections made later are relayed as usual
+    r.freeze(new_too=True)      # and so are the ones accepted from now on, until r.thaw()
+    r.accepted                  # connections accepted so far
+    r.stop()
+and for C tests, a relay process kept in DIR/h2relay.json:
+    h2proxy.py relay-start --dir DIR --owner-pid PID   # prints the relay's port; the relay
+                                                       # exits with PID (or relay-stop)
+    h2proxy.py relay-freeze|relay-stop --dir DIR
+
 What the proxy does with the test server's faults (observed with curl --http2 -v, nghttpx
 1.52, curl 7.88):
   * POST /_test/drop-watches cuts the backend HTTP/1.1 connection of a watch without the
@@ -46,12 +59,14 @@ import argparse
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 NGHTTPX = "nghttpx"
@@ -324,15 +339,232 @@ class H2Proxy:
         self.stop()
 
 
+class Relay:
+    """A TCP relay to 127.0.0.1:target_port that can stop forwarding the connections it carries
+    while keeping their sockets open (see the module's docstring).  One thread, one selector."""
+
+    def __init__(self, target_port, port=0):
+        self.target_port = target_port
+        self.port = port
+        self.accepted = 0
+        self._lsock = None
+        self._sel = None
+        self._peer = {}        # socket -> the other socket of its pair
+        self._frozen = set()   # sockets of frozen pairs: open, never read or written again
+        self._lock = threading.Lock()
+        self._freeze_req = threading.Event()
+        self._blackhole = False  # accepted connections are frozen at once
+        self._frozen_ack = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        self.on_frozen = None  # called from the relay's loop once a freeze took effect
+
+    @property
+    def url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def listen(self):
+        self._lsock = socket.socket()
+        self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._lsock.bind(("127.0.0.1", self.port))
+        self._lsock.listen(64)
+        self._lsock.setblocking(False)
+        self.port = self._lsock.getsockname()[1]
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._lsock, selectors.EVENT_READ)
+        return self
+
+    def start(self):
+        """Listens and relays from a background thread."""
+        self.listen()
+        self._thread = threading.Thread(target=self.serve, daemon=True)
+        self._thread.start()
+        return self
+
+    def freeze(self, timeout=5.0, new_too=False):
+        """Every connection open now stops forwarding, both ways, and stays open; with new_too,
+        so does every connection accepted until thaw()."""
+        self._blackhole = self._blackhole or new_too
+        self._frozen_ack.clear()
+        self._freeze_req.set()
+        if self._thread is not None and not self._frozen_ack.wait(timeout):
+            raise RuntimeError("relay did not freeze")
+
+    def thaw(self):
+        """Connections accepted from now on are relayed again (frozen ones stay frozen)."""
+        self._blackhole = False
+
+    def _close_pair(self, a):
+        b = self._peer.pop(a, None)
+        for x in (a, b):
+            if x is None:
+                continue
+            self._peer.pop(x, None)
+            try:
+                self._sel.unregister(x)
+            except (KeyError, ValueError):
+                pass
+            x.close()
+
+    def _do_freeze(self):
+        for x in list(self._peer):
+            try:
+                self._sel.unregister(x)
+            except (KeyError, ValueError):
+                pass
+            self._frozen.add(x)
+        self._peer.clear()
+        self._freeze_req.clear()
+        self._frozen_ack.set()
+        if self.on_frozen:
+            self.on_frozen()
+
+    def serve(self, should_stop=None):
+        """Relays until stop() (or should_stop() is true)."""
+        while not self._stop.is_set() and not (should_stop and should_stop()):
+            if self._freeze_req.is_set():
+                self._do_freeze()
+            for key, _ in self._sel.select(timeout=0.1):
+                s = key.fileobj
+                if s is self._lsock:
+                    try:
+                        c, _ = self._lsock.accept()
+                    except OSError:
+                        continue
+                    try:
+                        u = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                    except OSError:
+                        c.close()
+                        continue
+                    self.accepted += 1
+                    if self._blackhole:
+                        self._frozen.update((c, u))
+                        continue
+                    self._peer[c], self._peer[u] = u, c
+                    self._sel.register(c, selectors.EVENT_READ)
+                    self._sel.register(u, selectors.EVENT_READ)
+                    continue
+                if s not in self._peer:
+                    continue
+                try:
+                    data = s.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    self._close_pair(s)
+                    continue
+                try:
+                    self._peer[s].sendall(data)
+                except OSError:
+                    self._close_pair(s)
+        self._shutdown()
+
+    def _shutdown(self):
+        for x in list(self._peer) + list(self._frozen):
+            try:
+                x.close()
+            except OSError:
+                pass
+        self._peer.clear()
+        self._frozen.clear()
+        if self._lsock is not None:
+            self._lsock.close()
+            self._lsock = None
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+
+def _relay_state(dir):
+    with open(os.path.join(dir, "h2relay.json")) as f:
+        return json.load(f)
+
+
+def _relay_serve(dir, owner_pid):
+    """The relay process of relay-start: in front of the proxy recorded in dir, until
+    SIGTERM or until owner_pid exits; SIGUSR1 freezes."""
+    p = H2Proxy(dir)
+    r = Relay(p.port).listen()
+    signal.signal(signal.SIGUSR1, lambda *_: r._freeze_req.set())
+    signal.signal(signal.SIGTERM, lambda *_: r._stop.set())
+    state = os.path.join(dir, "h2relay.json")
+    r.on_frozen = lambda: open(os.path.join(dir, "h2relay.frozen"), "w").close()
+    with open(state + ".tmp", "w") as f:
+        json.dump({"port": r.port, "pid": os.getpid(), "url": r.url}, f)
+    os.replace(state + ".tmp", state)
+    r.serve(should_stop=lambda: not _alive(owner_pid) or not os.path.isdir(dir))
+    try:
+        os.unlink(state)
+    except FileNotFoundError:
+        pass
+
+
+def _relay_start(dir, owner_pid, timeout=10.0):
+    state = os.path.join(dir, "h2relay.json")
+    try:
+        os.unlink(state)
+    except FileNotFoundError:
+        pass
+    subprocess.Popen([sys.executable, os.path.abspath(__file__), "relay-serve", "--dir", dir,
+                      "--owner-pid", str(owner_pid)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(state):
+            return _relay_state(dir)
+        time.sleep(0.02)
+    raise RuntimeError("the relay did not start")
+
+
+def _relay_signal(dir, sig):
+    """SIGUSR1 (freeze; returns once it took effect) or SIGTERM (stop; returns once it exited)."""
+    frozen = os.path.join(dir, "h2relay.frozen")
+    try:
+        pid = _relay_state(dir)["pid"]
+    except (OSError, ValueError, KeyError):
+        return False
+    try:
+        os.unlink(frozen)
+    except FileNotFoundError:
+        pass
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    if sig == signal.SIGUSR1:
+        deadline = time.time() + 5
+        while time.time() < deadline and not os.path.exists(frozen):
+            time.sleep(0.02)
+        return os.path.exists(frozen)
+    if sig == signal.SIGTERM:
+        deadline = time.time() + 5
+        while time.time() < deadline and _alive(pid):
+            time.sleep(0.02)
+    return True
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="nghttpx as an HTTP/2 TLS front for the test API server")
-    ap.add_argument("op", choices=["start", "reload", "restart", "kill", "stop", "status", "connections"])
+    ap.add_argument("op", choices=["start", "reload", "restart", "kill", "stop", "status", "connections",
+                                   "relay-start", "relay-serve", "relay-freeze", "relay-stop"])
     ap.add_argument("--dir", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--grace-ms", type=int, default=None)
     ap.add_argument("--down-ms", type=int, default=0)
     ap.add_argument("--hard", action="store_true", help="restart with SIGKILL instead of SIGQUIT")
+    ap.add_argument("--owner-pid", type=int, default=0, help="relay-start: the relay exits with this process")
     a = ap.parse_args(argv)
+    if a.op == "relay-start":
+        print(_relay_start(a.dir, a.owner_pid or os.getppid())["port"], flush=True)
+        return 0
+    if a.op == "relay-serve":
+        _relay_serve(a.dir, a.owner_pid)
+        return 0
+    if a.op in ("relay-freeze", "relay-stop"):
+        return 0 if _relay_signal(a.dir, signal.SIGUSR1 if a.op == "relay-freeze" else signal.SIGTERM) else 1
     p = H2Proxy(a.dir, port=a.port)
     if a.grace_ms is not None:
         p.grace_ms = a.grace_ms

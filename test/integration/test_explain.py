@@ -159,6 +159,29 @@ class ExplainDecisions(ExplainBase):
         j = self.explain_json("ml/" + pod.name)
         self.assertEqual(j["decision"]["kind"], "Healthy")
 
+    def test_node_quarantine(self):
+        """A node condition: explain shows the fence the controller would write first; once the
+        controller has quarantined the node, explain reports the node as quarantined."""
+        pods = self.gpu_pods(2)
+        for i in range(2, 5):  # enough device nodes that the default quarantine cap (25%) allows one
+            self.cluster.node("gpu-node-%d" % i)
+        policy = base_policy(signals={"nodeConditions": [
+            {"type": "GPUXIDErrors", "status": "True", "resources": ["nvidia.com/gpu"], "for": "0s"}]})
+        self.cluster.set_node_condition("gpu-node-1", "GPUXIDErrors", "True", "XID 79")
+        out, _ = self.explain("ml/" + pods[0].name, policy)
+        self.assertIn("Quarantine:      node gpu-node-1 is not quarantined\n", out)
+        self.assertIn("first: Quarantining node gpu-node-1 (taint device-descheduler.io/unhealthy-device=", out)
+        self.assertRegex(out, r"NodeCondition +unhealthy \(unhealthy: GPUXIDErrors=True: XID 79\)")
+        self.assertIn("Decision:  would evict now", out)
+        ctl = self.controller(policy)
+        ctl.wait_metric("quarantine_actions_total", 1.0, timeout=10.0, action="taint")
+        self.assertStopsCleanly(ctl)
+        rs = self.cluster.replicaset("late-5d6f7", "ml", replicas=1)
+        late = self.cluster.pod("late-5d6f7-q2w3e", "gpu-node-1", rs=rs, ns="ml")
+        j = self.explain_json("ml/" + late.name, policy)
+        self.assertEqual(j["quarantine"], {"nodeQuarantined": True, "fenceFirst": None})
+        self.assertEqual(j["decision"]["kind"], "WouldEvictNow")
+
 
 class ExplainCommand(ExplainBase):
 

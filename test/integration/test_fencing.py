@@ -33,7 +33,9 @@ def condition_policy(**remediation):
                        remediation=rem)
 
 
-class Fencing(ScenarioTest):
+class FencingBase(ScenarioTest):
+    """The shared setup and helpers (no tests)."""
+
     server_opts = {"simulate": True}
 
     def setUp(self):
@@ -87,6 +89,41 @@ class Fencing(ScenarioTest):
     def evicted_names(self):
         return [e["name"] for e in evictions(self.srv, ns=NS) if e["status"] == 201]
 
+
+    def dra_pod(self, node):
+        """A pod of a StatefulSet (the simulator would delete a surplus pod of the ReplicaSet) holding
+        DRA device gpu.example.com/<node>/gpu-0 through claim dra-trainer-gpu; returns the claim."""
+        owner = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "dra",
+                  "uid": "5e1f0000-0000-4000-8000-000000000001", "controller": True}]
+        pod = self.srv.create({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "dra-trainer", "namespace": NS, "ownerReferences": owner, "labels": {"x": "y"}},
+            "spec": {"nodeName": node, "containers": [{"name": "trainer", "image": "x",
+                                                        "resources": {"claims": [{"name": "gpu"}]}}],
+                     "resourceClaims": [{"name": "gpu", "resourceClaimName": "dra-trainer-gpu"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                       "resourceClaimStatuses": [{"name": "gpu", "resourceClaimName": "dra-trainer-gpu"}]}})
+        return self.srv.create({
+            "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+            "metadata": {"name": "dra-trainer-gpu", "namespace": NS},
+            "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.example.com"}}]}},
+            "status": {"allocation": {"devices": {"results": [
+                {"request": "gpu", "driver": "gpu.example.com", "pool": node, "device": "gpu-0"}]}},
+                "reservedFor": [{"resource": "pods", "name": "dra-trainer", "uid": pod["metadata"]["uid"]}]}})
+
+    def fail_dra_device(self, node):
+        self.srv.patch_status("/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/dra-trainer-gpu" % NS,
+                              {"devices": [{"driver": "gpu.example.com", "pool": node, "device": "gpu-0",
+                                            "conditions": [{"type": "Ready", "status": "False", "reason": "ECC",
+                                                            "message": "uncorrectable ECC errors",
+                                                            "lastTransitionTime": "2026-01-01T00:00:00Z"}]}]})
+
+    def dra_evicted(self, ctl):
+        return wait_for(lambda: [e for e in evictions(self.srv, ns=NS, name="dra-trainer") if e["status"] == 201],
+                        10, "the DRA pod evicted", ctl=ctl)
+
+
+class Fencing(FencingBase):
     # ------------------------------------------------------------------ scenarios
     def test_node_condition_fences_then_evicts_and_replacements_land_elsewhere(self):
         before = self.start_cluster()
@@ -232,34 +269,11 @@ class Fencing(ScenarioTest):
     def test_dra_claim_condition_yields_a_device_taint_rule(self):
         self.start_cluster(replicas=4)
         node = NODES[0]
-        # A StatefulSet's pod (the simulator would delete a surplus pod of the ReplicaSet).
-        owner = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "dra", "uid": "5e1f0000-0000-4000-8000-000000000001",
-                  "controller": True}]
-        pod = self.srv.create({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "dra-trainer", "namespace": NS, "ownerReferences": owner, "labels": {"x": "y"}},
-            "spec": {"nodeName": node, "containers": [{"name": "trainer", "image": "x",
-                                                        "resources": {"claims": [{"name": "gpu"}]}}],
-                     "resourceClaims": [{"name": "gpu", "resourceClaimName": "dra-trainer-gpu"}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                       "resourceClaimStatuses": [{"name": "gpu", "resourceClaimName": "dra-trainer-gpu"}]}})
-        claim = self.srv.create({
-            "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
-            "metadata": {"name": "dra-trainer-gpu", "namespace": NS},
-            "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.example.com"}}]}},
-            "status": {"allocation": {"devices": {"results": [
-                {"request": "gpu", "driver": "gpu.example.com", "pool": node, "device": "gpu-0"}]}},
-                "reservedFor": [{"resource": "pods", "name": "dra-trainer", "uid": pod["metadata"]["uid"]}]}})
+        self.dra_pod(node)
         ctl = self.controller(base_policy(remediation={"recoverAfter": "2s"}))
         self.srv.clear_requests()
-        claim["status"]["devices"] = [{"driver": "gpu.example.com", "pool": node, "device": "gpu-0",
-                                       "conditions": [{"type": "Ready", "status": "False", "reason": "ECC",
-                                                       "message": "uncorrectable ECC errors",
-                                                       "lastTransitionTime": "2026-01-01T00:00:00Z"}]}]
-        self.srv.patch_status("/apis/resource.k8s.io/v1/namespaces/%s/resourceclaims/dra-trainer-gpu" % NS,
-                              {"devices": claim["status"]["devices"]})
-        ev = wait_for(lambda: [e for e in evictions(self.srv, ns=NS, name="dra-trainer") if e["status"] == 201], 10,
-                      "the DRA pod evicted", ctl=ctl)
+        self.fail_dra_device(node)
+        ev = self.dra_evicted(ctl)
         created = [e for e in self.srv.requests(resource="devicetaintrules", method="POST") if e["status"] == 201]
         self.assertTrue(created)
         self.assertLess(created[0]["seq"], ev[0]["seq"], "the rule must exist before the eviction")
@@ -271,6 +285,61 @@ class Fencing(ScenarioTest):
         self.assertNotIn(KEY, [t["key"] for t in self.node(node)["spec"].get("taints") or []])
         ctl.wait_metric("quarantined_devices", 1)
         wait_for(lambda: not self.srv.list(RULES)["items"], 10, "the rule deleted after recovery", ctl=ctl)
+        self.assertStopsCleanly(ctl)
+
+    def test_cordon_mode(self):
+        before = self.start_cluster(replicas=8)
+        bad = NODES[0]
+        ctl = self.controller(condition_policy(mode="cordon", recoverAfter="1s"))
+        self.raise_condition(bad)
+        wait_for(lambda: len(self.evicted_names()) >= 2, 10, "evictions", ctl=ctl)
+        self.assertTrue(self.node(bad)["spec"].get("unschedulable"))
+        self.assertEqual(self.our_taints(bad), [])
+        wait_for(lambda: sum(len(v) for v in self.placement().values()) == 8 and bad not in self.placement(), 10,
+                 "the replacements elsewhere", ctl=ctl)
+        self.assertEqual(sorted(self.evicted_names()), sorted(before[bad]))
+        self.raise_condition(bad, "False")
+        wait_for(lambda: not self.node(bad)["spec"].get("unschedulable"), 10, "uncordoned after recovery", ctl=ctl)
+        self.assertStopsCleanly(ctl)
+
+
+class OlderDeviceTaintRuleApi(FencingBase):
+    """A server of Kubernetes 1.33-1.35: DeviceTaintRules only as resource.k8s.io/v1alpha3."""
+
+    server_opts = {"simulate": True, "device_taint_rule_version": "v1alpha3"}
+
+    def test_dra_claim_condition_yields_a_device_taint_rule(self):
+        self.start_cluster(replicas=4)
+        self.dra_pod(NODES[0])
+        ctl = self.controller(base_policy(remediation={"recoverAfter": "2s"}))
+        self.fail_dra_device(NODES[0])
+        self.dra_evicted(ctl)
+        rules = self.srv.list("/apis/resource.k8s.io/v1alpha3/devicetaintrules")["items"]
+        self.assertEqual([r["spec"]["deviceSelector"]["device"] for r in rules], ["gpu-0"])
+        wait_for(lambda: not self.srv.list("/apis/resource.k8s.io/v1alpha3/devicetaintrules")["items"], 10,
+                 "the rule deleted after recovery", ctl=ctl)
+        self.assertStopsCleanly(ctl)
+
+
+class NoDeviceTaintRuleApi(FencingBase):
+    """A server that serves no DeviceTaintRule: the device's node is tainted instead, said once."""
+
+    server_opts = {"simulate": True, "device_taint_rule_version": "none"}
+
+    def test_dra_claim_condition_yields_a_device_taint_rule(self):
+        self.start_cluster(replicas=4)
+        node = NODES[0]
+        self.dra_pod(node)
+        ctl = self.controller(base_policy(remediation={"recoverAfter": "2s"}))
+        self.srv.clear_requests()
+        self.fail_dra_device(node)
+        ev = self.dra_evicted(ctl)
+        patches = [e for e in self.node_patches(node) if e["status"] == 200]
+        self.assertTrue(patches)
+        self.assertLess(patches[0]["seq"], ev[0]["seq"], "the node taint must exist before the eviction")
+        self.assertEqual(self.our_taints(node)[0]["value"], "claim_gpu_gpu")
+        self.assertEqual(ctl.log().count("serves no DeviceTaintRule"), 1)
+        wait_for(lambda: not self.our_taints(node), 10, "the node taint removed after recovery", ctl=ctl)
         self.assertStopsCleanly(ctl)
 
 
