@@ -634,6 +634,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 limit = max(0, int(q["limit"]))
             except ValueError:
                 raise ApiError(400, "BadRequest", "limit must be an integer")
+        rv_q = q.get("resourceVersion", "")
+        if rv_q and not rv_q.isdigit():  # what the real server answers (checked against v1.37)
+            raise ApiError(400, "BadRequest", 'invalid resource version: resourceVersion: Invalid value: "%s": '
+                           'strconv.ParseUint: parsing "%s": invalid syntax' % (rv_q, rv_q))
         start = None
         store = st.store
         with store.lock:
