@@ -30,6 +30,9 @@ if [ ! -x "$bin" ]; then
 	(cd "$here" && "$GO" build -ldflags="$ldflags" -o "$bin.tmp" ./kube-cluster)
 	mv "$bin.tmp" "$bin"
 	echo "cluster-build: built in $(( $(date +%s) - start ))s: $bin" >&2
-	find "$cache" -maxdepth 1 -name 'kube-cluster-*' ! -name "$(basename "$bin")" -delete
 fi
+# Other versions (other worktrees, older commits) may be in use right now: drop only those
+# that no build.sh has handed out for two days (each call marks its binary as used).
+touch "$bin"
+find "$cache" -maxdepth 1 -name 'kube-cluster-*' ! -name "$(basename "$bin")" -mtime +1 -delete
 echo "$bin"
