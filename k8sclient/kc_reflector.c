@@ -70,6 +70,7 @@ struct kc_reflector {
 	size_t max_line;
 	kc_reflector_handler on_change;
 	kc_reflector_synced_cb on_synced;
+	kc_reflector_error_cb on_error;
 	void *userdata;
 
 	struct kc_store *store;
@@ -347,6 +348,13 @@ static void list_complete(struct kc_reflector *r)
 	schedule(r, NEXT_WATCH, 0);
 }
 
+/* Tells the owner about an HTTP error status (after the retry is scheduled: it may stop us). */
+static void report_error(struct kc_reflector *r, const struct kc_response *resp)
+{
+	if (r->on_error && !r->stopped && resp->error == 0 && resp->http_status >= 400)
+		r->on_error(r, resp->http_status, r->userdata);
+}
+
 static void list_done(struct kc_reflector *r, const struct kc_response *resp)
 {
 	bool ok = resp->error == 0 && resp->http_status >= 200 && resp->http_status < 300;
@@ -407,6 +415,7 @@ static void list_done(struct kc_reflector *r, const struct kc_response *resp)
 			    resp->http_status, why, (unsigned long long)delay);
 		schedule(r, NEXT_LIST_PAGE, delay);
 	}
+	report_error(r, resp);
 }
 
 /* ----------------------------------------------------------------- WATCH */
@@ -567,6 +576,7 @@ static void watch_done(struct kc_reflector *r, const struct kc_response *resp)
 		    r->type->resource, resp->http_status, why ? why : "", (unsigned long long)lasted, r->rv,
 		    (unsigned long long)delay);
 	schedule(r, NEXT_WATCH, delay);
+	report_error(r, resp);
 }
 
 /* -------------------------------------------------------------- plumbing */
@@ -712,6 +722,7 @@ int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct
 	r->max_line = o->max_line;
 	r->on_change = o->on_change;
 	r->on_synced = o->on_synced;
+	r->on_error = o->on_error;
 	r->userdata = o->userdata;
 	r->rv = kc_xstrdup("");
 	r->rv_cap = 1;

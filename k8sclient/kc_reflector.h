@@ -36,6 +36,13 @@ typedef void (*kc_reflector_handler)(struct kc_reflector *r, enum kc_delta delta
 				     const void *old, void *userdata);
 /* Called after every complete LIST (the first one sets has_synced). */
 typedef void (*kc_reflector_synced_cb)(struct kc_reflector *r, void *userdata);
+/*
+ * Called when a LIST or WATCH is answered with an HTTP error status other
+ * than 410 (which the reflector handles by relisting), after the reflector
+ * has scheduled its retry: a 404, say, can mean that the API version is no
+ * longer served, which the owner may want to re-check.  May stop the reflector.
+ */
+typedef void (*kc_reflector_error_cb)(struct kc_reflector *r, long http_status, void *userdata);
 
 /*
  * The options are copied by kc_reflector_new(), except type and decode, which
@@ -58,6 +65,7 @@ struct kc_reflector_options {
 	const struct kc_decode_opts *decode;
 	kc_reflector_handler on_change;
 	kc_reflector_synced_cb on_synced;
+	kc_reflector_error_cb on_error; /* may be NULL */
 	void *userdata;
 };
 
