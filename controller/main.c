@@ -50,6 +50,8 @@ struct app {
 	struct kc_intern *intern;
 	struct kc_decode_opts decode;
 	struct kc_reflector *pods, *nodes, *claims, *slices;
+	/* The policy whose device rules decide which pods the cache keeps (the current one). */
+	const struct policy *pod_policy;
 	struct core *core;
 	struct actions *actions;
 	struct leader *leader;
@@ -149,7 +151,9 @@ static void check_synced(struct app *app)
 	}
 	if (synced && !app->synced) {
 		app->synced = true;
-		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
+		kc_log_info(1, "caches synced: %zu pods with devices (%llu others not cached), %zu nodes",
+			    kc_store_count(kc_reflector_store(app->pods)),
+			    (unsigned long long)kc_reflector_stats(app->pods)->ignored,
 			    kc_store_count(kc_reflector_store(app->nodes)));
 		core_set_synced(app->core, true, uv_now(app->loop));
 		metrics_gauge_set(app->metrics, "caches_synced", 1, NULL);
@@ -181,6 +185,18 @@ static void on_synced(struct kc_reflector *r, void *ud)
 	check_synced(ud);
 }
 
+/*
+ * The pod cache keeps only pods that hold a device under the policy's device
+ * rules: only they can ever be evicted, and at the largest clusters most pods
+ * hold none.  The reflector counts the others without storing them.
+ */
+static bool keep_pod(const void *obj, void *ud)
+{
+	struct app *app = ud;
+
+	return health_pod_holds_device(app->pod_policy, obj);
+}
+
 static int start_reflector(struct app *app, const struct kc_type *type, struct kc_reflector **ret)
 {
 	struct kc_reflector_options o = {0};
@@ -188,6 +204,8 @@ static int start_reflector(struct app *app, const struct kc_type *type, struct k
 
 	o.loop = app->loop;
 	o.type = type;
+	if (type == &kc_type_pod)
+		o.keep = keep_pod;
 	o.stall_timeout_ms = app->opts.stall_timeout_ms;
 	o.decode = &app->decode;
 	o.on_change = on_change;
@@ -233,8 +251,17 @@ static void on_policy_reloaded(const struct policy *p, const char *why, void *ud
 {
 	struct app *app = ud;
 
+	bool widened = policy_devices_widened(app->pod_policy, p);
+
 	(void)why;
+	app->pod_policy = p;
 	core_set_policy(app->core, p, uv_now(app->loop));
+	if (widened && app->pods && !app->shutting_down) {
+		/* Pods the cache turned away may hold a device now: only a new LIST finds them. */
+		kc_log_info(0, "policy reload widened the device resources: relisting pods to cache the pods that "
+			       "now hold a device");
+		kc_reflector_relist(app->pods);
+	}
 	if (!app->shutting_down)
 		set_dra(app, p->dra);
 	schedule_pump(app);
@@ -288,6 +315,8 @@ static void on_metrics_timer(uv_timer_t *t)
 		w[i].resource = kc_reflector_type(rs[i])->resource;
 		w[i].watch_restarts = kc_reflector_stats(rs[i])->watch_restarts;
 		w[i].relists = kc_reflector_stats(rs[i])->relists;
+		w[i].cached = kc_store_count(kc_reflector_store(rs[i]));
+		w[i].ignored = kc_reflector_stats(rs[i])->ignored;
 	}
 	metrics_refresh_run(app->refresh, core_stats(app->core), w, KC_ARRAY_SIZE(w));
 }
@@ -573,6 +602,7 @@ int main(int argc, char **argv)
 	app->decode.max_message = 1024;
 	/* The stores exist before the core; the reflectors fill them once started. */
 	dra = policy_watch_policy(app->policy)->dra;
+	app->pod_policy = policy_watch_policy(app->policy);
 	if ((r = start_reflector(app, &kc_type_pod, &app->pods)) < 0 ||
 	    (r = start_reflector(app, &kc_type_node, &app->nodes)) < 0 ||
 	    (dra && (r = start_reflector(app, &kc_type_resource_claim, &app->claims)) < 0) ||
