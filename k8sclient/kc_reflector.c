@@ -71,6 +71,7 @@ struct kc_reflector {
 	kc_reflector_handler on_change;
 	kc_reflector_synced_cb on_synced;
 	kc_reflector_keep_cb keep;
+	kc_reflector_error_cb on_error;
 	void *userdata;
 
 	struct kc_store *store;
@@ -390,6 +391,13 @@ static void list_complete(struct kc_reflector *r)
 	schedule(r, NEXT_WATCH, 0);
 }
 
+/* Tells the owner about an HTTP error status (after the retry is scheduled: it may stop us). */
+static void report_error(struct kc_reflector *r, const struct kc_response *resp)
+{
+	if (r->on_error && !r->stopped && resp->error == 0 && resp->http_status >= 400)
+		r->on_error(r, resp->http_status, r->userdata);
+}
+
 static void list_done(struct kc_reflector *r, const struct kc_response *resp)
 {
 	bool ok = resp->error == 0 && resp->http_status >= 200 && resp->http_status < 300;
@@ -450,6 +458,7 @@ static void list_done(struct kc_reflector *r, const struct kc_response *resp)
 			    resp->http_status, why, (unsigned long long)delay);
 		schedule(r, NEXT_LIST_PAGE, delay);
 	}
+	report_error(r, resp);
 }
 
 /* ----------------------------------------------------------------- WATCH */
@@ -612,6 +621,7 @@ static void watch_done(struct kc_reflector *r, const struct kc_response *resp)
 		    r->type->resource, resp->http_status, why ? why : "", (unsigned long long)lasted, r->rv,
 		    (unsigned long long)delay);
 	schedule(r, NEXT_WATCH, delay);
+	report_error(r, resp);
 }
 
 /* -------------------------------------------------------------- plumbing */
@@ -767,6 +777,7 @@ int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct
 	r->on_change = o->on_change;
 	r->on_synced = o->on_synced;
 	r->keep = o->keep;
+	r->on_error = o->on_error;
 	r->userdata = o->userdata;
 	r->rv = kc_xstrdup("");
 	r->rv_cap = 1;

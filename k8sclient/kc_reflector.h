@@ -41,6 +41,13 @@ typedef void (*kc_reflector_synced_cb)(struct kc_reflector *r, void *userdata);
  * options' userdata).  It must not start requests or touch the store.
  */
 typedef bool (*kc_reflector_keep_cb)(const void *obj, void *userdata);
+/*
+ * Called when a LIST or WATCH is answered with an HTTP error status other
+ * than 410 (which the reflector handles by relisting), after the reflector
+ * has scheduled its retry: a 404, say, can mean that the API version is no
+ * longer served, which the owner may want to re-check.  May stop the reflector.
+ */
+typedef void (*kc_reflector_error_cb)(struct kc_reflector *r, long http_status, void *userdata);
 
 /*
  * The options are copied by kc_reflector_new(), except type and decode, which
@@ -72,6 +79,7 @@ struct kc_reflector_options {
 	 * ignored before are only seen again after kc_reflector_relist().
 	 */
 	kc_reflector_keep_cb keep;
+	kc_reflector_error_cb on_error; /* may be NULL */
 	void *userdata;
 };
 

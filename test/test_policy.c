@@ -121,6 +121,36 @@ static void test_minimal(void **state)
 	policy_free(p);
 }
 
+/* Which files enable a DRA signal themselves (a warning on clusters without DRA), and which
+ * only inherit the defaults or turn them off. */
+static void test_dra_explicit(void **state)
+{
+	static const struct {
+		const char *yaml;
+		bool explicit_;
+	} cases[] = {
+	    {"", false},
+	    {"devices: {dra: false}\n", false},
+	    {"devices: {dra: ~}\n", false},
+	    {"devices: {dra: true}\n", true},
+	    {"signals: {draDeviceTaints: {enabled: true}}\n", true},
+	    {"signals: {draDeviceTaints: {for: 5s}}\n", false},
+	    {"signals: {draDeviceConditions: {enabled: true}}\n", true},
+	    {"signals: {draDeviceConditions: {enabled: false}, draDeviceTaints: {enabled: false}}\n", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < KC_ARRAY_SIZE(cases); i++) {
+		char *yaml = kc_xasprintf(HEADER "%s", cases[i].yaml);
+		struct policy *p = parse_ok(yaml);
+
+		if (p->dra_explicit != cases[i].explicit_)
+			fail_msg("%s: dra_explicit %d", cases[i].yaml, p->dra_explicit);
+		policy_free(p);
+		free(yaml);
+	}
+}
+
 /* Explicit nulls and empty mappings keep every default. */
 static void test_nulls_keep_defaults(void **state)
 {
@@ -861,6 +891,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_dra_explicit),
 	    cmocka_unit_test(test_nulls_keep_defaults),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_documented_example),

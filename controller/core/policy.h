@@ -78,6 +78,9 @@ struct policy {
 	char **exclude_resources;    /* devices.excludeResources */
 	size_t n_exclude_resources;
 	bool dra;                    /* devices.dra: DRA claims are devices; default true */
+	/* The file itself sets devices.dra, draDeviceTaints.enabled or draDeviceConditions.enabled
+	 * to true (not only the defaults): on a cluster without DRA that earns a warning. */
+	bool dra_explicit;
 
 	/* signals.podResourceHealth: KEP-4680 allocatedResourcesStatus */
 	bool pod_health_enabled;     /* default true */
