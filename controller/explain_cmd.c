@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "duration.h"
@@ -215,11 +216,30 @@ static unsigned long long secs(uint64_t ms)
 	return (unsigned long long)(ms / 1000 + (ms % 1000 != 0));
 }
 
-static void print_hit(FILE *out, const struct health_hit *h)
+/* The API's time of a hit, as RFC 3339 in buf; false when the API gives none. */
+static bool since_text(const struct explain *e, const struct health_hit *h, char *buf, size_t size)
 {
+	int64_t since = e->hit_since[h - e->hits];
+	time_t t = (time_t)since;
+	struct tm tm;
+
+	if (since <= 0 || !gmtime_r(&t, &tm))
+		return false;
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return true;
+}
+
+static void print_hit(FILE *out, const struct explain *e, const struct health_hit *h)
+{
+	char since[40];
+
 	/* The core's clock starts at explain's "now": first_seen 0 is now. */
-	fprintf(out, "unhealthy (%s: %s); debounce %llu s, %llu s left\n", h->state, h->detail, secs(h->for_ms),
+	fprintf(out, "unhealthy (%s: %s); debounce %llu s, %llu s left", h->state, h->detail, secs(h->for_ms),
 		secs(health_hit_due(h)));
+	if (since_text(e, h, since, sizeof(since)))
+		fprintf(out, "; since %s (API), so %llu s left for a controller watching since then", since,
+			secs(explain_left_since(h, e->hit_since[h - e->hits], e->now_s)));
+	fputc('\n', out);
 }
 
 void explain_cmd_print_text(FILE *out, const struct explain *e, const char *policy_source)
@@ -249,7 +269,7 @@ void explain_cmd_print_text(FILE *out, const struct explain *e, const char *poli
 				continue;
 			fprintf(out, "    %-20s ", health_signal_name((enum health_signal)s));
 			if (h)
-				print_hit(out, h);
+				print_hit(out, e, h);
 			else
 				fprintf(out, "%s\n", e->signal_enabled[s] ? "healthy" : "off");
 		}
@@ -259,7 +279,7 @@ void explain_cmd_print_text(FILE *out, const struct explain *e, const char *poli
 			continue;
 		fprintf(out, "  %s %s\n    %-20s ", e->hits[i].resource, *e->hits[i].device ? e->hits[i].device : "",
 			health_signal_name(e->hits[i].signal));
-		print_hit(out, &e->hits[i]);
+		print_hit(out, e, &e->hits[i]);
 	}
 	fprintf(out, "\nFilters:\n");
 	for (size_t i = 1; i <= EXPLAIN_LAST_FILTER; i++)
@@ -279,11 +299,18 @@ void explain_cmd_print_text(FILE *out, const struct explain *e, const char *poli
 		     "in the current window.\n");
 }
 
-static json_t *hit_json(const struct health_hit *h)
+static json_t *hit_json(const struct explain *e, const struct health_hit *h)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "signal", health_signal_name(h->signal), "resource",
-			 h->resource, "device", h->device, "state", h->state, "detail", h->detail, "forSeconds",
-			 (json_int_t)secs(h->for_ms), "debounceLeftSeconds", (json_int_t)secs(health_hit_due(h)));
+	char since[40];
+	bool known = since_text(e, h, since, sizeof(since));
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "signal", health_signal_name(h->signal),
+			 "resource", h->resource, "device", h->device, "state", h->state, "detail", h->detail,
+			 "forSeconds", (json_int_t)secs(h->for_ms), "debounceLeftSeconds",
+			 (json_int_t)secs(health_hit_due(h)), "since", known ? json_string(since) : json_null(),
+			 "debounceLeftSecondsSinceThen",
+			 known ? json_integer((json_int_t)secs(explain_left_since(h, e->hit_since[h - e->hits], e->now_s)))
+			       : json_null());
 }
 
 int explain_cmd_print_json(FILE *out, const struct explain *e, const char *policy_source)
@@ -301,7 +328,7 @@ int explain_cmd_print_json(FILE *out, const struct explain *e, const char *polic
 			if (!signal_applies((enum health_signal)s, d))
 				continue;
 			if (h) {
-				json_t *j = hit_json(h);
+				json_t *j = hit_json(e, h);
 
 				json_object_set_new(j, "verdict", json_string("unhealthy"));
 				json_array_append_new(signals, j);
@@ -317,7 +344,7 @@ int explain_cmd_print_json(FILE *out, const struct explain *e, const char *polic
 	}
 	for (size_t i = 0; i < e->n_hits; i++)
 		if (!hit_shown(e, &e->hits[i]))
-			json_array_append_new(other, hit_json(&e->hits[i]));
+			json_array_append_new(other, hit_json(e, &e->hits[i]));
 	for (size_t i = 1; i <= EXPLAIN_LAST_FILTER; i++) {
 		json_t *f = json_pack("{s:s, s:b}", "name", planner_skip_name((enum planner_skip)i), "passed",
 				      !e->filter_fails[i]);
@@ -400,7 +427,7 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 		const struct kc_store *slices = p->dra ? kc_reflector_store(c->rs[3]) : NULL;
 
 		if (explain_pod(p, kc_reflector_store(c->rs[0]), kc_reflector_store(c->rs[1]), claims, slices, a->ns,
-				a->name, &e) < 0) {
+				a->name, kc_wall_ms() / 1000, &e) < 0) {
 			fprintf(stderr, "device-descheduler explain: pod %s/%s not found\n", a->ns, a->name);
 			r = 1;
 		} else {

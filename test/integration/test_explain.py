@@ -171,7 +171,8 @@ class ExplainDecisions(ExplainBase):
         out, _ = self.explain("ml/" + pods[0].name, policy)
         self.assertIn("Quarantine:      node gpu-node-1 is not quarantined\n", out)
         self.assertIn("first: Quarantining node gpu-node-1 (taint device-descheduler.io/unhealthy-device=", out)
-        self.assertRegex(out, r"NodeCondition +unhealthy \(unhealthy: GPUXIDErrors=True: XID 79\)")
+        self.assertRegex(out, r"NodeCondition +unhealthy \(unhealthy: GPUXIDErrors=True: XID 79\); debounce 0 s, "
+                              r"0 s left; since 2025-01-01T00:00:00Z \(API\), so 0 s left for a controller watching")
         self.assertIn("Decision:  would evict now", out)
         ctl = self.controller(policy)
         ctl.wait_metric("quarantine_actions_total", 1.0, timeout=10.0, action="taint")
@@ -180,6 +181,10 @@ class ExplainDecisions(ExplainBase):
         late = self.cluster.pod("late-5d6f7-q2w3e", "gpu-node-1", rs=rs, ns="ml")
         j = self.explain_json("ml/" + late.name, policy)
         self.assertEqual(j["quarantine"], {"nodeQuarantined": True, "fenceFirst": None})
+        sig = {x["signal"]: x for x in j["devices"][0]["signals"]}
+        self.assertEqual(sig["NodeCondition"]["since"], "2025-01-01T00:00:00Z")
+        self.assertEqual(sig["NodeCondition"]["debounceLeftSecondsSinceThen"], 0)
+        self.assertIsNone(j["devices"][0]["signals"][0].get("since"))  # PodResourceHealth: healthy
         self.assertEqual(j["decision"]["kind"], "WouldEvictNow")
 
 
