@@ -12,6 +12,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "api_discovery.h"
 #include "duration.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -28,8 +29,10 @@ struct cmd {
 	struct kc_client *client;
 	struct kc_intern *intern;
 	struct kc_decode_opts decode;
-	struct kc_reflector *rs[4]; /* pods, nodes, claims, slices (the last two only with dra) */
+	struct kc_reflector *rs[4]; /* pods, nodes, then claims and slices (with dra, once discovery chose) */
 	size_t n_rs, n_listed;
+	struct api_discovery *discovery; /* with dra: which resource.k8s.io versions to list, if any */
+	bool dra_decided;		 /* discovery answered (rs[2], rs[3] started if served) */
 	uv_timer_t timeout;
 	bool timed_out;
 };
@@ -133,7 +136,7 @@ static void on_listed(struct kc_reflector *r, void *ud)
 
 	/* Stopped here, the reflector never starts its watch: list permission is enough. */
 	kc_reflector_stop(r);
-	if (++c->n_listed == c->n_rs)
+	if (++c->n_listed == c->n_rs && (!c->discovery || c->dra_decided))
 		uv_stop(&c->loop);
 }
 
@@ -145,7 +148,8 @@ static void on_timeout(uv_timer_t *t)
 	uv_stop(&c->loop);
 }
 
-static int start_list(struct cmd *c, const struct kc_type *type)
+/* path: NULL for the type's own, or the DRA version discovery chose. */
+static int start_list(struct cmd *c, const struct kc_type *type, const char *path)
 {
 	struct kc_reflector_options o = {0};
 	struct kc_reflector **r = &c->rs[c->n_rs];
@@ -153,6 +157,7 @@ static int start_list(struct cmd *c, const struct kc_type *type)
 
 	o.loop = &c->loop;
 	o.type = type;
+	o.path = path;
 	o.decode = &c->decode;
 	o.on_synced = on_listed;
 	o.userdata = c;
@@ -161,6 +166,33 @@ static int start_list(struct cmd *c, const struct kc_type *type)
 		return err;
 	c->n_rs++;
 	return kc_reflector_start(*r);
+}
+
+/* The first answer of discovery: list claims and slices in the versions it chose, as the daemon
+ * watches them, or not at all when resource.k8s.io is not served. */
+static void on_discovery(const struct kc_dra_versions *v, void *ud)
+{
+	struct cmd *c = ud;
+	int r = 0;
+
+	if (c->dra_decided)
+		return;
+	c->dra_decided = true;
+	api_discovery_stop(c->discovery);
+	if (v->claims && v->slices) {
+		char *claims = kc_xasprintf("/apis/%s/%s/resourceclaims", KC_DRA_GROUP, v->claims);
+		char *slices = kc_xasprintf("/apis/%s/%s/resourceslices", KC_DRA_GROUP, v->slices);
+
+		if ((r = start_list(c, &kc_type_resource_claim, claims)) < 0 ||
+		    (r = start_list(c, &kc_type_resource_slice, slices)) < 0)
+			kc_log_error("explain: cannot list ResourceClaims and ResourceSlices: %s", strerror(-r));
+		free(claims);
+		free(slices);
+	} else {
+		kc_log_info(1, "explain: resource.k8s.io is not served: no DRA signals");
+	}
+	if (r < 0 || c->n_listed == c->n_rs)
+		uv_stop(&c->loop);
 }
 
 static void on_client_closed(void *ud)
@@ -394,7 +426,7 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 	struct kc_client_options copts = {0};
 	struct kc_error err = {{0}};
 	struct explain e;
-	int r;
+	int r = 0;
 
 	copts.qps = a->opts.qps;
 	copts.burst = a->opts.burst;
@@ -408,10 +440,21 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 	c->decode.max_message = 1024;
 	uv_timer_init(&c->loop, &c->timeout);
 	uv_timer_start(&c->timeout, on_timeout, a->timeout_ms, 0);
-	if ((r = start_list(c, &kc_type_pod)) < 0 || (r = start_list(c, &kc_type_node)) < 0 ||
-	    (p->dra && (r = start_list(c, &kc_type_resource_claim)) < 0) ||
-	    (p->dra && (r = start_list(c, &kc_type_resource_slice)) < 0)) {
-		fprintf(stderr, "device-descheduler explain: cannot list: %s\n", strerror(-r));
+	if (p->dra) {
+		struct api_discovery_options dopts = {0};
+
+		dopts.loop = &c->loop;
+		dopts.client = c->client;
+		dopts.on_change = on_discovery;
+		dopts.userdata = c;
+		if (api_discovery_new(&dopts, &c->discovery) < 0)
+			c->discovery = NULL;
+		else
+			api_discovery_start(c->discovery);
+	}
+	if ((p->dra && !c->discovery) || (r = start_list(c, &kc_type_pod, NULL)) < 0 ||
+	    (r = start_list(c, &kc_type_node, NULL)) < 0) {
+		fprintf(stderr, "device-descheduler explain: cannot list: %s\n", strerror(r < 0 ? -r : ENOMEM));
 		r = 1;
 	} else {
 		uv_run(&c->loop, UV_RUN_DEFAULT);
@@ -423,8 +466,8 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 		r = 1;
 	}
 	if (r == 0) {
-		const struct kc_store *claims = p->dra ? kc_reflector_store(c->rs[2]) : NULL;
-		const struct kc_store *slices = p->dra ? kc_reflector_store(c->rs[3]) : NULL;
+		const struct kc_store *claims = c->n_rs == 4 ? kc_reflector_store(c->rs[2]) : NULL;
+		const struct kc_store *slices = c->n_rs == 4 ? kc_reflector_store(c->rs[3]) : NULL;
 
 		if (explain_pod(p, kc_reflector_store(c->rs[0]), kc_reflector_store(c->rs[1]), claims, slices, a->ns,
 				a->name, kc_wall_ms() / 1000, &e) < 0) {
@@ -439,6 +482,7 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 		}
 	}
 	uv_timer_stop(&c->timeout);
+	c->discovery = api_discovery_free(c->discovery);
 	kc_client_close(c->client, on_client_closed, c);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	c->intern = kc_intern_free(c->intern);

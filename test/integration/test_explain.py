@@ -217,7 +217,13 @@ class ExplainCommand(ExplainBase):
         self.explain("ml/" + pod.name)
         reqs = self.srv.requests()
         self.assertTrue(reqs)
-        self.assertEqual(sorted({(e["method"], e["verb"]) for e in reqs}), [("GET", "list")])
+        self.assertEqual({e["method"] for e in reqs}, {"GET"})
+        self.assertFalse([e for e in reqs if e["watch"] or "watch" in (e["query"] or "")])
+        # Lists of the caches, and API discovery (which versions of resource.k8s.io to list).
+        self.assertEqual({e["resource"] for e in reqs if e["verb"] == "list"},
+                         {"pods", "nodes", "resourceclaims", "resourceslices"})
+        others = sorted({e["path"] for e in reqs if e["verb"] != "list"})
+        self.assertTrue(all(p == "/apis" or p.startswith("/apis/resource.k8s.io/") for p in others), others)
         self.assertEqual(evictions(self.srv), [])
 
 
