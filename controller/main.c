@@ -22,6 +22,7 @@
 #include "core.h"
 #include "dd_version.h"
 #include "explain_cmd.h"
+#include "simulate_cmd.h"
 #include "httpserver.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -490,6 +491,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return explain_cmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "simulate") == 0)
+		return simulate_cmd_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &app->opts, &err) < 0) {
 		fprintf(stderr, "device-descheduler: %s\n", err.msg);
 		return 2;

@@ -195,10 +195,12 @@ int options_parse(int argc, char **argv, struct options *ret, struct kc_error *e
 void options_usage(FILE *out)
 {
 	fputs("Usage: device-descheduler --policy-config-file FILE [flags]\n"
-	      "       device-descheduler explain NAMESPACE/POD --policy-config-file FILE [-o json] [flags]\n\n"
+	      "       device-descheduler explain NAMESPACE/POD --policy-config-file FILE [-o json] [flags]\n"
+	      "       device-descheduler simulate --policy-config-file FILE --from SNAPSHOT [--timeline FILE]\n\n"
 	      "Evicts pods bound to unhealthy GPUs and other devices so that their owners\n"
 	      "recreate them on healthy devices.  `explain` says, read-only, what it would do\n"
-	      "with one pod and why (see `device-descheduler explain --help`).\n\nFlags:\n",
+	      "with one pod and why; `simulate` runs a policy on a snapshot of a cluster, offline\n"
+	      "(see `device-descheduler explain --help`, `device-descheduler simulate --help`).\n\nFlags:\n",
 	      out);
 	for (size_t i = 0; i < KC_ARRAY_SIZE(flags); i++) {
 		const struct flag *f = &flags[i];

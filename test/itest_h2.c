@@ -9,7 +9,10 @@
  * restart (GOAWAY, then the old connection closes) re-watches every reflector
  * from its last resourceVersion without a relist and delivers the changes made
  * meanwhile exactly once; an eviction in flight when the proxy dies reports a
- * transport error at once, and its retry after the proxy is back evicts once.
+ * transport error at once, and its retry after the proxy is back evicts once; a
+ * connection that goes silent without closing (a relay that stops forwarding,
+ * h2proxy.py relay-freeze) is closed by the health probes and the next request
+ * is answered on a new connection; a stalled watch re-watches on a new one.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -527,6 +530,54 @@ static void test_eviction_reset(void **state)
 	free_reflectors();
 }
 
+static bool two_connections(void *ud)
+{
+	(void)ud;
+	return proxy_connections() >= 2;
+}
+
+/* A watch that stalls (the server sends nothing, not even bookmarks) is re-watched on a NEW
+ * connection: the old one may be dead without anyone knowing.  The other reflectors' watches,
+ * whose stall timeout is long, stay on the old connection. */
+static void test_stall_rewatches_on_new_connection(void **state)
+{
+	struct recorder rec;
+	struct kc_reflector_options o;
+	struct kc_reflector *r;
+
+	(void)state;
+	start_reflectors();
+	if (!ktest_run_loop_until(&E.loop, one_connection, NULL, WAIT_MS))
+		fail_msg("%u connections to the proxy, want 1", proxy_connections());
+	memset(&rec, 0, sizeof(rec));
+	memset(&o, 0, sizeof(o));
+	o.loop = &E.loop;
+	o.type = &kc_type_node;
+	o.page_size = 50;
+	o.watch_timeout_s = 120;
+	o.stall_timeout_ms = 1000;
+	o.backoff_initial_ms = 100;
+	o.backoff_max_ms = 500;
+	o.on_change = on_change;
+	o.userdata = &rec;
+	assert_int_equal(kc_reflector_new(E.client, E.intern, &o, &r), 0);
+	assert_int_equal(kc_reflector_start(r), 0);
+	KTEST_WAIT_STAT(&E.loop, r, watches, 1, WAIT_MS);
+	assert_int_equal(proxy_connections(), 1);
+
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":true}");
+	KTEST_WAIT_STAT(&E.loop, r, stalls, 1, WAIT_MS);
+	KTEST_WAIT_STAT(&E.loop, r, watches, 2, WAIT_MS);
+	if (!ktest_run_loop_until(&E.loop, two_connections, NULL, WAIT_MS))
+		fail_msg("the re-watch after the stall did not open a new connection (%u connections)",
+			 proxy_connections());
+	ktest_admin_ok("POST", "/_test/stall-watches", "{\"enabled\":false}");
+	for (int i = 0; i < N_REFL; i++)
+		assert_int_equal(kc_reflector_stats(R[i].r)->watch_restarts, 0);
+	kc_reflector_free(r);
+	free_reflectors();
+}
+
 /* Runs `$KTEST_H2_CTL op` and returns the number it prints (the relay's port). */
 static unsigned proxy_ctl_number(const char *op)
 {
@@ -704,6 +755,7 @@ int main(void)
 	    cmocka_unit_test(test_goaway_rewatch),
 	    cmocka_unit_test(test_eviction_reset),
 	    cmocka_unit_test(test_silent_connection_abandoned),
+	    cmocka_unit_test(test_stall_rewatches_on_new_connection),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

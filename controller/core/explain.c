@@ -160,6 +160,21 @@ static char *decision_text(const struct explain *e)
 	return kc_xstrdup("unknown");
 }
 
+char *explain_view_text(const struct core_pod_view *v, bool dry_run, uint64_t now_ms)
+{
+	struct explain e = {0};
+
+	e.decision = v->decision;
+	e.skip = v->skip;
+	e.hold = v->hold;
+	e.retry = v->retry;
+	e.fence_wait = v->fence_wait;
+	e.quarantine_capped = v->quarantine_capped;
+	e.dry_run = dry_run;
+	e.due_in_ms = v->due_ms == UINT64_MAX ? UINT64_MAX : v->due_ms > now_ms ? v->due_ms - now_ms : 0;
+	return decision_text(&e);
+}
+
 /*
  * Draws the core's due actions in its own order until the pod's comes out
  * (0, *ret_message set) or nothing more is due (-EAGAIN).  Every other action

@@ -81,6 +81,9 @@ struct explain {
 int explain_pod(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
 		const struct kc_store *claims, const struct kc_store *slices, const char *ns, const char *name,
 		struct explain *ret);
+/* The decision text of a core_pod_view read at now_ms ("held: node limit ...; would evict in 60 s"),
+ * as explain_pod() words it; the caller frees it. */
+char *explain_view_text(const struct core_pod_view *v, bool dry_run, uint64_t now_ms);
 /* Frees what explain_pod() filled and zeroes it; accepts a zeroed struct. */
 void explain_done(struct explain *e);
 

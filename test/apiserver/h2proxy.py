@@ -35,6 +35,7 @@ sockets open) is modelled by Relay, a TCP relay in front of the proxy:
     r = Relay(p.port).start()   # r.port, r.url; kubeconfigs point at r.url instead of p.url
     r.freeze()                  # connections open now stop forwarding, both ways, and stay
                                 # open; connections made later are relayed as usual
+    r.freeze(new_too=True)      # and so are the ones accepted from now on, until r.thaw()
     r.accepted                  # connections accepted so far
     r.stop()
 and for C tests, a relay process kept in DIR/h2relay.json:
@@ -352,6 +353,7 @@ class Relay:
         self._frozen = set()   # sockets of frozen pairs: open, never read or written again
         self._lock = threading.Lock()
         self._freeze_req = threading.Event()
+        self._blackhole = False  # accepted connections are frozen at once
         self._frozen_ack = threading.Event()
         self._stop = threading.Event()
         self._thread = None
@@ -379,12 +381,18 @@ class Relay:
         self._thread.start()
         return self
 
-    def freeze(self, timeout=5.0):
-        """Every connection open now stops forwarding, both ways, and stays open."""
+    def freeze(self, timeout=5.0, new_too=False):
+        """Every connection open now stops forwarding, both ways, and stays open; with new_too,
+        so does every connection accepted until thaw()."""
+        self._blackhole = self._blackhole or new_too
         self._frozen_ack.clear()
         self._freeze_req.set()
         if self._thread is not None and not self._frozen_ack.wait(timeout):
             raise RuntimeError("relay did not freeze")
+
+    def thaw(self):
+        """Connections accepted from now on are relayed again (frozen ones stay frozen)."""
+        self._blackhole = False
 
     def _close_pair(self, a):
         b = self._peer.pop(a, None)
@@ -429,6 +437,9 @@ class Relay:
                         c.close()
                         continue
                     self.accepted += 1
+                    if self._blackhole:
+                        self._frozen.update((c, u))
+                        continue
                     self._peer[c], self._peer[u] = u, c
                     self._sel.register(c, selectors.EVENT_READ)
                     self._sel.register(u, selectors.EVENT_READ)

@@ -3,6 +3,9 @@ in front of the test API server, TLS with ALPN h2 on the front, the controller's
 pointed at the proxy. One Unhealthy GPU -> exactly one eviction within 2 s; then the proxy
 restarts (GOAWAY to the controller's connection, which closes once the grace period ends)
 and a second pod's GPU fails -> again exactly one eviction within 2 s; SIGTERM -> exit 0.
+And a connection that goes silent without closing (h2proxy.Relay stops forwarding but keeps
+the sockets open): the controller's probes close it, /readyz and /healthz report the silence,
+and once the path works again a new connection carries the eviction.
 
 Skipped when nghttpx is not installed (Debian package nghttp2-proxy). Alone:
 
@@ -10,6 +13,7 @@ Skipped when nghttpx is not installed (Debian package nghttp2-proxy). Alone:
 """
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -17,7 +21,8 @@ import time
 import unittest
 
 from test.integration.scenario import (APISERVER_DIR, Cluster, Controller, base_policy, evictions,
-                                       hold_for, require_binary, start_apiserver, wait_evictions)
+                                       hold_for, require_binary, start_apiserver, wait_evictions,
+                                       wait_for)
 
 if APISERVER_DIR not in sys.path:
     sys.path.insert(0, APISERVER_DIR)
@@ -87,6 +92,47 @@ class ControllerOverHTTP2(unittest.TestCase):
         lists = [e for e in self.srv.requests(verb="list", resource="pods")]
         self.assertEqual(lists, [], "pods were listed again after the proxy restart")
         self.assertTrue(self.srv.exists(pods[2].path))
+        self.assertEqual(ctl.stop(), 0, ctl.log_tail())
+
+    def test_silent_connection_abandoned(self):
+        """A relay between the controller and the proxy stops forwarding but keeps its sockets
+        open, for old and new connections alike: the probes close the silent connection, /readyz
+        and then /healthz fail with the reason; once new connections are relayed again, one of
+        them carries the watch and the eviction of a pod whose GPU failed meanwhile."""
+        self.cluster.node("gpu-node-1")
+        rs = self.cluster.replicaset("trainer-5c8d7f9b6", "ml", replicas=2)
+        pods = [self.cluster.pod("trainer-5c8d7f9b6-%s" % s, "gpu-node-1", rs=rs, ns="ml")
+                for s in ("a1b2c", "d3e4f")]
+        relay = h2proxy.Relay(self.proxy.port).start()
+        self.addCleanup(relay.stop)
+        kubeconfig = os.path.join(self.srv.dir, "kubeconfig-relay")  # beside ca.crt, which it names
+        with open(self.proxy.kubeconfig) as f:
+            text = re.sub(r"(server:\s*)\S+", lambda m: m.group(1) + relay.url, f.read())
+        with open(kubeconfig, "w") as f:
+            f.write(text)
+        # read idle 1 s + ping timeout 1 s: /readyz fails after 4 s of silence, /healthz after 8 s.
+        ctl = Controller(self.srv, os.path.join(self.tmp, "ctl"), base_policy(), kubeconfig=kubeconfig,
+                         verbosity=2, args=["--http2-read-idle-timeout", "1s", "--http2-ping-timeout", "1s"])
+        self.addCleanup(ctl.kill)
+        ctl.start()
+        ctl.wait_ready()
+        self.assertEqual(relay.accepted, 1)
+
+        relay.freeze(new_too=True)
+        self.cluster.set_device_health(pods[0], pods[0].devices[0], "Unhealthy", "XID 79")
+        ctl.wait_log(r"read nothing for \d+ ms, nor answered a health probe", timeout=20)
+        wait_for(lambda: ctl.probe("/readyz")[0] == 503, 20, "/readyz 503", ctl=ctl)
+        self.assertIn("no answer from the API server", ctl.probe("/readyz")[1])
+        wait_for(lambda: ctl.probe("/healthz")[0] == 503, 30, "/healthz 503", ctl=ctl)
+        self.assertEqual(evictions(self.srv), [])
+
+        relay.thaw()
+        ev = wait_evictions(self.srv, 1, timeout=30, ctl=ctl, name=pods[0].name, status=201)
+        self.assertEqual([(e["namespace"], e["name"]) for e in ev], [(pods[0].ns, pods[0].name)])
+        wait_for(lambda: ctl.probe("/readyz")[0] == 200, 20, "/readyz 200 again", ctl=ctl)
+        self.assertEqual(ctl.probe("/healthz")[0], 200)
+        self.assertGreater(relay.accepted, 1, "no new connection was made")
+        self.assertTrue(self.srv.exists(pods[1].path))
         self.assertEqual(ctl.stop(), 0, ctl.log_tail())
 
 
