@@ -23,6 +23,8 @@ struct actions {
 	 * this replica leads. */
 	size_t rule_version, list_version;
 	bool rule_version_known, no_rule_api_logged, rules_listed, rules_listing;
+	bool rule_api_absent;	     /* API discovery found no DeviceTaintRule version served */
+	bool rule_version_discovered; /* rule_version (or rule_api_absent) came from API discovery */
 };
 
 /* The write an action stands for, and how logs and Events name it. */
@@ -554,6 +556,12 @@ static void on_rule_done(struct kc_request *req, const struct kc_response *resp,
 	bool add = run->op == QUARANTINE_ADD;
 
 	(void)req;
+	if (resp->http_status == 404 && a->rule_version_discovered && (a->rule_api_absent || run->version != a->rule_version)) {
+		/* Sent before discovery answered, to a version it since found not served. */
+		run->version = a->rule_version;
+		rule_send(run);
+		return;
+	}
 	/* 409 AlreadyExists on create: a restart, or our answer lost; the rule is there. */
 	if ((resp->http_status >= 200 && resp->http_status < 300) || (add && resp->http_status == 409)) {
 		a->rule_version = run->version;
@@ -583,6 +591,13 @@ static void rule_send(struct fence_run *run)
 	const char *v = rule_versions[run->version];
 	char *name, *path, *body;
 
+	if (run->owner->rule_api_absent) {
+		/* Discovery says no version is served: no request to learn that again. */
+		if (run->op == QUARANTINE_ADD)
+			no_rule_api(run->owner);
+		fence_finished(run, run->op == QUARANTINE_ADD ? QUARANTINE_UNSUPPORTED : QUARANTINE_OK);
+		return;
+	}
 	if (!may_write(run->owner)) {
 		kc_log_info(1, "device %s: not written, this replica may no longer lead", run->unit);
 		fence_finished(run, QUARANTINE_FAILED);
@@ -664,6 +679,13 @@ static void on_rules_listed(struct kc_request *req, const struct kc_response *re
 	(void)req;
 	a->in_flight--;
 	a->rules_listing = false;
+	if (a->rule_version_discovered && (a->rule_api_absent || a->list_version != a->rule_version)) {
+		/* Discovery answered meanwhile: list where it says the rules are (or nowhere). */
+		a->rules_listed = false;
+		if (a->o.on_done)
+			a->o.on_done(a->o.userdata);
+		return;
+	}
 	if (resp->http_status == 404 && a->list_version + 1 < RULE_VERSIONS) {
 		list_rules_at(a, a->list_version + 1);
 		return;
@@ -697,8 +719,28 @@ static void maybe_list_rules(struct actions *a)
 		a->rules_listed = false;
 		return;
 	}
+	if (!a->rules_listed && !a->rules_listing && a->rule_api_absent) {
+		no_rule_api(a);
+		a->rules_listed = true; /* none can exist */
+	}
 	if (!a->rules_listed && !a->rules_listing)
 		list_rules_at(a, a->rule_version_known ? a->rule_version : 0);
+}
+
+void actions_set_rule_version(struct actions *a, const char *version)
+{
+	size_t i;
+
+	for (i = 0; version && i < RULE_VERSIONS && strcmp(version, rule_versions[i]) != 0; i++)
+		;
+	if (version && i == RULE_VERSIONS)
+		return; /* a version this code does not write: keep finding one by trying */
+	if (a->rule_api_absent != !version || (version && (!a->rule_version_known || a->rule_version != i)))
+		a->rules_listed = false; /* list ours again where they now are */
+	a->rule_api_absent = !version;
+	a->rule_version_known = version != NULL;
+	a->rule_version = version ? i : 0;
+	a->rule_version_discovered = true;
 }
 
 uint64_t actions_pump(struct actions *a, bool run_actions, uint64_t now)

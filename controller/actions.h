@@ -79,6 +79,15 @@ void actions_set_core(struct actions *a, struct core *c);
  */
 uint64_t actions_pump(struct actions *a, bool run_actions, uint64_t now);
 
+/*
+ * The DeviceTaintRule version API discovery chose ("v1", "v1beta2" or
+ * "v1alpha3"), or NULL when the server serves none: rules are then written and
+ * listed in that version without trying the others first, and with NULL a DRA
+ * device is fenced through its node at once.  Until this is called (or for a
+ * version not listed here) versions are tried newest first.
+ */
+void actions_set_rule_version(struct actions *a, const char *version);
+
 /* Actions with a request outstanding (the shutdown waits for them). */
 unsigned actions_in_flight(const struct actions *a);
 

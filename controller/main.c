@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "actions.h"
+#include "api_discovery.h"
 #include "core.h"
 #include "dd_version.h"
 #include "explain_cmd.h"
@@ -50,6 +51,11 @@ struct app {
 	struct kc_intern *intern;
 	struct kc_decode_opts decode;
 	struct kc_reflector *pods, *nodes, *claims, *slices;
+	/* The policy whose device rules decide which pods the cache keeps (the current one). */
+	const struct policy *pod_policy;
+	struct api_discovery *discovery; /* which DRA versions the server serves */
+	const char *claims_version, *slices_version; /* of the running DRA reflectors */
+	bool dra_warned; /* the policy enables DRA on a cluster without it: said once */
 	struct core *core;
 	struct actions *actions;
 	struct leader *leader;
@@ -149,7 +155,9 @@ static void check_synced(struct app *app)
 	}
 	if (synced && !app->synced) {
 		app->synced = true;
-		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
+		kc_log_info(1, "caches synced: %zu pods with devices (%llu others not cached), %zu nodes",
+			    kc_store_count(kc_reflector_store(app->pods)),
+			    (unsigned long long)kc_reflector_stats(app->pods)->ignored,
 			    kc_store_count(kc_reflector_store(app->nodes)));
 		core_set_synced(app->core, true, uv_now(app->loop));
 		metrics_gauge_set(app->metrics, "caches_synced", 1, NULL);
@@ -181,13 +189,41 @@ static void on_synced(struct kc_reflector *r, void *ud)
 	check_synced(ud);
 }
 
-static int start_reflector(struct app *app, const struct kc_type *type, struct kc_reflector **ret)
+/*
+ * The pod cache keeps only pods that hold a device under the policy's device
+ * rules: only they can ever be evicted, and at the largest clusters most pods
+ * hold none.  The reflector counts the others without storing them.
+ */
+static bool keep_pod(const void *obj, void *ud)
+{
+	struct app *app = ud;
+
+	return health_pod_holds_device(app->pod_policy, obj);
+}
+
+/* A LIST or WATCH of a DRA resource got 404: the version may be gone, so discovery looks again. */
+static void on_reflector_error(struct kc_reflector *r, long http_status, void *ud)
+{
+	struct app *app = ud;
+	const struct kc_type *t = kc_reflector_type(r);
+
+	if (http_status == 404 && (t == &kc_type_resource_claim || t == &kc_type_resource_slice))
+		api_discovery_refresh(app->discovery, "HTTP 404 from a DRA LIST or WATCH");
+}
+
+/* path: NULL for the type's own, or the DRA version discovery chose. */
+static int start_reflector_at(struct app *app, const struct kc_type *type, const char *path,
+			      struct kc_reflector **ret)
 {
 	struct kc_reflector_options o = {0};
 	int r;
 
 	o.loop = app->loop;
 	o.type = type;
+	o.path = path;
+	o.on_error = on_reflector_error;
+	if (type == &kc_type_pod)
+		o.keep = keep_pod;
 	o.stall_timeout_ms = app->opts.stall_timeout_ms;
 	o.decode = &app->decode;
 	o.on_change = on_change;
@@ -199,42 +235,99 @@ static int start_reflector(struct app *app, const struct kc_type *type, struct k
 	return kc_reflector_start(*ret);
 }
 
+static int start_reflector(struct app *app, const struct kc_type *type, struct kc_reflector **ret)
+{
+	return start_reflector_at(app, type, NULL, ret);
+}
+
+static int start_dra_reflector(struct app *app, const struct kc_type *type, const char *version,
+			       struct kc_reflector **ret)
+{
+	char *path = kc_xasprintf("/apis/%s/%s/%s", KC_DRA_GROUP, version, type->resource);
+	int r = start_reflector_at(app, type, path, ret);
+
+	free(path);
+	return r;
+}
+
 /* ---- policy ------------------------------------------------------------------ */
 
-/* devices.dra changed by a reload: start or stop watching claims and slices. */
+/*
+ * Watches ResourceClaims and ResourceSlices when the policy wants DRA (on:
+ * devices.dra) and discovery found the API served, in the version it chose;
+ * stops them when either says no, and restarts them when the version
+ * changes.  Called after a policy reload and after a discovery change.
+ */
 static void set_dra(struct app *app, bool on)
 {
+	const struct kc_dra_versions *v = api_discovery_dra(app->discovery);
+	bool served = v->claims && v->slices;
 	int r;
 
-	if (on == (app->claims != NULL))
+	if (on && !served && api_discovery_known(app->discovery) && policy_watch_policy(app->policy)->dra_explicit &&
+	    !app->dra_warned) {
+		kc_log_warn("the policy enables DRA signals, but this cluster does not serve resource.k8s.io: "
+			    "they stay off until it does");
+		app->dra_warned = true;
+	}
+	if (served)
+		app->dra_warned = false;
+	on = on && served;
+	if (on == (app->claims != NULL) &&
+	    (!on || (strcmp(app->claims_version, v->claims) == 0 && strcmp(app->slices_version, v->slices) == 0)))
 		return;
-	if (!on) {
+	if (app->claims) {
 		core_set_dra_stores(app->core, NULL, NULL, uv_now(app->loop));
 		kc_reflector_free(app->claims);
 		kc_reflector_free(app->slices);
 		app->claims = app->slices = NULL;
-		kc_log_info(0, "devices.dra turned off: no longer watching ResourceClaims and ResourceSlices");
-		return;
+		if (!on)
+			kc_log_info(0, "no longer watching ResourceClaims and ResourceSlices (%s)",
+				    served ? "devices.dra is off" : "resource.k8s.io is not served");
 	}
-	if ((r = start_reflector(app, &kc_type_resource_claim, &app->claims)) < 0 ||
-	    (r = start_reflector(app, &kc_type_resource_slice, &app->slices)) < 0) {
-		kc_log_error("devices.dra turned on, but the claim and slice caches cannot start: %s", strerror(-r));
+	if (!on)
+		return;
+	if ((r = start_dra_reflector(app, &kc_type_resource_claim, v->claims, &app->claims)) < 0 ||
+	    (r = start_dra_reflector(app, &kc_type_resource_slice, v->slices, &app->slices)) < 0) {
+		kc_log_error("the claim and slice caches cannot start: %s", strerror(-r));
 		kc_reflector_free(app->claims);
 		kc_reflector_free(app->slices);
 		app->claims = app->slices = NULL;
 		return;
 	}
+	app->claims_version = v->claims;
+	app->slices_version = v->slices;
 	core_set_dra_stores(app->core, kc_reflector_store(app->claims), kc_reflector_store(app->slices),
 			    uv_now(app->loop));
-	kc_log_info(0, "devices.dra turned on: watching ResourceClaims and ResourceSlices");
+	kc_log_info(0, "watching ResourceClaims (%s/%s) and ResourceSlices (%s/%s)", KC_DRA_GROUP, v->claims,
+		    KC_DRA_GROUP, v->slices);
+}
+
+/* Discovery chose other DRA versions (or found DRA served or gone). */
+static void on_discovery_changed(const struct kc_dra_versions *v, void *ud)
+{
+	struct app *app = ud;
+
+	if (app->actions)
+		actions_set_rule_version(app->actions, v->taint_rules);
+	if (!app->shutting_down && app->core)
+		set_dra(app, policy_watch_policy(app->policy)->dra);
 }
 
 static void on_policy_reloaded(const struct policy *p, const char *why, void *ud)
 {
 	struct app *app = ud;
+	bool widened = policy_devices_widened(app->pod_policy, p);
 
 	(void)why;
+	app->pod_policy = p;
 	core_set_policy(app->core, p, uv_now(app->loop));
+	if (widened && app->pods && !app->shutting_down) {
+		/* Pods the cache turned away may hold a device now: only a new LIST finds them. */
+		kc_log_info(0, "policy reload widened the device resources: relisting pods to cache the pods that "
+			       "now hold a device");
+		kc_reflector_relist(app->pods);
+	}
 	if (!app->shutting_down)
 		set_dra(app, p->dra);
 	schedule_pump(app);
@@ -288,6 +381,8 @@ static void on_metrics_timer(uv_timer_t *t)
 		w[i].resource = kc_reflector_type(rs[i])->resource;
 		w[i].watch_restarts = kc_reflector_stats(rs[i])->watch_restarts;
 		w[i].relists = kc_reflector_stats(rs[i])->relists;
+		w[i].cached = kc_store_count(kc_reflector_store(rs[i]));
+		w[i].ignored = kc_reflector_stats(rs[i])->ignored;
 	}
 	metrics_refresh_run(app->refresh, core_stats(app->core), w, KC_ARRAY_SIZE(w));
 }
@@ -346,6 +441,7 @@ static void on_client_closed(void *ud)
 	struct kc_reflector **rs[] = {&app->pods, &app->nodes, &app->claims, &app->slices};
 
 	app->client = NULL;
+	app->discovery = api_discovery_free(app->discovery);
 	if (app->actions)
 		actions_set_core(app->actions, NULL);
 	app->core = core_free(app->core);
@@ -366,6 +462,7 @@ static void on_client_closed(void *ud)
 static void finish_shutdown(struct app *app)
 {
 	uv_timer_stop(&app->shutdown_timer);
+	api_discovery_stop(app->discovery);
 	if (app->pods)
 		kc_reflector_stop(app->pods);
 	if (app->nodes)
@@ -484,7 +581,6 @@ int main(int argc, char **argv)
 	struct kc_error err = {{0}};
 	uv_loop_t loop;
 	struct procstat ps;
-	bool dra;
 	int r;
 
 	memset(app, 0, sizeof(*app));
@@ -571,21 +667,32 @@ int main(int argc, char **argv)
 	app->intern = kc_intern_new();
 	app->decode.keep_annotations = core_keep_annotations;
 	app->decode.max_message = 1024;
-	/* The stores exist before the core; the reflectors fill them once started. */
-	dra = policy_watch_policy(app->policy)->dra;
+	/* The stores exist before the core; the reflectors fill them once started.  The DRA
+	 * reflectors wait for discovery, which says whether and in which version to watch. */
+	app->pod_policy = policy_watch_policy(app->policy);
 	if ((r = start_reflector(app, &kc_type_pod, &app->pods)) < 0 ||
-	    (r = start_reflector(app, &kc_type_node, &app->nodes)) < 0 ||
-	    (dra && (r = start_reflector(app, &kc_type_resource_claim, &app->claims)) < 0) ||
-	    (dra && (r = start_reflector(app, &kc_type_resource_slice, &app->slices)) < 0)) {
+	    (r = start_reflector(app, &kc_type_node, &app->nodes)) < 0) {
 		kc_log_error("cannot start the caches: %s", strerror(-r));
 		r = 1;
 		goto close_client;
 	}
 	app->core = core_new(policy_watch_policy(app->policy), kc_reflector_store(app->pods),
-			     kc_reflector_store(app->nodes), app->claims ? kc_reflector_store(app->claims) : NULL,
-			     app->slices ? kc_reflector_store(app->slices) : NULL);
-	if (app->claims)
-		core_set_dra_synced(app->core, false, uv_now(app->loop));
+			     kc_reflector_store(app->nodes), NULL, NULL);
+	{
+		struct api_discovery_options dopts = {0};
+
+		dopts.loop = app->loop;
+		dopts.client = app->client;
+		dopts.interval_ms = app->opts.discovery_interval_ms;
+		dopts.on_change = on_discovery_changed;
+		dopts.userdata = app;
+		if ((r = api_discovery_new(&dopts, &app->discovery)) < 0) {
+			kc_log_error("API discovery: %s", uv_strerror(r));
+			r = 1;
+			goto close_client;
+		}
+		api_discovery_start(app->discovery);
+	}
 	{
 		struct actions_options ao = {0};
 

@@ -68,6 +68,8 @@ static const struct flag flags[] = {
 	 "/healthz after 4x."},
 	{"watch-stall-timeout", FLAG_DURATION, OPT(stall_timeout_ms), "2m",
 	 "Re-establish a watch that delivered no bytes (not even bookmarks) for this long."},
+	{"discovery-interval", FLAG_DURATION, OPT(discovery_interval_ms), "5m",
+	 "How often API discovery is read again (also after a 404 from a DRA LIST or WATCH)."},
 	{"shutdown-timeout", FLAG_DURATION, OPT(shutdown_timeout_ms), "10s",
 	 "On SIGTERM, how long in-flight requests may take before the process exits."},
 	{"help", FLAG_BOOL, OPT(help), "false", "Print this help and exit."},

@@ -32,6 +32,7 @@ struct options {
 	double qps;
 	unsigned burst;
 	uint64_t stall_timeout_ms;
+	uint64_t discovery_interval_ms;
 	uint64_t read_idle_ms;    /* --http2-read-idle-timeout */
 	uint64_t ping_timeout_ms; /* --http2-ping-timeout */
 	uint64_t shutdown_timeout_ms;

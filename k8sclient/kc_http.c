@@ -324,6 +324,7 @@ int kc_client_request(struct kc_client *c, const struct kc_request_options *o, k
 		r->body_len = o->body_len;
 	}
 	r->content_type = dup_or_null(o->content_type);
+	r->accept = dup_or_null(o->accept);
 	r->verb = o->verb ? kc_xstrdup(o->verb) : derive_verb(o->method, o->path);
 	r->resource = o->resource ? kc_xstrdup(o->resource) : derive_resource(o->path);
 	r->timeout_ms = o->timeout_ms ? o->timeout_ms : c->opts.timeout_ms;

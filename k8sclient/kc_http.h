@@ -71,6 +71,7 @@ struct kc_request_options {
 	const char *body;            /* copied; NULL for none */
 	size_t body_len;
 	const char *content_type;    /* NULL = "application/json" when there is a body */
+	const char *accept;          /* NULL = "application/json" (discovery asks for more) */
 	uint64_t timeout_ms;         /* 0 = the client's default; UINT64_MAX = none (watches) */
 	size_t max_body;             /* 0 = the client's default */
 	bool retry;                  /* safe to retry on 429, 5xx and connection errors */

@@ -73,6 +73,7 @@ struct kc_request {
 	size_t body_len;
 	char *method;
 	char *content_type;
+	char *accept;
 	char *verb;
 	char *resource;
 	uint64_t timeout_ms;

@@ -47,6 +47,7 @@ static void free_request(struct kc_request *r)
 	free(r->body);
 	free(r->method);
 	free(r->content_type);
+	free(r->accept);
 	free(r->verb);
 	free(r->resource);
 	kc_buf_done(&r->resp);

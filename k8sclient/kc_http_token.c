@@ -80,7 +80,14 @@ void kc_http_build_headers(struct kc_request *r)
 	char *ct;
 
 	curl_slist_free_all(r->headers);
-	h = curl_slist_append(h, "Accept: application/json");
+	if (r->accept) {
+		char *a = kc_xasprintf("Accept: %s", r->accept);
+
+		h = curl_slist_append(h, a);
+		free(a);
+	} else {
+		h = curl_slist_append(h, "Accept: application/json");
+	}
 	/* No 100-continue round trip: the API server answers bodies directly. */
 	h = curl_slist_append(h, "Expect:");
 	if (r->body) {

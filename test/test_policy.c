@@ -121,6 +121,36 @@ static void test_minimal(void **state)
 	policy_free(p);
 }
 
+/* Which files enable a DRA signal themselves (a warning on clusters without DRA), and which
+ * only inherit the defaults or turn them off. */
+static void test_dra_explicit(void **state)
+{
+	static const struct {
+		const char *yaml;
+		bool explicit_;
+	} cases[] = {
+	    {"", false},
+	    {"devices: {dra: false}\n", false},
+	    {"devices: {dra: ~}\n", false},
+	    {"devices: {dra: true}\n", true},
+	    {"signals: {draDeviceTaints: {enabled: true}}\n", true},
+	    {"signals: {draDeviceTaints: {for: 5s}}\n", false},
+	    {"signals: {draDeviceConditions: {enabled: true}}\n", true},
+	    {"signals: {draDeviceConditions: {enabled: false}, draDeviceTaints: {enabled: false}}\n", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < KC_ARRAY_SIZE(cases); i++) {
+		char *yaml = kc_xasprintf(HEADER "%s", cases[i].yaml);
+		struct policy *p = parse_ok(yaml);
+
+		if (p->dra_explicit != cases[i].explicit_)
+			fail_msg("%s: dra_explicit %d", cases[i].yaml, p->dra_explicit);
+		policy_free(p);
+		free(yaml);
+	}
+}
+
 /* Explicit nulls and empty mappings keep every default. */
 static void test_nulls_keep_defaults(void **state)
 {
@@ -820,11 +850,48 @@ static void test_device_resources(void **state)
 	policy_free(plain);
 }
 
+/* Which reloads widen the device set (the pod cache then relists) and which do not. */
+static void test_devices_widened(void **state)
+{
+	static const char *const yamls[] = {
+	    /* 0 */ HEADER "devices: {excludeResources: [nvidia.com/mig-1g.5gb]}\n",
+	    /* 1 */ HEADER "devices:\n  resources: [nvidia.com/gpu]\n",
+	    /* 2 */ HEADER "devices:\n  resources: [nvidia.com/gpu, amd.com/gpu]\n",
+	    /* 3 */ HEADER "devices: {dra: false}\n",
+	    /* 4 */ HEADER "devices:\n  resources: [nvidia.com/gpu]\n  excludeResources: [nvidia.com/gpu]\n",
+	    /* 5 */ HEADER "devices: {}\n",
+	};
+	/* want[prev][next]: whether going from prev to next widens. */
+	static const bool want[6][6] = {
+	    /* to:  0      1      2      3      4      5 */
+	    {false, false, false, true, false, true},   /* from 0: 3 and 5 drop the exclusion */
+	    {true, false, true, true, false, true},     /* from 1: anything beyond nvidia.com/gpu; 3 turns dra off
+							   but makes every extended resource count */
+	    {true, false, false, true, false, true},
+	    {true, true, true, false, true, true},      /* from 3: dra turns on */
+	    {true, true, true, true, false, true},      /* from 4: nothing counts but claims */
+	    {false, false, false, false, false, false}, /* from 5: the widest */
+	};
+	struct policy *p[6];
+
+	(void)state;
+	for (size_t i = 0; i < 6; i++)
+		p[i] = parse_ok(yamls[i]);
+	for (size_t i = 0; i < 6; i++)
+		for (size_t j = 0; j < 6; j++)
+			if (policy_devices_widened(p[i], p[j]) != want[i][j])
+				fail_msg("from %zu to %zu: got %d", i, j, policy_devices_widened(p[i], p[j]));
+	assert_true(policy_devices_widened(NULL, p[0]));
+	for (size_t i = 0; i < 6; i++)
+		policy_free(p[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_dra_explicit),
 	    cmocka_unit_test(test_nulls_keep_defaults),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_documented_example),
@@ -839,6 +906,7 @@ int main(void)
 	    cmocka_unit_test(test_load_file_errors),
 	    cmocka_unit_test(test_manifest_is_default),
 	    cmocka_unit_test(test_device_resources),
+	    cmocka_unit_test(test_devices_widened),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -298,10 +298,25 @@ static int check_exit_codes(struct ys_ctx *c, const struct ys_node *map, void *b
 	return 0;
 }
 
+/* Notes a DRA switch the file sets to true (see dra_explicit). */
+static void note_dra_explicit(struct policy *p, const struct ys_node *map, const char *key, bool value)
+{
+	if (value && ys_find_key(map, key, NULL))
+		p->dra_explicit = true;
+}
+
+static int check_devices(struct ys_ctx *c, const struct ys_node *map, void *base)
+{
+	(void)c;
+	note_dra_explicit(base, map, "dra", ((struct policy *)base)->dra);
+	return 0;
+}
+
 static int check_dra_taints(struct ys_ctx *c, const struct ys_node *map, void *base)
 {
 	struct policy *p = base;
 
+	note_dra_explicit(p, map, "enabled", p->dra_taints_enabled);
 	if (p->dra_taints_enabled && p->n_dra_taint_effects == 0)
 		return ys_fail_field(c, map, "effects",
 				  "must list at least one effect when draDeviceTaints is enabled");
@@ -312,6 +327,7 @@ static int check_dra_conditions(struct ys_ctx *c, const struct ys_node *map, voi
 {
 	struct policy *p = base;
 
+	note_dra_explicit(p, map, "enabled", p->dra_conditions_enabled);
 	if (p->dra_conditions_enabled && p->n_dra_conditions == 0)
 		return ys_fail_field(c, map, "conditions",
 				  "must list at least one condition when draDeviceConditions is enabled");
@@ -359,7 +375,7 @@ static const struct ys_field devices_fields[] = {
     STRV("excludeResources", exclude_resources),
     BOOL("dra", dra),
 };
-static const struct ys_fieldset devices_set = SET(devices_fields, NULL);
+static const struct ys_fieldset devices_set = SET(devices_fields, check_devices);
 
 static const struct ys_field pod_health_unknown_fields[] = {
     BOOL("enabled", pod_health_unknown_enabled),
@@ -785,4 +801,26 @@ bool policy_is_device_resource(const struct policy *p, const char *resource)
 	if (p->n_resources > 0)
 		return in_list(p->resources, p->n_resources, resource);
 	return is_extended_resource(resource);
+}
+
+/* Whether a name listed in next counts under next but not under prev. */
+static bool any_new_device(const struct policy *prev, const struct policy *next, char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (policy_is_device_resource(next, list[i]) && !policy_is_device_resource(prev, list[i]))
+			return true;
+	return false;
+}
+
+bool policy_devices_widened(const struct policy *prev, const struct policy *next)
+{
+	if (!prev)
+		return true;
+	if (next->dra && !prev->dra)
+		return true;
+	/* An empty devices.resources means every extended resource: wider than any list. */
+	if (next->n_resources == 0 && prev->n_resources > 0)
+		return true;
+	return any_new_device(prev, next, next->resources, next->n_resources) ||
+	       any_new_device(prev, next, prev->exclude_resources, prev->n_exclude_resources);
 }

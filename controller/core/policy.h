@@ -78,6 +78,9 @@ struct policy {
 	char **exclude_resources;    /* devices.excludeResources */
 	size_t n_exclude_resources;
 	bool dra;                    /* devices.dra: DRA claims are devices; default true */
+	/* The file itself sets devices.dra, draDeviceTaints.enabled or draDeviceConditions.enabled
+	 * to true (not only the defaults): on a cluster without DRA that earns a warning. */
+	bool dra_explicit;
 
 	/* signals.podResourceHealth: KEP-4680 allocatedResourcesStatus */
 	bool pod_health_enabled;     /* default true */
@@ -192,5 +195,13 @@ struct policy *policy_free(struct policy *p);
  * subdomains).  Accepts NULL (false).
  */
 bool policy_is_device_resource(const struct policy *p, const char *resource);
+
+/*
+ * Whether some resource name counts as a device under next but not under
+ * prev (devices.dra turned on, devices.resources emptied or given a new name,
+ * an exclusion dropped): the pod cache, which keeps only device pods, must
+ * then list again to find the pods it turned away.  Accepts NULL prev (true).
+ */
+bool policy_devices_widened(const struct policy *prev, const struct policy *next);
 
 #endif

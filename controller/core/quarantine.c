@@ -238,7 +238,9 @@ static int count_node_cb(const char *key, void *value, void *userdata)
 	struct unit *u = value;
 
 	(void)key;
-	if (!fences_node(u) || (nc->except && strcmp(u->node, nc->except) == 0) ||
+	/* A rule listed after a restart names no node until a pod on its device shows up: most
+	 * often its node is gone (scaled down), so it holds no place under the cap. */
+	if (!fences_node(u) || !*u->node || (nc->except && strcmp(u->node, nc->except) == 0) ||
 	    strmap_get(&nc->seen, u->node))
 		return 0;
 	strmap_put(&nc->seen, u->node, u);

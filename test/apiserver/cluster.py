@@ -12,6 +12,7 @@ import math
 import threading
 
 import labelsel as sel
+import validation
 from resources import BY_PATH, RESOURCES, resource_for_object
 from store import ApiError, not_found, now_rfc3339
 
@@ -148,6 +149,7 @@ class Cluster:
                 raise ApiError(409, "AlreadyExists", '%s "%s" already exists' % (res.qualified, md["name"]), d)
             self.store.new_object(res, obj)
             self._defaults(res, obj, keep_status)
+            validation.validate(res, obj)
             if dry_run:
                 return obj
             return self.store.put(res, obj)
@@ -161,6 +163,13 @@ class Cluster:
             spec.setdefault("restartPolicy", "Always")
             spec.setdefault("terminationGracePeriodSeconds", 30)
             spec.setdefault("schedulerName", "default-scheduler")
+            # As the real defaulting does: a limit without a request is also the request.
+            for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+                lim = (c.get("resources") or {}).get("limits")
+                if isinstance(lim, dict) and lim:
+                    req = c["resources"].setdefault("requests", {})
+                    for k, v in lim.items():
+                        req.setdefault(k, v)
         elif res is NAMESPACE:
             obj["status"] = {"phase": "Active"}
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
@@ -248,6 +257,7 @@ class Cluster:
             if res is PDB and md.get("generation") != omd.get("generation"):
                 merged["status"] = self._pdb_status(merged)
         merged["metadata"]["resourceVersion"] = omd["resourceVersion"]
+        validation.validate(res, merged, old)
         if _same(merged, old):
             return old
         if dry_run:

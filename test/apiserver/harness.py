@@ -379,6 +379,16 @@ class ApiServer:
                     raise
                 time.sleep(0.05)
 
+    def set_dra(self, version=None, aggregated=None):
+        """Serve ResourceClaims and ResourceSlices as resource.k8s.io/VERSION (v1, v1beta2, v1beta1)
+        or not at all ("none") from now on; aggregated: whether /apis offers aggregated discovery."""
+        body = {}
+        if version is not None:
+            body["version"] = version
+        if aggregated is not None:
+            body["aggregated"] = aggregated
+        return self._admin("POST", "dra", body)
+
     def set_tokens(self, tokens):
         """Replace the accepted non-admin tokens: {"TOKEN": "user-name"}."""
         return self._admin("POST", "tokens", {"tokens": tokens})

@@ -152,6 +152,7 @@ class ApiServerState:
         self.seq = 0
         self.stalled = False
         self.http_410 = False
+        self.aggregated_discovery = bool(getattr(args, "aggregated_discovery", False))
         self.conns = set()
         self.httpd = None
         self.port = args.port
@@ -594,6 +595,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # An empty protobuf openapi_v2.Document: kubectl finds no schema for any kind, so its
             # client-side validation and apply patch computation fall back to built-in types.
             return self.send_body(200, b"", ctype="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+        aggregated = self.state.aggregated_discovery and "as=APIGroupDiscoveryList" in (self.headers.get("Accept") or "")
+        if p in ("/api", "/apis") and aggregated:
+            # Aggregated discovery (Kubernetes 1.26+) only when the server was told to offer it and
+            # the client asks for it, as client-go does; plain discovery otherwise.
+            return self.send_body(200, resources.api_group_discovery_list(legacy=p == "/api"),
+                                  ctype="application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
         if p == "/api":
             return self.send_body(200, resources.api_versions())
         if p == "/apis":
@@ -627,6 +634,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 limit = max(0, int(q["limit"]))
             except ValueError:
                 raise ApiError(400, "BadRequest", "limit must be an integer")
+        rv_q = q.get("resourceVersion", "")
+        if rv_q and not rv_q.isdigit():  # what the real server answers (checked against v1.37)
+            raise ApiError(400, "BadRequest", 'invalid resource version: resourceVersion: Invalid value: "%s": '
+                           'strconv.ParseUint: parsing "%s": invalid syntax' % (rv_q, rv_q))
         start = None
         store = st.store
         with store.lock:
@@ -936,6 +947,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with st.flock:
                     items = [dict(e) for e in st.log]
                 return self.send_body(200, {"items": items})
+        if op == "dra" and m == "POST":
+            # {"version": "v1"|"v1beta2"|"v1beta1"|"none", "aggregated": bool}: which DRA version
+            # is served from now on (like an upgrade), and whether /apis offers aggregated discovery.
+            body = body if isinstance(body, dict) else {}
+            try:
+                if "version" in body:
+                    resources.serve_dra(body["version"])
+            except ValueError as e:
+                raise ApiError(400, "BadRequest", str(e))
+            if "aggregated" in body:
+                st.aggregated_discovery = bool(body["aggregated"])
+            return self.send_body(200, {"version": resources.served_dra_version(),
+                                        "aggregated": st.aggregated_discovery})
         if op == "simulator" and m == "POST":
             # {"ignoreTaints": true}: the simulated scheduler places pods as if no node had taints
             # and none were cordoned (a scheduler that does not see the fence, for loop tests).
@@ -1077,9 +1101,15 @@ def main(argv=None):
     ap.add_argument("--pod-termination-ms", type=int, default=100)
     ap.add_argument("--enforce-rbac", action="store_true")
     ap.add_argument("--simulate", action="store_true", help="run a tiny ReplicaSet controller")
+    ap.add_argument("--dra-version", default="v1",
+                    help="the resource.k8s.io version serving resourceclaims and resourceslices "
+                    "(v1, v1beta2, v1beta1) or none")
+    ap.add_argument("--aggregated-discovery", action="store_true",
+                    help="answer GET /api and /apis with aggregated discovery when the client asks for it")
     ap.add_argument("--device-taint-rule-version", default="v1",
                     help="the resource.k8s.io version that serves devicetaintrules (v1, v1beta2, v1alpha3) or none")
     args = ap.parse_args(argv)
+    resources.serve_dra(args.dra_version)
     resources.serve_device_taint_rules(args.device_taint_rule_version)
     os.makedirs(args.dir, exist_ok=True)
     st = ApiServerState(args)

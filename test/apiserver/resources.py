@@ -93,6 +93,30 @@ def _rebuild():
 
 _rebuild()
 
+DRA_VERSIONS = ("v1", "v1beta2", "v1beta1")
+
+
+def serve_dra(version):
+    """Serves ResourceClaims and ResourceSlices as resource.k8s.io/VERSION only (v1, v1beta2 or
+    v1beta1), or not at all ("none"), like a server of an older Kubernetes release or one with DRA
+    turned off. May be called while serving: discovery and routing follow at once; objects stored
+    under another version stay stored but are not served."""
+    if version != "none" and version not in DRA_VERSIONS:
+        raise ValueError("unknown DRA version %r" % version)
+    new = [r for r in RESOURCES if r.plural not in ("resourceclaims", "resourceslices")]
+    if version != "none":
+        at = next((i for i, r in enumerate(new) if r.group == "coordination.k8s.io"), len(new)) + 1
+        new[at:at] = [Resource("resource.k8s.io", version, "resourceclaims", "ResourceClaim", True, [], ["status"]),
+                      Resource("resource.k8s.io", version, "resourceslices", "ResourceSlice", False)]
+    RESOURCES[:] = new
+    _rebuild()
+
+
+def served_dra_version():
+    """The version ResourceClaims are served in, or "none"."""
+    return next((r.version for r in RESOURCES if r.plural == "resourceclaims"), "none")
+
+
 DEVICE_TAINT_RULE_VERSIONS = ("v1", "v1beta2", "v1alpha3")
 
 
@@ -140,6 +164,39 @@ def api_group(group):
     d = _group_entry(group)
     d.update({"kind": "APIGroup", "apiVersion": "v1"})
     return d
+
+
+def api_group_discovery_list(legacy=False):
+    """/apis (legacy: /api) as aggregated discovery (apidiscovery.k8s.io/v2 APIGroupDiscoveryList):
+    every named group (legacy: the core group, named "") with its versions and their resources, in
+    one document. client-go uses it only when /api and /apis both answer this way."""
+    items = []
+    for g, _v in GROUP_ORDER:
+        if bool(g) == legacy or any(i["metadata"]["name"] == g for i in items):
+            continue
+        versions = []
+        for gg, v in GROUP_ORDER:
+            if gg != g:
+                continue
+            res = []
+            for r in RESOURCES:
+                if r.group != g or r.version != v:
+                    continue
+                e = {"resource": r.plural, "responseKind": {"group": g, "version": v, "kind": r.kind},
+                     "scope": "Namespaced" if r.namespaced else "Cluster", "singularResource": r.singular,
+                     "verbs": r.verbs}
+                if r.short:
+                    e["shortNames"] = r.short
+                if r.categories:
+                    e["categories"] = r.categories
+                subs = [{"subresource": s, "responseKind": {"group": g, "version": v, "kind": r.kind},
+                         "verbs": ["create"] if s == "eviction" else STATUS_VERBS} for s in r.subresources]
+                if subs:
+                    e["subresources"] = subs
+                res.append(e)
+            versions.append({"version": v, "resources": res, "freshness": "Current"})
+        items.append({"metadata": {"name": g, "creationTimestamp": None}, "versions": versions})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}
 
 
 def api_resource_list(group, version):

@@ -173,7 +173,9 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(lines[1].split()[:4], ["budget", "N/A", "50%", "0"])
 
     def test_patch_status_subresource(self):
-        self.srv.create(pod("gpu"))
+        p = pod("gpu")  # the real server refuses allocatedResourcesStatus for a resource not requested
+        p["spec"]["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": "1"}}
+        self.srv.create(p)
         status = {"status": {"containerStatuses": [{"name": "c", "ready": True, "restartCount": 3, "image": "busybox", "imageID": "",
                                                     "allocatedResourcesStatus": [{"name": "nvidia.com/gpu", "resources": [
                                                         {"resourceID": "GPU-0", "health": "Unhealthy", "message": "XID 79"}]}]}]}}

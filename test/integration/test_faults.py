@@ -259,6 +259,10 @@ class ServerFaults(FaultTest):
         reaches the server while that relist is still held there."""
         pods = self.pods(3)
         ctl = self.controller(base_policy())
+        # The DRA caches start once discovery has answered (readiness does not wait for them):
+        # the fault is for their relist, so wait for their first WATCH.
+        wait_for(lambda: self.srv.requests(resource="resourceslices", verb="watch"), 5.0,
+                 "the resourceslices watch", ctl=ctl)
         self.srv.add_fault(path_regex=r"/resourceslices$", method="GET", query_regex=NOT_WATCH, count=1,
                            delay_ms=5000)
         self.bump_rv()

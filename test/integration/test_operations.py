@@ -294,11 +294,11 @@ class DraReload(Fixture):
         ctl.signal(signal.SIGHUP)
         ev = wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pod["metadata"]["name"])
         self.assertEqual(len(ev), 1)
-        self.assertRegex(ctl.log(), r"devices\.dra turned on: watching ResourceClaims and ResourceSlices")
+        self.assertRegex(ctl.log(), r"watching ResourceClaims \(resource\.k8s\.io/v1\) and ResourceSlices")
 
         write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"dra": False})))
         ctl.signal(signal.SIGHUP)
-        ctl.wait_log(r"devices\.dra turned off: no longer watching", timeout=3.0)
+        ctl.wait_log(r"no longer watching ResourceClaims and ResourceSlices \(devices\.dra is off\)", timeout=3.0)
         n = claims()
         # Again the GPU path proves progress; the claim cache sends nothing more.
         self.cluster.set_device_health(gpu_pods[1], gpu_pods[1].devices[0])

@@ -425,6 +425,14 @@ class RealClusterTest(unittest.TestCase):
         return self.rc.exists(path)
 
     def _delete_ns(self):
+        # The controller's fences outlive its pods: lift them, so that the next test starts clean
+        # (a DeviceTaintRule left behind would count toward the next controller's quarantine cap).
+        rules = "/apis/resource.k8s.io/v1/devicetaintrules"
+        for r in self.rc.list(rules, labelSelector="app.kubernetes.io/managed-by=device-descheduler")["items"]:
+            try:
+                self.rc.delete(rules + "/" + r["metadata"]["name"])
+            except ApiError:
+                pass
         for n in self.nodes:
             try:
                 self.rc.delete("/api/v1/nodes/" + n)
