@@ -51,6 +51,8 @@ struct app {
 	struct kc_intern *intern;
 	struct kc_decode_opts decode;
 	struct kc_reflector *pods, *nodes, *claims, *slices;
+	/* The policy whose device rules decide which pods the cache keeps (the current one). */
+	const struct policy *pod_policy;
 	struct api_discovery *discovery; /* which DRA versions the server serves */
 	const char *claims_version, *slices_version; /* of the running DRA reflectors */
 	bool dra_warned; /* the policy enables DRA on a cluster without it: said once */
@@ -153,7 +155,9 @@ static void check_synced(struct app *app)
 	}
 	if (synced && !app->synced) {
 		app->synced = true;
-		kc_log_info(1, "caches synced: %zu pods, %zu nodes", kc_store_count(kc_reflector_store(app->pods)),
+		kc_log_info(1, "caches synced: %zu pods with devices (%llu others not cached), %zu nodes",
+			    kc_store_count(kc_reflector_store(app->pods)),
+			    (unsigned long long)kc_reflector_stats(app->pods)->ignored,
 			    kc_store_count(kc_reflector_store(app->nodes)));
 		core_set_synced(app->core, true, uv_now(app->loop));
 		metrics_gauge_set(app->metrics, "caches_synced", 1, NULL);
@@ -185,6 +189,18 @@ static void on_synced(struct kc_reflector *r, void *ud)
 	check_synced(ud);
 }
 
+/*
+ * The pod cache keeps only pods that hold a device under the policy's device
+ * rules: only they can ever be evicted, and at the largest clusters most pods
+ * hold none.  The reflector counts the others without storing them.
+ */
+static bool keep_pod(const void *obj, void *ud)
+{
+	struct app *app = ud;
+
+	return health_pod_holds_device(app->pod_policy, obj);
+}
+
 /* A LIST or WATCH of a DRA resource got 404: the version may be gone, so discovery looks again. */
 static void on_reflector_error(struct kc_reflector *r, long http_status, void *ud)
 {
@@ -206,6 +222,8 @@ static int start_reflector_at(struct app *app, const struct kc_type *type, const
 	o.type = type;
 	o.path = path;
 	o.on_error = on_reflector_error;
+	if (type == &kc_type_pod)
+		o.keep = keep_pod;
 	o.stall_timeout_ms = app->opts.stall_timeout_ms;
 	o.decode = &app->decode;
 	o.on_change = on_change;
@@ -299,9 +317,17 @@ static void on_discovery_changed(const struct kc_dra_versions *v, void *ud)
 static void on_policy_reloaded(const struct policy *p, const char *why, void *ud)
 {
 	struct app *app = ud;
+	bool widened = policy_devices_widened(app->pod_policy, p);
 
 	(void)why;
+	app->pod_policy = p;
 	core_set_policy(app->core, p, uv_now(app->loop));
+	if (widened && app->pods && !app->shutting_down) {
+		/* Pods the cache turned away may hold a device now: only a new LIST finds them. */
+		kc_log_info(0, "policy reload widened the device resources: relisting pods to cache the pods that "
+			       "now hold a device");
+		kc_reflector_relist(app->pods);
+	}
 	if (!app->shutting_down)
 		set_dra(app, p->dra);
 	schedule_pump(app);
@@ -355,6 +381,8 @@ static void on_metrics_timer(uv_timer_t *t)
 		w[i].resource = kc_reflector_type(rs[i])->resource;
 		w[i].watch_restarts = kc_reflector_stats(rs[i])->watch_restarts;
 		w[i].relists = kc_reflector_stats(rs[i])->relists;
+		w[i].cached = kc_store_count(kc_reflector_store(rs[i]));
+		w[i].ignored = kc_reflector_stats(rs[i])->ignored;
 	}
 	metrics_refresh_run(app->refresh, core_stats(app->core), w, KC_ARRAY_SIZE(w));
 }
@@ -641,6 +669,7 @@ int main(int argc, char **argv)
 	app->decode.max_message = 1024;
 	/* The stores exist before the core; the reflectors fill them once started.  The DRA
 	 * reflectors wait for discovery, which says whether and in which version to watch. */
+	app->pod_policy = policy_watch_policy(app->policy);
 	if ((r = start_reflector(app, &kc_type_pod, &app->pods)) < 0 ||
 	    (r = start_reflector(app, &kc_type_node, &app->nodes)) < 0) {
 		kc_log_error("cannot start the caches: %s", strerror(-r));

@@ -272,6 +272,11 @@ struct metrics *metrics_new(void)
 	     l_api_duration},
 	    {METRICS_COUNTER, "watch_restarts_total", "Number of times a watch was restarted.", l_resource},
 	    {METRICS_COUNTER, "relists_total", "Number of full relists after a watch expired.", l_resource},
+	    {METRICS_GAUGE, "cached_objects", "Number of objects in the informer cache, by resource.", l_resource},
+	    {METRICS_GAUGE, "ignored_objects",
+	     "Number of objects on the server the cache does not keep (pods that hold no device under the policy), "
+	     "by resource.",
+	     l_resource},
 	    {METRICS_GAUGE, "circuit_breaker_open",
 	     "1 when the circuit breaker holds evictions because too much looks unhealthy, else 0.", NULL},
 	    {METRICS_GAUGE, "leader", "1 when this replica holds the leader lease, else 0.", NULL},

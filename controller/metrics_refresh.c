@@ -92,5 +92,7 @@ void metrics_refresh_run(struct metrics_refresh *mr, const struct core_stats *st
 			       watches[i].resource, NULL);
 		add_difference(mr->m, "relists_total", watches[i].relists, &mr->seen_relists[i], watches[i].resource,
 			       NULL);
+		metrics_gauge_set(mr->m, "cached_objects", (double)watches[i].cached, watches[i].resource, NULL);
+		metrics_gauge_set(mr->m, "ignored_objects", (double)watches[i].ignored, watches[i].resource, NULL);
 	}
 }

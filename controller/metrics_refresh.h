@@ -20,6 +20,8 @@ struct metrics_refresh_watch {
 	const char *resource; /* "pods", "nodes", ...; NULL = that reflector is not running */
 	uint64_t watch_restarts;
 	uint64_t relists;
+	uint64_t cached;  /* objects in its store now */
+	uint64_t ignored; /* objects on the server its keep predicate turned away, now */
 };
 
 #define METRICS_REFRESH_MAX_WATCHES 4

@@ -70,6 +70,7 @@ struct kc_reflector {
 	size_t max_line;
 	kc_reflector_handler on_change;
 	kc_reflector_synced_cb on_synced;
+	kc_reflector_keep_cb keep;
 	kc_reflector_error_cb on_error;
 	void *userdata;
 
@@ -87,6 +88,7 @@ struct kc_reflector {
 	enum watch_end end;
 	uint64_t watch_start_ms;
 	uint64_t watch_events;
+	uint64_t list_ignored; /* objects keep() turned away in the LIST in progress */
 
 	uv_timer_t retry_timer;
 	uv_timer_t stall_timer;
@@ -103,6 +105,7 @@ struct kc_reflector {
 	bool listed_once;
 	bool list_restarted;  /* a 410 on a continue token already restarted this LIST at once */
 	bool fresh_connection; /* a watch stalled: the next request opens a new connection */
+	bool relist_wanted;   /* kc_reflector_relist() while a request ran: LIST again once it ends */
 
 	struct kc_reflector_stats stats;
 };
@@ -193,7 +196,38 @@ static bool addressable(const struct kc_reflector *r, const struct kc_meta *m)
 	return m->name[0] && m->uid[0] && (!r->type->namespaced || m->ns[0]);
 }
 
-static void apply(struct kc_reflector *r, void *obj)
+/* Where an object handed to apply() comes from: it decides how the ignored gauge moves. */
+enum source {
+	SRC_LIST,
+	SRC_ADDED,
+	SRC_MODIFIED,
+};
+
+/*
+ * An object keep() turns away: counted, not stored.  If the store held it (an
+ * update took away what made it interesting), it leaves as a deletion.  The
+ * gauge counts a LIST's ignored objects when it completes, and then moves
+ * with the watch: +1 for an ADDED or a stored object leaving, -1 for an
+ * ignored object deleted or, in apply(), one entering the store.
+ */
+static void ignore(struct kc_reflector *r, void *obj, enum source src)
+{
+	const struct kc_meta *m = meta_of(obj);
+	void *old = kc_store_take(r->store, m->ns, m->name);
+
+	if (src == SRC_LIST)
+		r->list_ignored++;
+	else if (old || src == SRC_ADDED)
+		r->stats.ignored++;
+	if (old) {
+		kc_log_info(4, "reflector %s: %s/%s no longer kept", r->type->resource, m->ns, m->name);
+		deliver(r, KC_DELTA_DELETED, obj, NULL);
+		kc_object_free(old);
+	}
+	kc_object_free(obj);
+}
+
+static void apply(struct kc_reflector *r, void *obj, enum source src)
 {
 	void *old = NULL;
 
@@ -205,8 +239,15 @@ static void apply(struct kc_reflector *r, void *obj)
 		kc_object_free(obj);
 		return;
 	}
+	if (r->keep && !r->keep(obj, r->userdata)) {
+		ignore(r, obj, src);
+		return;
+	}
 	kc_store_put(r->store, obj, &old);
 	if (!old) {
+		/* A MODIFIED object new to the store was ignored until this update. */
+		if (src == SRC_MODIFIED && r->keep && r->stats.ignored > 0)
+			r->stats.ignored--;
 		deliver(r, KC_DELTA_ADDED, obj, NULL);
 		return;
 	}
@@ -270,7 +311,7 @@ static int on_list_item(void *obj, void *userdata)
 		kc_object_free(obj);
 		return -ECANCELED;
 	}
-	apply(r, obj);
+	apply(r, obj, SRC_LIST);
 	return r->stopped ? -ECANCELED : 0;
 }
 
@@ -297,6 +338,7 @@ static void list_begin(struct kc_reflector *r)
 	r->cont = NULL;
 	free(r->list_rv);
 	r->list_rv = NULL;
+	r->list_ignored = 0;
 	kc_store_begin_generation(r->store);
 	if (r->listed_once)
 		kc_log_info(2, "reflector %s: relisting %s", r->type->resource, r->path);
@@ -335,14 +377,15 @@ static void list_complete(struct kc_reflector *r)
 	}
 	free(s.objs);
 	set_rv(r, r->list_rv);
+	r->stats.ignored = r->list_ignored;
 	r->stats.lists++;
 	if (r->listed_once)
 		r->stats.relists++;
 	r->listed_once = true;
 	r->synced = true;
 	r->attempt = 0;
-	kc_log_info(2, "reflector %s: listed %zu objects at resourceVersion %s (%zu deleted meanwhile)",
-		    r->type->resource, kc_store_count(r->store), r->rv, s.n);
+	kc_log_info(2, "reflector %s: listed %zu objects at resourceVersion %s (%zu deleted meanwhile, %llu not kept)",
+		    r->type->resource, kc_store_count(r->store), r->rv, s.n, (unsigned long long)r->list_ignored);
 	if (!r->stopped && r->on_synced)
 		r->on_synced(r, r->userdata);
 	schedule(r, NEXT_WATCH, 0);
@@ -451,7 +494,7 @@ static int on_watch_event(struct kc_watch_event *ev, void *userdata)
 		ev->object = NULL;
 		if (!obj)
 			break;
-		apply(r, obj);
+		apply(r, obj, ev->type == KC_WATCH_ADDED ? SRC_ADDED : SRC_MODIFIED);
 		r->stats.events++;
 		r->watch_events++;
 		break;
@@ -469,6 +512,8 @@ static int on_watch_event(struct kc_watch_event *ev, void *userdata)
 		if (old) {
 			deliver(r, KC_DELTA_DELETED, obj, NULL);
 			kc_object_free(old);
+		} else if (r->keep && r->stats.ignored > 0) {
+			r->stats.ignored--;
 		}
 		kc_object_free(obj);
 		r->stats.events++;
@@ -587,7 +632,7 @@ static int on_data(struct kc_request *req, const char *buf, size_t len, void *us
 	int rc;
 
 	(void)req;
-	if (r->stopped || r->req_aborting)
+	if (r->stopped || r->req_aborting || r->relist_wanted)
 		return -ECANCELED;
 	r->in_data = true;
 	if (r->req_kind == REQ_LIST) {
@@ -604,7 +649,7 @@ static int on_data(struct kc_request *req, const char *buf, size_t len, void *us
 		}
 	}
 	r->in_data = false;
-	if (r->stopped)
+	if (r->stopped || r->relist_wanted)
 		rc = -ECANCELED;
 	if (rc == 0)
 		return 0;
@@ -627,6 +672,15 @@ static void on_response(struct kc_request *req, const struct kc_response *resp, 
 	}
 	if (r->stopped)
 		return;
+	if (r->relist_wanted) {
+		/* Ended by kc_reflector_relist(): whatever it was, a new LIST follows. */
+		uv_timer_stop(&r->stall_timer);
+		r->relist_wanted = false;
+		r->req_aborting = false;
+		r->end = END_NONE;
+		schedule(r, NEXT_LIST_RESTART, 0);
+		return;
+	}
 	kc_log_info(4, "reflector %s: %s ended: HTTP %ld, error %d", r->type->resource,
 		    kind == REQ_LIST ? "LIST" : "WATCH", resp->http_status, resp->error);
 	if (kind == REQ_LIST)
@@ -722,6 +776,7 @@ int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct
 	r->max_line = o->max_line;
 	r->on_change = o->on_change;
 	r->on_synced = o->on_synced;
+	r->keep = o->keep;
 	r->on_error = o->on_error;
 	r->userdata = o->userdata;
 	r->rv = kc_xstrdup("");
@@ -770,6 +825,23 @@ int kc_reflector_start(struct kc_reflector *r)
 	kc_store_begin_generation(r->store);
 	schedule(r, NEXT_LIST_RESTART, 0);
 	return 0;
+}
+
+void kc_reflector_relist(struct kc_reflector *r)
+{
+	if (!r || !r->started || r->stopped)
+		return;
+	kc_log_info(2, "reflector %s: relisting %s: the caller widened what it keeps", r->type->resource, r->path);
+	if (!r->req) {
+		schedule(r, NEXT_LIST_RESTART, 0);
+		return;
+	}
+	r->relist_wanted = true;
+	/* Inside on_data the request is aborted by its return value instead. */
+	if (!r->req_aborting && !r->in_data) {
+		r->req_aborting = true;
+		kc_request_cancel(r->req);
+	}
 }
 
 void kc_reflector_stop(struct kc_reflector *r)

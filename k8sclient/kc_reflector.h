@@ -37,6 +37,11 @@ typedef void (*kc_reflector_handler)(struct kc_reflector *r, enum kc_delta delta
 /* Called after every complete LIST (the first one sets has_synced). */
 typedef void (*kc_reflector_synced_cb)(struct kc_reflector *r, void *userdata);
 /*
+ * Whether the store keeps a decoded object (obj is borrowed; userdata is the
+ * options' userdata).  It must not start requests or touch the store.
+ */
+typedef bool (*kc_reflector_keep_cb)(const void *obj, void *userdata);
+/*
  * Called when a LIST or WATCH is answered with an HTTP error status other
  * than 410 (which the reflector handles by relisting), after the reflector
  * has scheduled its retry: a 404, say, can mean that the API version is no
@@ -65,6 +70,15 @@ struct kc_reflector_options {
 	const struct kc_decode_opts *decode;
 	kc_reflector_handler on_change;
 	kc_reflector_synced_cb on_synced;
+	/*
+	 * Optional: only objects for which keep() is true are stored and
+	 * delivered; the others are counted (stats.ignored) and freed at once.
+	 * A stored object that an update makes fail keep() leaves the store as
+	 * a DELETED change; an ignored one that an update makes pass it enters
+	 * as ADDED.  When the caller widens what keep() accepts, objects it
+	 * ignored before are only seen again after kc_reflector_relist().
+	 */
+	kc_reflector_keep_cb keep;
 	kc_reflector_error_cb on_error; /* may be NULL */
 	void *userdata;
 };
@@ -79,6 +93,7 @@ struct kc_reflector_stats {
 	uint64_t stalls;
 	uint64_t decode_errors;
 	uint64_t events;          /* watch events applied */
+	uint64_t ignored;         /* objects on the server that keep() turned away, as of now (a gauge) */
 };
 
 /*
@@ -90,6 +105,12 @@ int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct
 		     struct kc_reflector **ret);
 /* Starts the first LIST.  Returns 0, -EALREADY if started, or a request error. */
 int kc_reflector_start(struct kc_reflector *r);
+/*
+ * Starts a new LIST at once (ending the watch or LIST in progress), for a
+ * caller that widened its keep() predicate: objects it ignored are stored
+ * from the new list on.  A no-op before kc_reflector_start() or after stop.
+ */
+void kc_reflector_relist(struct kc_reflector *r);
 /* Cancels its requests and timers; no handler runs afterwards.  May be called
  * from a handler.  The reflector may be freed from the loop afterwards
  * (kc_reflector_free waits for handle close callbacks by itself). */

@@ -810,6 +810,146 @@ static void test_stop_in_handler(void **state)
 	free_reflector(r, &pods);
 }
 
+/* The app labels test_keep's predicate keeps; widened in the middle of the test. */
+static const char *keep_apps[3];
+
+static bool keep_by_app(const void *obj, void *userdata)
+{
+	const struct kc_meta *m = obj;
+
+	(void)userdata;
+	for (uint32_t i = 0; i < m->n_labels; i++) {
+		if (strcmp(m->labels[i].key, "app") != 0)
+			continue;
+		for (size_t j = 0; j < KC_ARRAY_SIZE(keep_apps) && keep_apps[j]; j++)
+			if (strcmp(m->labels[i].value, keep_apps[j]) == 0)
+				return true;
+	}
+	return false;
+}
+
+static void post_pod(const char *ns, const char *name, int node, const char *app)
+{
+	char *body = pod_json(ns, name, node, app);
+	char *path = kc_xasprintf("/api/v1/namespaces/%s/pods", ns);
+
+	ktest_admin_ok("POST", path, body);
+	free(path);
+	free(body);
+}
+
+static size_t server_pod_count(void)
+{
+	json_t *j = ktest_admin_json("GET", "/api/v1/pods", NULL);
+	size_t n = json_array_size(json_object_get(j, "items"));
+
+	json_decref(j);
+	return n;
+}
+
+/* The pods a keep predicate accepts are exactly the store, and the others are counted. */
+static void assert_kept(struct kc_reflector *r)
+{
+	json_t *j = ktest_admin_json("GET", "/api/v1/pods", NULL);
+	json_t *items = json_object_get(j, "items"), *it;
+	size_t i, kept = 0;
+
+	json_array_foreach(items, i, it) {
+		json_t *md = json_object_get(it, "metadata");
+		const char *app = json_string_value(json_object_get(json_object_get(md, "labels"), "app"));
+		const char *ns = json_string_value(json_object_get(md, "namespace"));
+		const char *name = json_string_value(json_object_get(md, "name"));
+		bool want = false;
+
+		for (size_t k = 0; k < KC_ARRAY_SIZE(keep_apps) && keep_apps[k] && app; k++)
+			want = want || strcmp(app, keep_apps[k]) == 0;
+		if (want != (kc_store_get(kc_reflector_store(r), ns, name) != NULL))
+			fail_msg("%s/%s (app %s): want kept %d", ns, name, app ? app : "-", want);
+		kept += want;
+	}
+	assert_int_equal(kc_store_count(kc_reflector_store(r)), kept);
+	assert_int_equal(kc_reflector_stats(r)->ignored, json_array_size(items) - kept);
+	json_decref(j);
+}
+
+/*
+ * A keep predicate: only the pods it accepts are stored and delivered, the
+ * others counted; updates move pods in (ADDED) and out (DELETED); a widened
+ * predicate takes effect through kc_reflector_relist().
+ */
+static void test_keep(void **state)
+{
+	struct recorder pods = {0};
+	struct kc_reflector_options o;
+	struct kc_reflector *r = NULL;
+	size_t total;
+
+	(void)state;
+	keep_apps[0] = "keep";
+	keep_apps[1] = NULL;
+	post_pod("team-2", "k-1", 1, "keep");
+	post_pod("team-2", "k-2", 2, "later");
+	post_pod("team-2", "k-3", 3, "other");
+	post_pod("team-2", "k-4", 4, "other");
+	total = server_pod_count();
+	memset(&o, 0, sizeof(o));
+	o.loop = &E.loop;
+	o.type = &kc_type_pod;
+	o.page_size = 300;
+	o.backoff_initial_ms = 100;
+	o.watch_timeout_s = 60;
+	o.on_change = on_change;
+	o.on_synced = on_synced;
+	o.keep = keep_by_app;
+	o.userdata = &pods;
+	assert_int_equal(kc_reflector_new(E.client, E.intern, &o, &r), 0);
+	pods.r = r;
+	kc_reflector_relist(r); /* before start: nothing happens */
+	assert_int_equal(kc_reflector_start(r), 0);
+	sync_reflector(r);
+	assert_int_equal(kc_store_count(kc_reflector_store(r)), 1);
+	assert_int_equal(pods.n, 1);
+	assert_change(&pods, 0, KC_DELTA_ADDED, "team-2/k-1");
+	assert_int_equal(kc_reflector_stats(r)->ignored, total - 1);
+	assert_kept(r);
+
+	/* Live: one gains, one loses, an ignored pod comes and another goes. */
+	rec_clear(&pods);
+	modify_pod("team-2", "k-3", 3, "keep");
+	modify_pod("team-2", "k-1", 1, "gone");
+	post_pod("team-2", "k-5", 5, "other");
+	delete_pod("team-2", "k-4");
+	post_pod("team-2", "k-6", 6, "keep");
+	wait_changes(&pods, 3);
+	wait_caught_up(r);
+	assert_int_equal(pods.n, 3);
+	assert_change(&pods, 0, KC_DELTA_ADDED, "team-2/k-3");
+	assert_change(&pods, 1, KC_DELTA_DELETED, "team-2/k-1");
+	assert_change(&pods, 2, KC_DELTA_ADDED, "team-2/k-6");
+	assert_kept(r);
+
+	/* Widened: the relist brings in what was turned away, and the watch carries on. */
+	rec_clear(&pods);
+	keep_apps[1] = "later";
+	keep_apps[2] = "base";
+	kc_reflector_relist(r);
+	WAIT_STAT(r, lists, 2);
+	assert_int_equal(kc_reflector_stats(r)->relists, 1);
+	assert_int_equal(pods.synced, 2);
+	assert_int_equal(rec_count(&pods, KC_DELTA_ADDED, "team-2/k-2"), 1);
+	assert_int_equal(rec_count(&pods, KC_DELTA_MODIFIED, NULL), 0);
+	assert_int_equal(rec_count(&pods, KC_DELTA_DELETED, NULL), 0);
+	assert_kept(r);
+	rec_clear(&pods);
+	modify_pod("team-2", "k-5", 5, "later");
+	wait_changes(&pods, 1);
+	wait_caught_up(r);
+	assert_change(&pods, 0, KC_DELTA_ADDED, "team-2/k-5");
+	assert_kept(r);
+	free_reflector(r, &pods);
+	keep_apps[1] = keep_apps[2] = NULL;
+}
+
 /* ------------------------------------------------------------- fixture */
 
 static int group_setup(void **state)
@@ -834,7 +974,7 @@ int main(void)
 		cmocka_unit_test(test_gone_relist),     cmocka_unit_test(test_list_faults),
 		cmocka_unit_test(test_stall),           cmocka_unit_test(test_field_selector),
 		cmocka_unit_test(test_label_selector),  cmocka_unit_test(test_server_restart),  cmocka_unit_test(test_continue_expired),
-		cmocka_unit_test(test_stop_in_handler),
+		cmocka_unit_test(test_stop_in_handler), cmocka_unit_test(test_keep),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

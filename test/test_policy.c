@@ -850,6 +850,42 @@ static void test_device_resources(void **state)
 	policy_free(plain);
 }
 
+/* Which reloads widen the device set (the pod cache then relists) and which do not. */
+static void test_devices_widened(void **state)
+{
+	static const char *const yamls[] = {
+	    /* 0 */ HEADER "devices: {excludeResources: [nvidia.com/mig-1g.5gb]}\n",
+	    /* 1 */ HEADER "devices:\n  resources: [nvidia.com/gpu]\n",
+	    /* 2 */ HEADER "devices:\n  resources: [nvidia.com/gpu, amd.com/gpu]\n",
+	    /* 3 */ HEADER "devices: {dra: false}\n",
+	    /* 4 */ HEADER "devices:\n  resources: [nvidia.com/gpu]\n  excludeResources: [nvidia.com/gpu]\n",
+	    /* 5 */ HEADER "devices: {}\n",
+	};
+	/* want[prev][next]: whether going from prev to next widens. */
+	static const bool want[6][6] = {
+	    /* to:  0      1      2      3      4      5 */
+	    {false, false, false, true, false, true},   /* from 0: 3 and 5 drop the exclusion */
+	    {true, false, true, true, false, true},     /* from 1: anything beyond nvidia.com/gpu; 3 turns dra off
+							   but makes every extended resource count */
+	    {true, false, false, true, false, true},
+	    {true, true, true, false, true, true},      /* from 3: dra turns on */
+	    {true, true, true, true, false, true},      /* from 4: nothing counts but claims */
+	    {false, false, false, false, false, false}, /* from 5: the widest */
+	};
+	struct policy *p[6];
+
+	(void)state;
+	for (size_t i = 0; i < 6; i++)
+		p[i] = parse_ok(yamls[i]);
+	for (size_t i = 0; i < 6; i++)
+		for (size_t j = 0; j < 6; j++)
+			if (policy_devices_widened(p[i], p[j]) != want[i][j])
+				fail_msg("from %zu to %zu: got %d", i, j, policy_devices_widened(p[i], p[j]));
+	assert_true(policy_devices_widened(NULL, p[0]));
+	for (size_t i = 0; i < 6; i++)
+		policy_free(p[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -870,6 +906,7 @@ int main(void)
 	    cmocka_unit_test(test_load_file_errors),
 	    cmocka_unit_test(test_manifest_is_default),
 	    cmocka_unit_test(test_device_resources),
+	    cmocka_unit_test(test_devices_widened),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -802,3 +802,25 @@ bool policy_is_device_resource(const struct policy *p, const char *resource)
 		return in_list(p->resources, p->n_resources, resource);
 	return is_extended_resource(resource);
 }
+
+/* Whether a name listed in next counts under next but not under prev. */
+static bool any_new_device(const struct policy *prev, const struct policy *next, char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (policy_is_device_resource(next, list[i]) && !policy_is_device_resource(prev, list[i]))
+			return true;
+	return false;
+}
+
+bool policy_devices_widened(const struct policy *prev, const struct policy *next)
+{
+	if (!prev)
+		return true;
+	if (next->dra && !prev->dra)
+		return true;
+	/* An empty devices.resources means every extended resource: wider than any list. */
+	if (next->n_resources == 0 && prev->n_resources > 0)
+		return true;
+	return any_new_device(prev, next, next->resources, next->n_resources) ||
+	       any_new_device(prev, next, prev->exclude_resources, prev->n_exclude_resources);
+}

@@ -196,4 +196,12 @@ struct policy *policy_free(struct policy *p);
  */
 bool policy_is_device_resource(const struct policy *p, const char *resource);
 
+/*
+ * Whether some resource name counts as a device under next but not under
+ * prev (devices.dra turned on, devices.resources emptied or given a new name,
+ * an exclusion dropped): the pod cache, which keeps only device pods, must
+ * then list again to find the pods it turned away.  Accepts NULL prev (true).
+ */
+bool policy_devices_widened(const struct policy *prev, const struct policy *next);
+
 #endif

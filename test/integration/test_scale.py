@@ -1,0 +1,99 @@
+"""Scale: the pod cache keeps only the pods that hold a device under the policy (issue 12).
+
+The others are counted (device_descheduler_ignored_objects) but not stored; a pod that gains a
+device through an update is cached from then on and one that loses it leaves; a policy reload
+that widens the device set relists the pods, and the pods it brings in are evicted like any.
+
+    DD_BIN=$PWD/bin/device-descheduler python3 -m unittest test.integration.test_scale -v
+"""
+
+import signal
+
+from test.integration.scenario import (GPU, Pod, ScenarioTest, base_policy, evictions, pod_obj, policy_yaml,
+                                       stop_shared_servers, wait_evictions, wait_for, write_atomic)
+
+tearDownModule = stop_shared_servers
+
+FPGA = "example.com/fpga"
+
+
+class DeviceOnlyCache(ScenarioTest):
+
+    def cluster_with(self, cpu_pods, fpga_pods):
+        """Node gpu-node-1 with two GPU pods, `cpu_pods` pods without devices and `fpga_pods`
+        pods holding an FPGA; returns (gpu pods, cpu pods, fpga pods) as created."""
+        c = self.cluster
+        c.node("gpu-node-1")
+        rs = self.rs = c.replicaset("trainer-7c9d8f6b5")
+        gpu = [c.pod("trainer-7c9d8f6b5-g%d" % i, "gpu-node-1", rs=rs) for i in range(2)]
+        cpu = [c.pod("web-%d" % i, "gpu-node-1", devices=[], rs=rs) for i in range(cpu_pods)]
+        fpga = [c.pod("fpga-job-%d" % i, "gpu-node-1", devices=["fpga-%d" % i], rs=rs, resource=FPGA)
+                for i in range(fpga_pods)]
+        return gpu, cpu, fpga
+
+    def wait_cache(self, ctl, cached, ignored):
+        ctl.wait_metric("cached_objects", cached, resource="pods")
+        ctl.wait_metric("ignored_objects", ignored, resource="pods")
+
+    def test_only_device_pods_are_cached(self):
+        gpu, cpu, fpga = self.cluster_with(cpu_pods=12, fpga_pods=2)
+        ctl = self.controller(base_policy(devices={"resources": [GPU]}))
+        ctl.wait_log(r"caches synced: 2 pods with devices \(14 others not cached\)")
+        self.wait_cache(ctl, 2, 14)
+
+        # A pod that gains a GPU through an update is cached, and evicted when its GPU fails.
+        web = cpu[0]
+        self.cluster.bulk([pod_obj(web.name, web.node, ["GPU-late-0"], owner=self.rs,
+                                   labels=web.obj["metadata"]["labels"])])
+        self.wait_cache(ctl, 3, 13)
+        # One that loses its GPU leaves the cache.
+        g1 = gpu[1]
+        self.cluster.bulk([pod_obj(g1.name, g1.node, [], owner=self.rs, labels=g1.obj["metadata"]["labels"])])
+        self.wait_cache(ctl, 2, 14)
+        # Pods without devices come and go: counted only.
+        self.cluster.pod("web-extra", "gpu-node-1", devices=[])
+        self.wait_cache(ctl, 2, 15)
+        self.srv.delete(cpu[1].path, grace_period=0)
+        self.wait_cache(ctl, 2, 14)
+
+        self.cluster.set_device_health(Pod(self.srv.get(web.path)), "GPU-late-0")
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=web.name)
+        self.assertStopsCleanly(ctl)
+
+    def test_widening_reload_relists(self):
+        gpu, cpu, fpga = self.cluster_with(cpu_pods=3, fpga_pods=2)
+        ctl = self.controller(base_policy(devices={"resources": [GPU]}))
+        self.wait_cache(ctl, 2, 5)
+        # The FPGA's health turns bad while the policy ignores FPGAs: nothing happens.
+        self.cluster.set_device_health(fpga[0], "fpga-0")
+        self.cluster.set_device_health(gpu[0], gpu[0].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=gpu[0].name)
+        self.assertEqual(evictions(self.srv, name=fpga[0].name), [])
+
+        # Narrowing (still GPUs only, an exclusion added) does not relist.
+        lists = lambda: len(self.srv.requests(verb="list", resource="pods"))  # noqa: E731
+        n = lists()
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"resources": [GPU],
+                                                                         "excludeResources": [FPGA]})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reloaded from .*\(SIGHUP\)")
+        self.assertEqual(lists(), n)
+        self.assertNotRegex(ctl.log(), r"relisting pods")
+
+        # Widening: every extended resource is a device now.
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"resources": []})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reload widened the device resources: relisting pods")
+        ev = wait_evictions(self.srv, 1, ctl=ctl, status=201, name=fpga[0].name)
+        self.assertEqual(len(ev), 1)
+        self.assertGreater(lists(), n)
+        # The GPU and FPGA pods (the evicted ones terminate for their grace period); three CPU pods.
+        ctl.wait_log(r"reflector pods: listed 4 objects at resourceVersion \d+ \(0 deleted meanwhile, 3 not kept\)")
+        # Evicted pods go away after their grace period: compare with what the server holds.
+        def in_step():
+            on_server = len(self.srv.list("/api/v1/pods")["items"])
+            return (ctl.metric("cached_objects", resource="pods") == on_server - 3 and
+                    ctl.metric("ignored_objects", resource="pods") == 3)
+        wait_for(in_step, 5.0, "cache = the device pods on the server, 3 ignored", ctl=ctl)
+        self.assertEqual(evictions(self.srv, name=fpga[1].name), [])
+        self.assertStopsCleanly(ctl)
