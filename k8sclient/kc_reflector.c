@@ -667,8 +667,9 @@ static void watch_list_failed(struct kc_reflector *r, const struct kc_response *
 	    ++r->wl_failures >= WATCH_LIST_MAX_FAILURES) {
 		r->watch_list = false;
 		r->stats.watch_list_fallbacks++;
-		kc_log_warn("reflector %s: streaming initial sync (WatchList) unavailable (HTTP %ld: %s); "
-			    "falling back to paged LIST",
+		/* Servers before WatchList are a normal sight, not a fault: one Info line. */
+		kc_log_info(0, "reflector %s: streaming initial sync (WatchList) unavailable (HTTP %ld: %s); "
+			       "falling back to paged LIST",
 			    r->type->resource, resp->http_status, why);
 		schedule(r, NEXT_LIST_RESTART, 0);
 		return;

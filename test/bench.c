@@ -486,6 +486,11 @@ int main(int argc, char **argv)
 		kc_store_put(node_sink.store, node, &old);
 		core_node_changed(c, 2, node, old, 2000);
 		while (core_next_action(c, 2000, &act) == 0) {
+			/* The node is fenced first (remediation is on by default); its pods follow. */
+			if (act.kind == CORE_FENCE) {
+				core_fence_done(c, act.fence.kind, act.fence.unit, QUARANTINE_OK, 2000);
+				continue;
+			}
 			core_action_done(c, act.uid, CORE_RESULT_EVICTED, 0, 2000);
 			actions++;
 		}
