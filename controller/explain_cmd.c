@@ -9,8 +9,10 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
+#include "api_discovery.h"
 #include "duration.h"
 #include "kc_config.h"
 #include "kc_http.h"
@@ -27,8 +29,10 @@ struct cmd {
 	struct kc_client *client;
 	struct kc_intern *intern;
 	struct kc_decode_opts decode;
-	struct kc_reflector *rs[4]; /* pods, nodes, claims, slices (the last two only with dra) */
+	struct kc_reflector *rs[4]; /* pods, nodes, then claims and slices (with dra, once discovery chose) */
 	size_t n_rs, n_listed;
+	struct api_discovery *discovery; /* with dra: which resource.k8s.io versions to list, if any */
+	bool dra_decided;		 /* discovery answered (rs[2], rs[3] started if served) */
 	uv_timer_t timeout;
 	bool timed_out;
 };
@@ -132,7 +136,7 @@ static void on_listed(struct kc_reflector *r, void *ud)
 
 	/* Stopped here, the reflector never starts its watch: list permission is enough. */
 	kc_reflector_stop(r);
-	if (++c->n_listed == c->n_rs)
+	if (++c->n_listed == c->n_rs && (!c->discovery || c->dra_decided))
 		uv_stop(&c->loop);
 }
 
@@ -144,7 +148,8 @@ static void on_timeout(uv_timer_t *t)
 	uv_stop(&c->loop);
 }
 
-static int start_list(struct cmd *c, const struct kc_type *type)
+/* path: NULL for the type's own, or the DRA version discovery chose. */
+static int start_list(struct cmd *c, const struct kc_type *type, const char *path)
 {
 	struct kc_reflector_options o = {0};
 	struct kc_reflector **r = &c->rs[c->n_rs];
@@ -152,6 +157,7 @@ static int start_list(struct cmd *c, const struct kc_type *type)
 
 	o.loop = &c->loop;
 	o.type = type;
+	o.path = path;
 	o.decode = &c->decode;
 	o.on_synced = on_listed;
 	o.userdata = c;
@@ -160,6 +166,33 @@ static int start_list(struct cmd *c, const struct kc_type *type)
 		return err;
 	c->n_rs++;
 	return kc_reflector_start(*r);
+}
+
+/* The first answer of discovery: list claims and slices in the versions it chose, as the daemon
+ * watches them, or not at all when resource.k8s.io is not served. */
+static void on_discovery(const struct kc_dra_versions *v, void *ud)
+{
+	struct cmd *c = ud;
+	int r = 0;
+
+	if (c->dra_decided)
+		return;
+	c->dra_decided = true;
+	api_discovery_stop(c->discovery);
+	if (v->claims && v->slices) {
+		char *claims = kc_xasprintf("/apis/%s/%s/resourceclaims", KC_DRA_GROUP, v->claims);
+		char *slices = kc_xasprintf("/apis/%s/%s/resourceslices", KC_DRA_GROUP, v->slices);
+
+		if ((r = start_list(c, &kc_type_resource_claim, claims)) < 0 ||
+		    (r = start_list(c, &kc_type_resource_slice, slices)) < 0)
+			kc_log_error("explain: cannot list ResourceClaims and ResourceSlices: %s", strerror(-r));
+		free(claims);
+		free(slices);
+	} else {
+		kc_log_info(1, "explain: resource.k8s.io is not served: no DRA signals");
+	}
+	if (r < 0 || c->n_listed == c->n_rs)
+		uv_stop(&c->loop);
 }
 
 static void on_client_closed(void *ud)
@@ -215,11 +248,30 @@ static unsigned long long secs(uint64_t ms)
 	return (unsigned long long)(ms / 1000 + (ms % 1000 != 0));
 }
 
-static void print_hit(FILE *out, const struct health_hit *h)
+/* The API's time of a hit, as RFC 3339 in buf; false when the API gives none. */
+static bool since_text(const struct explain *e, const struct health_hit *h, char *buf, size_t size)
 {
+	int64_t since = e->hit_since[h - e->hits];
+	time_t t = (time_t)since;
+	struct tm tm;
+
+	if (since <= 0 || !gmtime_r(&t, &tm))
+		return false;
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return true;
+}
+
+static void print_hit(FILE *out, const struct explain *e, const struct health_hit *h)
+{
+	char since[40];
+
 	/* The core's clock starts at explain's "now": first_seen 0 is now. */
-	fprintf(out, "unhealthy (%s: %s); debounce %llu s, %llu s left\n", h->state, h->detail, secs(h->for_ms),
+	fprintf(out, "unhealthy (%s: %s); debounce %llu s, %llu s left", h->state, h->detail, secs(h->for_ms),
 		secs(health_hit_due(h)));
+	if (since_text(e, h, since, sizeof(since)))
+		fprintf(out, "; since %s (API), so %llu s left for a controller watching since then", since,
+			secs(explain_left_since(h, e->hit_since[h - e->hits], e->now_s)));
+	fputc('\n', out);
 }
 
 void explain_cmd_print_text(FILE *out, const struct explain *e, const char *policy_source)
@@ -249,7 +301,7 @@ void explain_cmd_print_text(FILE *out, const struct explain *e, const char *poli
 				continue;
 			fprintf(out, "    %-20s ", health_signal_name((enum health_signal)s));
 			if (h)
-				print_hit(out, h);
+				print_hit(out, e, h);
 			else
 				fprintf(out, "%s\n", e->signal_enabled[s] ? "healthy" : "off");
 		}
@@ -259,7 +311,7 @@ void explain_cmd_print_text(FILE *out, const struct explain *e, const char *poli
 			continue;
 		fprintf(out, "  %s %s\n    %-20s ", e->hits[i].resource, *e->hits[i].device ? e->hits[i].device : "",
 			health_signal_name(e->hits[i].signal));
-		print_hit(out, &e->hits[i]);
+		print_hit(out, e, &e->hits[i]);
 	}
 	fprintf(out, "\nFilters:\n");
 	for (size_t i = 1; i <= EXPLAIN_LAST_FILTER; i++)
@@ -279,11 +331,18 @@ void explain_cmd_print_text(FILE *out, const struct explain *e, const char *poli
 		     "in the current window.\n");
 }
 
-static json_t *hit_json(const struct health_hit *h)
+static json_t *hit_json(const struct explain *e, const struct health_hit *h)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "signal", health_signal_name(h->signal), "resource",
-			 h->resource, "device", h->device, "state", h->state, "detail", h->detail, "forSeconds",
-			 (json_int_t)secs(h->for_ms), "debounceLeftSeconds", (json_int_t)secs(health_hit_due(h)));
+	char since[40];
+	bool known = since_text(e, h, since, sizeof(since));
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "signal", health_signal_name(h->signal),
+			 "resource", h->resource, "device", h->device, "state", h->state, "detail", h->detail,
+			 "forSeconds", (json_int_t)secs(h->for_ms), "debounceLeftSeconds",
+			 (json_int_t)secs(health_hit_due(h)), "since", known ? json_string(since) : json_null(),
+			 "debounceLeftSecondsSinceThen",
+			 known ? json_integer((json_int_t)secs(explain_left_since(h, e->hit_since[h - e->hits], e->now_s)))
+			       : json_null());
 }
 
 int explain_cmd_print_json(FILE *out, const struct explain *e, const char *policy_source)
@@ -301,7 +360,7 @@ int explain_cmd_print_json(FILE *out, const struct explain *e, const char *polic
 			if (!signal_applies((enum health_signal)s, d))
 				continue;
 			if (h) {
-				json_t *j = hit_json(h);
+				json_t *j = hit_json(e, h);
 
 				json_object_set_new(j, "verdict", json_string("unhealthy"));
 				json_array_append_new(signals, j);
@@ -317,7 +376,7 @@ int explain_cmd_print_json(FILE *out, const struct explain *e, const char *polic
 	}
 	for (size_t i = 0; i < e->n_hits; i++)
 		if (!hit_shown(e, &e->hits[i]))
-			json_array_append_new(other, hit_json(&e->hits[i]));
+			json_array_append_new(other, hit_json(e, &e->hits[i]));
 	for (size_t i = 1; i <= EXPLAIN_LAST_FILTER; i++) {
 		json_t *f = json_pack("{s:s, s:b}", "name", planner_skip_name((enum planner_skip)i), "passed",
 				      !e->filter_fails[i]);
@@ -367,7 +426,7 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 	struct kc_client_options copts = {0};
 	struct kc_error err = {{0}};
 	struct explain e;
-	int r;
+	int r = 0;
 
 	copts.qps = a->opts.qps;
 	copts.burst = a->opts.burst;
@@ -381,10 +440,21 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 	c->decode.max_message = 1024;
 	uv_timer_init(&c->loop, &c->timeout);
 	uv_timer_start(&c->timeout, on_timeout, a->timeout_ms, 0);
-	if ((r = start_list(c, &kc_type_pod)) < 0 || (r = start_list(c, &kc_type_node)) < 0 ||
-	    (p->dra && (r = start_list(c, &kc_type_resource_claim)) < 0) ||
-	    (p->dra && (r = start_list(c, &kc_type_resource_slice)) < 0)) {
-		fprintf(stderr, "device-descheduler explain: cannot list: %s\n", strerror(-r));
+	if (p->dra) {
+		struct api_discovery_options dopts = {0};
+
+		dopts.loop = &c->loop;
+		dopts.client = c->client;
+		dopts.on_change = on_discovery;
+		dopts.userdata = c;
+		if (api_discovery_new(&dopts, &c->discovery) < 0)
+			c->discovery = NULL;
+		else
+			api_discovery_start(c->discovery);
+	}
+	if ((p->dra && !c->discovery) || (r = start_list(c, &kc_type_pod, NULL)) < 0 ||
+	    (r = start_list(c, &kc_type_node, NULL)) < 0) {
+		fprintf(stderr, "device-descheduler explain: cannot list: %s\n", strerror(r < 0 ? -r : ENOMEM));
 		r = 1;
 	} else {
 		uv_run(&c->loop, UV_RUN_DEFAULT);
@@ -396,11 +466,11 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 		r = 1;
 	}
 	if (r == 0) {
-		const struct kc_store *claims = p->dra ? kc_reflector_store(c->rs[2]) : NULL;
-		const struct kc_store *slices = p->dra ? kc_reflector_store(c->rs[3]) : NULL;
+		const struct kc_store *claims = c->n_rs == 4 ? kc_reflector_store(c->rs[2]) : NULL;
+		const struct kc_store *slices = c->n_rs == 4 ? kc_reflector_store(c->rs[3]) : NULL;
 
 		if (explain_pod(p, kc_reflector_store(c->rs[0]), kc_reflector_store(c->rs[1]), claims, slices, a->ns,
-				a->name, &e) < 0) {
+				a->name, kc_wall_ms() / 1000, &e) < 0) {
 			fprintf(stderr, "device-descheduler explain: pod %s/%s not found\n", a->ns, a->name);
 			r = 1;
 		} else {
@@ -412,6 +482,7 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 		}
 	}
 	uv_timer_stop(&c->timeout);
+	c->discovery = api_discovery_free(c->discovery);
 	kc_client_close(c->client, on_client_closed, c);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	c->intern = kc_intern_free(c->intern);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "kc_config_int.h"
 #include "kc_log.h"
 
 #define KUBECONFIG_MAX (16u * 1024u * 1024u)
@@ -23,14 +24,6 @@
 #define TOKEN_FILE_MAX (64u * 1024u)
 #define KUBECONFIG_FILES_MAX 64
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
-
-/* One parsed kubeconfig file. */
-struct kfile {
-	char *path;
-	char *dir; /* for relative paths inside it */
-	yaml_document_t doc;
-	bool has_doc;
-};
 
 static void kfile_done(struct kfile *f)
 {
@@ -133,13 +126,13 @@ static yaml_node_t *root(struct kfile *f)
 	return yaml_document_get_root_node(&f->doc);
 }
 
-static yaml_node_t *node_at(struct kfile *f, int id)
+yaml_node_t *kc_cfg_node_at(struct kfile *f, int id)
 {
 	return yaml_document_get_node(&f->doc, id);
 }
 
 /* An absent value: no node, or a plain null/~/empty scalar. */
-static bool is_null(yaml_node_t *n)
+bool kc_cfg_is_null(yaml_node_t *n)
 {
 	if (!n)
 		return true;
@@ -149,18 +142,18 @@ static bool is_null(yaml_node_t *n)
 	       strcmp((char *)n->data.scalar.value, "~") == 0;
 }
 
-static yaml_node_t *map_get(struct kfile *f, yaml_node_t *m, const char *key)
+yaml_node_t *kc_cfg_map_get(struct kfile *f, yaml_node_t *m, const char *key)
 {
 	size_t klen = strlen(key);
 
 	if (!m || m->type != YAML_MAPPING_NODE)
 		return NULL;
 	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node_at(f, p->key);
+		yaml_node_t *k = kc_cfg_node_at(f, p->key);
 
 		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == klen &&
 		    memcmp(k->data.scalar.value, key, klen) == 0)
-			return node_at(f, p->value);
+			return kc_cfg_node_at(f, p->value);
 	}
 	return NULL;
 }
@@ -169,13 +162,13 @@ static yaml_node_t *map_get(struct kfile *f, yaml_node_t *m, const char *key)
  * The string at m[key]: *ret is NULL when absent, else points into the
  * document.  A mapping or list where a string belongs is an error.
  */
-static int get_str(struct kfile *f, yaml_node_t *m, const char *field, const char *key, const char **ret,
+int kc_cfg_get_str(struct kfile *f, yaml_node_t *m, const char *field, const char *key, const char **ret,
 		   struct kc_error *err)
 {
-	yaml_node_t *n = map_get(f, m, key);
+	yaml_node_t *n = kc_cfg_map_get(f, m, key);
 
 	*ret = NULL;
-	if (is_null(n))
+	if (kc_cfg_is_null(n))
 		return 0;
 	if (n->type != YAML_SCALAR_NODE)
 		return kc_error_set(err, -EINVAL, "%s: %s.%s: expected a string (line %zu)", f->path, field,
@@ -186,7 +179,7 @@ static int get_str(struct kfile *f, yaml_node_t *m, const char *field, const cha
 	return 0;
 }
 
-static int get_bool(struct kfile *f, yaml_node_t *m, const char *field, const char *key, bool *ret,
+int kc_cfg_get_bool(struct kfile *f, yaml_node_t *m, const char *field, const char *key, bool *ret,
 		    struct kc_error *err)
 {
 	static const char *const yes[] = {"true", "True", "TRUE"};
@@ -195,7 +188,7 @@ static int get_bool(struct kfile *f, yaml_node_t *m, const char *field, const ch
 	int r;
 
 	*ret = false;
-	r = get_str(f, m, field, key, &s, err);
+	r = kc_cfg_get_str(f, m, field, key, &s, err);
 	if (r < 0 || !s)
 		return r;
 	for (size_t i = 0; i < KC_ARRAY_SIZE(yes); i++) {
@@ -277,7 +270,7 @@ static int get_pem_data(struct kfile *f, yaml_node_t *m, const char *field, cons
 	const char *s;
 	int r;
 
-	r = get_str(f, m, field, key, &s, err);
+	r = kc_cfg_get_str(f, m, field, key, &s, err);
 	if (r < 0 || !s)
 		return r;
 	if (base64_decode(s, ret, ret_len) < 0)
@@ -303,7 +296,7 @@ static int get_path(struct kfile *f, yaml_node_t *m, const char *field, const ch
 	size_t len;
 	int r;
 
-	r = get_str(f, m, field, key, &s, err);
+	r = kc_cfg_get_str(f, m, field, key, &s, err);
 	if (r < 0 || !s)
 		return r;
 	path = s[0] == '/' ? kc_xstrdup(s) : kc_xasprintf("%s/%s", f->dir, s);
@@ -328,7 +321,7 @@ static int get_path(struct kfile *f, yaml_node_t *m, const char *field, const ch
  * a quoted string that runs on over the next lines, tokens included), so it is
  * described rather than copied into the message.
  */
-static bool plain_name(const char *s)
+bool kc_cfg_plain_name(const char *s)
 {
 	size_t i;
 
@@ -341,7 +334,7 @@ static bool plain_name(const char *s)
 
 static const char *quoted(const char *s, char *buf, size_t size)
 {
-	if (plain_name(s))
+	if (kc_cfg_plain_name(s))
 		snprintf(buf, size, "\"%s\"", s);
 	else
 		snprintf(buf, size, "<a %zu-byte name with blanks, quotes or control characters>", strlen(s));
@@ -351,7 +344,7 @@ static const char *quoted(const char *s, char *buf, size_t size)
 /* As quoted(), but plain names are listed bare. */
 static const char *listed(const char *s, char *buf, size_t size)
 {
-	return plain_name(s) ? s : quoted(s, buf, size);
+	return kc_cfg_plain_name(s) ? s : quoted(s, buf, size);
 }
 
 static void list_names(struct kfile *files, size_t n_files, const char *section, char *buf, size_t size)
@@ -360,13 +353,13 @@ static void list_names(struct kfile *files, size_t n_files, const char *section,
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < n_files; i++) {
-		yaml_node_t *seq = map_get(&files[i], root(&files[i]), section);
+		yaml_node_t *seq = kc_cfg_map_get(&files[i], root(&files[i]), section);
 
 		if (!seq || seq->type != YAML_SEQUENCE_NODE)
 			continue;
 		for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
 		     it++) {
-			yaml_node_t *name = map_get(&files[i], node_at(&files[i], *it), "name");
+			yaml_node_t *name = kc_cfg_map_get(&files[i], kc_cfg_node_at(&files[i], *it), "name");
 			char q[300];
 			int w;
 
@@ -399,20 +392,20 @@ static int find_named(struct kfile *files, size_t n_files, const char *section, 
 		yaml_node_t *rt = root(f), *seq;
 		size_t idx = 0;
 
-		if (is_null(rt))
+		if (kc_cfg_is_null(rt))
 			continue;
 		if (rt->type != YAML_MAPPING_NODE)
 			return kc_error_set(err, -EINVAL,
 					    "%s: expected a mapping at the top level (a Config)", f->path);
-		seq = map_get(f, rt, section);
-		if (is_null(seq))
+		seq = kc_cfg_map_get(f, rt, section);
+		if (kc_cfg_is_null(seq))
 			continue;
 		if (seq->type != YAML_SEQUENCE_NODE)
 			return kc_error_set(err, -EINVAL, "%s: %s: expected a list (line %zu)", f->path,
 					    section, seq->start_mark.line + 1);
 		for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
 		     it++, idx++) {
-			yaml_node_t *item = node_at(f, *it);
+			yaml_node_t *item = kc_cfg_node_at(f, *it);
 			char field[64];
 			const char *nm;
 			int r;
@@ -421,15 +414,15 @@ static int find_named(struct kfile *files, size_t n_files, const char *section, 
 			if (!item || item->type != YAML_MAPPING_NODE)
 				return kc_error_set(err, -EINVAL, "%s: %s: expected a mapping", f->path,
 						    field);
-			r = get_str(f, item, field, "name", &nm, err);
+			r = kc_cfg_get_str(f, item, field, "name", &nm, err);
 			if (r < 0)
 				return r;
 			if (!nm || strcmp(nm, name) != 0)
 				continue;
 			*ret_file = f;
 			*ret_index = idx;
-			*ret_body = map_get(f, item, body_key);
-			if (*ret_body && !is_null(*ret_body) && (*ret_body)->type != YAML_MAPPING_NODE)
+			*ret_body = kc_cfg_map_get(f, item, body_key);
+			if (*ret_body && !kc_cfg_is_null(*ret_body) && (*ret_body)->type != YAML_MAPPING_NODE)
 				return kc_error_set(err, -EINVAL, "%s: %s.%s: expected a mapping", f->path,
 						    field, body_key);
 			return 1;
@@ -447,7 +440,7 @@ static int load_cluster(struct kfile *f, size_t idx, yaml_node_t *m, struct kc_c
 	int r;
 
 	snprintf(field, sizeof(field), "clusters[%zu].cluster", idx);
-	r = get_str(f, m, field, "server", &server, err);
+	r = kc_cfg_get_str(f, m, field, "server", &server, err);
 	if (r < 0)
 		return r;
 	if (!server)
@@ -459,11 +452,11 @@ static int load_cluster(struct kfile *f, size_t idx, yaml_node_t *m, struct kc_c
 	n = strlen(c->server);
 	while (n > 0 && c->server[n - 1] == '/')
 		c->server[--n] = '\0';
-	r = get_str(f, m, field, "tls-server-name", &sni, err);
+	r = kc_cfg_get_str(f, m, field, "tls-server-name", &sni, err);
 	if (r < 0)
 		return r;
 	c->tls_server_name = sni ? kc_xstrdup(sni) : NULL;
-	r = get_bool(f, m, field, "insecure-skip-tls-verify", &c->insecure_skip_tls_verify, err);
+	r = kc_cfg_get_bool(f, m, field, "insecure-skip-tls-verify", &c->insecure_skip_tls_verify, err);
 	if (r < 0)
 		return r;
 	/* As in client-go, inline data wins over a file. */
@@ -484,206 +477,6 @@ static int load_cluster(struct kfile *f, size_t idx, yaml_node_t *m, struct kc_c
 	return 0;
 }
 
-/* The exec plugin API versions client-go speaks (v1alpha1 was removed in 1.24). */
-static const char *const exec_api_versions[] = {
-	"client.authentication.k8s.io/v1",
-	"client.authentication.k8s.io/v1beta1",
-};
-
-#define EXEC_ARGS_MAX 256
-
-/* A list of strings (exec.args) into a NULL-terminated array after `first`. */
-static int get_args(struct kfile *f, yaml_node_t *seq, const char *field, const char *first, char ***ret,
-		    struct kc_error *err)
-{
-	size_t n = 0, i = 0;
-	char **v;
-
-	if (!is_null(seq) && seq->type != YAML_SEQUENCE_NODE)
-		return kc_error_set(err, -EINVAL, "%s: %s.args: expected a list of strings", f->path, field);
-	if (!is_null(seq))
-		n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-	if (n > EXEC_ARGS_MAX)
-		return kc_error_set(err, -E2BIG, "%s: %s.args: more than %d arguments", f->path, field,
-				    EXEC_ARGS_MAX);
-	v = kc_xcalloc(n + 2, sizeof(*v));
-	v[i++] = kc_xstrdup(first);
-	for (size_t k = 0; k < n; k++) {
-		yaml_node_t *it = node_at(f, seq->data.sequence.items.start[k]);
-
-		if (!it || it->type != YAML_SCALAR_NODE ||
-		    strlen((char *)it->data.scalar.value) != it->data.scalar.length) {
-			for (size_t j = 0; j < i; j++)
-				free(v[j]);
-			free(v);
-			return kc_error_set(err, -EINVAL, "%s: %s.args[%zu]: expected a string", f->path, field, k);
-		}
-		v[i++] = kc_xstrdup((char *)it->data.scalar.value);
-	}
-	*ret = v;
-	return 0;
-}
-
-/* exec.env: a list of {name, value} into NULL-terminated "NAME=value" strings. */
-static int get_env(struct kfile *f, yaml_node_t *seq, const char *field, char ***ret, struct kc_error *err)
-{
-	size_t n = 0;
-	char **v;
-	int r = 0;
-
-	if (!is_null(seq) && seq->type != YAML_SEQUENCE_NODE)
-		return kc_error_set(err, -EINVAL, "%s: %s.env: expected a list of {name, value}", f->path,
-				    field);
-	if (!is_null(seq))
-		n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-	if (n > EXEC_ARGS_MAX)
-		return kc_error_set(err, -E2BIG, "%s: %s.env: more than %d entries", f->path, field,
-				    EXEC_ARGS_MAX);
-	v = kc_xcalloc(n + 1, sizeof(*v));
-	for (size_t k = 0; k < n; k++) {
-		yaml_node_t *it = node_at(f, seq->data.sequence.items.start[k]);
-		const char *name = NULL, *value = NULL;
-		char sub[96];
-
-		snprintf(sub, sizeof(sub), "%s.env[%zu]", field, k);
-		if (!it || it->type != YAML_MAPPING_NODE) {
-			r = kc_error_set(err, -EINVAL, "%s: %s: expected a mapping", f->path, sub);
-			break;
-		}
-		if ((r = get_str(f, it, sub, "name", &name, err)) < 0 ||
-		    (r = get_str(f, it, sub, "value", &value, err)) < 0)
-			break;
-		if (!name || !*name || strchr(name, '=')) {
-			r = kc_error_set(err, -EINVAL, "%s: %s.name: missing, empty or contains '='", f->path,
-					 sub);
-			break;
-		}
-		v[k] = kc_xasprintf("%s=%s", name, value ? value : "");
-	}
-	if (r < 0) {
-		for (size_t k = 0; k < n; k++)
-			free(v[k]);
-		free(v);
-		return r;
-	}
-	*ret = v;
-	return 0;
-}
-
-/*
- * users[].user.exec, checked as client-go checks it: a known apiVersion and a
- * command; interactiveMode Never or IfAvailable (v1 requires it to be set;
- * v1beta1 defaults to IfAvailable).  Always is refused: a controller has no
- * terminal to give the plugin.  A command with a '/' is relative to the
- * kubeconfig's directory; one without is looked up on $PATH when run.
- */
-static int load_exec(struct kfile *f, const char *user_field, yaml_node_t *m, struct kc_config *c,
-		     struct kc_error *err)
-{
-	struct kc_exec_config *e;
-	const char *api, *cmd, *hint, *mode;
-	char field[80];
-	bool known = false;
-	int r;
-
-	snprintf(field, sizeof(field), "%s.exec", user_field);
-	if (m->type != YAML_MAPPING_NODE)
-		return kc_error_set(err, -EINVAL, "%s: %s: expected a mapping", f->path, field);
-	if ((r = get_str(f, m, field, "apiVersion", &api, err)) < 0 ||
-	    (r = get_str(f, m, field, "command", &cmd, err)) < 0 ||
-	    (r = get_str(f, m, field, "installHint", &hint, err)) < 0 ||
-	    (r = get_str(f, m, field, "interactiveMode", &mode, err)) < 0)
-		return r;
-	if (!api)
-		return kc_error_set(err, -EINVAL, "%s: %s.apiVersion: missing (%s or %s)", f->path, field,
-				    exec_api_versions[0], exec_api_versions[1]);
-	for (size_t i = 0; i < KC_ARRAY_SIZE(exec_api_versions); i++)
-		known = known || strcmp(api, exec_api_versions[i]) == 0;
-	if (!known)
-		return kc_error_set(err, -ENOTSUP, "%s: %s.apiVersion: %s is not supported (use %s or %s)",
-				    f->path, field, plain_name(api) ? api : "the value",
-				    exec_api_versions[0], exec_api_versions[1]);
-	if (!cmd || !*cmd)
-		return kc_error_set(err, -EINVAL, "%s: %s.command: missing", f->path, field);
-	e = kc_xcalloc(1, sizeof(*e));
-	c->exec = e;
-	e->api_version = kc_xstrdup(api);
-	e->command = strchr(cmd, '/') && cmd[0] != '/' ? kc_xasprintf("%s/%s", f->dir, cmd) : kc_xstrdup(cmd);
-	e->install_hint = hint ? kc_xstrdup(hint) : NULL;
-	if (!mode && strcmp(api, exec_api_versions[0]) == 0)
-		return kc_error_set(err, -EINVAL, "%s: %s.interactiveMode: required by %s (use Never)", f->path,
-				    field, api);
-	if (!mode || strcmp(mode, "IfAvailable") == 0)
-		e->interactive = KC_EXEC_IF_AVAILABLE;
-	else if (strcmp(mode, "Never") == 0)
-		e->interactive = KC_EXEC_NEVER;
-	else if (strcmp(mode, "Always") == 0)
-		return kc_error_set(err, -ENOTSUP,
-				    "%s: %s.interactiveMode: Always needs a terminal, and device-descheduler has "
-				    "none; use a plugin that works with Never or IfAvailable",
-				    f->path, field);
-	else
-		return kc_error_set(err, -EINVAL, "%s: %s.interactiveMode: expected Never, IfAvailable or Always",
-				    f->path, field);
-	if ((r = get_bool(f, m, field, "provideClusterInfo", &e->provide_cluster_info, err)) < 0 ||
-	    (r = get_args(f, map_get(f, m, "args"), field, e->command, &e->args, err)) < 0 ||
-	    (r = get_env(f, map_get(f, m, "env"), field, &e->env, err)) < 0)
-		return r;
-	return 0;
-}
-
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-static char **dup_strv(char *const *v)
-{
-	size_t n = 0;
-	char **out;
-
-	if (!v)
-		return NULL;
-	while (v[n])
-		n++;
-	out = kc_xcalloc(n + 1, sizeof(*out));
-	for (size_t i = 0; i < n; i++)
-		out[i] = kc_xstrdup(v[i]);
-	return out;
-}
-
-struct kc_exec_config *kc_exec_config_dup(const struct kc_exec_config *e)
-{
-	struct kc_exec_config *d;
-
-	if (!e)
-		return NULL;
-	d = kc_xcalloc(1, sizeof(*d));
-	d->api_version = kc_xstrdup(e->api_version);
-	d->command = kc_xstrdup(e->command);
-	d->args = dup_strv(e->args);
-	d->env = dup_strv(e->env);
-	d->install_hint = e->install_hint ? kc_xstrdup(e->install_hint) : NULL;
-	d->provide_cluster_info = e->provide_cluster_info;
-	d->interactive = e->interactive;
-	return d;
-}
-
-struct kc_exec_config *kc_exec_config_free(struct kc_exec_config *e)
-{
-	if (!e)
-		return NULL;
-	free(e->api_version);
-	free(e->command);
-	free_strv(e->args);
-	free_strv(e->env);
-	free(e->install_hint);
-	free(e);
-	return NULL;
-}
-
 static int load_user(struct kfile *f, size_t idx, yaml_node_t *m, struct kc_config *c, struct kc_error *err)
 {
 	char field[64];
@@ -691,22 +484,22 @@ static int load_user(struct kfile *f, size_t idx, yaml_node_t *m, struct kc_conf
 	int r;
 
 	snprintf(field, sizeof(field), "users[%zu].user", idx);
-	if (!is_null(map_get(f, m, "exec"))) {
-		r = load_exec(f, field, map_get(f, m, "exec"), c, err);
+	if (!kc_cfg_is_null(kc_cfg_map_get(f, m, "exec"))) {
+		r = kc_cfg_load_exec(f, field, kc_cfg_map_get(f, m, "exec"), c, err);
 		if (r < 0)
 			return r;
 	}
-	if (!is_null(map_get(f, m, "auth-provider")))
+	if (!kc_cfg_is_null(kc_cfg_map_get(f, m, "auth-provider")))
 		return kc_error_set(
 		    err, -ENOTSUP,
 		    "%s: %s.auth-provider: auth-provider plugins are not supported; use a token, "
 		    "tokenFile or client certificate",
 		    f->path, field);
-	if (!is_null(map_get(f, m, "username")) || !is_null(map_get(f, m, "password")))
+	if (!kc_cfg_is_null(kc_cfg_map_get(f, m, "username")) || !kc_cfg_is_null(kc_cfg_map_get(f, m, "password")))
 		return kc_error_set(err, -ENOTSUP,
 				    "%s: %s: basic authentication (username/password) is not supported",
 				    f->path, field);
-	r = get_str(f, m, field, "token", &tok, err);
+	r = kc_cfg_get_str(f, m, field, "token", &tok, err);
 	if (r < 0)
 		return r;
 	c->token = tok ? kc_xstrdup(tok) : NULL;
@@ -756,7 +549,7 @@ static int resolve(struct kfile *files, size_t n_files, const char *what, const 
 			yaml_node_t *rt = root(&files[i]);
 
 			if (rt && rt->type == YAML_MAPPING_NODE) {
-				r = get_str(&files[i], rt, "(top)", "current-context", &context, err);
+				r = kc_cfg_get_str(&files[i], rt, "(top)", "current-context", &context, err);
 				if (r < 0)
 					return r;
 			}
@@ -774,9 +567,9 @@ static int resolve(struct kfile *files, size_t n_files, const char *what, const 
 				    quoted(context, q1, sizeof(q1)), names);
 	}
 	snprintf(field, sizeof(field), "contexts[%zu].context", idx);
-	if ((r = get_str(f, ctx, field, "cluster", &cluster_name, err)) < 0 ||
-	    (r = get_str(f, ctx, field, "user", &user_name, err)) < 0 ||
-	    (r = get_str(f, ctx, field, "namespace", &ns, err)) < 0)
+	if ((r = kc_cfg_get_str(f, ctx, field, "cluster", &cluster_name, err)) < 0 ||
+	    (r = kc_cfg_get_str(f, ctx, field, "user", &user_name, err)) < 0 ||
+	    (r = kc_cfg_get_str(f, ctx, field, "namespace", &ns, err)) < 0)
 		return r;
 	if (!cluster_name)
 		return kc_error_set(err, -EINVAL, "%s: %s.cluster: missing", f->path, field);

@@ -6,17 +6,18 @@
  * every stream on it hangs for good.  libcurl 7.88 cannot send an HTTP/2 PING
  * on a connection of a multi handle (curl_easy_upkeep only serves easy
  * handles that run their own transfers), so the ping is a small request
- * instead: GET /version, which every identity may read and which the
- * connection that most needs it carries, since curl multiplexes new requests
- * onto the connection it already has.
+ * instead: GET /livez, which every identity may read (system:public-info-viewer),
+ * which API Priority and Fairness never queues (the exempt "probes"
+ * FlowSchema), and which the connection that most needs it carries, since
+ * curl multiplexes new requests onto the connection it already has.
  *
  * A tick checks every socket of a client whose server speaks HTTP/2: when one
  * has read nothing for read_idle_ms (or the server has not answered anything
  * for that long), a probe is sent; a socket that still reads nothing for
  * ping_timeout_ms after the probe went out is shut down.  curl then sees the
  * connection end, the requests on it fail (and retry, if marked so), and the
- * next ones open a new connection.  The tick also records when the server
- * last answered, for the controller's readiness and liveness probes.
+ * next ones open a new connection.  Every answer also records when the
+ * server last answered, for the controller's readiness and liveness probes.
  */
 #include <errno.h>
 #include <string.h>
@@ -25,7 +26,7 @@
 #include "kc_http_int.h"
 #include "kc_log.h"
 
-#define PROBE_PATH "/version"
+#define PROBE_PATH "/livez"
 
 void kc_http_health_answered(struct kc_request *r, bool headers)
 {
@@ -59,7 +60,7 @@ static void send_probe(struct kc_client *c, uint64_t now)
 	 * rate-limit lane, so that a queue of requests does not delay it. */
 	const struct kc_request_options o = {.method = "GET", .path = PROBE_PATH, .timeout_ms = UINT64_MAX,
 					     .max_body = 64 * 1024, .priority = true, .verb = "get",
-					     .resource = "version"};
+					     .resource = "livez"};
 	int r = kc_client_request(c, &o, on_probe_done, c, &c->probe);
 
 	if (r < 0) {

@@ -13,6 +13,11 @@
  * they span feeds or hold escapes (into tok, bounded by KC_SAX_MAX_TOKEN);
  * the others are reported in place.  The walker keeps a stack of frames for
  * the kept containers and a single counter for skipped ones.
+ *
+ * Scanner and walker stay in one file, over the 800 lines other files keep
+ * to: the scanner calls the walker for every key and value of the hot path,
+ * and as static functions of one unit the compiler can inline those calls
+ * into the scan loop, which separate files (without LTO) would forbid.
  */
 #include "kc_sax.h"
 

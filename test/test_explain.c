@@ -18,6 +18,8 @@
 #include "quarantine.h"
 
 #define GPU "nvidia.com/gpu"
+/* The wall clock given to explain_pod: 2026-12-03T08:00:00Z. */
+#define NOW_S 1796284800
 
 static struct kc_pod *gpu_pod(const char *name, const char *uid, const char *node, const char *dev,
 			      enum kc_health h)
@@ -38,7 +40,8 @@ static void put_gpu_node(struct tb_env *e, const char *name)
 
 static void explain(struct tb_env *e, const char *name, struct explain *ret)
 {
-	assert_int_equal(explain_pod(e->p, e->pods, e->nodes, e->claims, e->slices, "ml", name, ret), 0);
+	assert_int_equal(explain_pod(e->p, e->pods, e->nodes, e->claims, e->slices, "ml", name, NOW_S, ret),
+			 0);
 }
 
 static void test_healthy_and_unknown_pod(void **state)
@@ -67,7 +70,7 @@ static void test_healthy_and_unknown_pod(void **state)
 		assert_false(x.filter_fails[i]);
 	explain_done(&x);
 	assert_null(x.uid);
-	assert_int_equal(explain_pod(e.p, e.pods, e.nodes, e.claims, e.slices, "ml", "nope", &x), -ENOENT);
+	assert_int_equal(explain_pod(e.p, e.pods, e.nodes, e.claims, e.slices, "ml", "nope", NOW_S, &x), -ENOENT);
 	explain_done(&x);
 	tb_env_done(&e);
 }
@@ -313,6 +316,70 @@ static void test_quarantine_cap(void **state)
 	tb_env_done(&e);
 }
 
+/* Where the API records when a failure began, explain reads it: a node condition's
+ * lastTransitionTime, a slice taint's timeAdded, a claim device condition's lastTransitionTime. */
+static void test_since(void **state)
+{
+	struct tb_env e;
+	struct explain x;
+	struct kc_node *n;
+	struct kc_pod *p;
+	struct kc_resource_claim *c;
+	struct kc_resource_slice *s;
+
+	(void)state;
+	tb_env_init(&e,
+		    tb_policy_yaml("signals:\n  nodeConditions:\n    - {type: GPUXIDErrors, for: 30s}\n"
+				   "  draDeviceTaints: {for: 1m}\n  draDeviceConditions: {for: 1m}\n"
+				   "remediation: {maxQuarantinedNodePercent: 100}\n"),
+		    true);
+	n = tb_node("n1");
+	tb_node_resource(n, GPU, 8, 8);
+	tb_node_condition(n, "Ready", KC_COND_TRUE, "");
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "XID 79");
+	n->conditions[0].last_transition = NOW_S - 3600;
+	n->conditions[1].last_transition = NOW_S - 20;
+	tb_put_node(&e, n);
+	tb_put_pod(&e, tb_gpu_pod("ml", "a", "u1", "n1", GPU, 1));
+	explain(&e, "a", &x);
+	assert_int_equal(x.n_hits, 1);
+	assert_int_equal(x.hit_since[0], NOW_S - 20);
+	assert_int_equal(explain_left_since(&x.hits[0], x.hit_since[0], NOW_S), 10000);
+	assert_int_equal(explain_left_since(&x.hits[0], x.hit_since[0], NOW_S + 60), 0);
+	assert_string_equal(x.decision_text, "would evict in 30 s (debounce)");
+	explain_done(&x);
+
+	p = tb_pod("ml", "dra", "u2", "n1");
+	tb_pod_owner(p, "StatefulSet", "s", true);
+	tb_pod_container(p, "main", NULL, 0);
+	tb_pod_claim(p, "gpu", "dra-gpu");
+	tb_put_pod(&e, p);
+	c = tb_claim("ml", "dra-gpu", "claim-u2");
+	tb_claim_result(c, "gpu", "gpu.example.com", "pool/a", "gpu-0");
+	tb_claim_consumer(c, "dra", "u2");
+	tb_claim_device_condition(c, "gpu.example.com", "pool/a", "gpu-0", "Ready", KC_COND_FALSE, "ECC");
+	c->device_statuses[0].conditions[0].last_transition = NOW_S - 50;
+	tb_put_claim(&e, c);
+	s = tb_slice("n1-gpu", "gpu.example.com", "pool/a", "n1");
+	tb_slice_device(s, "gpu-0", "example.com/xid", "NoExecute");
+	s->devices[0].taints[0].time_added = NOW_S - 5;
+	tb_put_slice(&e, s);
+	explain(&e, "dra", &x);
+	assert_int_equal(x.n_hits, 3); /* the node condition covers the claim too */
+	for (size_t i = 0; i < x.n_hits; i++) {
+		if (x.hits[i].signal == HEALTH_NODE_CONDITION)
+			assert_int_equal(x.hit_since[i], NOW_S - 20);
+		else if (x.hits[i].signal == HEALTH_DRA_TAINT)
+			assert_int_equal(x.hit_since[i], NOW_S - 5);
+		else if (x.hits[i].signal == HEALTH_DRA_CONDITION)
+			assert_int_equal(x.hit_since[i], NOW_S - 50);
+		else
+			fail();
+	}
+	explain_done(&x);
+	tb_env_done(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +392,7 @@ int main(void)
 	    cmocka_unit_test(test_dra_devices),
 	    cmocka_unit_test(test_node_fence),
 	    cmocka_unit_test(test_quarantine_cap),
+	    cmocka_unit_test(test_since),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -552,6 +552,26 @@ static void test_rule_observed_recovers(void **state)
 	tb_env_done(&e);
 }
 
+/* A rule listed after a restart (its node unknown, most often gone) holds no place under the cap. */
+static void test_listed_rule_does_not_hold_the_cap(void **state)
+{
+	struct tb_env e;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml(node_policy), true);
+	core_rule_observed(e.core, "gpu.example.com", "gone-node", "gpu-0", e.now);
+	put_gpu_node(&e, "n1");
+	tb_put_pod(&e, tb_gpu_pod("ml", "a", "u1", "n1", GPU, 1));
+	set_condition(&e, "n1", KC_COND_TRUE);
+	/* One device node: the cap is 1 node (25%, at least 1), and the stale rule is not on it. */
+	assert_int_equal(next(&e), 0);
+	assert_int_equal(act.kind, CORE_FENCE);
+	assert_int_equal(act.fence.kind, QUARANTINE_NODE);
+	assert_string_equal(act.fence.unit, "n1");
+	assert_false(core_stats(e.core)->quarantine_at_cap);
+	tb_env_done(&e);
+}
+
 /* A quarantined node counts against the breaker even once its signal is gone. */
 static void test_breaker_counts_quarantine(void **state)
 {
@@ -772,6 +792,7 @@ int main(void)
 	    cmocka_unit_test(test_disable_removes),
 	    cmocka_unit_test(test_dra_device_rule_and_fallback),
 	    cmocka_unit_test(test_rule_observed_recovers),
+	    cmocka_unit_test(test_listed_rule_does_not_hold_the_cap),
 	    cmocka_unit_test(test_breaker_counts_quarantine),
 	    cmocka_unit_test(test_label_value),
 	    cmocka_unit_test(test_node_patch_add),

@@ -120,6 +120,114 @@ static void fill_pod(struct explain *e, const struct policy *p, const struct kc_
 	planner_filter_each(p, pod, e->filter_fails);
 }
 
+/* Splits "driver/pool/device" (pool names may hold slashes, drivers and devices do not). */
+static bool split_device(const char *id, const char **ret_pool, size_t *ret_driver_len, size_t *ret_pool_len,
+			 const char **ret_device)
+{
+	const char *first = strchr(id, '/'), *last = strrchr(id, '/');
+
+	if (!first || first == last)
+		return false;
+	*ret_driver_len = (size_t)(first - id);
+	*ret_pool = first + 1;
+	*ret_pool_len = (size_t)(last - first - 1);
+	*ret_device = last + 1;
+	return true;
+}
+
+static bool same(const char *s, const char *prefix, size_t n)
+{
+	return strlen(s) == n && strncmp(s, prefix, n) == 0;
+}
+
+/* The condition a hit's detail ("Type=Status: message") names, among n. */
+static int64_t condition_since(const struct kc_condition *c, uint32_t n, const char *detail)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		size_t l = strlen(c[i].type);
+
+		if (strncmp(detail, c[i].type, l) == 0 && detail[l] == '=')
+			return c[i].last_transition;
+	}
+	return 0;
+}
+
+struct taint_since {
+	const char *id;
+	int64_t since;
+};
+
+static int slice_taint_cb(const void *obj, void *userdata)
+{
+	const struct kc_resource_slice *sl = obj;
+	struct taint_since *ts = userdata;
+	const char *pool, *device;
+	size_t dl, pl;
+
+	if (!split_device(ts->id, &pool, &dl, &pl, &device) || !same(sl->driver, ts->id, dl) ||
+	    !same(sl->pool, pool, pl))
+		return 0;
+	for (uint32_t i = 0; i < sl->n_devices; i++) {
+		if (strcmp(sl->devices[i].name, device) != 0)
+			continue;
+		for (uint32_t t = 0; t < sl->devices[i].n_taints; t++) {
+			int64_t at = sl->devices[i].taints[t].time_added;
+
+			if (at > 0 && (ts->since == 0 || at < ts->since))
+				ts->since = at;
+		}
+	}
+	return 0;
+}
+
+/* When the API says a hit began, or 0 (the pod's own health, allocatable and exit codes carry no time). */
+static int64_t hit_since(const struct kc_pod *pod, const struct kc_store *nodes, const struct kc_store *claims,
+			 const struct kc_store *slices, const struct health_hit *h)
+{
+	const struct kc_node *n;
+	struct taint_since ts = {h->device, 0};
+	const char *pool, *device;
+	size_t dl, pl;
+
+	switch (h->signal) {
+	case HEALTH_NODE_CONDITION:
+		n = nodes && *pod->node_name ? kc_store_get(nodes, "", pod->node_name) : NULL;
+		return n ? condition_since(n->conditions, n->n_conditions, h->detail) : 0;
+	case HEALTH_DRA_TAINT:
+		if (slices)
+			kc_store_foreach(slices, slice_taint_cb, &ts);
+		return ts.since;
+	case HEALTH_DRA_CONDITION:
+		if (!claims || !split_device(h->device, &pool, &dl, &pl, &device))
+			return 0;
+		for (uint32_t i = 0; i < pod->n_claims; i++) {
+			const struct kc_resource_claim *rc =
+			    *pod->claims[i].claim_name ? kc_store_get(claims, pod->meta.ns, pod->claims[i].claim_name)
+						       : NULL;
+
+			for (uint32_t j = 0; rc && j < rc->n_device_statuses; j++) {
+				const struct kc_device_status *ds = &rc->device_statuses[j];
+
+				if (same(ds->driver, h->device, dl) && same(ds->pool, pool, pl) &&
+				    strcmp(ds->device, device) == 0)
+					return condition_since(ds->conditions, ds->n_conditions, h->detail);
+			}
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+uint64_t explain_left_since(const struct health_hit *h, int64_t since, int64_t now_s)
+{
+	int64_t held_ms = (now_s - since) * 1000;
+
+	if (held_ms < 0)
+		held_ms = 0;
+	return (uint64_t)held_ms >= h->for_ms ? 0 : h->for_ms - (uint64_t)held_ms;
+}
+
 /* Seconds, rounded up: "in 25 s" must not promise a moment too early. */
 static unsigned long long ceil_s(uint64_t ms)
 {
@@ -205,7 +313,7 @@ static int draw_until(struct core *c, const char *uid, const char *node, char **
 
 int explain_pod(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
 		const struct kc_store *claims, const struct kc_store *slices, const char *ns, const char *name,
-		struct explain *ret)
+		int64_t now_s, struct explain *ret)
 {
 	const struct kc_pod *pod = kc_store_get(pods, ns, name);
 	const struct core_stats *st;
@@ -230,6 +338,10 @@ int explain_pod(const struct policy *p, const struct kc_store *pods, const struc
 		core_pod_view(c, e.uid, EXPLAIN_NOW, &v);
 	}
 	copy_hits(&e, v.hits, v.n_hits);
+	e.now_s = now_s;
+	e.hit_since = e.n_hits ? kc_xcalloc(e.n_hits, sizeof(*e.hit_since)) : NULL;
+	for (size_t i = 0; i < e.n_hits; i++)
+		e.hit_since[i] = hit_since(pod, nodes, claims, slices, &e.hits[i]);
 	e.decision = v.decision;
 	e.skip = v.skip;
 	e.hold = v.hold;
@@ -263,6 +375,7 @@ void explain_done(struct explain *e)
 	}
 	free(e->devices);
 	health_hits_free(e->hits, e->n_hits);
+	free(e->hit_since);
 	free(e->breaker_reason);
 	free(e->action_message);
 	free(e->fence_message);

@@ -51,6 +51,9 @@ struct explain {
 	size_t n_devices;
 	struct health_hit *hits; /* the core's hits for the pod (copies) */
 	size_t n_hits;
+	int64_t *hit_since; /* per hit: when the API says it began (Unix seconds: a node or claim device
+			       condition's lastTransitionTime, a slice taint's timeAdded), 0 when it does not say */
+	int64_t now_s;	    /* the wall clock explain_pod() was given */
 	bool signal_enabled[HEALTH_SIGNAL_COUNT];
 	bool filter_fails[PLANNER_SKIP_COUNT]; /* see planner_filter_each: the policy's filters are
 						  1 .. EXPLAIN_LAST_FILTER */
@@ -75,12 +78,17 @@ struct explain {
 
 /*
  * Explains the pod ns/name of the pods store, under policy p, with the other
- * stores (claims and slices may be NULL, as for the core).  Returns 0 and
+ * stores (claims and slices may be NULL, as for the core); now_s is the wall
+ * clock, only to read the API's timestamps against.  Returns 0 and
  * fills *ret, or -ENOENT when the store has no such pod (*ret is then zeroed).
  */
 int explain_pod(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
 		const struct kc_store *claims, const struct kc_store *slices, const char *ns, const char *name,
-		struct explain *ret);
+		int64_t now_s, struct explain *ret);
+
+/* Seconds of a hit's debounce left at now_s for a controller that has watched since the API's
+ * time `since` (> 0), as explain reports it next to the count from now. */
+uint64_t explain_left_since(const struct health_hit *h, int64_t since, int64_t now_s);
 /* The decision text of a core_pod_view read at now_ms ("held: node limit ...; would evict in 60 s"),
  * as explain_pod() words it; the caller frees it. */
 char *explain_view_text(const struct core_pod_view *v, bool dry_run, uint64_t now_ms);

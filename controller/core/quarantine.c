@@ -238,7 +238,9 @@ static int count_node_cb(const char *key, void *value, void *userdata)
 	struct unit *u = value;
 
 	(void)key;
-	if (!fences_node(u) || (nc->except && strcmp(u->node, nc->except) == 0) ||
+	/* A rule listed after a restart names no node until a pod on its device shows up: most
+	 * often its node is gone (scaled down), so it holds no place under the cap. */
+	if (!fences_node(u) || !*u->node || (nc->except && strcmp(u->node, nc->except) == 0) ||
 	    strmap_get(&nc->seen, u->node))
 		return 0;
 	strmap_put(&nc->seen, u->node, u);
@@ -564,7 +566,8 @@ static bool recovered(const struct quarantine *q, const struct unit *u, uint64_t
 }
 
 struct next_ctx {
-	struct quarantine *q;
+	const struct quarantine *q;
+	bool act; /* quarantine_next_action: may update units; quarantine_next_wakeup: only looks */
 	uint64_t now;
 	struct unit *found;
 	enum quarantine_op op;
@@ -581,7 +584,8 @@ static int next_cb(const char *key, void *value, void *userdata)
 	if (u->in_flight)
 		return 0;
 	if (u->state == U_DRY && recovered(nc->q, u, nc->now)) {
-		u->state = U_NONE; /* nothing was written: nothing to undo */
+		if (nc->act)
+			u->state = U_NONE; /* nothing was written: nothing to undo */
 		return 0;
 	}
 	if (u->want == W_ADD && u->state == U_NONE) {
@@ -613,7 +617,7 @@ static int next_cb(const char *key, void *value, void *userdata)
 
 int quarantine_next_action(struct quarantine *q, uint64_t now_ms, struct quarantine_action *ret)
 {
-	struct next_ctx nc = {q, now_ms, NULL, QUARANTINE_ADD, UINT64_MAX};
+	struct next_ctx nc = {q, true, now_ms, NULL, QUARANTINE_ADD, UINT64_MAX};
 
 	strmap_foreach(&q->units, next_cb, &nc);
 	if (!nc.found)
@@ -624,9 +628,8 @@ int quarantine_next_action(struct quarantine *q, uint64_t now_ms, struct quarant
 
 uint64_t quarantine_next_wakeup(const struct quarantine *q, uint64_t now_ms)
 {
-	struct next_ctx nc = {(struct quarantine *)q, now_ms, NULL, QUARANTINE_ADD, UINT64_MAX};
+	struct next_ctx nc = {q, false, now_ms, NULL, QUARANTINE_ADD, UINT64_MAX};
 
-	/* next_cb only changes DRY units that have recovered, which is harmless here. */
 	strmap_foreach(&q->units, next_cb, &nc);
 	return nc.found ? now_ms : nc.wake;
 }

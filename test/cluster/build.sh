@@ -25,11 +25,14 @@ mkdir -p "$cache"
 exec 9>"$cache/.build.lock"
 flock 9   # one build at a time; a second caller waits and then finds the binary
 if [ ! -x "$bin" ]; then
-	echo "cluster-build: building the control plane with $("$GO" env GOVERSION) (cold: about 20 minutes on 2 cores)" >&2
+	echo "cluster-build: building the control plane with $("$GO" env GOVERSION) (cold: 13 to 30 minutes on 2 cores, see README)" >&2
 	start=$(date +%s)
 	(cd "$here" && "$GO" build -ldflags="$ldflags" -o "$bin.tmp" ./kube-cluster)
 	mv "$bin.tmp" "$bin"
 	echo "cluster-build: built in $(( $(date +%s) - start ))s: $bin" >&2
-	find "$cache" -maxdepth 1 -name 'kube-cluster-*' ! -name "$(basename "$bin")" -delete
 fi
+# Other versions (other worktrees, older commits) may be in use right now: drop only those
+# that no build.sh has handed out for two days (each call marks its binary as used).
+touch "$bin"
+find "$cache" -maxdepth 1 -name 'kube-cluster-*' ! -name "$(basename "$bin")" -mtime +1 -delete
 echo "$bin"

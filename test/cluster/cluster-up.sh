@@ -9,7 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 state=${1:?usage: cluster-up.sh STATE_DIR}
 mkdir -p "$state"
 if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
-	cat "$state/env"; exit 0
+	echo "cluster-up: already running (pid $(cat "$state/pid"))" >&2
+	echo "export $(cat "$state/env")"; exit 0
 fi
 bin=$("$here/build.sh")
 start=$(date +%s%N)

@@ -171,7 +171,8 @@ class ExplainDecisions(ExplainBase):
         out, _ = self.explain("ml/" + pods[0].name, policy)
         self.assertIn("Quarantine:      node gpu-node-1 is not quarantined\n", out)
         self.assertIn("first: Quarantining node gpu-node-1 (taint device-descheduler.io/unhealthy-device=", out)
-        self.assertRegex(out, r"NodeCondition +unhealthy \(unhealthy: GPUXIDErrors=True: XID 79\)")
+        self.assertRegex(out, r"NodeCondition +unhealthy \(unhealthy: GPUXIDErrors=True: XID 79\); debounce 0 s, "
+                              r"0 s left; since 2025-01-01T00:00:00Z \(API\), so 0 s left for a controller watching")
         self.assertIn("Decision:  would evict now", out)
         ctl = self.controller(policy)
         ctl.wait_metric("quarantine_actions_total", 1.0, timeout=10.0, action="taint")
@@ -180,6 +181,10 @@ class ExplainDecisions(ExplainBase):
         late = self.cluster.pod("late-5d6f7-q2w3e", "gpu-node-1", rs=rs, ns="ml")
         j = self.explain_json("ml/" + late.name, policy)
         self.assertEqual(j["quarantine"], {"nodeQuarantined": True, "fenceFirst": None})
+        sig = {x["signal"]: x for x in j["devices"][0]["signals"]}
+        self.assertEqual(sig["NodeCondition"]["since"], "2025-01-01T00:00:00Z")
+        self.assertEqual(sig["NodeCondition"]["debounceLeftSecondsSinceThen"], 0)
+        self.assertIsNone(j["devices"][0]["signals"][0].get("since"))  # PodResourceHealth: healthy
         self.assertEqual(j["decision"]["kind"], "WouldEvictNow")
 
 
@@ -212,7 +217,13 @@ class ExplainCommand(ExplainBase):
         self.explain("ml/" + pod.name)
         reqs = self.srv.requests()
         self.assertTrue(reqs)
-        self.assertEqual(sorted({(e["method"], e["verb"]) for e in reqs}), [("GET", "list")])
+        self.assertEqual({e["method"] for e in reqs}, {"GET"})
+        self.assertFalse([e for e in reqs if e["watch"] or "watch" in (e["query"] or "")])
+        # Lists of the caches, and API discovery (which versions of resource.k8s.io to list).
+        self.assertEqual({e["resource"] for e in reqs if e["verb"] == "list"},
+                         {"pods", "nodes", "resourceclaims", "resourceslices"})
+        others = sorted({e["path"] for e in reqs if e["verb"] != "list"})
+        self.assertTrue(all(p == "/apis" or p.startswith("/apis/resource.k8s.io/") for p in others), others)
         self.assertEqual(evictions(self.srv), [])
 
 

@@ -126,7 +126,7 @@ func up(args []string) int {
 	dir := fs.String("dir", "", "directory for certificates, kubeconfigs, logs and etcd data (default: a new temporary directory, removed on exit)")
 	dte := fs.Bool("device-taint-eviction", false, "also run kube-controller-manager's DRA device-taint eviction controller")
 	controllers := fs.String("controllers", defaultControllers, "kube-controller-manager --controllers")
-	timeout := fs.Duration("timeout", 5*time.Minute, "give up when the control plane is not ready after this long")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up when the control plane is not ready this long after the start")
 	verbosity := fs.Int("v", 1, "log verbosity of the components (their logs are in DIR/logs)")
 	_ = fs.Parse(args)
 
@@ -150,17 +150,20 @@ func up(args []string) int {
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	// ctx ends on SIGTERM or SIGINT; the start-up alone is also bounded by --timeout.
+	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-sigs
 		cancel()
 	}()
+	startCtx, startCancel := context.WithTimeout(ctx, *timeout)
+	defer startCancel()
 
 	ctl := *controllers
 	if *dte {
 		ctl += "," + deviceTaintEviction
 	}
-	err = c.start(ctx, ctl, *verbosity)
+	err = c.start(startCtx, ctl, *verbosity)
 	if err != nil {
 		logf("%v", err)
 		c.stop()
