@@ -135,3 +135,34 @@ class StreamingSync(ScenarioTest):
         self.cluster.set_device_health(pods[0], pods[0].devices[0])
         wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pods[0].name)
         self.assertStopsCleanly(ctl)
+
+
+class LabelsKept(ScenarioTest):
+    """The caches keep only the pod labels the policy's selector reads; a reload that reads a new
+    label key relists the pods, so the selector sees it."""
+
+    def test_reload_reading_a_new_label_relists(self):
+        c = self.cluster
+        c.node("gpu-node-1")
+        rs = c.replicaset("trainer-7c9d8f6b5")
+        a = c.pod("trainer-7c9d8f6b5-a", "gpu-node-1", rs=rs, labels={"team": "ml", "tier": "gpu"})
+        b = c.pod("trainer-7c9d8f6b5-b", "gpu-node-1", rs=rs, labels={"team": "ml", "tier": "cpu"})
+        ctl = self.controller(base_policy(podFilters={"labelSelector": {"matchLabels": {"team": "ml"}}}))
+        # Narrower selector on a key already kept: no relist.
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(
+            podFilters={"labelSelector": {"matchLabels": {"team": "ml"},
+                                          "matchExpressions": [{"key": "team", "operator": "Exists"}]}})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reloaded from .*\(SIGHUP\)")
+        self.assertNotRegex(ctl.log(), r"relisting pods")
+        # A new key: the cached pods never had `tier`; the relist brings it.
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(
+            podFilters={"labelSelector": {"matchLabels": {"team": "ml", "tier": "gpu"}}})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reload reads new pod labels: relisting pods")
+        ctl.wait_log(r"reflector pods: listed 2 objects", count=2)
+        c.set_device_health(b, b.devices[0])
+        c.set_device_health(a, a.devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=a.name)
+        self.assertEqual(evictions(self.srv, name=b.name), [])
+        self.assertStopsCleanly(ctl)
