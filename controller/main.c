@@ -222,6 +222,8 @@ static int start_reflector_at(struct app *app, const struct kc_type *type, const
 	o.type = type;
 	o.path = path;
 	o.on_error = on_reflector_error;
+	/* Streaming initial sync where the server serves it; paged LIST where it does not. */
+	o.watch_list = true;
 	if (type == &kc_type_pod)
 		o.keep = keep_pod;
 	o.stall_timeout_ms = app->opts.stall_timeout_ms;

@@ -485,7 +485,13 @@ int main(int argc, char **argv)
 		t0 = now_s(CLOCK_MONOTONIC);
 		kc_store_put(node_sink.store, node, &old);
 		core_node_changed(c, 2, node, old, 2000);
+		/* The node condition fences the node first (a taint), then evicts: answer each
+		 * action as the API server would. */
 		while (core_next_action(c, 2000, &act) == 0) {
+			if (act.kind == CORE_FENCE) {
+				core_fence_done(c, act.fence.kind, act.fence.unit, QUARANTINE_OK, 2000);
+				continue;
+			}
 			core_action_done(c, act.uid, CORE_RESULT_EVICTED, 0, 2000);
 			actions++;
 		}

@@ -1398,10 +1398,53 @@ static void test_scale(void **state)
 	tb_env_done(&e);
 }
 
+/* core_pod_view follows a pod through its states: waiting, due, in flight, done; nothing before sync. */
+static void test_pod_view(void **state)
+{
+	struct tb_env e;
+	struct core_pod_view v;
+
+	(void)state;
+	tb_env_init(&e, tb_policy_yaml("signals: {podResourceHealth: {for: 30s}}\n"), false);
+	put_gpu_node(&e, "n1");
+	tb_put_pod(&e, gpu_pod("ok", "u0", "n1"));
+	tb_put_pod(&e, sick_pod("a", "u1", "n1", "GPU-1"));
+	core_pod_view(e.core, "u0", e.now, &v);
+	assert_int_equal(v.decision, CORE_DECISION_HEALTHY);
+	assert_int_equal(v.n_hits, 0);
+	core_pod_view(e.core, "u1", e.now, &v);
+	assert_int_equal(v.decision, CORE_DECISION_NOT_ACTIVE);
+	core_set_synced(e.core, true, e.now);
+	core_pod_view(e.core, "u1", e.now, &v);
+	assert_int_equal(v.decision, CORE_DECISION_WAITING);
+	assert_int_equal(v.due_ms, e.now + 30000);
+	assert_false(v.retry);
+	assert_int_equal(v.n_hits, 1);
+	assert_string_equal(v.hits[0].device, "GPU-1");
+	e.now += 30000;
+	core_pod_view(e.core, "u1", e.now, &v);
+	assert_int_equal(v.decision, CORE_DECISION_DUE);
+	assert_int_equal(next(&e), 0);
+	core_pod_view(e.core, "u1", e.now, &v);
+	assert_int_equal(v.decision, CORE_DECISION_IN_FLIGHT);
+	core_action_done(e.core, "u1", CORE_RESULT_BLOCKED, 0, e.now);
+	core_pod_view(e.core, "u1", e.now, &v);
+	assert_int_equal(v.decision, CORE_DECISION_WAITING);
+	assert_true(v.retry);
+	e.now = v.due_ms;
+	assert_int_equal(next(&e), 0);
+	core_action_done(e.core, "u1", CORE_RESULT_EVICTED, 0, e.now);
+	core_pod_view(e.core, "u1", e.now, &v);
+	assert_int_equal(v.decision, CORE_DECISION_DONE);
+	assert_false(v.dry_run);
+	tb_env_done(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pod_resource_health),
+	    cmocka_unit_test(test_pod_view),
 	    cmocka_unit_test(test_not_before_sync_nor_inactive),
 	    cmocka_unit_test(test_debounce),
 	    cmocka_unit_test(test_unknown_disabled_by_default),

@@ -506,6 +506,47 @@ static void test_breaker_memory(void **state)
 	health_free(h);
 }
 
+struct devs {
+	char text[512];
+};
+
+static void add_dev(const char *resource, const char *device, const char *health, void *userdata)
+{
+	struct devs *d = userdata;
+	size_t l = strlen(d->text);
+
+	snprintf(d->text + l, sizeof(d->text) - l, "%s|%s|%s;", resource, device, health);
+}
+
+/* The devices a pod holds: IDs from allocatedResourcesStatus, a count without IDs, DRA results. */
+static void test_pod_devices(void **state)
+{
+	struct tb_env e;
+	struct kc_pod *p;
+	struct kc_resource_claim *c;
+	struct devs d = {{0}};
+
+	(void)state;
+	tb_env_init(&e, tb_policy(), true);
+	p = tb_gpu_pod("ml", "a", "u1", "n1", "nvidia.com/gpu", 2);
+	tb_status_health(tb_pod_status(p, "main"), "nvidia.com/gpu", "GPU-1", KC_HEALTH_HEALTHY, NULL);
+	tb_status_health(tb_pod_status(p, "main"), "nvidia.com/gpu", "GPU-2", KC_HEALTH_UNHEALTHY, "XID 79");
+	tb_pod_container(p, "side", "example.com/fpga", 1);
+	tb_pod_claim(p, "gpu", "a-gpu");
+	tb_pod_claim(p, "later", "");
+	tb_put_pod(&e, p);
+	c = tb_claim("ml", "a-gpu", "claim-1");
+	tb_claim_result(c, "gpu", "gpu.example.com", "n1", "gpu-0");
+	tb_put_claim(&e, c);
+	assert_int_equal(health_pod_devices(e.p, p, e.claims, add_dev, &d), 5);
+	assert_string_equal(d.text, "nvidia.com/gpu|GPU-1|Healthy;nvidia.com/gpu|GPU-2|Unhealthy;"
+				    "example.com/fpga||;claim:gpu/gpu|gpu.example.com/n1/gpu-0|;claim:later||;");
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(health_pod_devices(e.p, p, NULL, add_dev, &d), 5);
+	assert_non_null(strstr(d.text, "claim:gpu||;"));
+	tb_env_done(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +561,7 @@ int main(void)
 	    cmocka_unit_test(test_breaker_dra_nodes),
 	    cmocka_unit_test(test_breaker_allocatable_drop),
 	    cmocka_unit_test(test_breaker_memory),
+	    cmocka_unit_test(test_pod_devices),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

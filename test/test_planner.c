@@ -200,12 +200,39 @@ static void test_primary_hit(void **state)
 	assert_int_equal(planner_hits_due(&r), UINT64_MAX);
 }
 
+/* planner_filter_each reports every filter that keeps a pod; planner_filter is the first of them. */
+static void test_filter_each(void **state)
+{
+	struct policy *p = tb_policy_yaml("podFilters: {namespaces: {exclude: [ns]}, priorityThreshold: {value: 100}}\n");
+	struct kc_pod *pod = tb_pod("ns", "a", "u", "n");
+	bool fails[PLANNER_SKIP_COUNT];
+
+	(void)state;
+	tb_pod_owner(pod, "DaemonSet", "d", true);
+	tb_pod_annotation(pod, "device-descheduler.io/evict", "false");
+	pod->has_priority = true;
+	pod->priority = 1000;
+	planner_filter_each(p, pod, fails);
+	for (int s = 0; s < PLANNER_SKIP_COUNT; s++)
+		assert_int_equal(fails[s], s == PLANNER_SKIP_DAEMONSET || s == PLANNER_SKIP_NAMESPACE ||
+					       s == PLANNER_SKIP_OPT_OUT || s == PLANNER_SKIP_PRIORITY);
+	assert_int_equal(planner_filter(p, pod), PLANNER_SKIP_DAEMONSET);
+	pod->node_name = "";
+	planner_filter_each(p, pod, fails);
+	assert_true(fails[PLANNER_SKIP_UNSCHEDULED]);
+	assert_int_equal(planner_filter(p, pod), PLANNER_SKIP_UNSCHEDULED);
+	free(pod);
+	policy_free(p);
+	tb_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_heap_against_model), cmocka_unit_test(test_ties_first_scheduled_first),
 	    cmocka_unit_test(test_selector),	       cmocka_unit_test(test_filter_order_and_names),
 	    cmocka_unit_test(test_retry_timing),       cmocka_unit_test(test_primary_hit),
+	    cmocka_unit_test(test_filter_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -278,7 +278,7 @@ class DraReload(Fixture):
                                              {"key": "example.com/xid", "value": "79", "effect": "NoExecute"}]}]}})
 
     def test_dra_turned_on_and_off_by_reload(self):
-        gpu_pods = self.pods(2)
+        gpu_pods = self.pods(3)
         pod = self.dra_pod("dra-7c9d8f6b5-a1b2c")
         self.tainted_slice()
         ctl = self.controller(base_policy(devices={"dra": False}))
@@ -299,10 +299,15 @@ class DraReload(Fixture):
         write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"dra": False})))
         ctl.signal(signal.SIGHUP)
         ctl.wait_log(r"no longer watching ResourceClaims and ResourceSlices \(devices\.dra is off\)", timeout=3.0)
-        n = claims()
-        # Again the GPU path proves progress; the claim cache sends nothing more.
+        # A watch the reflector had just started may still reach the server after that line
+        # (it was sent before the stop): count from the first GPU eviction after it, when
+        # any such request has long arrived.
         self.cluster.set_device_health(gpu_pods[1], gpu_pods[1].devices[0])
         wait_evictions(self.srv, 1, ctl=ctl, status=201, name=gpu_pods[1].name)
+        n = claims()
+        # Again the GPU path proves progress; the claim cache sends nothing more.
+        self.cluster.set_device_health(gpu_pods[2], gpu_pods[2].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=gpu_pods[2].name)
         self.assertEqual(claims(), n)
         self.assertStopsCleanly(ctl)
 

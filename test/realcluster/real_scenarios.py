@@ -546,8 +546,9 @@ class LeaderElection(RealClusterTest):
 
     def test_two_processes_one_real_lease(self):
         """Two controllers with --leader-elect on the real Lease kube-system/device-descheduler
-        (the manifests' Role): one leads and evicts; SIGTERM releases the lease, the other takes
-        over and evicts the next failure; the Lease passes the real validation throughout."""
+        (the manifests' Role): one leads, renews for longer than the lease duration without the
+        other taking over, and evicts; SIGTERM releases the lease, the other takes over and evicts
+        the next failure; the Lease passes the real validation throughout."""
         self.node()
         self.kubelet.start()
         self.replicaset("trainer", 2)
@@ -564,6 +565,15 @@ class LeaderElection(RealClusterTest):
         lease = self.rc.get(LEASE)
         self.assertEqual(lease["spec"]["leaseDurationSeconds"], 2)
         self.assertRegex(lease["spec"]["renewTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        # Longer than the lease duration: the leader keeps renewing (the real server accepts its
+        # updates) and the standby never takes over.
+        hold_for(lambda: self.holder() == holder, 3.0, "one holder of the lease", ctl=leader)
+        renewed = self.rc.get(LEASE)["spec"]
+        self.assertGreater(renewed["renewTime"], lease["spec"]["renewTime"])
+        self.assertEqual(renewed.get("leaseTransitions", 0), lease["spec"].get("leaseTransitions", 0))
+        renewals = [e for e in self.rc.requests(user=SA_USER, verb="update", resource="leases") if e["seq"] >= self.audit_start]
+        self.assertGreaterEqual(len(renewals), 3, "renewals every 0.3 s for 3 s")
+        self.assertEqual({e["status"] for e in renewals}, {200})
 
         self.kubelet.set_health(pods[0]["metadata"]["name"], self.devices_of(pods[0])[0])
         self.wait_evictions(1, ctl=[a, b], status=201)
