@@ -1,7 +1,8 @@
 /*
  * The action runner (see actions.h): an Event first, so the pod's owner can
  * read why, then the write the action stands for, and its answer back to the
- * core.  One struct action_run lives from the Event POST to the write's answer.
+ * core.  One struct action_run lives from the Event POST to the write's answer;
+ * one struct fence_run from a fence's first request to its last answer.
  */
 #include <errno.h>
 #include <stdlib.h>

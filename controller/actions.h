@@ -3,13 +3,18 @@
  * a core/v1 Event on the pod, then (unless it is a dry run) the policy/v1
  * Eviction or the deleteAfter DELETE, whose answer goes back to the core and
  * to the metrics; each notice becomes an Event (on the pod, or on our own pod
- * for cluster-wide notices).
+ * for cluster-wide notices).  A fence (CORE_FENCE) is written without an
+ * Event: a node taint by GET and a merge patch carrying the node's
+ * resourceVersion (a 409 reads it again), a DeviceTaintRule by create or
+ * delete in the newest resource.k8s.io version the server serves; our rules
+ * are listed once per leadership so the core can lift them after a restart.
  *
  * Requests leave through a sender function, so a unit test can see exactly
  * which requests are built and in what order, and answer them, without a
  * server (actions_client_send is the real sender over a kc_client).
  *
- * Adding an action kind: one case in the switch of build_write() in actions.c.
+ * Adding an Event-then-write action kind: one case in the switch of
+ * build_write() in actions.c.
  */
 #ifndef ACTIONS_H
 #define ACTIONS_H

@@ -53,6 +53,8 @@ struct app {
 	struct kc_reflector *pods, *nodes, *claims, *slices;
 	/* The policy whose device rules decide which pods the cache keeps (the current one). */
 	const struct policy *pod_policy;
+	/* The label keys its selector reads: the only labels the caches keep (decode.keep_labels). */
+	const char **label_keys;
 	struct api_discovery *discovery; /* which DRA versions the server serves */
 	const char *claims_version, *slices_version; /* of the running DRA reflectors */
 	bool dra_warned; /* the policy enables DRA on a cluster without it: said once */
@@ -222,6 +224,8 @@ static int start_reflector_at(struct app *app, const struct kc_type *type, const
 	o.type = type;
 	o.path = path;
 	o.on_error = on_reflector_error;
+	/* Streaming initial sync where the server serves it; paged LIST where it does not. */
+	o.watch_list = true;
 	if (type == &kc_type_pod)
 		o.keep = keep_pod;
 	o.stall_timeout_ms = app->opts.stall_timeout_ms;
@@ -318,14 +322,22 @@ static void on_policy_reloaded(const struct policy *p, const char *why, void *ud
 {
 	struct app *app = ud;
 	bool widened = policy_devices_widened(app->pod_policy, p);
+	bool new_labels = policy_label_keys_widened(app->pod_policy, p);
 
 	(void)why;
 	app->pod_policy = p;
+	/* Swapped before the old policy, whose keys the old array points into, is freed. */
+	free(app->label_keys);
+	app->label_keys = policy_label_keys_new(p);
+	app->decode.keep_labels = app->label_keys;
 	core_set_policy(app->core, p, uv_now(app->loop));
-	if (widened && app->pods && !app->shutting_down) {
-		/* Pods the cache turned away may hold a device now: only a new LIST finds them. */
-		kc_log_info(0, "policy reload widened the device resources: relisting pods to cache the pods that "
-			       "now hold a device");
+	if ((widened || new_labels) && app->pods && !app->shutting_down) {
+		/* Pods the cache turned away may hold a device now, and the cached ones lack the labels the
+		 * new selector reads: only a new LIST brings them. */
+		kc_log_info(0, "policy reload %s: relisting pods",
+			    widened && new_labels ? "widened the device resources and reads new pod labels"
+			    : widened	       ? "widened the device resources"
+					       : "reads new pod labels");
 		kc_reflector_relist(app->pods);
 	}
 	if (!app->shutting_down)
@@ -670,6 +682,8 @@ int main(int argc, char **argv)
 	/* The stores exist before the core; the reflectors fill them once started.  The DRA
 	 * reflectors wait for discovery, which says whether and in which version to watch. */
 	app->pod_policy = policy_watch_policy(app->policy);
+	app->label_keys = policy_label_keys_new(app->pod_policy);
+	app->decode.keep_labels = app->label_keys;
 	if ((r = start_reflector(app, &kc_type_pod, &app->pods)) < 0 ||
 	    (r = start_reflector(app, &kc_type_node, &app->nodes)) < 0) {
 		kc_log_error("cannot start the caches: %s", strerror(-r));
@@ -748,6 +762,8 @@ done:
 	app->actions = actions_free(app->actions);
 	app->refresh = metrics_refresh_free(app->refresh);
 	app->intern = kc_intern_free(app->intern);
+	free(app->label_keys);
+	app->label_keys = NULL;
 	metrics_free(app->metrics);
 	if (uv_loop_close(app->loop) != 0)
 		kc_log_warn("event loop closed with handles still open");

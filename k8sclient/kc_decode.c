@@ -295,6 +295,7 @@ static int end_line(struct kc_watch_decoder *w)
 		break;
 	case KC_WATCH_BOOKMARK:
 		ev.resource_version = w->d.h.meta.resource_version;
+		ev.initial_events_end = w->d.initial_events_end;
 		break;
 	case KC_WATCH_ERROR:
 		ev.resource_version = "";

@@ -86,7 +86,13 @@ struct kc_watch_event {
 	const char *resource_version;
 	/* ERROR: the Status carried in "object" (code 410 = Gone/Expired). */
 	struct kc_status status;
+	/* BOOKMARK: annotated KC_INITIAL_EVENTS_END "true": the initial state of
+	 * a sendInitialEvents watch (WatchList) is complete. */
+	bool initial_events_end;
 };
+
+#define KC_INITIAL_EVENTS_END "k8s.io/initial-events-end"
+
 
 /* Returns 0 to go on, non-zero to stop feeding (kc_watch_decoder_feed returns it). */
 typedef int (*kc_watch_event_cb)(struct kc_watch_event *ev, void *userdata);

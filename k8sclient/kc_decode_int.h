@@ -92,6 +92,7 @@ struct dec {
 		struct kc_resource_slice slice;
 	} h;
 	bool mirror;
+	bool initial_events_end; /* annotation k8s.io/initial-events-end: "true" (WatchList bookmarks) */
 	/* Only struct vec members: dec_vecs() walks them as an array. */
 	struct {
 		struct vec labels, annots, owners, conds, taints, qa, qb, containers, statuses, resstat,

@@ -174,6 +174,7 @@ void kc_dec_reset(struct dec *d)
 		break;
 	}
 	d->mirror = false;
+	d->initial_events_end = false;
 	d->err = 0;
 	d->st_code = d->st_retry = 0;
 	d->st_status = d->st_reason = d->st_message = "";

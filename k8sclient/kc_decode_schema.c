@@ -329,6 +329,9 @@ static int on_map_entry(struct dec *d, unsigned id, const struct kc_sax_value *v
 		if (v->klen == strlen("kubernetes.io/config.mirror")
 		    && memcmp(v->key, "kubernetes.io/config.mirror", v->klen) == 0)
 			d->mirror = true;
+		if (v->klen == strlen(KC_INITIAL_EVENTS_END) && memcmp(v->key, KC_INITIAL_EVENTS_END, v->klen) == 0 &&
+		    v->len == 4 && memcmp(v->s, "true", 4) == 0)
+			d->initial_events_end = true;
 		if (!d->keep_annotations || !in_list(d->keep_annotations, v->key, v->klen))
 			return 0;
 		return push_kv(d, &d->v.annots, v);

@@ -32,6 +32,13 @@
 #define HEALTHY_WATCH_MS 30000u
 /* client-go's "very short watch": a clean end this soon, without events, is treated as a failure. */
 #define SHORT_WATCH_MS 1000u
+/* WatchList attempts that end without their initial-events-end bookmark before the reflector
+ * takes the server for one that ignores sendInitialEvents and lists in pages instead. */
+#define WATCH_LIST_MAX_FAILURES 3u
+/* A server that serves WatchList streams the initial state and its bookmark without pause; one
+ * that ignores sendInitialEvents goes quiet without the bookmark.  This much silence tells them
+ * apart (it caps the stall timeout while the initial events are awaited). */
+#define WATCH_LIST_SILENCE_MS 10000u
 
 enum req_kind {
 	REQ_NONE,
@@ -106,6 +113,9 @@ struct kc_reflector {
 	bool list_restarted;  /* a 410 on a continue token already restarted this LIST at once */
 	bool fresh_connection; /* a watch stalled: the next request opens a new connection */
 	bool relist_wanted;   /* kc_reflector_relist() while a request ran: LIST again once it ends */
+	bool watch_list;      /* try the streaming initial sync (options.watch_list) */
+	bool initial;         /* the watch in progress is a WatchList before its initial-events-end bookmark */
+	unsigned wl_failures; /* WatchLists in a row that ended before their initial events did */
 
 	struct kc_reflector_stats stats;
 };
@@ -331,7 +341,12 @@ static void list_page(struct kc_reflector *r)
 	free(path);
 }
 
-/* Starts a LIST from its first page in a new store generation. */
+static void watch_start(struct kc_reflector *r, bool initial);
+
+/*
+ * Starts a full sync in a new store generation: a WatchList when it is on and
+ * the server has not refused it, else a LIST from its first page.
+ */
 static void list_begin(struct kc_reflector *r)
 {
 	free(r->cont);
@@ -342,6 +357,10 @@ static void list_begin(struct kc_reflector *r)
 	kc_store_begin_generation(r->store);
 	if (r->listed_once)
 		kc_log_info(2, "reflector %s: relisting %s", r->type->resource, r->path);
+	if (r->watch_list) {
+		watch_start(r, true);
+		return;
+	}
 	list_page(r);
 }
 
@@ -362,11 +381,11 @@ static void on_swept(void *obj, void *userdata)
 }
 
 /*
- * The last page is in: objects not seen in this LIST were deleted meanwhile.
- * They are collected first and delivered after the sweep, so a handler can
- * read the store while it runs.
+ * The last page (or a WatchList's initial events) is in: objects not seen
+ * since the sync began were deleted meanwhile.  They are collected first and
+ * delivered after the sweep, so a handler can read the store while it runs.
  */
-static void list_complete(struct kc_reflector *r)
+static void sync_complete(struct kc_reflector *r, const char *how)
 {
 	struct swept s = {0};
 
@@ -384,10 +403,15 @@ static void list_complete(struct kc_reflector *r)
 	r->listed_once = true;
 	r->synced = true;
 	r->attempt = 0;
-	kc_log_info(2, "reflector %s: listed %zu objects at resourceVersion %s (%zu deleted meanwhile, %llu not kept)",
-		    r->type->resource, kc_store_count(r->store), r->rv, s.n, (unsigned long long)r->list_ignored);
+	kc_log_info(2, "reflector %s: %s %zu objects at resourceVersion %s (%zu deleted meanwhile, %llu not kept)",
+		    r->type->resource, how, kc_store_count(r->store), r->rv, s.n, (unsigned long long)r->list_ignored);
 	if (!r->stopped && r->on_synced)
 		r->on_synced(r, r->userdata);
+}
+
+static void list_complete(struct kc_reflector *r)
+{
+	sync_complete(r, "listed");
 	schedule(r, NEXT_WATCH, 0);
 }
 
@@ -463,6 +487,12 @@ static void list_done(struct kc_reflector *r, const struct kc_response *resp)
 
 /* ----------------------------------------------------------------- WATCH */
 
+/* How long a watch may stay silent before it is taken for stalled. */
+static uint64_t stall_after(const struct kc_reflector *r)
+{
+	return r->initial && r->stall_ms > WATCH_LIST_SILENCE_MS ? WATCH_LIST_SILENCE_MS : r->stall_ms;
+}
+
 static void on_stall(uv_timer_t *t)
 {
 	struct kc_reflector *r = kc_container_of(t, struct kc_reflector, stall_timer);
@@ -474,7 +504,7 @@ static void on_stall(uv_timer_t *t)
 	r->fresh_connection = true;
 	r->req_aborting = true;
 	kc_log_info(2, "reflector %s: watch stalled (no data for %llu ms), cancelling it", r->type->resource,
-		    (unsigned long long)r->stall_ms);
+		    (unsigned long long)stall_after(r));
 	kc_request_cancel(r->req);
 }
 
@@ -494,9 +524,14 @@ static int on_watch_event(struct kc_watch_event *ev, void *userdata)
 		ev->object = NULL;
 		if (!obj)
 			break;
+		r->watch_events++;
+		if (r->initial) {
+			/* A WatchList's initial state: list items, stamped with the new generation. */
+			apply(r, obj, SRC_LIST);
+			break;
+		}
 		apply(r, obj, ev->type == KC_WATCH_ADDED ? SRC_ADDED : SRC_MODIFIED);
 		r->stats.events++;
-		r->watch_events++;
 		break;
 	case KC_WATCH_DELETED: {
 		const struct kc_meta *m;
@@ -521,6 +556,18 @@ static int on_watch_event(struct kc_watch_event *ev, void *userdata)
 		break;
 	}
 	case KC_WATCH_BOOKMARK:
+		if (r->initial) {
+			if (!ev->initial_events_end)
+				break;
+			/* The initial state is complete: synced, and the same stream goes on as the watch. */
+			r->initial = false;
+			r->wl_failures = 0;
+			free(r->list_rv);
+			r->list_rv = kc_xstrdup(ev->resource_version);
+			r->stats.watch_lists++;
+			sync_complete(r, "streamed (WatchList)");
+			break;
+		}
 		set_rv(r, ev->resource_version);
 		break;
 	case KC_WATCH_ERROR:
@@ -542,6 +589,17 @@ static int on_watch_event(struct kc_watch_event *ev, void *userdata)
 
 static void watch_begin(struct kc_reflector *r)
 {
+	watch_start(r, false);
+}
+
+/*
+ * Starts a WATCH from the last resourceVersion or, when initial, a WatchList:
+ * the server first streams the current state as ADDED events, ends it with a
+ * bookmark annotated k8s.io/initial-events-end, then goes on as a watch, so
+ * that a full sync holds one watch line at a time instead of LIST pages.
+ */
+static void watch_start(struct kc_reflector *r, bool initial)
+{
 	unsigned timeout_s = r->watch_timeout_s;
 	char *path, *rv;
 
@@ -551,17 +609,80 @@ static void watch_begin(struct kc_reflector *r)
 		r->wd = kc_watch_decoder_new(r->type, &r->dctx, r->max_line, on_watch_event, r);
 	else
 		kc_watch_decoder_reset(r->wd);
-	rv = kc_escape_query(r->rv);
-	path = kc_xasprintf("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s", r->path,
-			    rv, timeout_s, r->sel_query);
-	free(rv);
+	r->initial = initial;
+	if (initial) {
+		/* No resourceVersion: the most recent state, read consistently, as client-go asks. */
+		path = kc_xasprintf("%s?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+				    "&allowWatchBookmarks=true&timeoutSeconds=%u%s",
+				    r->path, timeout_s, r->sel_query);
+	} else {
+		rv = kc_escape_query(r->rv);
+		path = kc_xasprintf("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s",
+				    r->path, rv, timeout_s, r->sel_query);
+		free(rv);
+	}
 	r->watch_start_ms = kc_monotonic_ms();
 	r->watch_events = 0;
 	r->stats.watches++;
 	issue(r, REQ_WATCH, path);
 	free(path);
 	if (r->req)
-		uv_timer_start(&r->stall_timer, on_stall, r->stall_ms, 0);
+		uv_timer_start(&r->stall_timer, on_stall, stall_after(r), 0);
+}
+
+/*
+ * Whether an HTTP status refuses the WatchList request itself: a server
+ * without the WatchList feature answers 422 (sendInitialEvents forbidden),
+ * an older one 400 or 422 (resourceVersionMatch on a watch).  401, 403, 404,
+ * 408, 410 and 429 say nothing about WatchList.
+ */
+static bool refuses_watch_list(long status)
+{
+	return status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 && status != 408 &&
+	       status != 410 && status != 429;
+}
+
+/*
+ * A WatchList ended before its initial-events-end bookmark.  Refused, or
+ * ended that way WATCH_LIST_MAX_FAILURES times in a row (a server that
+ * ignores sendInitialEvents never sends the bookmark): paged LISTs from now
+ * on.  Otherwise the sync starts over, after a backoff unless it was a 410.
+ */
+static void watch_list_failed(struct kc_reflector *r, const struct kc_response *resp, enum watch_end end)
+{
+	bool gone = end == END_GONE || resp->http_status == 410;
+	const char *why = resp->status && resp->status->message && *resp->status->message ? resp->status->message
+			  : resp->error < 0 && resp->error_message                            ? resp->error_message
+			  : resp->error < 0                                                  ? strerror(-resp->error)
+											     : "ended early";
+
+	r->initial = false;
+	if (gone) {
+		if (end != END_GONE)
+			r->stats.gone++;
+		schedule(r, NEXT_LIST_RESTART, 0);
+		return;
+	}
+	if ((resp->error == 0 && refuses_watch_list(resp->http_status)) || end == END_STALL ||
+	    ++r->wl_failures >= WATCH_LIST_MAX_FAILURES) {
+		r->watch_list = false;
+		r->stats.watch_list_fallbacks++;
+		/* Servers before WatchList are a normal sight, not a fault: one Info line. */
+		kc_log_info(0, "reflector %s: streaming initial sync (WatchList) unavailable (HTTP %ld: %s); "
+			       "falling back to paged LIST",
+			    r->type->resource, resp->http_status, why);
+		schedule(r, NEXT_LIST_RESTART, 0);
+		return;
+	}
+	{
+		uint64_t delay = next_backoff(r, resp->retry_after_ms);
+
+		kc_log_info(2, "reflector %s: WatchList ended before its initial events did (HTTP %ld: %s), "
+			       "starting over in %llu ms",
+			    r->type->resource, resp->http_status, why, (unsigned long long)delay);
+		schedule(r, NEXT_LIST_RESTART, delay);
+	}
+	report_error(r, resp);
 }
 
 static void watch_done(struct kc_reflector *r, const struct kc_response *resp)
@@ -576,6 +697,10 @@ static void watch_done(struct kc_reflector *r, const struct kc_response *resp)
 	r->end = END_NONE;
 	if (end == END_NONE && resp->error == -ECANCELED && !r->req_aborting) {
 		r->stopped = true;
+		return;
+	}
+	if (r->initial) {
+		watch_list_failed(r, resp, end);
 		return;
 	}
 	if (end == END_GONE || resp->http_status == 410) {
@@ -641,7 +766,7 @@ static int on_data(struct kc_request *req, const char *buf, size_t len, void *us
 			kc_log_warn("reflector %s: bad LIST page: %s", r->type->resource,
 				    kc_list_decoder_error(r->ld));
 	} else {
-		uv_timer_start(&r->stall_timer, on_stall, r->stall_ms, 0);
+		uv_timer_start(&r->stall_timer, on_stall, stall_after(r), 0);
 		rc = kc_watch_decoder_feed(r->wd, buf, len);
 		if (rc < 0 && !r->stopped) {
 			r->stats.decode_errors++;
@@ -778,6 +903,7 @@ int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct
 	r->on_synced = o->on_synced;
 	r->keep = o->keep;
 	r->on_error = o->on_error;
+	r->watch_list = o->watch_list;
 	r->userdata = o->userdata;
 	r->rv = kc_xstrdup("");
 	r->rv_cap = 1;

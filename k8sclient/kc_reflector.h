@@ -79,6 +79,17 @@ struct kc_reflector_options {
 	 * ignored before are only seen again after kc_reflector_relist().
 	 */
 	kc_reflector_keep_cb keep;
+	/*
+	 * Sync through a WatchList (sendInitialEvents=true&resourceVersionMatch=
+	 * NotOlderThan&allowWatchBookmarks=true: the state streamed as ADDED
+	 * events up to the bookmark annotated k8s.io/initial-events-end, then
+	 * the same stream goes on as the watch) instead of paged LISTs.  When the
+	 * server refuses it (an HTTP 4xx other than 401, 403, 404, 408, 410 and
+	 * 429), or three attempts in a row end before the bookmark, the
+	 * reflector lists in pages from then on.  Either way one watch line or
+	 * one LIST page chunk at a time is held, never a whole response.
+	 */
+	bool watch_list;
 	kc_reflector_error_cb on_error; /* may be NULL */
 	void *userdata;
 };
@@ -94,6 +105,8 @@ struct kc_reflector_stats {
 	uint64_t decode_errors;
 	uint64_t events;          /* watch events applied */
 	uint64_t ignored;         /* objects on the server that keep() turned away, as of now (a gauge) */
+	uint64_t watch_lists;     /* of the complete LISTs, those streamed by WatchList */
+	uint64_t watch_list_fallbacks; /* 1 once the server refused WatchList (paged LIST since) */
 };
 
 /*

@@ -950,6 +950,122 @@ static void test_keep(void **state)
 	keep_apps[1] = keep_apps[2] = NULL;
 }
 
+static struct kc_reflector *start_watch_list(struct recorder *rec)
+{
+	struct kc_reflector_options o;
+	struct kc_reflector *r = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.loop = &E.loop;
+	o.type = &kc_type_pod;
+	o.page_size = 300;
+	o.backoff_initial_ms = 100;
+	o.watch_timeout_s = 60;
+	o.watch_list = true;
+	o.on_change = on_change;
+	o.on_synced = on_synced;
+	o.userdata = rec;
+	assert_int_equal(kc_reflector_new(E.client, E.intern, &o, &r), 0);
+	rec->r = r;
+	assert_int_equal(kc_reflector_start(r), 0);
+	return r;
+}
+
+#define WATCH_LIST_QUERY "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+
+/*
+ * Streaming initial sync: the state arrives as the ADDED events of one watch,
+ * up to the bookmark annotated k8s.io/initial-events-end, and the same stream
+ * carries the changes after it.  No LIST at all.
+ */
+static void test_watch_list(void **state)
+{
+	struct recorder pods = {0};
+	struct kc_reflector *r;
+	const struct kc_reflector_stats *st;
+	size_t n;
+
+	(void)state;
+	ktest_admin_ok("POST", "/_test/watch-list", "{\"enabled\":true}");
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
+	r = start_watch_list(&pods);
+	st = kc_reflector_stats(r);
+	sync_reflector(r);
+	n = server_pod_count();
+	assert_int_equal(kc_store_count(kc_reflector_store(r)), n);
+	assert_int_equal(rec_count(&pods, KC_DELTA_ADDED, NULL), n);
+	assert_int_equal(pods.synced, 1);
+	assert_int_equal(st->lists, 1);
+	assert_int_equal(st->watch_lists, 1);
+	assert_int_equal(st->watch_list_fallbacks, 0);
+	assert_int_equal(st->pages, 0);
+	assert_int_equal(st->events, 0);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "limit=", -1), 0);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", WATCH_LIST_QUERY, -1), 1);
+	assert_store_matches(r, "/api/v1/pods");
+
+	/* Changes come on the same stream. */
+	rec_clear(&pods);
+	create_pod("team-3", "wl-a", 7);
+	modify_pod("team-3", "wl-a", 7, "wl");
+	delete_pod("team-3", "wl-a");
+	wait_changes(&pods, 3);
+	wait_caught_up(r);
+	assert_change(&pods, 0, KC_DELTA_ADDED, "team-3/wl-a");
+	assert_change(&pods, 1, KC_DELTA_MODIFIED, "team-3/wl-a");
+	assert_change(&pods, 2, KC_DELTA_DELETED, "team-3/wl-a");
+	assert_int_equal(st->watches, 1);
+	assert_int_equal(st->events, 3);
+
+	/* A relist streams again; a pod deleted meanwhile is swept as a deletion. */
+	rec_clear(&pods);
+	kc_reflector_relist(r);
+	WAIT_STAT(r, lists, 2);
+	assert_int_equal(st->watch_lists, 2);
+	assert_int_equal(st->relists, 1);
+	assert_int_equal(pods.n, 0);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "limit=", -1), 0);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", WATCH_LIST_QUERY, -1), 2);
+	assert_store_matches(r, "/api/v1/pods");
+	free_reflector(r, &pods);
+}
+
+/* A server that refuses WatchList (422, as without the feature gate): paged LIST, from then on. */
+static void test_watch_list_refused(void **state)
+{
+	struct recorder pods = {0};
+	struct kc_reflector *r;
+	const struct kc_reflector_stats *st;
+	size_t n;
+
+	(void)state;
+	ktest_admin_ok("POST", "/_test/watch-list", "{\"enabled\":false}");
+	ktest_admin_ok("DELETE", "/_test/requests", NULL);
+	r = start_watch_list(&pods);
+	st = kc_reflector_stats(r);
+	sync_reflector(r);
+	n = server_pod_count();
+	assert_int_equal(kc_store_count(kc_reflector_store(r)), n);
+	assert_int_equal(rec_count(&pods, KC_DELTA_ADDED, NULL), n);
+	assert_int_equal(st->lists, 1);
+	assert_int_equal(st->watch_lists, 0);
+	assert_int_equal(st->watch_list_fallbacks, 1);
+	assert_int_equal(st->pages, (n + 299) / 300);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", WATCH_LIST_QUERY, 422), 1);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "limit=300", 200), (n + 299) / 300);
+	assert_store_matches(r, "/api/v1/pods");
+
+	/* Enabled later: this reflector keeps listing (it would only try again after a restart). */
+	ktest_admin_ok("POST", "/_test/watch-list", "{\"enabled\":true}");
+	kc_reflector_relist(r);
+	WAIT_STAT(r, lists, 2);
+	assert_int_equal(st->watch_lists, 0);
+	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", "sendInitialEvents", -1), 1);
+	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "limit=300", 200), 2 * ((n + 299) / 300));
+	ktest_admin_ok("POST", "/_test/watch-list", "{\"enabled\":false}");
+	free_reflector(r, &pods);
+}
+
 /* ------------------------------------------------------------- fixture */
 
 static int group_setup(void **state)
@@ -975,6 +1091,7 @@ int main(void)
 		cmocka_unit_test(test_stall),           cmocka_unit_test(test_field_selector),
 		cmocka_unit_test(test_label_selector),  cmocka_unit_test(test_server_restart),  cmocka_unit_test(test_continue_expired),
 		cmocka_unit_test(test_stop_in_handler), cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_watch_list),      cmocka_unit_test(test_watch_list_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -326,6 +326,7 @@ struct collect {
 	char *dumps[16];
 	char rvs[16][32];
 	int types[16];
+	bool initial_end[16];
 	size_t n;
 	int stop_after;  /* item/event callback returns 7 after this many; 0 = never */
 	struct kc_status status;
@@ -356,6 +357,7 @@ static int watch_cb(struct kc_watch_event *ev, void *ud)
 
 	assert_true(c->n < KC_ARRAY_SIZE(c->dumps));
 	c->types[c->n] = ev->type;
+	c->initial_end[c->n] = ev->initial_events_end;
 	snprintf(c->rvs[c->n], sizeof(c->rvs[c->n]), "%s", ev->resource_version);
 	c->dumps[c->n] = ev->object ? dump(c->t, ev->object) : NULL;
 	if (ev->type == KC_WATCH_ERROR) {
@@ -454,7 +456,10 @@ static void test_watch_every_split(void **state)
 					    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"X\",\"metadata\":"
 					    "{\"resourceVersion\":\"777\",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}}}}\n"
 					    "{\"type\":\"SOMETHING\",\"object\":%s}\n"
-					    "{\"type\":\"DELETED\",\"object\":%s}\n",
+					    "{\"type\":\"DELETED\",\"object\":%s}\n"
+					    "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"778\","
+					    "\"annotations\":{\"k8s.io/initial-events-end\":\"false\"}}}}\n"
+					    "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"779\"}}}\n",
 					    obj, obj, obj, obj);
 		size_t len = strlen(stream);
 		struct kc_meta *m;
@@ -468,7 +473,11 @@ static void test_watch_every_split(void **state)
 
 			assert_int_equal(kc_watch_decoder_feed(d, stream, k), 0);
 			assert_int_equal(kc_watch_decoder_feed(d, stream + k, len - k), 0);
-			assert_int_equal(c.n, 4);
+			assert_int_equal(c.n, 6);
+			/* Only the bookmark annotated "true" ends a WatchList's initial events. */
+			for (size_t i = 0; i < c.n; i++)
+				assert_int_equal(c.initial_end[i], i == 2);
+			assert_string_equal(c.rvs[5], "779");
 			assert_int_equal(c.types[0], KC_WATCH_ADDED);
 			assert_int_equal(c.types[1], KC_WATCH_MODIFIED);
 			assert_int_equal(c.types[2], KC_WATCH_BOOKMARK);

@@ -886,6 +886,39 @@ static void test_devices_widened(void **state)
 		policy_free(p[i]);
 }
 
+/* The pod label keys a policy reads, each once; and which reloads read new ones. */
+static void test_label_keys(void **state)
+{
+	static const char yaml_none[] = HEADER "podFilters: {}\n";
+	static const char yaml_some[] = HEADER "podFilters:\n  labelSelector:\n    matchLabels: {team: ml, tier: gpu}\n"
+					       "    matchExpressions:\n    - {key: team, operator: Exists}\n"
+					       "    - {key: stage, operator: NotIn, values: [dev]}\n";
+	static const char yaml_team[] = HEADER "podFilters:\n  labelSelector:\n    matchLabels: {team: other}\n";
+	struct policy *none = parse_ok(yaml_none), *some = parse_ok(yaml_some), *team = parse_ok(yaml_team);
+	const char **k;
+
+	(void)state;
+	k = policy_label_keys_new(none);
+	assert_null(k[0]);
+	free(k);
+	k = policy_label_keys_new(some);
+	assert_string_equal(k[0], "team");
+	assert_string_equal(k[1], "tier");
+	assert_string_equal(k[2], "stage");
+	assert_null(k[3]);
+	free(k);
+	assert_true(policy_label_keys_widened(none, some));
+	assert_true(policy_label_keys_widened(none, team));
+	assert_true(policy_label_keys_widened(team, some));
+	assert_false(policy_label_keys_widened(some, team));
+	assert_false(policy_label_keys_widened(some, none));
+	assert_false(policy_label_keys_widened(team, team));
+	assert_true(policy_label_keys_widened(NULL, none));
+	policy_free(none);
+	policy_free(some);
+	policy_free(team);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -907,6 +940,7 @@ int main(void)
 	    cmocka_unit_test(test_manifest_is_default),
 	    cmocka_unit_test(test_device_resources),
 	    cmocka_unit_test(test_devices_widened),
+	    cmocka_unit_test(test_label_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -824,3 +824,47 @@ bool policy_devices_widened(const struct policy *prev, const struct policy *next
 	return any_new_device(prev, next, next->resources, next->n_resources) ||
 	       any_new_device(prev, next, prev->exclude_resources, prev->n_exclude_resources);
 }
+
+/* Whether the selector reads the label key. */
+static bool has_key(const struct policy *p, const char *key)
+{
+	for (size_t i = 0; i < p->selector.n_match_labels; i++)
+		if (strcmp(p->selector.match_labels[i].key, key) == 0)
+			return true;
+	for (size_t i = 0; i < p->selector.n_exprs; i++)
+		if (strcmp(p->selector.exprs[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+const char **policy_label_keys_new(const struct policy *p)
+{
+	size_t max = p->selector.n_match_labels + p->selector.n_exprs, n = 0;
+	const char **keys = kc_xcalloc(max + 1, sizeof(*keys));
+	const char *k;
+
+	for (size_t i = 0; i < max; i++) {
+		bool seen = false;
+
+		k = i < p->selector.n_match_labels ? p->selector.match_labels[i].key
+						   : p->selector.exprs[i - p->selector.n_match_labels].key;
+		for (size_t j = 0; j < n && !seen; j++)
+			seen = strcmp(keys[j], k) == 0;
+		if (!seen)
+			keys[n++] = k;
+	}
+	return keys;
+}
+
+bool policy_label_keys_widened(const struct policy *prev, const struct policy *next)
+{
+	if (!prev)
+		return true;
+	for (size_t i = 0; i < next->selector.n_match_labels; i++)
+		if (!has_key(prev, next->selector.match_labels[i].key))
+			return true;
+	for (size_t i = 0; i < next->selector.n_exprs; i++)
+		if (!has_key(prev, next->selector.exprs[i].key))
+			return true;
+	return false;
+}

@@ -204,4 +204,14 @@ bool policy_is_device_resource(const struct policy *p, const char *resource);
  */
 bool policy_devices_widened(const struct policy *prev, const struct policy *next);
 
+/*
+ * The pod label keys the policy reads (podFilters.labelSelector), each once,
+ * as a new NULL-terminated array (free() it) of pointers into p, valid while p
+ * is: what the pod cache keeps of a pod's labels (kc_decode_opts.keep_labels).
+ * An empty array (labels kept: none) when the selector is empty.
+ */
+const char **policy_label_keys_new(const struct policy *p);
+/* Whether next reads a pod label key that prev does not (the cache must relist to learn it). */
+bool policy_label_keys_widened(const struct policy *prev, const struct policy *next);
+
 #endif

@@ -350,6 +350,11 @@ class ApiServer:
         """Abruptly close open watch streams (optionally only those whose request path matches)."""
         return self._admin("POST", "drop-watches", {"path_regex": path_regex} if path_regex else {})
 
+    def set_watch_list(self, enabled=True):
+        """Serves WatchList (sendInitialEvents=true) when enabled; refuses it with 422 otherwise
+        (the default, unless the server was started with watch_list=True)."""
+        return self._admin("POST", "watch-list", {"enabled": enabled})
+
     def stall_watches(self, enabled=True):
         """While enabled, open watches send nothing (no events, no bookmarks) but stay open."""
         return self._admin("POST", "stall-watches", {"enabled": enabled})

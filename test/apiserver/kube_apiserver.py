@@ -152,6 +152,9 @@ class ApiServerState:
         self.seq = 0
         self.stalled = False
         self.http_410 = False
+        # WatchList (sendInitialEvents): off by default, as on a server without the feature, so the
+        # suite's LIST scenarios keep the paged path; --watch-list or /_test/watch-list turns it on.
+        self.watch_list = bool(getattr(args, "watch_list", False))
         self.aggregated_discovery = bool(getattr(args, "aggregated_discovery", False))
         self.conns = set()
         self.httpd = None
@@ -737,6 +740,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rv_s = q.get("resourceVersion", "")
         send_initial = q.get("sendInitialEvents") in ("true", "1")
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        if "sendInitialEvents" in q:
+            # As kube-apiserver's ValidateListOptions: refused without the WatchList feature, and
+            # with it only together with resourceVersionMatch=NotOlderThan and bookmarks.
+            if not st.watch_list:
+                raise ApiError(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: '
+                               "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled")
+            if q.get("resourceVersionMatch") != "NotOlderThan" or (send_initial and not bookmarks):
+                raise ApiError(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: '
+                               "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan "
+                               "and allowWatchBookmarks")
         timeout = None
         if q.get("timeoutSeconds"):
             try:
@@ -862,6 +875,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.log = []
             st.stalled = False
             st.http_410 = False
+            st.watch_list = bool(st.args.watch_list)
             st.cluster.reset()
             return self.send_body(200, {"resourceVersion": str(st.store.rv)})
         if op == "objects" and m == "POST":
@@ -911,6 +925,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     pass
                 w.wake()
             return self.send_body(200, {"dropped": n})
+        if op == "watch-list" and m == "POST":
+            st.watch_list = bool(body.get("enabled", True))
+            return self.send_body(200, {"watchList": st.watch_list})
         if op == "stall-watches" and m == "POST":
             st.stalled = bool(body.get("enabled", True))
             with st.store.lock:
@@ -1106,6 +1123,8 @@ def main(argv=None):
                     "(v1, v1beta2, v1beta1) or none")
     ap.add_argument("--aggregated-discovery", action="store_true",
                     help="answer GET /api and /apis with aggregated discovery when the client asks for it")
+    ap.add_argument("--watch-list", action="store_true",
+                    help="serve WatchList (watch with sendInitialEvents=true); off: refuse it with 422")
     ap.add_argument("--device-taint-rule-version", default="v1",
                     help="the resource.k8s.io version that serves devicetaintrules (v1, v1beta2, v1alpha3) or none")
     args = ap.parse_args(argv)

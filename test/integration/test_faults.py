@@ -260,9 +260,9 @@ class ServerFaults(FaultTest):
         pods = self.pods(3)
         ctl = self.controller(base_policy())
         # The DRA caches start once discovery has answered (readiness does not wait for them):
-        # the fault is for their relist, so wait for their first WATCH.
-        wait_for(lambda: self.srv.requests(resource="resourceslices", verb="watch"), 5.0,
-                 "the resourceslices watch", ctl=ctl)
+        # the fault is for their relist, so wait for their first WATCH (not the refused WatchList).
+        wait_for(lambda: [e for e in self.srv.requests(resource="resourceslices", verb="watch")
+                          if "sendInitialEvents" not in e["query"]], 5.0, "the resourceslices watch", ctl=ctl)
         self.srv.add_fault(path_regex=r"/resourceslices$", method="GET", query_regex=NOT_WATCH, count=1,
                            delay_ms=5000)
         self.bump_rv()
@@ -602,6 +602,9 @@ class FakeApiServer:
             self.log.append((time.monotonic(), "GET", path, query, 200))
         if path not in self.LISTS:
             return self._status(h, 404, "NotFound", "not found")
+        if "sendInitialEvents" in q:  # as a server without WatchList
+            return self._status(h, 422, "Invalid", "sendInitialEvents is forbidden for watch unless the WatchList "
+                                "feature gate is enabled")
         if q.get("watch", [""])[0] not in ("1", "true"):
             with self.lock:
                 items = list(self.pods.values()) if path == "/api/v1/pods" else \

@@ -1,4 +1,5 @@
-"""Scale: the pod cache keeps only the pods that hold a device under the policy (issue 12).
+"""Scale (issue 12): the pod cache keeps only the pods that hold a device under the policy, and
+the initial sync streams (WatchList) where the server serves it.
 
 The others are counted (device_descheduler_ignored_objects) but not stored; a pod that gains a
 device through an update is cached from then on and one that loses it leaves; a policy reload
@@ -71,7 +72,7 @@ class DeviceOnlyCache(ScenarioTest):
         self.assertEqual(evictions(self.srv, name=fpga[0].name), [])
 
         # Narrowing (still GPUs only, an exclusion added) does not relist.
-        lists = lambda: len(self.srv.requests(verb="list", resource="pods"))  # noqa: E731
+        lists = lambda: len(self.srv.requests(verb="list", resource="pods"))  # noqa: E731 (no WatchList here)
         n = lists()
         write_atomic(ctl.policy_path, policy_yaml(base_policy(devices={"resources": [GPU],
                                                                          "excludeResources": [FPGA]})))
@@ -96,4 +97,72 @@ class DeviceOnlyCache(ScenarioTest):
                     ctl.metric("ignored_objects", resource="pods") == 3)
         wait_for(in_step, 5.0, "cache = the device pods on the server, 3 ignored", ctl=ctl)
         self.assertEqual(evictions(self.srv, name=fpga[1].name), [])
+        self.assertStopsCleanly(ctl)
+
+
+class StreamingSync(ScenarioTest):
+    """WatchList: the initial sync streams where the server serves it, and falls back to paged
+    LIST where it refuses it."""
+
+    def gpu_pods(self, n):
+        c = self.cluster
+        c.node("gpu-node-1")
+        rs = c.replicaset("trainer-7c9d8f6b5")
+        return [c.pod("trainer-7c9d8f6b5-s%d" % i, "gpu-node-1", rs=rs) for i in range(n)]
+
+    def test_sync_through_watch_list(self):
+        self.srv.set_watch_list(True)
+        pods = self.gpu_pods(3)
+        self.cluster.pod("web-0", "gpu-node-1", devices=[])
+        ctl = self.controller(base_policy())
+        ctl.wait_log(r"reflector pods: streamed \(WatchList\) 3 objects at resourceVersion \d+ "
+                     r"\(0 deleted meanwhile, 1 not kept\)")
+        ctl.wait_log(r"reflector nodes: streamed \(WatchList\) 1 objects")
+        self.assertEqual(self.srv.requests(resource="pods", verb="list"), [])
+        self.assertNotRegex(ctl.log(), r"falling back to paged LIST")
+        self.cluster.set_device_health(pods[1], pods[1].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pods[1].name)
+        self.assertStopsCleanly(ctl)
+
+    def test_refused_watch_list_falls_back_to_list(self):
+        pods = self.gpu_pods(2)
+        ctl = self.controller(base_policy())
+        ctl.wait_log(r"reflector pods: streaming initial sync \(WatchList\) unavailable \(HTTP 422: .*\); "
+                     r"falling back to paged LIST")
+        ctl.wait_log(r"reflector pods: listed 2 objects")
+        refused = [e for e in self.srv.requests(resource="pods", verb="watch") if "sendInitialEvents" in e["query"]]
+        self.assertEqual([e["status"] for e in refused], [422])
+        self.cluster.set_device_health(pods[0], pods[0].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pods[0].name)
+        self.assertStopsCleanly(ctl)
+
+
+class LabelsKept(ScenarioTest):
+    """The caches keep only the pod labels the policy's selector reads; a reload that reads a new
+    label key relists the pods, so the selector sees it."""
+
+    def test_reload_reading_a_new_label_relists(self):
+        c = self.cluster
+        c.node("gpu-node-1")
+        rs = c.replicaset("trainer-7c9d8f6b5")
+        a = c.pod("trainer-7c9d8f6b5-a", "gpu-node-1", rs=rs, labels={"team": "ml", "tier": "gpu"})
+        b = c.pod("trainer-7c9d8f6b5-b", "gpu-node-1", rs=rs, labels={"team": "ml", "tier": "cpu"})
+        ctl = self.controller(base_policy(podFilters={"labelSelector": {"matchLabels": {"team": "ml"}}}))
+        # Narrower selector on a key already kept: no relist.
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(
+            podFilters={"labelSelector": {"matchLabels": {"team": "ml"},
+                                          "matchExpressions": [{"key": "team", "operator": "Exists"}]}})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reloaded from .*\(SIGHUP\)")
+        self.assertNotRegex(ctl.log(), r"relisting pods")
+        # A new key: the cached pods never had `tier`; the relist brings it.
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(
+            podFilters={"labelSelector": {"matchLabels": {"team": "ml", "tier": "gpu"}}})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reload reads new pod labels: relisting pods")
+        ctl.wait_log(r"reflector pods: listed 2 objects", count=2)
+        c.set_device_health(b, b.devices[0])
+        c.set_device_health(a, a.devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=a.name)
+        self.assertEqual(evictions(self.srv, name=b.name), [])
         self.assertStopsCleanly(ctl)
