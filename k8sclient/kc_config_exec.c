@@ -72,7 +72,9 @@ static int get_env(struct kfile *f, yaml_node_t *seq, const char *field, char **
 		const char *name = NULL, *value = NULL;
 		char sub[96];
 
-		snprintf(sub, sizeof(sub), "%s.env[%zu]", field, k);
+		/* A path too long for sub is cut: it only shortens an error message. */
+		if (snprintf(sub, sizeof(sub), "%s.env[%zu]", field, k) >= (int)sizeof(sub))
+			sub[sizeof(sub) - 1] = '\0';
 		if (!it || it->type != YAML_MAPPING_NODE) {
 			r = kc_error_set(err, -EINVAL, "%s: %s: expected a mapping", f->path, sub);
 			break;
