@@ -322,7 +322,7 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 		const struct kc_container *sc = vec_at(&d->v.containers, i);
 		struct kc_quantity *rq, *lq;
 
-		PUT(c[i].name, blk_str(b, sc->name));
+		/* The name is interned: blk_arr copied the pointer. */
 		rq = blk_arr(b, &d->v.qa, qa, sc->n_requests);
 		lq = blk_arr(b, &d->v.qb, qb, sc->n_limits);
 		qa += sc->n_requests;
@@ -336,16 +336,8 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 	for (uint32_t i = 0; i < d->v.statuses.n; i++) {
 		const struct kc_container_status *ss = vec_at(&d->v.statuses, i);
 		struct kc_resource_status *r;
-		uint32_t j;
 
-		/* A status usually names a container: share that string. */
-		for (j = 0; j < d->v.containers.n; j++)
-			if (strcmp(((struct kc_container *)vec_at(&d->v.containers, j))->name, ss->name) == 0)
-				break;
-		if (j < d->v.containers.n)
-			PUT(cs[i].name, b->base ? c[j].name : NULL);
-		else
-			PUT(cs[i].name, blk_str(b, ss->name));
+		/* The name is interned (container names repeat across the pods of a workload). */
 		r = blk_arr(b, &d->v.resstat, rs, ss->n_resources);
 		for (uint32_t k = 0; k < ss->n_resources; k++) {
 			const struct kc_resource_status *sr = vec_at(&d->v.resstat, rs + k);

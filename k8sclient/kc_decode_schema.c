@@ -482,7 +482,7 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 				    : eq(v, "OnFailure") ? KC_RESTART_ON_FAILURE
 				    : eq(v, "Never") ? KC_RESTART_NEVER : KC_RESTART_UNSET;
 		break;
-	case PC_NAME: SET(((struct kc_container *)vec_last(&d->v.containers))->name, dup_v(d, v)); break;
+	case PC_NAME: SET(((struct kc_container *)vec_last(&d->v.containers))->name, intern_v(d, v)); break;
 	case PCC_NAME: {
 		/* The first claim is enough to know the container holds a DRA device; claim names are few. */
 		struct kc_container *c = vec_last(&d->v.containers);
@@ -501,7 +501,7 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 			   : eq(v, "Succeeded") ? KC_POD_SUCCEEDED
 			   : eq(v, "Failed") ? KC_POD_FAILED : KC_POD_PHASE_UNKNOWN;
 		break;
-	case CS_NAME: SET(((struct kc_container_status *)vec_last(&d->v.statuses))->name, dup_v(d, v)); break;
+	case CS_NAME: SET(((struct kc_container_status *)vec_last(&d->v.statuses))->name, intern_v(d, v)); break;
 	case CS_W_REASON:
 	case CS_T_REASON:
 		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->state_reason, intern_v(d, v));

@@ -96,7 +96,7 @@ enum kc_health {
  * Only resource names containing '/' are kept (cpu, memory, hugepages-* and
  * ephemeral-storage are dropped by the decoder). */
 struct kc_container {
-	const char *name;
+	const char *name;  /* interned: container names repeat across a workload's pods */
 	struct kc_quantity *requests;
 	struct kc_quantity *limits;
 	const char *claim;  /* the first of resources.claims[].name: a DRA claim of the pod it uses; "" if none */
@@ -126,7 +126,7 @@ enum kc_container_state {
 };
 
 struct kc_container_status {
-	const char *name;
+	const char *name;              /* interned */
 	const char *state_reason;      /* interned: waiting/terminated reason, e.g. "CrashLoopBackOff" */
 	const char *last_reason;       /* interned: lastState.terminated.reason */
 	int64_t last_finished_at;      /* lastState.terminated.finishedAt */

@@ -323,9 +323,10 @@ int main(int argc, char **argv)
 	int pods = argc > 2 ? atoi(argv[2]) : 150000;
 	struct kc_intern *in = kc_intern_new();
 	/* Decoded as the daemon does with the default policy: its selector reads no pod label
-	 * (policy_label_keys_new), and only the annotations the core reads are kept. */
+	 * (policy_label_keys_new), only the annotations the core reads are kept, no pod condition. */
 	static const char *const no_labels[] = { NULL };
-	struct kc_decode_opts opts = { .keep_labels = no_labels, .keep_annotations = core_keep_annotations };
+	struct kc_decode_opts opts = { .keep_labels = no_labels, .keep_annotations = core_keep_annotations,
+				       .keep_pod_conditions = no_labels };
 	struct kc_decode_ctx ctx = { in, &opts };
 	struct sink pod_sink = { kc_store_new(&kc_type_pod) }, node_sink = { kc_store_new(&kc_type_node) };
 	struct sb b = { NULL, 0, 0 };
