@@ -396,7 +396,8 @@ class RealClusterTest(unittest.TestCase):
     """A namespace and label of its own for each test, nodes labelled with it (pods select
     them, so the scheduler never mixes tests), the stand-in kubelet, controllers that run with
     the manifests' ServiceAccount token, and after each test: no 403 and no 4xx other than the
-    expected ones for that ServiceAccount during the test."""
+    expected ones for that ServiceAccount during the test (a 5xx is the server's, e.g. "context
+    canceled" for a request of a controller the test killed)."""
 
     allowed_sa_codes = (429, 404, 409)   # blocked eviction, gone pod, conflicts are normal answers
 
@@ -450,7 +451,7 @@ class RealClusterTest(unittest.TestCase):
 
     def _check_sa_answers(self):
         bad = [e for e in self.rc.requests(user=SA_USER) if e["seq"] >= self.audit_start
-               and e["status"] and e["status"] >= 400 and e["status"] not in self.allowed_sa_codes]
+               and e["status"] and 400 <= e["status"] < 500 and e["status"] not in self.allowed_sa_codes]
         if bad and not getattr(self, "expect_sa_errors", False):
             self.fail("the controller's ServiceAccount got error answers: %s" % [
                 (e["verb"], e["path"], e["status"], e["message"]) for e in bad[:5]])

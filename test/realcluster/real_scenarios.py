@@ -534,6 +534,24 @@ class FencingFindings(DraFixture):
         self.wait_evictions(2, ctl=ctl, status=201, timeout=10)
 
 
+class Watches(RealClusterTest):
+
+    @unittest.expectedFailure
+    def test_a_watch_stream_survives_its_first_event(self):
+        """After the initial sync, the controller's watch streams stay open when events arrive.
+        Since the streaming initial sync (WatchList), the first event after the
+        k8s.io/initial-events-end bookmark ends the stream on the client side (curl: "Failed
+        writing received data", reflector: "WATCH ended: HTTP 0, error -5") and the reflector
+        re-watches after up to ~700 ms, so the first change after a start is seen late
+        (reported; this is why device-descheduler can lose the race in the side-by-side test)."""
+        self.node()
+        ctl = self.controller()
+        start = len(self.rc.audit())
+        self.node()  # one nodes event for the controller's watch
+        hold_for(lambda: not [e for e in self.rc.requests(user=SA_USER, verb="watch", resource="nodes")
+                              if e["seq"] >= start], 2.0, "the nodes watch stays open", ctl=ctl)
+
+
 class LeaderElection(RealClusterTest):
 
     def holder(self):
@@ -655,7 +673,8 @@ class Http2(RealClusterTest):
                             self.rc.url + "/version"], capture_output=True, text=True, timeout=30)
         self.assertEqual((r.returncode, r.stdout), (0, "2"), r.stderr)
         ctl = self.controller(verbosity=6)
-        m = ctl.wait_log(r"GET \S+/api/v1/pods\?\S*: 200 in \d+ ms \((HTTP/[0-9.]+)\)", timeout=10)
+        # Any answered request: the caches start with LIST or a WatchList stream, then GETs follow.
+        m = ctl.wait_log(r"(?:GET|POST|PUT|PATCH) https://\S+: [1-5]\d\d in \d+ ms \((HTTP/[0-9.]+)\)", timeout=10)
         self.assertEqual(m.group(1), "HTTP/2", ctl.log_tail())
         self.assertNotIn("HTTP/1.1", ctl.log())
 
@@ -688,28 +707,37 @@ class SideBySideWithUpstream(DraFixture):
         self.taint(pool, dev)
         upstream_user = "system:serviceaccount:kube-system:device-taint-eviction-controller"
 
-        def acted():
-            ours = [e for e in self.evictions(name=vname)]
+        def upstream_acted():
             theirs = [e for e in self.rc.requests(verb="delete", resource="pods", namespace=self.ns, name=vname)
                       if e["user"] == upstream_user]
-            return (ours, theirs) if ours and theirs else None
-        ours, theirs = wait_for(acted, 30, "both controllers to act on %s" % vname, ctl=ctl)
+            return theirs or None
+        theirs = wait_for(upstream_acted, 30, "kube-controller-manager to delete %s" % vname, ctl=ctl)
         healthy = self.rc.get(path)["status"]
+        # Ours evicts before or after upstream's delete (a race), or never: a pod deleted before
+        # the controller saw the taint is simply gone. Only reported, not asserted.
+        try:
+            wait_for(lambda: self.evictions(name=vname), 5, "device-descheduler's eviction of " + vname)
+        except sc.Timeout:
+            pass
+        ours = self.evictions(name=vname)
         taint_put = [e for e in self.rc.requests(resource="resourceslices", verb="update")
                      if e["name"] == pool + "-gpus"][-1]["time"]
-        t_up, t_ours = theirs[0]["time"] - taint_put, ours[0]["time"] - taint_put
+        t_up = theirs[0]["time"] - taint_put
+        t_ours = ours[0]["time"] - taint_put if ours else None
+        if ours:
+            mine = "POST eviction at +%.0f ms -> %s%s" % (t_ours * 1000, ours[0]["status"], " (%s)" % ours[0]["causes"][0]["reason"]
+                                                          if ours[0]["causes"] else "")
+        else:
+            mine = "no eviction: the pod was gone before it acted"
         lines = ["", "side by side: DRA NoExecute taint on %s/%s, PodDisruptionBudget minAvailable=2 of 2" % (pool, dev),
                  "  kube-controller-manager device-taint-eviction: DELETE pod at +%.0f ms -> %s (no PDB check)"
                  % (t_up * 1000, theirs[0]["status"]),
-                 "  device-descheduler: POST eviction at +%.0f ms -> %s%s"
-                 % (t_ours * 1000, ours[0]["status"], " (%s)" % ours[0]["causes"][0]["reason"]
-                    if ours[0]["causes"] else ""),
-                 "  first to act: %s" % ("upstream" if t_up < t_ours else "device-descheduler"),
+                 "  device-descheduler: " + mine,
+                 "  first to act: %s" % ("device-descheduler" if t_ours is not None and t_ours < t_up else "upstream"),
                  "  budget held: %s (upstream's delete went through while the PDB allowed %s disruptions; "
-                 "currentHealthy now %s)" % ("no" if theirs[0]["status"] in (200, 202) else "yes",
-                                            before["disruptionsAllowed"], healthy.get("currentHealthy"))]
+                 "currentHealthy then %s)" % ("no" if theirs[0]["status"] in (200, 202) else "yes",
+                                             before["disruptionsAllowed"], healthy.get("currentHealthy"))]
         print("\n".join(lines), file=sys.stderr)
-        self.comparison = lines
         self.assertIn(theirs[0]["status"], (200, 202), "upstream deletes the pod")
         self.assertFalse([e for e in ours if e["status"] == 201 and e["time"] < theirs[0]["time"]],
                          "our eviction never went through while the budget blocked it")
