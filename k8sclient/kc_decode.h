@@ -29,7 +29,9 @@ struct kc_decode_opts {
 
 struct kc_decode_ctx {
 	struct kc_intern *intern;
-	const struct kc_decode_opts *opts;  /* NULL = defaults */
+	/* NULL = defaults.  Borrowed: it must outlive the decoders, which read it again as each
+	 * object begins, so its owner may change it between objects (and free the lists it replaced). */
+	const struct kc_decode_opts *opts;
 };
 
 /*

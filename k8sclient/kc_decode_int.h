@@ -76,6 +76,7 @@ enum layer { LAYER_OBJECT, LAYER_LIST, LAYER_WATCH };
 struct dec {
 	const struct kc_type *t;
 	struct kc_intern *in;
+	const struct kc_decode_opts *opts; /* borrowed; read again as each object begins */
 	const char *const *keep_labels;
 	const char *const *keep_annotations;
 	const char *const *keep_conds;

@@ -102,18 +102,25 @@ static void arena_reset(struct dec *d)
 
 static const char *const default_pod_conditions[] = { "Ready", "DisruptionTarget", NULL };
 
-void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_ctx *ctx, enum layer layer)
+/* Read as each object begins: the owner may change the options between objects (a policy reload). */
+static void read_opts(struct dec *d)
 {
-	const struct kc_decode_opts *o = ctx ? ctx->opts : NULL;
+	const struct kc_decode_opts *o = d->opts;
 
-	memset(d, 0, sizeof(*d));
-	d->t = t;
-	d->in = ctx ? ctx->intern : NULL;
-	d->layer = layer;
 	d->keep_labels = o ? o->keep_labels : NULL;
 	d->keep_annotations = o ? o->keep_annotations : NULL;
 	d->keep_conds = o && o->keep_pod_conditions ? o->keep_pod_conditions : default_pod_conditions;
 	d->max_message = o && o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
+}
+
+void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_ctx *ctx, enum layer layer)
+{
+	memset(d, 0, sizeof(*d));
+	d->t = t;
+	d->in = ctx ? ctx->intern : NULL;
+	d->layer = layer;
+	d->opts = ctx ? ctx->opts : NULL;
+	read_opts(d);
 	vec_init(&d->v.labels, sizeof(struct kc_kv));
 	vec_init(&d->v.annots, sizeof(struct kc_kv));
 	vec_init(&d->v.owners, sizeof(struct kc_owner_ref));
@@ -156,6 +163,7 @@ void kc_dec_reset(struct dec *d)
 	size_t n;
 	struct vec *v = dec_vecs(d, &n);
 
+	read_opts(d);
 	for (size_t i = 0; i < n; i++)
 		v[i].n = 0;
 	arena_reset(d);

@@ -498,6 +498,54 @@ static void test_watch_every_split(void **state)
 	}
 }
 
+static int keep_first(struct kc_watch_event *ev, void *ud)
+{
+	void **out = ud;
+
+	*out = ev->object;
+	ev->object = NULL;
+	return 0;
+}
+
+/*
+ * The options are read as each object begins: the daemon replaces the label
+ * keys it keeps on a policy reload (and frees the old list) while its watch
+ * decoders live on.  The old code kept the first list (a use after free).
+ */
+static void test_opts_change_between_objects(void **state)
+{
+	static const char line[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\","
+				   "\"uid\":\"u\",\"labels\":{\"app\":\"a\",\"team\":\"t\"}}}}\n";
+	const char **keys = kc_xcalloc(2, sizeof(*keys)), **next;
+	struct kc_decode_opts o = { .keep_labels = NULL };
+	struct kc_decode_ctx ctx = { intern, &o };
+	struct kc_watch_decoder *d;
+	struct kc_pod *p = NULL;
+
+	(void)state;
+	keys[0] = "app";
+	o.keep_labels = keys;
+	d = kc_watch_decoder_new(&kc_type_pod, &ctx, 0, keep_first, &p);
+	assert_int_equal(kc_watch_decoder_feed(d, line, strlen(line)), 0);
+	assert_non_null(p);
+	assert_int_equal(p->meta.n_labels, 1);
+	assert_string_equal(p->meta.labels[0].key, "app");
+	kc_object_free(p);
+	next = kc_xcalloc(2, sizeof(*next)); /* a new list, then the old one freed */
+	next[0] = "team";
+	o.keep_labels = next;
+	free(keys);
+	keys = next;
+	p = NULL;
+	assert_int_equal(kc_watch_decoder_feed(d, line, strlen(line)), 0);
+	assert_non_null(p);
+	assert_int_equal(p->meta.n_labels, 1);
+	assert_string_equal(p->meta.labels[0].key, "team");
+	kc_object_free(p);
+	kc_watch_decoder_free(d);
+	free(keys);
+}
+
 /* ---- events and errors ------------------------------------------------------------------- */
 
 static void test_watch_error_410(void **state)
@@ -810,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_list_every_split),
 		cmocka_unit_test(test_list_byte_by_byte_and_abort),
 		cmocka_unit_test(test_watch_every_split),
+		cmocka_unit_test(test_opts_change_between_objects),
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed),
 		cmocka_unit_test(test_watch_long_lines),
