@@ -13,6 +13,17 @@
  * At most one request is outstanding at a time.  Every next step goes
  * through the retry timer (with a zero delay when there is nothing to wait
  * for), so no request is ever started from inside another request's callback.
+ *
+ * Where the server supports it, the initial sync is a WatchList instead
+ * (sendInitialEvents, ending at the bookmark annotated
+ * k8s.io/initial-events-end) on the same stream that then carries on as the
+ * watch, with a fallback to paged LIST when it is refused.
+ *
+ * Why one file of about 1,000 lines: it is one state machine (LIST, WatchList,
+ * WATCH, retry) whose steps hand over to each other through one struct and
+ * one timer; split along the steps, every half would need the other's
+ * internals through a private header, and the transitions, which are what a
+ * reader checks, would no longer be read in one place.
  */
 #include "kc_reflector.h"
 
