@@ -20,7 +20,8 @@ NOT_LINKED = {"ca-certificates"}
 
 def runtime_packages(dockerfile):
     """The package list of the last stage's `apt-get install`."""
-    text = open(dockerfile).read().replace("\\\n", " ")
+    with open(dockerfile) as f:
+        text = f.read().replace("\\\n", " ")
     stages = re.split(r"(?m)^FROM ", text)
     m = re.search(r"apt-get install ([^&]*)", stages[-1])
     return {w for w in m.group(1).split() if not w.startswith("-")}
