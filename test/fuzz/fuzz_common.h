@@ -228,7 +228,7 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 	for (uint32_t i = 0; i < p->n_containers; i++) {
 		const struct kc_container *c = &p->containers[i];
 
-		fuzz_str(d, "container", c->name);
+		fuzz_interned(d, "container", c->name);
 		fprintf(d->f, " init=%d\n", c->init);
 		fuzz_quants(d, c->requests, c->n_requests, true);
 		fuzz_quants(d, c->limits, c->n_limits, true);
@@ -237,7 +237,7 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
 		const struct kc_container_status *s = &p->statuses[i];
 
-		fuzz_str(d, "status", s->name);
+		fuzz_interned(d, "status", s->name);
 		fuzz_interned(d, "reason", s->state_reason);
 		fuzz_interned(d, "last", s->last_reason);
 		FUZZ_CHECK(s->state <= KC_STATE_TERMINATED);
