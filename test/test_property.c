@@ -45,6 +45,7 @@
 #include "core_builders.h"
 #include "kc_backoff.h"
 #include "kc_log.h"
+#include "property_common.h"
 
 #define GPU "nvidia.com/gpu"
 #define MAX_NODES 6
@@ -60,26 +61,9 @@
 #endif
 #define DEFAULT_SEED 20261203ULL
 
-static uint64_t rng;
-static uint64_t case_seed;
-static unsigned case_no;
 static uint64_t total_actions, total_evicted, total_held, total_by_signal[HEALTH_SIGNAL_COUNT];
 
-static unsigned rnd(unsigned n)
-{
-	return n ? (unsigned)(kc_backoff_rand(&rng) % n) : 0;
-}
-
-#define CHECK(cond, ...)                                                                                     \
-	do {                                                                                                 \
-		if (!(cond)) {                                                                               \
-			fprintf(stderr, "property failed (case %u, PROPERTY_SEED=%llu): %s: ", case_no,      \
-				(unsigned long long)case_seed, #cond);                                       \
-			fprintf(stderr, __VA_ARGS__);                                                        \
-			fprintf(stderr, "\n");                                                               \
-			fail();                                                                              \
-		}                                                                                            \
-	} while (0)
+#define CHECK(cond, ...) PROPERTY_CHECK("property", cond, __VA_ARGS__)
 
 #define DEVS 4
 

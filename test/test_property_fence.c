@@ -42,6 +42,7 @@
 #include "kc_backoff.h"
 #include "kc_log.h"
 #include "quarantine.h"
+#include "property_common.h"
 
 #define GPU "nvidia.com/gpu"
 #define KEY "device-descheduler.io/unhealthy-device"
@@ -59,25 +60,9 @@
 #endif
 #define STEPS 160
 
-static uint64_t rng, case_seed;
-static unsigned case_no;
 static uint64_t total_evictions, total_fences, total_lifts, total_loops;
 
-static unsigned rnd(unsigned n)
-{
-	return n ? (unsigned)(kc_backoff_rand(&rng) % n) : 0;
-}
-
-#define CHECK(cond, ...)                                                                                     \
-	do {                                                                                                 \
-		if (!(cond)) {                                                                               \
-			fprintf(stderr, "fence property failed (case %u, PROPERTY_SEED=%llu): %s: ", case_no, \
-				(unsigned long long)case_seed, #cond);                                       \
-			fprintf(stderr, __VA_ARGS__);                                                        \
-			fprintf(stderr, "\n");                                                               \
-			fail();                                                                              \
-		}                                                                                            \
-	} while (0)
+#define CHECK(cond, ...) PROPERTY_CHECK("fence property", cond, __VA_ARGS__)
 
 struct mnode {
 	bool cond;
