@@ -222,6 +222,15 @@ static bool keep_pod(const void *obj, void *ud)
 	return health_pod_holds_device(app->pod_policy, obj);
 }
 
+/* Within a kept pod, the decoder keeps only the containers and statuses of devices under the
+ * same policy (kc_decode_opts.is_device); a reload that widens it relists the pods. */
+static bool is_device(const char *resource, void *ud)
+{
+	struct app *app = ud;
+
+	return policy_is_device_resource(app->pod_policy, resource);
+}
+
 /* A LIST or WATCH of a DRA resource got 404: the version may be gone, so discovery looks again. */
 static void on_reflector_error(struct kc_reflector *r, long http_status, void *ud)
 {
@@ -733,6 +742,8 @@ int main(int argc, char **argv)
 	app->decode.keep_annotations = core_keep_annotations;
 	app->decode.keep_pod_conditions = no_pod_conditions;
 	app->decode.max_message = 1024;
+	app->decode.is_device = is_device;
+	app->decode.device_userdata = app;
 	/* The stores exist before the core; the reflectors fill them once started.  The DRA
 	 * reflectors wait for discovery, which says whether and in which version to watch. */
 	app->pod_policy = policy_watch_policy(app->policy);

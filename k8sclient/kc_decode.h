@@ -25,6 +25,17 @@ struct kc_decode_opts {
 	/* Pod condition types kept; NULL keeps Ready and DisruptionTarget. */
 	const char *const *keep_pod_conditions;
 	size_t max_message;  /* condition and health messages are cut to this; 0 = 1024 */
+	/*
+	 * Pods: whether a resource name ("nvidia.com/gpu", or "claim:<claim>/<request>" in
+	 * allocatedResourcesStatus) counts as a device; NULL counts every one and drops nothing.
+	 * With it a pod keeps only what a device controller reads: the containers that hold a
+	 * device (a request or limit above zero of a device resource, or a DRA claim) with only
+	 * those requests and limits, the allocatedResourcesStatus entries of device resources
+	 * that list devices, and the statuses of kept containers or with such an entry.  Called
+	 * once a pod is complete (status may come before spec), with interned names.
+	 */
+	bool (*is_device)(const char *resource, void *userdata);
+	void *device_userdata;
 };
 
 struct kc_decode_ctx {

@@ -84,6 +84,8 @@ struct dec {
 	const char *const *keep_annotations;
 	const char *const *keep_conds;
 	size_t max_message;
+	bool (*is_device)(const char *resource, void *userdata);
+	void *device_userdata;
 	enum layer layer;
 	int err;
 	char errmsg[256];

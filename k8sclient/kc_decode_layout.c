@@ -111,6 +111,8 @@ static void read_opts(struct dec *d)
 	d->keep_annotations = o ? o->keep_annotations : NULL;
 	d->keep_conds = o && o->keep_pod_conditions ? o->keep_pod_conditions : default_pod_conditions;
 	d->max_message = o && o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
+	d->is_device = o ? o->is_device : NULL;
+	d->device_userdata = o ? o->device_userdata : NULL;
 }
 
 void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_ctx *ctx, enum layer layer)
@@ -320,6 +322,110 @@ static void merge_claims(struct dec *d)
 		if (j == d->v.sclaims.n && !kc_dec_vec_push(d, &d->v.sclaims, st))
 			return;
 	}
+}
+
+/* ---- keeping only what a device controller reads ---------------------------- */
+
+static bool counts(const struct dec *d, const char *resource)
+{
+	return d->is_device(resource, d->device_userdata);
+}
+
+/* Moves the kept quantities of n at *from down to *to (to <= from); returns how many. */
+static uint32_t keep_quantities(struct dec *d, struct vec *q, uint32_t *from, uint32_t *to, uint32_t n)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct kc_quantity *x = vec_at(q, *from + i);
+
+		if (x->value > 0 && counts(d, x->name))
+			memmove(vec_at(q, *to + kept++), x, sizeof(*x));
+	}
+	*from += n;
+	*to += kept;
+	return kept;
+}
+
+static void filter_containers(struct dec *d)
+{
+	uint32_t qa = 0, qb = 0, wa = 0, wb = 0, w = 0;
+
+	for (uint32_t i = 0; i < d->v.containers.n; i++) {
+		struct kc_container c = *(struct kc_container *)vec_at(&d->v.containers, i);
+		uint32_t wa0 = wa, wb0 = wb;
+
+		c.n_requests = keep_quantities(d, &d->v.qa, &qa, &wa, c.n_requests);
+		c.n_limits = keep_quantities(d, &d->v.qb, &qb, &wb, c.n_limits);
+		if (!c.n_requests && !c.n_limits && !*c.claim) {
+			wa = wa0;  /* a container without a device: its quantities go too */
+			wb = wb0;
+			continue;
+		}
+		*(struct kc_container *)vec_at(&d->v.containers, w++) = c;
+	}
+	d->v.containers.n = w;
+	d->v.qa.n = wa;
+	d->v.qb.n = wb;
+}
+
+static bool container_kept(const struct dec *d, const struct kc_container_status *cs)
+{
+	for (uint32_t i = 0; i < d->v.containers.n; i++) {
+		const struct kc_container *c = vec_at(&d->v.containers, i);
+
+		if (c->init == cs->init && strcmp(c->name, cs->name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void filter_statuses(struct dec *d)
+{
+	uint32_t rs = 0, dh = 0, wrs = 0, wdh = 0, w = 0;
+
+	for (uint32_t i = 0; i < d->v.statuses.n; i++) {
+		struct kc_container_status cs = *(struct kc_container_status *)vec_at(&d->v.statuses, i);
+		uint32_t wrs0 = wrs, wdh0 = wdh, kept = 0;
+
+		for (uint32_t k = 0; k < cs.n_resources; k++) {
+			struct kc_resource_status r = *(struct kc_resource_status *)vec_at(&d->v.resstat, rs + k);
+
+			if (r.n_devices && counts(d, r.name)) {
+				memmove(vec_at(&d->v.devhealth, wdh), vec_at(&d->v.devhealth, dh),
+					(size_t)r.n_devices * d->v.devhealth.elsz);
+				*(struct kc_resource_status *)vec_at(&d->v.resstat, wrs++) = r;
+				wdh += r.n_devices;
+				kept++;
+			}
+			dh += r.n_devices;
+		}
+		rs += cs.n_resources;
+		cs.n_resources = kept;
+		if (!kept && !container_kept(d, &cs)) {
+			wrs = wrs0;
+			wdh = wdh0;
+			continue;
+		}
+		*(struct kc_container_status *)vec_at(&d->v.statuses, w++) = cs;
+	}
+	d->v.statuses.n = w;
+	d->v.resstat.n = wrs;
+	d->v.devhealth.n = wdh;
+}
+
+/*
+ * With a device predicate (kc_decode_opts.is_device), drops what the
+ * controller never reads: containers without a device and the statuses that
+ * say nothing about one.  Run on the complete pod, since "status" may come
+ * before "spec" in the JSON.
+ */
+static void filter_pod(struct dec *d)
+{
+	if (!d->is_device)
+		return;
+	filter_containers(d);
+	filter_statuses(d);
 }
 
 static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
@@ -535,6 +641,7 @@ static void *finish_pod_merged(struct dec *d)
 	merge_claims(d);
 	if (d->err)
 		return NULL;
+	filter_pod(d);
 	return finish_pod(d);
 }
 

@@ -596,6 +596,122 @@ static void test_opts_change_between_objects(void **state)
 	free(keys);
 }
 
+/* ---- keeping only the containers and statuses of devices ---------------------------------- */
+
+/* A device predicate: the names listed in ud (NULL-terminated). */
+static bool listed_device(const char *resource, void *ud)
+{
+	for (const char *const *l = ud; *l; l++)
+		if (strcmp(*l, resource) == 0)
+			return true;
+	return false;
+}
+
+static const char *const gpu_only[] = { "nvidia.com/gpu", NULL };
+static const char *const gpu_and_nic[] = { "nvidia.com/gpu", "example.com/nic", NULL };
+
+/* A trainer with a GPU, a sidecar with a NIC (a device only under the wider set), a log
+ * shipper with nothing, an init container with a claim; statuses before the spec. */
+static const char sidecar_pod[] =
+	"{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\"},"
+	"\"status\":{\"containerStatuses\":["
+	"{\"name\":\"log\",\"restartCount\":1,\"allocatedResourcesStatus\":[{\"name\":\"example.com/nic\","
+	"\"resources\":[{\"resourceID\":\"nic-1\",\"health\":\"Unhealthy\"}]}]},"
+	"{\"name\":\"sidecar\",\"restartCount\":2},"
+	"{\"name\":\"trainer\",\"restartCount\":3,\"allocatedResourcesStatus\":["
+	"{\"name\":\"example.com/nic\",\"resources\":[{\"resourceID\":\"nic-0\",\"health\":\"Healthy\"}]},"
+	"{\"name\":\"nvidia.com/gpu\",\"resources\":[]},"
+	"{\"name\":\"nvidia.com/gpu\",\"resources\":[{\"resourceID\":\"GPU-0\",\"health\":\"Healthy\"}]}]}],"
+	"\"initContainerStatuses\":[{\"name\":\"init\",\"restartCount\":4},{\"name\":\"trainer\"}]},"
+	"\"spec\":{\"containers\":["
+	"{\"name\":\"trainer\",\"resources\":{\"requests\":{\"example.com/nic\":\"1\",\"nvidia.com/gpu\":\"2\"},"
+	"\"limits\":{\"nvidia.com/gpu\":\"2\",\"example.com/zero\":\"0\"}}},"
+	"{\"name\":\"sidecar\",\"resources\":{\"requests\":{\"example.com/nic\":\"1\"}}},"
+	"{\"name\":\"log\",\"resources\":{\"requests\":{\"nvidia.com/gpu\":\"0\"}}}],"
+	"\"initContainers\":[{\"name\":\"init\",\"resources\":{\"claims\":[{\"name\":\"gpu\"}]}},"
+	"{\"name\":\"trainer\"}]}}";
+
+static const char want_gpu_only[] =
+	"meta n/p uid=u rv= del=0\n"
+	"pod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n"
+	" container trainer init=0 claim=\n"
+	"  req nvidia.com/gpu=2\n"
+	"  lim nvidia.com/gpu=2\n"
+	" container init init=1 claim=gpu\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	"  resource nvidia.com/gpu\n"
+	"   device GPU-0 health=1 msg=\n"
+	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n";
+
+static const char want_gpu_and_nic[] =
+	"meta n/p uid=u rv= del=0\n"
+	"pod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n"
+	" container trainer init=0 claim=\n"
+	"  req example.com/nic=1\n"
+	"  req nvidia.com/gpu=2\n"
+	"  lim nvidia.com/gpu=2\n"
+	" container sidecar init=0 claim=\n"
+	"  req example.com/nic=1\n"
+	" container init init=1 claim=gpu\n"
+	" status log init=0 ready=0 restarts=1 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	"  resource example.com/nic\n"
+	"   device nic-1 health=2 msg=\n"
+	" status sidecar init=0 ready=0 restarts=2 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	"  resource example.com/nic\n"
+	"   device nic-0 health=1 msg=\n"
+	"  resource nvidia.com/gpu\n"
+	"   device GPU-0 health=1 msg=\n"
+	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n";
+
+static int list_keep(void *obj, void *ud)
+{
+	void **slot = ud;
+
+	kc_object_free(*slot);
+	*slot = obj;
+	return 0;
+}
+
+/*
+ * Without a device the sidecar and the log shipper, their statuses and the
+ * non-device requests and allocatedResourcesStatus entries are dropped, though
+ * the statuses come before the spec; a policy that widens the device set keeps
+ * them from the next decode on (the relist that follows a reload).
+ */
+static void test_keep_only_devices(void **state)
+{
+	struct kc_decode_opts o = { .is_device = listed_device, .device_userdata = (void *)gpu_only };
+	struct kc_decode_ctx ctx = { intern, &o };
+	struct kc_list_decoder *l;
+	char *got, *list;
+	void *obj = NULL;
+
+	(void)state;
+	got = decode_dump(&kc_type_pod, &o, sidecar_pod);
+	assert_string_equal(got, want_gpu_only);
+	free(got);
+	/* The relist after a widening reload: the same list decoder options, changed in place. */
+	o.device_userdata = (void *)gpu_and_nic;
+	list = kc_xasprintf("{\"items\":[%s]}", sidecar_pod);
+	l = kc_list_decoder_new(&kc_type_pod, &ctx, list_keep, &obj);
+	for (size_t i = 0; list[i]; i++)
+		assert_int_equal(kc_list_decoder_feed(l, list + i, 1), 0);
+	assert_int_equal(kc_list_decoder_finish(l), 0);
+	assert_non_null(obj);
+	got = dump(&kc_type_pod, obj);
+	assert_string_equal(got, want_gpu_and_nic);
+	free(got);
+	kc_object_free(obj);
+	kc_list_decoder_free(l);
+	free(list);
+	/* Without a predicate nothing is dropped: the zero quantities are kept as decoded. */
+	got = decode_dump(&kc_type_pod, NULL, sidecar_pod);
+	assert_non_null(strstr(got, " container log init=0 claim=\n  req nvidia.com/gpu=0\n"));
+	assert_non_null(strstr(got, "  lim example.com/zero=0\n"));
+	free(got);
+}
+
 /* ---- events and errors ------------------------------------------------------------------- */
 
 static void test_watch_error_410(void **state)
@@ -749,7 +865,7 @@ static void test_non_ascii_and_options(void **state)
 	static const char *const keep_labels[] = { "app", "ünïcode/ключ", NULL };
 	static const char *const keep_annots[] = { "team", NULL };
 	static const char *const keep_conds[] = { "PodScheduled", NULL };
-	struct kc_decode_opts o = { keep_labels, keep_annots, keep_conds, 10 };
+	struct kc_decode_opts o = { .keep_labels = keep_labels, .keep_annotations = keep_annots, .keep_pod_conditions = keep_conds, .max_message = 10 };
 	char *got = decode_dump(&kc_type_pod, &o,
 				"{\"metadata\":{\"name\":\"pöd-日本\",\"namespace\":\"ns\\u00e9\","
 				"\"labels\":{\"app\":\"trainé\",\"drop\":\"x\",\"ünïcode/ключ\":\"значение\"},"
@@ -909,6 +1025,7 @@ int main(void)
 		cmocka_unit_test(test_list_byte_by_byte_and_abort),
 		cmocka_unit_test(test_watch_every_split),
 		cmocka_unit_test(test_opts_change_between_objects),
+		cmocka_unit_test(test_keep_only_devices),
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed),
 		cmocka_unit_test(test_watch_long_lines),

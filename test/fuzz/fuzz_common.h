@@ -71,14 +71,18 @@ static FUZZ_UNUSED bool fuzz_ignore_known(void)
 static FUZZ_UNUSED const struct kc_decode_opts *fuzz_opts(uint8_t sel)
 {
 	static const struct kc_decode_opts opts[3] = {
-	    {fuzz_keep_labels, fuzz_keep_annotations, fuzz_keep_conditions, 7},
-	    {fuzz_keep_none, fuzz_keep_none, fuzz_keep_none, 1},
-	    {NULL, fuzz_keep_annotations, NULL, 4096},
+	    {.keep_labels = fuzz_keep_labels, .keep_annotations = fuzz_keep_annotations,
+	     .keep_pod_conditions = fuzz_keep_conditions, .max_message = 7},
+	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none,
+	     .keep_pod_conditions = fuzz_keep_none, .max_message = 1},
+	    {.keep_annotations = fuzz_keep_annotations, .max_message = 4096},
 	};
 	static const struct kc_decode_opts padded[3] = {
-	    {fuzz_pad_labels, fuzz_pad_annotations, fuzz_pad_conditions, 7},
-	    {fuzz_keep_none, fuzz_keep_none, fuzz_keep_none, 1},
-	    {NULL, fuzz_pad_annotations, NULL, 4096},
+	    {.keep_labels = fuzz_pad_labels, .keep_annotations = fuzz_pad_annotations,
+	     .keep_pod_conditions = fuzz_pad_conditions, .max_message = 7},
+	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none,
+	     .keep_pod_conditions = fuzz_keep_none, .max_message = 1},
+	    {.keep_annotations = fuzz_pad_annotations, .max_message = 4096},
 	};
 
 	if ((sel & 3) == 0)
