@@ -39,8 +39,11 @@ enum {
 	/* resource claim */
 	RC_ALLOC, X_ADEV, RC_RESULT, RR_REQ, RR_DRIVER, RR_POOL, RR_DEVICE,
 	RC_DEVSTAT, DS_DRIVER, DS_POOL, DS_DEVICE, DS_CONDS, RC_RESV, CO_RES, CO_NAME, CO_UID,
+	RR_TOL, TL_KEY, TL_OP, TL_VALUE, TL_EFFECT, TL_SECS,
 	/* resource slice */
 	SL_DRIVER, SL_NODE, X_POOL, SL_POOL, SL_ALL, SL_DEV, SD_NAME, SD_TAINTS, X_BASIC,
+	/* device taint rule */
+	DR_SEL, DR_DRIVER, DR_POOL, DR_DEVICE, DR_TAINT,
 	/* list and watch envelopes, and the Status of watch ERROR events */
 	X_LMETA, L_RV, L_CONT, L_ITEM, W_TYPE, W_OBJ,
 	ST_CODE, ST_STATUS, ST_REASON, ST_MESSAGE, X_DETAILS, ST_RETRY,
@@ -62,7 +65,7 @@ struct chunk {
 	char data[];
 };
 
-enum kind { K_POD, K_NODE, K_CLAIM, K_SLICE };
+enum kind { K_POD, K_NODE, K_CLAIM, K_SLICE, K_RULE };
 
 struct kc_decoder_ops {
 	enum kind kind;
@@ -93,13 +96,14 @@ struct dec {
 		struct kc_node node;
 		struct kc_resource_claim claim;
 		struct kc_resource_slice slice;
+		struct kc_device_taint_rule rule;
 	} h;
 	bool mirror;
 	bool initial_events_end; /* annotation k8s.io/initial-events-end: "true" (WatchList bookmarks) */
 	/* Only struct vec members: dec_vecs() walks them as an array. */
 	struct {
 		struct vec labels, annots, owners, conds, taints, qa, qb, containers, statuses, resstat,
-			devhealth, sclaims, clst, results, devstat, consumers, sdevs;
+			devhealth, sclaims, clst, results, devstat, consumers, sdevs, tols;
 	} v;
 
 	struct chunk *chunks;  /* the first chunk is kept between objects */

@@ -140,6 +140,7 @@ void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_
 	vec_init(&d->v.devstat, sizeof(struct kc_device_status));
 	vec_init(&d->v.consumers, sizeof(struct kc_consumer));
 	vec_init(&d->v.sdevs, sizeof(struct kc_slice_device));
+	vec_init(&d->v.tols, sizeof(struct kc_toleration));
 }
 
 static struct vec *dec_vecs(struct dec *d, size_t *n)
@@ -177,6 +178,10 @@ void kc_dec_reset(struct dec *d)
 		break;
 	case K_SLICE:
 		d->h.slice.driver = d->h.slice.pool = d->h.slice.node_name = "";
+		break;
+	case K_RULE:
+		d->h.rule.driver = d->h.rule.pool = d->h.rule.device = "";
+		d->h.rule.taint = (struct kc_taint){ "", "", "", 0 };
 		break;
 	case K_NODE:
 	case K_CLAIM:
@@ -524,15 +529,22 @@ static void layout_claim(struct dec *d, struct blk *b, struct kc_resource_claim 
 	struct kc_device_result *r;
 	struct kc_device_status *ds;
 	struct kc_consumer *co;
-	uint32_t cd = 0;
+	uint32_t cd = 0, tn = 0;
 
 	layout_meta(d, b, &c->meta);
 	r = blk_arr(b, &d->v.results, 0, d->v.results.n);
 	for (uint32_t i = 0; i < d->v.results.n; i++) {
 		const struct kc_device_result *s = vec_at(&d->v.results, i);
+		struct kc_toleration *tl = blk_arr(b, &d->v.tols, tn, s->n_tolerations);
 
 		PUT(r[i].request, blk_str(b, s->request));
 		PUT(r[i].device, blk_str(b, s->device));
+		/* Keys and effects are interned: blk_arr copied the pointers. */
+		for (uint32_t k = 0; k < s->n_tolerations; k++)
+			PUT(tl[k].value, blk_str(b, ((struct kc_toleration *)vec_at(&d->v.tols, tn + k))->value));
+		tn += s->n_tolerations;
+		if (b->base)
+			r[i].tolerations = tl;
 	}
 	ds = blk_arr(b, &d->v.devstat, 0, d->v.devstat.n);
 	for (uint32_t i = 0; i < d->v.devstat.n; i++) {
@@ -585,6 +597,23 @@ static void layout_slice(struct dec *d, struct blk *b, struct kc_resource_slice 
 	}
 }
 
+static void layout_rule(struct dec *d, struct blk *b, struct kc_device_taint_rule *r)
+{
+	const struct kc_taint *t = d->v.taints.n ? vec_at(&d->v.taints, 0) : NULL;
+
+	layout_meta(d, b, &r->meta);
+	PUT(r->device, blk_str(b, d->h.rule.device));
+	/* spec.taint is one object: its fields went to the taints vector's only element. */
+	if (t) {
+		PUT(r->taint.value, blk_str(b, t->value));
+		if (b->base) {
+			r->taint.key = t->key;
+			r->taint.effect = t->effect;
+			r->taint.time_added = t->time_added;
+		}
+	}
+}
+
 /* Sizes, allocates and fills the block; the head is copied from the scratch. */
 #define FINISH(name, type, field)                                                  \
 	static void *finish_##name(struct dec *d)                                  \
@@ -609,6 +638,7 @@ static void layout_slice(struct dec *d, struct blk *b, struct kc_resource_slice 
 FINISH(node, struct kc_node, node)
 FINISH(claim, struct kc_resource_claim, claim)
 FINISH(slice, struct kc_resource_slice, slice)
+FINISH(rule, struct kc_device_taint_rule, rule)
 
 FINISH(pod, struct kc_pod, pod)
 
@@ -633,6 +663,8 @@ void *kc_dec_finish(struct dec *d)
 		return finish_claim(d);
 	case K_SLICE:
 		return finish_slice(d);
+	case K_RULE:
+		return finish_rule(d);
 	}
 	return NULL;
 }

@@ -136,10 +136,19 @@ static const struct kc_sax_field node_f[] = {
 };
 static const struct kc_sax_schema node_s = SCHEMA(node_f);
 
-/* ResourceClaim (v1 and v1beta1 nest the allocation the same way) */
+/* ResourceClaim (v1, v1beta2 and v1beta1 nest the allocation the same way).  The tolerations
+ * come from the allocation result, not from spec.devices.requests: the result holds a copy of
+ * the tolerations of the (sub)request the device was allocated for, in the same place in
+ * every version, and it is what kube-controller-manager's device taint eviction reads. */
+static const struct kc_sax_field tol_f[] = {
+	F("key", STR, TL_KEY, NULL), F("operator", STR, TL_OP, NULL), F("value", STR, TL_VALUE, NULL),
+	F("effect", STR, TL_EFFECT, NULL), F("tolerationSeconds", INT, TL_SECS, NULL),
+};
+static const struct kc_sax_schema tol_s = SCHEMA(tol_f);
 static const struct kc_sax_field result_f[] = {
 	F("request", STR, RR_REQ, NULL), F("driver", STR, RR_DRIVER, NULL),
 	F("pool", STR, RR_POOL, NULL), F("device", STR, RR_DEVICE, NULL),
+	F("tolerations", ARR, RR_TOL, &tol_s),
 };
 static const struct kc_sax_schema result_s = SCHEMA(result_f);
 static const struct kc_sax_field adev_f[] = { F("results", ARR, RC_RESULT, &result_s) };
@@ -185,6 +194,20 @@ static const struct kc_sax_field slice_f[] = {
 };
 static const struct kc_sax_schema slice_s = SCHEMA(slice_f);
 
+/* DeviceTaintRule: v1, v1beta2 and v1alpha3 have the same spec */
+static const struct kc_sax_field rsel_f[] = {
+	F("driver", STR, DR_DRIVER, NULL), F("pool", STR, DR_POOL, NULL), F("device", STR, DR_DEVICE, NULL),
+};
+static const struct kc_sax_schema rsel_s = SCHEMA(rsel_f);
+static const struct kc_sax_field rule_spec_f[] = {
+	F("deviceSelector", OBJ, DR_SEL, &rsel_s), F("taint", OBJ, DR_TAINT, &taint_s),
+};
+static const struct kc_sax_schema rule_spec_s = SCHEMA(rule_spec_f);
+static const struct kc_sax_field rule_f[] = {
+	F("metadata", OBJ, M_META, &meta_s), F("spec", OBJ, X_SPEC, &rule_spec_s),
+};
+static const struct kc_sax_schema rule_s = SCHEMA(rule_f);
+
 /* Envelopes.  A watch event's "object" is looked up as a Status first (for
  * ERROR events) and then as the kind; a key such as "status" picks the
  * field whose JSON type matches. */
@@ -212,6 +235,7 @@ ENVELOPES(pod, pod_s)
 ENVELOPES(node, node_s)
 ENVELOPES(claim, claim_s)
 ENVELOPES(slice, slice_s)
+ENVELOPES(rule, rule_s)
 
 /* ---- value helpers ------------------------------------------------------------ */
 
@@ -378,6 +402,10 @@ static int on_begin(struct dec *d, unsigned id)
 		return 0;
 	case N_TAINTS:
 	case SD_TAINTS:
+	case DR_TAINT:
+		/* A rule has one taint object; a repeated "taint" key keeps the last, as JSON does. */
+		if (id == DR_TAINT)
+			d->v.taints.n = 0;
 		if (!kc_dec_vec_push(d, &d->v.taints, &(struct kc_taint){ "", "", "", 0 }))
 			return d->err;
 		if (id == SD_TAINTS)
@@ -420,7 +448,18 @@ static int on_begin(struct dec *d, unsigned id)
 		d->h.claim.allocated = true;
 		return 0;
 	case RC_RESULT:
-		return kc_dec_vec_push(d, &d->v.results, &(struct kc_device_result){ "", "", "", "" }) ? 0 : d->err;
+		return kc_dec_vec_push(d, &d->v.results,
+				       &(struct kc_device_result){ .request = "", .driver = "", .pool = "", .device = "" })
+			       ? 0 : d->err;
+	case RR_TOL:
+		if (!kc_dec_vec_push(d, &d->v.tols,
+				     &(struct kc_toleration){ .key = "", .value = "", .effect = "" }))
+			return d->err;
+		((struct kc_device_result *)vec_last(&d->v.results))->n_tolerations++;
+		return 0;
+	case DR_SEL:
+		d->h.rule.has_selector = true;
+		return 0;
 	case RC_DEVSTAT:
 		return kc_dec_vec_push(d, &d->v.devstat, &(struct kc_device_status){ "", "", "", NULL, 0 }) ? 0 : d->err;
 	case RC_RESV:
@@ -544,6 +583,17 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case SL_NODE: SET(d->h.slice.node_name, intern_v(d, v)); break;
 	case SL_POOL: SET(d->h.slice.pool, intern_v(d, v)); break;
 	case SD_NAME: SET(((struct kc_slice_device *)vec_last(&d->v.sdevs))->name, dup_v(d, v)); break;
+	case TL_KEY: SET(((struct kc_toleration *)vec_last(&d->v.tols))->key, intern_v(d, v)); break;
+	case TL_VALUE: SET(((struct kc_toleration *)vec_last(&d->v.tols))->value, dup_v(d, v)); break;
+	case TL_EFFECT: SET(((struct kc_toleration *)vec_last(&d->v.tols))->effect, intern_v(d, v)); break;
+	case TL_OP:
+		((struct kc_toleration *)vec_last(&d->v.tols))->op =
+			v->len == 0 || eq(v, "Equal") ? KC_TOLERATION_EQUAL
+			: eq(v, "Exists") ? KC_TOLERATION_EXISTS : KC_TOLERATION_OTHER;
+		break;
+	case DR_DRIVER: SET(d->h.rule.driver, intern_v(d, v)); break;
+	case DR_POOL: SET(d->h.rule.pool, intern_v(d, v)); break;
+	case DR_DEVICE: SET(d->h.rule.device, dup_v(d, v)); break;
 	case ST_STATUS: SET(d->st_status, kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, 64))); break;
 	case ST_REASON: SET(d->st_reason, kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, 256))); break;
 	case ST_MESSAGE:
@@ -581,6 +631,13 @@ static int on_int(struct dec *d, unsigned id, int64_t i)
 			cs->has_last_exit_code = true;
 		}
 		break;
+	case TL_SECS: {
+		struct kc_toleration *t = vec_last(&d->v.tols);
+
+		t->seconds = i;
+		t->has_seconds = true;
+		break;
+	}
 	case ST_CODE:
 		d->st_code = i;
 		break;
@@ -640,6 +697,7 @@ OPS(pod, K_POD)
 OPS(node, K_NODE)
 OPS(claim, K_CLAIM)
 OPS(slice, K_SLICE)
+OPS(rule, K_RULE)
 
 static const char *pod_node(const void *obj)
 {
@@ -668,4 +726,7 @@ const struct kc_type kc_type_resource_slice = {
 	"ResourceSlice", "resourceslices", "/apis/resource.k8s.io/v1/resourceslices", false, slice_node,
 	&slice_ops,
 };
-
+const struct kc_type kc_type_device_taint_rule = {
+	"DeviceTaintRule", "devicetaintrules", "/apis/resource.k8s.io/v1/devicetaintrules", false, NULL,
+	&rule_ops,
+};

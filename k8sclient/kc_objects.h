@@ -1,8 +1,8 @@
 /*
  * The compact, typed objects that k8sclient keeps in its caches.
  *
- * A decoder (kc_decode.h) turns the JSON of a Pod, Node, ResourceClaim or
- * ResourceSlice into one of these structs, keeping only what a device
+ * A decoder (kc_decode.h) turns the JSON of a Pod, Node, ResourceClaim,
+ * ResourceSlice or DeviceTaintRule into one of these structs, keeping only what a device
  * controller needs.  Ownership rules, the same for every kind:
  *
  *  - Each decoded object is ONE heap block: the struct, its arrays and its
@@ -214,12 +214,30 @@ struct kc_node {
 	bool unschedulable;
 };
 
+enum kc_toleration_op {
+	KC_TOLERATION_EQUAL = 0, /* "Equal", or absent (the API's default) */
+	KC_TOLERATION_EXISTS,
+	KC_TOLERATION_OTHER,	 /* an operator this client does not know: it tolerates nothing */
+};
+
+/* A DRA device toleration (results[].tolerations[]: a copy of the request's, taken at allocation). */
+struct kc_toleration {
+	const char *key;     /* interned; "" = every key (operator Exists) */
+	const char *value;
+	const char *effect;  /* interned; "" = every effect */
+	int64_t seconds;     /* tolerationSeconds, when has_seconds */
+	enum kc_toleration_op op;
+	bool has_seconds;    /* absent: tolerated for ever */
+};
+
 /* status.allocation.devices.results[] */
 struct kc_device_result {
 	const char *request;
 	const char *driver;  /* interned */
 	const char *pool;    /* interned */
 	const char *device;
+	struct kc_toleration *tolerations;
+	uint32_t n_tolerations;
 };
 
 /* status.devices[] (KEP-4817, written by drivers) */
@@ -265,6 +283,22 @@ struct kc_resource_slice {
 	bool all_nodes;
 };
 
+/*
+ * A DeviceTaintRule (resource.k8s.io v1, v1beta2, v1alpha3: the same shape):
+ * one taint on every device its selector picks.  The selector's driver, pool
+ * and device are "" when not set (any); deviceClassName and CEL selectors are
+ * tombstoned since Kubernetes 1.35 and not read.  A rule without a
+ * spec.deviceSelector selects no device.
+ */
+struct kc_device_taint_rule {
+	struct kc_meta meta;
+	const char *driver;  /* interned */
+	const char *pool;    /* interned */
+	const char *device;
+	struct kc_taint taint;  /* spec.taint */
+	bool has_selector;
+};
+
 /* An API Status object (error bodies and watch ERROR events). */
 struct kc_status_cause {
 	char *reason;
@@ -305,6 +339,7 @@ extern const struct kc_type kc_type_pod;
 extern const struct kc_type kc_type_node;
 extern const struct kc_type kc_type_resource_claim;
 extern const struct kc_type kc_type_resource_slice;
+extern const struct kc_type kc_type_device_taint_rule;
 
 static inline void kc_object_free(void *obj)
 {

@@ -296,6 +296,20 @@ void tb_claim_result(struct kc_resource_claim *c, const char *request, const cha
 	r->device = tb_str(device);
 }
 
+void tb_claim_toleration(struct kc_resource_claim *c, const char *key, enum kc_toleration_op op, const char *value,
+			 const char *effect, int64_t seconds)
+{
+	struct kc_device_result *r = &c->results[c->n_results - 1];
+	struct kc_toleration *t = APPEND(r->tolerations, r->n_tolerations);
+
+	t->key = tb_str(key);
+	t->op = op;
+	t->value = tb_str(value);
+	t->effect = tb_str(effect);
+	t->has_seconds = seconds >= 0;
+	t->seconds = seconds >= 0 ? seconds : 0;
+}
+
 void tb_claim_consumer(struct kc_resource_claim *c, const char *pod_name, const char *pod_uid)
 {
 	struct kc_consumer *u = APPEND(c->consumers, c->n_consumers);
@@ -348,6 +362,35 @@ void tb_slice_device(struct kc_resource_slice *s, const char *device, const char
 	}
 }
 
+void tb_slice_taint(struct kc_resource_slice *s, const char *key, const char *value, const char *effect,
+		    int64_t time_added)
+{
+	struct kc_slice_device *d = &s->devices[s->n_devices - 1];
+	struct kc_taint *t = APPEND(d->taints, d->n_taints);
+
+	t->key = tb_str(key);
+	t->value = tb_str(value);
+	t->effect = tb_str(effect);
+	t->time_added = time_added;
+}
+
+struct kc_device_taint_rule *tb_rule(const char *name, const char *driver, const char *pool, const char *device,
+				     const char *key, const char *effect, int64_t time_added)
+{
+	struct kc_device_taint_rule *r = kc_xcalloc(1, sizeof(*r));
+
+	meta_init(&r->meta, "", name, tb_fmt("uid-%s", name));
+	r->has_selector = driver != NULL;
+	r->driver = tb_str(driver ? driver : "");
+	r->pool = tb_str(pool);
+	r->device = tb_str(device);
+	r->taint.key = tb_str(key);
+	r->taint.value = "";
+	r->taint.effect = tb_str(effect);
+	r->taint.time_added = time_added;
+	return r;
+}
+
 struct policy *tb_policy(void)
 {
 	struct policy *p = policy_new_default();
@@ -390,8 +433,10 @@ void tb_env_init(struct tb_env *e, struct policy *p, bool synced)
 	e->nodes = kc_store_new(&kc_type_node);
 	e->claims = kc_store_new(&kc_type_resource_claim);
 	e->slices = kc_store_new(&kc_type_resource_slice);
+	e->rules = kc_store_new(&kc_type_device_taint_rule);
 	e->now = 1000;
 	e->core = core_new(p, e->pods, e->nodes, e->claims, e->slices);
+	core_set_rule_store(e->core, e->rules, e->now);
 	if (synced)
 		core_set_synced(e->core, true, e->now);
 }
@@ -403,6 +448,7 @@ void tb_env_done(struct tb_env *e)
 	e->nodes = kc_store_free(e->nodes);
 	e->claims = kc_store_free(e->claims);
 	e->slices = kc_store_free(e->slices);
+	e->rules = kc_store_free(e->rules);
 	e->p = policy_free(e->p);
 	tb_reset();
 }
@@ -475,4 +521,22 @@ void tb_set_policy(struct tb_env *e, struct policy *p)
 	core_set_policy(e->core, p, e->now);
 	policy_free(e->p);
 	e->p = p;
+}
+
+void tb_put_rule(struct tb_env *e, struct kc_device_taint_rule *r)
+{
+	void *old = NULL;
+
+	kc_store_put(e->rules, r, &old);
+	core_rule_changed(e->core, old ? 2 : 1, r, old, e->now);
+	free(old);
+}
+
+void tb_del_rule(struct tb_env *e, const char *name)
+{
+	struct kc_device_taint_rule *r = kc_store_take(e->rules, "", name);
+
+	if (r)
+		core_rule_changed(e->core, 3, r, NULL, e->now);
+	free(r);
 }

@@ -108,9 +108,16 @@ static void dump_claim(FILE *f, const struct kc_resource_claim *c)
 {
 	dump_meta(f, &c->meta);
 	fprintf(f, "claim allocated=%d\n", c->allocated);
-	for (uint32_t i = 0; i < c->n_results; i++)
+	for (uint32_t i = 0; i < c->n_results; i++) {
 		fprintf(f, " result %s %s/%s/%s\n", c->results[i].request, c->results[i].driver, c->results[i].pool,
 			c->results[i].device);
+		for (uint32_t k = 0; k < c->results[i].n_tolerations; k++) {
+			const struct kc_toleration *t = &c->results[i].tolerations[k];
+
+			fprintf(f, "  toleration key=%s op=%d value=%s effect=%s seconds=%d/%lld\n", t->key, t->op,
+				t->value, t->effect, t->has_seconds, (long long)t->seconds);
+		}
+	}
 	for (uint32_t i = 0; i < c->n_device_statuses; i++) {
 		const struct kc_device_status *d = &c->device_statuses[i];
 
@@ -131,6 +138,13 @@ static void dump_slice(FILE *f, const struct kc_resource_slice *s)
 	}
 }
 
+static void dump_rule(FILE *f, const struct kc_device_taint_rule *r)
+{
+	dump_meta(f, &r->meta);
+	fprintf(f, "rule selector=%d driver=%s pool=%s device=%s\n", r->has_selector, r->driver, r->pool, r->device);
+	dump_taints(f, &r->taint, 1);
+}
+
 /* Returns a newly allocated canonical text of obj. */
 static char *dump(const struct kc_type *t, const void *obj)
 {
@@ -145,6 +159,8 @@ static char *dump(const struct kc_type *t, const void *obj)
 		dump_node(f, obj);
 	else if (t == &kc_type_resource_claim)
 		dump_claim(f, obj);
+	else if (t == &kc_type_device_taint_rule)
+		dump_rule(f, obj);
 	else
 		dump_slice(f, obj);
 	fclose(f);
@@ -276,6 +292,36 @@ static const char want_slice_v1beta1[] =
 	" device gpu-1\n"
 	"  taint gpu.example.com/xid=79:NoSchedule t=1795741318\n";
 
+/* Tolerations from the allocation results (exactly and a firstAvailable subrequest alike), not
+ * from the spec: absent operator = Equal (0), Exists = 1, unknown = 2; seconds kept negative. */
+static const char want_claim_tolerations[] =
+	"meta ml/maint-7c9d8f6b5-q2w3e-gpu-x8k2p uid=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d rv=4411 del=0\n"
+	"claim allocated=1\n"
+	" result gpu gpu.example.com/gpu-node-1/gpu-0\n"
+	"  toleration key=gpu.example.com/xid op=1 value= effect=NoExecute seconds=0/0\n"
+	" result any/big gpu.example.com/gpu-node-1/gpu-1\n"
+	"  toleration key=gpu.example.com/maintenance op=0 value=planned effect=NoExecute seconds=1/300\n"
+	"  toleration key= op=1 value= effect= seconds=0/0\n"
+	"  toleration key=k op=0 value=v effect= seconds=1/-5\n"
+	"  toleration key=k op=2 value=3 effect= seconds=0/0\n"
+	" consumer pods maint-7c9d8f6b5-q2w3e 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e\n";
+
+static const char want_rule_v1[] =
+	"meta /gpu-node-1-maintenance uid=2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f rv=5120 del=0\n"
+	" label team=infra\n"
+	"rule selector=1 driver=gpu.example.com pool=gpu-node-1 device=gpu-0\n"
+	"  taint gpu.example.com/xid=79:NoExecute t=1795741318\n";
+
+static const char want_rule_pool[] =
+	"meta /drain-gpu-node-2 uid=3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a rv=5121 del=0\n"
+	"rule selector=1 driver= pool=gpu-node-2 device=\n"
+	"  taint example.com/drain=:NoSchedule t=0\n";
+
+static const char want_rule_noselector[] =
+	"meta /no-selector uid=4e5f6a7b-8c9d-4e0f-9a1b-3c4d5e6f7a8b rv=5122 del=0\n"
+	"rule selector=0 driver= pool= device=\n"
+	"  taint example.com/all=x:NoExecute t=1795741320\n";
+
 struct fx {
 	const struct kc_type *t;
 	const char *file;
@@ -289,6 +335,10 @@ static const struct fx fixtures[] = {
 	{ &kc_type_resource_claim, "resourceclaim-allocated.json", want_claim },
 	{ &kc_type_resource_slice, "resourceslice-v1-tainted.json", want_slice_v1 },
 	{ &kc_type_resource_slice, "resourceslice-v1beta1-tainted.json", want_slice_v1beta1 },
+	{ &kc_type_resource_claim, "resourceclaim-tolerations.json", want_claim_tolerations },
+	{ &kc_type_device_taint_rule, "devicetaintrule-v1.json", want_rule_v1 },
+	{ &kc_type_device_taint_rule, "devicetaintrule-v1alpha3-pool.json", want_rule_pool },
+	{ &kc_type_device_taint_rule, "devicetaintrule-v1beta2-noselector.json", want_rule_noselector },
 };
 
 static void test_fixtures_exact(void **state)

@@ -327,6 +327,8 @@ int explain_pod(const struct policy *p, const struct kc_store *pods, const struc
 		return -ENOENT;
 	fill_pod(&e, p, pod, claims);
 	c = core_new(p, pods, nodes, claims, slices);
+	/* tolerationSeconds count from a taint's timeAdded: the core needs the wall clock for them. */
+	core_set_wall_clock(c, now_s * 1000, EXPLAIN_NOW);
 	core_set_synced(c, true, EXPLAIN_NOW);
 	core_set_active(c, true, EXPLAIN_NOW);
 	e.node_quarantined = *e.node && core_node_quarantined(c, e.node);

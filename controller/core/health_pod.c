@@ -2,7 +2,8 @@
  * Health signals of one pod: which devices it holds (device-plugin
  * resources and DRA claims) and which of them a signal reports unhealthy,
  * from the pod's own status, its node's state and the DRA taints that
- * health.c keeps.  See health.h.
+ * health.c keeps (ResourceSlice taints and DeviceTaintRules of others, each
+ * weighed against the claim's tolerations).  See health.h.
  */
 #include "health.h"
 
@@ -342,6 +343,105 @@ static bool cond_listed(const struct policy *p, const struct kc_condition *c)
 	return false;
 }
 
+/* tolerationSeconds beyond this (a century) count as this: no overflow in milliseconds. */
+#define MAX_TOLERATION_S (100LL * 365 * 24 * 3600)
+
+/* Whether the toleration matches the taint, as the API defines it (resourceclaim.ToleratesTaint). */
+static bool tolerates(const struct kc_toleration *tol, const struct dtaint *t)
+{
+	if (*tol->effect && strcmp(tol->effect, t->effect) != 0)
+		return false;
+	if (*tol->key && strcmp(tol->key, t->key) != 0)
+		return false;
+	switch (tol->op) {
+	case KC_TOLERATION_EQUAL:
+		return strcmp(tol->value, t->value) == 0;
+	case KC_TOLERATION_EXISTS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The monotonic time a toleration of secs seconds ends: counted from the taint's timeAdded when the
+ * wall clock is known, else from when we first saw the taint. */
+static uint64_t toleration_end(const struct health *h, const struct dtaint *t, int64_t secs)
+{
+	int64_t end;
+
+	if (!h->wall_known || t->time_added <= 0)
+		return t->first_seen + (uint64_t)secs * 1000;
+	end = (t->time_added + secs) * 1000 - h->wall_offset_ms;
+	return end < 0 ? 0 : (uint64_t)end;
+}
+
+/*
+ * Whether a taint holds for a device the claim was allocated with those
+ * tolerations (results[].tolerations), and from when (*ret_since,
+ * monotonic).  As kube-controller-manager's device taint eviction: for a
+ * NoExecute taint only tolerations of effect NoExecute count; one without
+ * tolerationSeconds tolerates it for ever, else the shortest matching
+ * tolerationSeconds (negative = 0) after the taint's timeAdded ends the
+ * tolerance.  Other effects evict nobody in the cluster, and the API ignores
+ * tolerationSeconds for them: any matching toleration tolerates them for ever.
+ */
+static bool taint_holds(const struct health *h, const struct kc_device_result *r, const struct dtaint *t,
+			uint64_t *ret_since)
+{
+	bool noexec = strcmp(t->effect, "NoExecute") == 0, limited = false;
+	int64_t secs = MAX_TOLERATION_S;
+
+	for (uint32_t i = 0; i < r->n_tolerations; i++) {
+		const struct kc_toleration *tol = &r->tolerations[i];
+
+		if ((noexec && strcmp(tol->effect, "NoExecute") != 0) || !tolerates(tol, t))
+			continue;
+		if (!noexec || !tol->has_seconds)
+			return false;
+		limited = true;
+		if (tol->seconds < secs)
+			secs = tol->seconds < 0 ? 0 : tol->seconds;
+	}
+	*ret_since = t->first_seen;
+	if (limited) {
+		uint64_t end = toleration_end(h, t, secs);
+
+		if (end > *ret_since)
+			*ret_since = end;
+	}
+	return true;
+}
+
+/* The taint of a device that holds first for one allocation result, from its slice or a rule. */
+struct taint_pick {
+	const struct health *h;
+	const struct kc_device_result *r;
+	const struct dtaint *t;
+	const char *rule; /* the DeviceTaintRule's name, NULL for a slice taint */
+	uint64_t since;
+};
+
+static void consider(struct taint_pick *pk, const struct dtaint *t, const char *rule)
+{
+	uint64_t since;
+
+	if (taint_holds(pk->h, pk->r, t, &since) && (!pk->t || since < pk->since)) {
+		pk->t = t;
+		pk->rule = rule;
+		pk->since = since;
+	}
+}
+
+static int rule_pick_cb(const char *name, void *value, void *userdata)
+{
+	const struct hrule *rule = value;
+	struct taint_pick *pk = userdata;
+
+	if (health_selects(rule->driver, rule->pool, rule->device, pk->r->driver, pk->r->pool, pk->r->device))
+		consider(pk, &rule->taint, name);
+	return 0;
+}
+
 static void eval_dra(const struct health *h, const struct policy *p, const struct kc_pod *pod,
 		     const struct kc_store *claims, struct hits *hs)
 {
@@ -359,15 +459,22 @@ static void eval_dra(const struct health *h, const struct policy *p, const struc
 		for (uint32_t j = 0; j < rc->n_results; j++) {
 			const struct kc_device_result *r = &rc->results[j];
 			char *res = NULL, *dev = NULL;
-			const struct htaint *t =
+			struct taint_pick pk = {h, r, NULL, NULL, 0};
+			const struct htaint *st =
 			    p->dra_taints_enabled ? health_taint_get(h, r->driver, r->pool, r->device) : NULL;
 
-			if (t) {
+			for (size_t k = 0; st && k < st->n; k++)
+				consider(&pk, &st->t[k], NULL);
+			if (p->dra_taints_enabled)
+				strmap_foreach(&h->rules, rule_pick_cb, &pk);
+			if (pk.t) {
 				res = kc_xasprintf("claim:%s/%s", ref->name, r->request);
 				dev = kc_xasprintf("%s/%s/%s", r->driver, r->pool, r->device);
+				/* The detail ends with the effect: quarantine_fence_for() reads it. */
 				add_hit(hs, HEALTH_DRA_TAINT, res, dev, "tainted",
-					kc_xasprintf("taint %s", t->desc), t->first_seen, false,
-					p->dra_taints_for_ms);
+					pk.rule ? kc_xasprintf("DeviceTaintRule %s: taint %s", pk.rule, pk.t->desc)
+						: kc_xasprintf("taint %s", pk.t->desc),
+					pk.since, false, p->dra_taints_for_ms);
 			}
 			for (uint32_t k = 0; p->dra_conditions_enabled && k < rc->n_device_statuses; k++) {
 				const struct kc_device_status *ds = &rc->device_statuses[k];
