@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -174,10 +173,9 @@ static void check_synced(struct app *app)
 static uint64_t core_now(struct app *app)
 {
 	uint64_t now = uv_now(app->loop);
-	struct timespec ts;
 
-	if (app->core && clock_gettime(CLOCK_REALTIME, &ts) == 0)
-		core_set_wall_clock(app->core, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, now);
+	if (app->core)
+		core_set_wall_clock(app->core, kc_wall_ms(), now);
 	return now;
 }
 

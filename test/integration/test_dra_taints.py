@@ -12,10 +12,12 @@ on the real control plane in test/realcluster/real_scenarios.py, DraDivergences)
 """
 
 import datetime
+import os
+import subprocess
 import unittest
 
-from test.integration.scenario import ScenarioTest, base_policy, evictions, hold_for, stop_shared_servers, \
-    wait_evictions, wait_for
+from test.integration.scenario import BIN, ScenarioTest, base_policy, evictions, hold_for, policy_yaml, \
+    stop_shared_servers, wait_evictions
 from test.integration.test_discovery import DRIVER, dra_objects
 
 tearDownModule = stop_shared_servers
@@ -144,6 +146,26 @@ class ForeignDeviceTaintRulesTest(ScenarioTest):
         wait_evictions(self.srv, 1, ctl=ctl, status=201, name=POD_B)
         hold_for(lambda: not evictions(self.srv, name=POD_A), 0.5, "still no eviction of POD_A", ctl=ctl)
         self.assertStopsCleanly(ctl)
+
+    def test_explain_reads_the_rules(self):
+        """`explain` reads the rules of others as the daemon does (and not ours)."""
+        self.cluster.node(NODE)
+        self.srv.create_objects(objects(taint=False))
+        self.rule("ours", "gpu-0", ours=True)
+        path = os.path.join(self.workdir, "policy.yaml")
+        with open(path, "w") as f:
+            f.write(policy_yaml(base_policy()))
+        cmd = [BIN, "explain", "ml/" + POD_A, "--kubeconfig", self.srv.kubeconfig, "--policy-config-file", path]
+        run = lambda: subprocess.run(cmd, capture_output=True, text=True, timeout=60,  # noqa: E731
+                                     stdin=subprocess.DEVNULL)
+        p = run()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("not evicted: no device it holds looks unhealthy", p.stdout)
+        self.rule("maintenance", "gpu-0")
+        p = run()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("DeviceTaintRule maintenance: taint example.com/maintenance=planned:NoExecute", p.stdout)
+        self.assertIn("Decision:  would evict now", p.stdout)
 
 
 if __name__ == "__main__":
