@@ -175,7 +175,6 @@ void kc_dec_reset(struct dec *d)
 	switch (d->t->ops->kind) {
 	case K_POD:
 		d->h.pod.node_name = "";
-		d->h.pod.grace_period_s = -1;
 		break;
 	case K_SLICE:
 		d->h.slice.driver = d->h.slice.pool = d->h.slice.node_name = "";
@@ -275,9 +274,24 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	o = blk_arr(b, &d->v.owners, 0, d->v.owners.n);
 	for (uint32_t i = 0; i < d->v.owners.n; i++) {
 		const struct kc_owner_ref *so = vec_at(&d->v.owners, i);
+		size_t len = strlen(so->name);
+		const char *text = kc_uid_text(&so->uid);
 
-		PUT(o[i].name, blk_str(b, so->name));
-		PUT(o[i].uid, blk_str(b, so->uid));
+		/* The name of a pod's owner is most often the start of the pod's. */
+		if (len && len <= UINT16_MAX && strncmp(d->h.meta.name, so->name, len) == 0) {
+			if (b->base) {
+				o[i].name = NULL;
+				o[i].name_prefix = (uint16_t)len;
+			}
+		} else {
+			PUT(o[i].name, blk_str(b, so->name));
+		}
+		if (text && *text) {
+			const char *copy = blk_str(b, text);
+
+			if (b->base)
+				kc_uid_set_text(&o[i].uid, copy);
+		}
 	}
 	if (b->base) {
 		m->owners = o;
@@ -349,24 +363,21 @@ static uint32_t keep_quantities(struct dec *d, struct vec *q, uint32_t *from, ui
 
 static void filter_containers(struct dec *d)
 {
-	uint32_t qa = 0, qb = 0, wa = 0, wb = 0, w = 0;
+	uint32_t qa = 0, wa = 0, w = 0;
 
 	for (uint32_t i = 0; i < d->v.containers.n; i++) {
 		struct kc_container c = *(struct kc_container *)vec_at(&d->v.containers, i);
-		uint32_t wa0 = wa, wb0 = wb;
+		uint32_t wa0 = wa;
 
-		c.n_requests = keep_quantities(d, &d->v.qa, &qa, &wa, c.n_requests);
-		c.n_limits = keep_quantities(d, &d->v.qb, &qb, &wb, c.n_limits);
-		if (!c.n_requests && !c.n_limits && !*c.claim) {
+		c.n_requests = (uint16_t)keep_quantities(d, &d->v.qa, &qa, &wa, c.n_requests);
+		if (!c.n_requests && !*c.claim) {
 			wa = wa0;  /* a container without a device: its quantities go too */
-			wb = wb0;
 			continue;
 		}
 		*(struct kc_container *)vec_at(&d->v.containers, w++) = c;
 	}
 	d->v.containers.n = w;
 	d->v.qa.n = wa;
-	d->v.qb.n = wb;
 }
 
 static bool container_kept(const struct dec *d, const struct kc_container_status *cs)
@@ -401,7 +412,7 @@ static void filter_statuses(struct dec *d)
 			dh += r.n_devices;
 		}
 		rs += cs.n_resources;
-		cs.n_resources = kept;
+		cs.n_resources = (uint16_t)kept;
 		if (!kept && !container_kept(d, &cs)) {
 			wrs = wrs0;
 			wdh = wdh0;
@@ -433,23 +444,18 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 	struct kc_container *c;
 	struct kc_container_status *cs;
 	struct kc_claim_ref *cl;
-	uint32_t qa = 0, qb = 0, rs = 0, dh = 0;
+	uint32_t qa = 0, rs = 0, dh = 0;
 
 	layout_meta(d, b, &p->meta);
 	c = blk_arr(b, &d->v.containers, 0, d->v.containers.n);
 	for (uint32_t i = 0; i < d->v.containers.n; i++) {
 		const struct kc_container *sc = vec_at(&d->v.containers, i);
-		struct kc_quantity *rq, *lq;
-
 		/* The name is interned: blk_arr copied the pointer. */
-		rq = blk_arr(b, &d->v.qa, qa, sc->n_requests);
-		lq = blk_arr(b, &d->v.qb, qb, sc->n_limits);
+		struct kc_quantity *rq = blk_arr(b, &d->v.qa, qa, sc->n_requests);
+
 		qa += sc->n_requests;
-		qb += sc->n_limits;
-		if (b->base) {
+		if (b->base)
 			c[i].requests = rq;
-			c[i].limits = lq;
-		}
 	}
 	cs = blk_arr(b, &d->v.statuses, 0, d->v.statuses.n);
 	for (uint32_t i = 0; i < d->v.statuses.n; i++) {

@@ -71,16 +71,13 @@ static const struct kc_sax_field sclaim_f[] = {
 static const struct kc_sax_schema sclaim_s = SCHEMA(sclaim_f);
 static const struct kc_sax_field pod_spec_f[] = {
 	F("nodeName", STR, P_NODE, NULL), F("containers", ARR, P_CONT, &cont_s),
-	F("restartPolicy", STR, P_RESTART, NULL), F("priority", INT, P_PRIO, NULL),
-	F("terminationGracePeriodSeconds", INT, P_GRACE, NULL),
-	F("initContainers", ARR, P_INITCONT, &cont_s), F("resourceClaims", ARR, P_SCLAIM, &sclaim_s),
+	F("priority", INT, P_PRIO, NULL), F("initContainers", ARR, P_INITCONT, &cont_s), F("resourceClaims", ARR, P_SCLAIM, &sclaim_s),
 };
 static const struct kc_sax_schema pod_spec_s = SCHEMA(pod_spec_f);
 static const struct kc_sax_field waiting_f[] = { F("reason", STR, CS_W_REASON, NULL) };
 static const struct kc_sax_schema waiting_s = SCHEMA(waiting_f);
 static const struct kc_sax_field term_f[] = {
 	F("exitCode", INT, CS_T_EXIT, NULL), F("reason", STR, CS_T_REASON, NULL),
-	F("finishedAt", STR, CS_T_FIN, NULL),
 };
 static const struct kc_sax_schema term_s = SCHEMA(term_f);
 static const struct kc_sax_field state_f[] = {
@@ -88,10 +85,7 @@ static const struct kc_sax_field state_f[] = {
 	F("terminated", OBJ, CS_TERM, &term_s),
 };
 static const struct kc_sax_schema state_s = SCHEMA(state_f);
-static const struct kc_sax_field lterm_f[] = {
-	F("exitCode", INT, CS_L_EXIT, NULL), F("reason", STR, CS_L_REASON, NULL),
-	F("finishedAt", STR, CS_L_FIN, NULL),
-};
+static const struct kc_sax_field lterm_f[] = { F("exitCode", INT, CS_L_EXIT, NULL) };
 static const struct kc_sax_schema lterm_s = SCHEMA(lterm_f);
 static const struct kc_sax_field last_f[] = { F("terminated", OBJ, CS_LTERM, &lterm_s) };
 static const struct kc_sax_schema last_s = SCHEMA(last_f);
@@ -339,10 +333,30 @@ static int push_kv(struct dec *d, struct vec *vec, const struct kc_sax_value *v)
 	return 0;
 }
 
+/* A container's request or limit: one list, where a request wins over a limit of the same
+ * name (kc_objects.h).  The container's quantities are the last n_requests of d->v.qa. */
+static int container_quantity(struct dec *d, unsigned id, const struct kc_quantity *q)
+{
+	struct kc_container *c = vec_last(&d->v.containers);
+
+	for (uint32_t i = d->v.qa.n - c->n_requests; i < d->v.qa.n; i++) {
+		struct kc_quantity *x = vec_at(&d->v.qa, i);
+
+		if (x->name == q->name) {
+			if (id == PC_REQ)
+				x->value = q->value;
+			return 0;
+		}
+	}
+	if (!kc_dec_vec_push(d, &d->v.qa, q))
+		return d->err;
+	c->n_requests++;
+	return 0;
+}
+
 static int on_map_entry(struct dec *d, unsigned id, const struct kc_sax_value *v)
 {
 	struct kc_quantity q;
-	struct vec *qv;
 
 	switch (id) {
 	case M_LABELS:
@@ -366,18 +380,9 @@ static int on_map_entry(struct dec *d, unsigned id, const struct kc_sax_value *v
 		if (!memchr(v->key, '/', v->klen) || !parse_quantity(v->s, v->len, &q.value))
 			return 0;
 		q.name = kc_intern(d->in, v->key, v->klen);
-		qv = id == PC_REQ || id == N_CAP ? &d->v.qa : &d->v.qb;
-		if (!kc_dec_vec_push(d, qv, &q))
-			return d->err;
-		if (id == PC_REQ || id == PC_LIM) {
-			struct kc_container *c = vec_last(&d->v.containers);
-
-			if (id == PC_REQ)
-				c->n_requests++;
-			else
-				c->n_limits++;
-		}
-		return 0;
+		if (id == PC_REQ || id == PC_LIM)
+			return container_quantity(d, id, &q);
+		return kc_dec_vec_push(d, id == N_CAP ? &d->v.qa : &d->v.qb, &q) ? 0 : d->err;
 	}
 	return 0;
 }
@@ -386,7 +391,7 @@ static int on_begin(struct dec *d, unsigned id)
 {
 	switch (id) {
 	case M_OWNER:
-		return kc_dec_vec_push(d, &d->v.owners, &(struct kc_owner_ref){ "", "", "", false }) ? 0 : d->err;
+		return kc_dec_vec_push(d, &d->v.owners, &(struct kc_owner_ref){ .kind = "", .name = "" }) ? 0 : d->err;
 	case P_CONDS:
 	case N_CONDS:
 	case DS_CONDS:
@@ -418,8 +423,7 @@ static int on_begin(struct dec *d, unsigned id)
 	case P_CSTAT:
 	case P_ICSTAT:
 		return kc_dec_vec_push(d, &d->v.statuses,
-				&(struct kc_container_status){ .name = "", .state_reason = "", .last_reason = "",
-							       .init = id == P_ICSTAT })
+				&(struct kc_container_status){ .name = "", .state_reason = "", .init = id == P_ICSTAT })
 			       ? 0 : d->err;
 	case CS_WAITING:
 	case CS_RUNNING:
@@ -505,7 +509,19 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case M_DEL: d->h.meta.deletion_timestamp = time_of(v); break;
 	case O_KIND: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->kind, intern_v(d, v)); break;
 	case O_NAME: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->name, dup_v(d, v)); break;
-	case O_UID: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->uid, dup_v(d, v)); break;
+	case O_UID: {
+		/* Packed when it is a UUID; else its text, copied into the block by the layout. */
+		struct kc_owner_ref *o = vec_last(&d->v.owners);
+
+		if (!kc_uid_pack(v->s, v->len, &o->uid)) {
+			const char *text = dup_v(d, v);
+
+			if (!text)
+				return d->err;
+			kc_uid_set_text(&o->uid, text);
+		}
+		break;
+	}
 	case C_TYPE: SET(((struct kc_condition *)vec_last(&d->v.conds))->type, intern_v(d, v)); break;
 	case C_STATUS: ((struct kc_condition *)vec_last(&d->v.conds))->status = cond_status(v); break;
 	case C_REASON: SET(((struct kc_condition *)vec_last(&d->v.conds))->reason, intern_v(d, v)); break;
@@ -516,11 +532,6 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case T_EFFECT: SET(((struct kc_taint *)vec_last(&d->v.taints))->effect, intern_v(d, v)); break;
 	case T_ADDED: ((struct kc_taint *)vec_last(&d->v.taints))->time_added = time_of(v); break;
 	case P_NODE: SET(p->node_name, intern_v(d, v)); break;
-	case P_RESTART:
-		p->restart_policy = eq(v, "Always") ? KC_RESTART_ALWAYS
-				    : eq(v, "OnFailure") ? KC_RESTART_ON_FAILURE
-				    : eq(v, "Never") ? KC_RESTART_NEVER : KC_RESTART_UNSET;
-		break;
 	case PC_NAME: SET(((struct kc_container *)vec_last(&d->v.containers))->name, intern_v(d, v)); break;
 	case PCC_NAME: {
 		/* The first claim is enough to know the container holds a DRA device; claim names are few. */
@@ -545,11 +556,6 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case CS_T_REASON:
 		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->state_reason, intern_v(d, v));
 		break;
-	case CS_T_FIN: ((struct kc_container_status *)vec_last(&d->v.statuses))->state_finished_at = time_of(v); break;
-	case CS_L_REASON:
-		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->last_reason, intern_v(d, v));
-		break;
-	case CS_L_FIN: ((struct kc_container_status *)vec_last(&d->v.statuses))->last_finished_at = time_of(v); break;
 	case RS_NAME: SET(((struct kc_resource_status *)vec_last(&d->v.resstat))->name, intern_v(d, v)); break;
 	case DH_ID:
 		/* Device IDs belong to the hardware (a few per node), not to the
@@ -610,9 +616,6 @@ static int on_int(struct dec *d, unsigned id, int64_t i)
 	case P_PRIO:
 		d->h.pod.priority = clamp32(i);
 		d->h.pod.has_priority = true;
-		break;
-	case P_GRACE:
-		d->h.pod.grace_period_s = i;
 		break;
 	case CS_RESTARTS:
 	case CS_T_EXIT:

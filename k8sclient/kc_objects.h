@@ -15,6 +15,11 @@
  *  - Every object starts with struct kc_meta, so generic code (the store, the
  *    reflector) casts any object to struct kc_meta *.
  *  - Times are Unix seconds; 0 means absent.
+ *  - Counts are 16 bits: the decoder refuses more than 16,384 elements of one
+ *    kind in an object.  Enums that the structs keep in one byte say so.
+ *  - A pod keeps what a device controller reads, not the whole object: with a
+ *    device predicate (kc_decode_opts.is_device) only the containers and
+ *    statuses of devices, and never the fields no reader uses.
  */
 #ifndef KC_OBJECTS_H
 #define KC_OBJECTS_H
@@ -22,6 +27,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "kc_uid.h"
 
 struct kc_kv {
 	const char *key;   /* interned */
@@ -30,8 +38,15 @@ struct kc_kv {
 
 struct kc_owner_ref {
 	const char *kind;  /* interned */
+	/*
+	 * NULL when the name is the first name_prefix bytes of the object's own
+	 * name, as for the pods of a ReplicaSet, Job, StatefulSet or DaemonSet
+	 * (<owner>-<suffix>); read it with kc_owner_name().  Owner names churn
+	 * with every rollout and Job, so they are not interned.
+	 */
 	const char *name;
-	const char *uid;
+	struct kc_uid uid;  /* an unpacked UID's text is in the object's block */
+	uint16_t name_prefix;
 	bool controller;
 };
 
@@ -44,10 +59,30 @@ struct kc_meta {
 	struct kc_kv *labels;
 	struct kc_kv *annotations;   /* only the keys the decode options keep */
 	struct kc_owner_ref *owners;
-	uint32_t n_labels;
-	uint32_t n_annotations;
-	uint32_t n_owners;
+	uint16_t n_labels;
+	uint16_t n_annotations;
+	uint16_t n_owners;
 };
+
+/* The name of an owner of m: *ret_len bytes at the returned pointer (not NUL-terminated). */
+static inline const char *kc_owner_name(const struct kc_meta *m, const struct kc_owner_ref *o, size_t *ret_len)
+{
+	if (o->name) {
+		*ret_len = strlen(o->name);
+		return o->name;
+	}
+	*ret_len = o->name_prefix;
+	return m->name;
+}
+
+/* The first owner marked controller (the API server allows one), or NULL. */
+static inline const struct kc_owner_ref *kc_meta_controller(const struct kc_meta *m)
+{
+	for (uint32_t i = 0; i < m->n_owners; i++)
+		if (m->owners[i].controller)
+			return &m->owners[i];
+	return NULL;
+}
 
 /* An extended-resource quantity.  Device counts are integers; "2" -> 2, "1k" -> 1000. */
 struct kc_quantity {
@@ -77,13 +112,6 @@ enum kc_pod_phase {
 	KC_POD_FAILED,
 };
 
-enum kc_restart_policy {
-	KC_RESTART_UNSET = 0,
-	KC_RESTART_ALWAYS,
-	KC_RESTART_ON_FAILURE,
-	KC_RESTART_NEVER,
-};
-
 /* KEP-4680 health of one allocated device. */
 enum kc_health {
 	KC_HEALTH_UNSET = 0,  /* field absent or an unknown word */
@@ -92,16 +120,18 @@ enum kc_health {
 	KC_HEALTH_UNKNOWN,
 };
 
-/* A container (regular or init) and its extended-resource requests and limits.
+/*
+ * A container (regular or init) and the extended resources it asks for.
  * Only resource names containing '/' are kept (cpu, memory, hugepages-* and
- * ephemeral-storage are dropped by the decoder). */
+ * ephemeral-storage are dropped by the decoder).  Requests and limits are one
+ * list: a limit without a request counts as the request, as the API server
+ * defaults it (and for extended resources the two must be equal).
+ */
 struct kc_container {
 	const char *name;  /* interned: container names repeat across a workload's pods */
 	struct kc_quantity *requests;
-	struct kc_quantity *limits;
 	const char *claim;  /* the first of resources.claims[].name: a DRA claim of the pod it uses; "" if none */
-	uint32_t n_requests;
-	uint32_t n_limits;
+	uint16_t n_requests;
 	bool init;  /* from spec.initContainers (sidecars can hold devices) */
 };
 
@@ -128,19 +158,16 @@ enum kc_container_state {
 struct kc_container_status {
 	const char *name;              /* interned */
 	const char *state_reason;      /* interned: waiting/terminated reason, e.g. "CrashLoopBackOff" */
-	const char *last_reason;       /* interned: lastState.terminated.reason */
-	int64_t last_finished_at;      /* lastState.terminated.finishedAt */
-	int64_t state_finished_at;     /* state.terminated.finishedAt */
 	struct kc_resource_status *resources;  /* allocatedResourcesStatus */
 	int32_t restart_count;
 	int32_t exit_code;             /* state.terminated.exitCode when has_exit_code */
 	int32_t last_exit_code;        /* lastState.terminated.exitCode when has_last_exit_code */
-	uint32_t n_resources;
-	enum kc_container_state state;
-	bool has_exit_code;
-	bool has_last_exit_code;
-	bool ready;                    /* containerStatuses[].ready */
-	bool init;                     /* from status.initContainerStatuses */
+	uint16_t n_resources;
+	uint8_t state;                 /* enum kc_container_state */
+	bool has_exit_code : 1;
+	bool has_last_exit_code : 1;
+	bool ready : 1;                /* containerStatuses[].ready */
+	bool init : 1;                 /* from status.initContainerStatuses */
 };
 
 /* A pod's claim: from spec.resourceClaims (claim_name = resourceClaimName when
@@ -157,14 +184,12 @@ struct kc_pod {
 	struct kc_container_status *statuses;
 	struct kc_condition *conditions;  /* only the types the decode options keep */
 	struct kc_claim_ref *claims;
-	int64_t grace_period_s;  /* spec.terminationGracePeriodSeconds; -1 when unset */
 	int32_t priority;
-	uint32_t n_containers;
-	uint32_t n_statuses;
-	uint32_t n_conditions;
-	uint32_t n_claims;
-	enum kc_pod_phase phase;
-	enum kc_restart_policy restart_policy;
+	uint16_t n_containers;
+	uint16_t n_statuses;
+	uint16_t n_conditions;
+	uint16_t n_claims;
+	uint8_t phase;           /* enum kc_pod_phase */
 	bool has_priority;
 	bool is_mirror;          /* has the kubernetes.io/config.mirror annotation */
 };

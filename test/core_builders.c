@@ -80,9 +80,7 @@ struct kc_pod *tb_pod(const char *ns, const char *name, const char *uid, const c
 
 	meta_init(&p->meta, ns, name, uid);
 	p->node_name = tb_str(node);
-	p->grace_period_s = -1;
 	p->phase = KC_POD_RUNNING;
-	p->restart_policy = KC_RESTART_ALWAYS;
 	return p;
 }
 
@@ -124,7 +122,7 @@ void tb_pod_owner(struct kc_pod *p, const char *kind, const char *name, bool con
 
 	o->kind = tb_str(kind);
 	o->name = tb_str(name);
-	o->uid = tb_fmt("owner-%s", name);
+	kc_uid_set(&o->uid, tb_fmt("owner-%s", name));
 	o->controller = controller;
 }
 
@@ -155,9 +153,6 @@ struct kc_container *tb_pod_container(struct kc_pod *p, const char *name, const 
 
 		q->name = tb_str(resource);
 		q->value = count;
-		q = APPEND(c->limits, c->n_limits);
-		q->name = tb_str(resource);
-		q->value = count;
 	}
 	return c;
 }
@@ -171,7 +166,6 @@ struct kc_container_status *tb_pod_status(struct kc_pod *p, const char *containe
 
 	cs->name = tb_str(container);
 	cs->state_reason = "";
-	cs->last_reason = "";
 	cs->state = KC_STATE_RUNNING;
 	return cs;
 }

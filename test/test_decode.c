@@ -8,6 +8,7 @@
  * field, so a mismatch shows as a readable diff.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 
 #include "kc_decode.h"
 #include "kc_intern.h"
+#include "kc_uid.h"
 #include "kc_util.h"
 
 /* ---- canonical dump -------------------------------------------------------- */
@@ -32,9 +34,14 @@ static void dump_meta(FILE *f, const struct kc_meta *m)
 		fprintf(f, " label %s=%s\n", m->labels[i].key, m->labels[i].value);
 	for (uint32_t i = 0; i < m->n_annotations; i++)
 		fprintf(f, " annot %s=%s\n", m->annotations[i].key, m->annotations[i].value);
-	for (uint32_t i = 0; i < m->n_owners; i++)
-		fprintf(f, " owner %s %s %s ctl=%d\n", m->owners[i].kind, m->owners[i].name, m->owners[i].uid,
-			m->owners[i].controller);
+	for (uint32_t i = 0; i < m->n_owners; i++) {
+		char ub[KC_UID_BUF];
+		size_t len;
+		const char *name = kc_owner_name(m, &m->owners[i], &len);
+
+		fprintf(f, " owner %s %.*s %s ctl=%d\n", m->owners[i].kind, (int)len, name,
+			kc_uid_str(&m->owners[i].uid, ub), m->owners[i].controller);
+	}
 }
 
 static void dump_conds(FILE *f, const struct kc_condition *c, uint32_t n)
@@ -59,23 +66,20 @@ static void dump_taints(FILE *f, const struct kc_taint *t, uint32_t n)
 static void dump_pod(FILE *f, const struct kc_pod *p)
 {
 	dump_meta(f, &p->meta);
-	fprintf(f, "pod node=%s phase=%d restart=%d prio=%d/%d grace=%lld mirror=%d\n", p->node_name, p->phase,
-		p->restart_policy, p->has_priority, p->priority, (long long)p->grace_period_s, p->is_mirror);
+	fprintf(f, "pod node=%s phase=%d prio=%d/%d mirror=%d\n", p->node_name, p->phase, p->has_priority,
+		p->priority, p->is_mirror);
 	for (uint32_t i = 0; i < p->n_containers; i++) {
 		const struct kc_container *c = &p->containers[i];
 
 		fprintf(f, " container %s init=%d claim=%s\n", c->name, c->init, c->claim);
 		dump_quants(f, "req", c->requests, c->n_requests);
-		dump_quants(f, "lim", c->limits, c->n_limits);
 	}
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
 		const struct kc_container_status *s = &p->statuses[i];
 
-		fprintf(f, " status %s init=%d ready=%d restarts=%d state=%d reason=%s exit=%d/%d fin=%lld", s->name,
-			s->init, s->ready, s->restart_count, s->state, s->state_reason, s->has_exit_code, s->exit_code,
-			(long long)s->state_finished_at);
-		fprintf(f, " last=%s exit=%d/%d fin=%lld\n", s->last_reason, s->has_last_exit_code, s->last_exit_code,
-			(long long)s->last_finished_at);
+		fprintf(f, " status %s init=%d ready=%d restarts=%d state=%d reason=%s exit=%d/%d", s->name,
+			s->init, s->ready, s->restart_count, s->state, s->state_reason, s->has_exit_code, s->exit_code);
+		fprintf(f, " last exit=%d/%d\n", s->has_last_exit_code, s->last_exit_code);
 		for (uint32_t j = 0; j < s->n_resources; j++) {
 			fprintf(f, "  resource %s\n", s->resources[j].name);
 			for (uint32_t k = 0; k < s->resources[j].n_devices; k++) {
@@ -232,25 +236,24 @@ static const char want_pod_dp[] =
 	" label app=trainer\n"
 	" label pod-template-hash=7d9f8c6b5\n"
 	" owner ReplicaSet trainer-7d9f8c6b5 0b9f5a2e-7c1d-4e2f-8a3b-9c4d5e6f7a8b ctl=1\n"
-	"pod node=gpu-node-17 phase=2 restart=1 prio=1/0 grace=30 mirror=0\n"
+	"pod node=gpu-node-17 phase=2 prio=1/0 mirror=0\n"
 	" container trainer init=0 claim=\n"
 	"  req nvidia.com/gpu=2\n"
-	"  lim nvidia.com/gpu=2\n"
 	" container log-shipper init=0 claim=\n"
-	" status trainer init=0 ready=0 restarts=7 state=1 reason=CrashLoopBackOff exit=0/0 fin=0"
-	" last=Error exit=1/139 fin=1795741323\n"
+	" status trainer init=0 ready=0 restarts=7 state=1 reason=CrashLoopBackOff exit=0/0"
+	" last exit=1/139\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-7540a9b3-6f5e-4d3c-b2a1-0f9e8d7c6b5a health=2 msg=XID 79: GPU has fallen off the bus\n"
 	"   device GPU-1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6 health=1 msg=\n"
-	" status log-shipper init=0 ready=1 restarts=0 state=2 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status log-shipper init=0 ready=1 restarts=0 state=2 reason= exit=0/0 last exit=0/0\n"
 	" cond Ready=2 reason=ContainersNotReady msg= t=1795741323\n";
 
 static const char want_pod_dra[] =
 	"meta serving/inference-0 uid=9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a rv=991002 del=0\n"
 	" owner StatefulSet inference 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f ctl=1\n"
-	"pod node=gpu-node-03 phase=2 restart=1 prio=0/0 grace=-1 mirror=0\n"
+	"pod node=gpu-node-03 phase=2 prio=0/0 mirror=0\n"
 	" container server init=0 claim=gpu\n"
-	" status server init=0 ready=0 restarts=3 state=1 reason=CrashLoopBackOff exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status server init=0 ready=0 restarts=3 state=1 reason=CrashLoopBackOff exit=0/0 last exit=0/0\n"
 	"  resource claim:gpu/gpu\n"
 	"   device gpu.example.com/gpu-node-03/gpu-1 health=2 msg=critical XID 79 reported by NVML\n"
 	" claim gpu -> inference-0-gpu-8x7lq\n";
@@ -633,36 +636,34 @@ static const char sidecar_pod[] =
 
 static const char want_gpu_only[] =
 	"meta n/p uid=u rv= del=0\n"
-	"pod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n"
+	"pod node= phase=0 prio=0/0 mirror=0\n"
 	" container trainer init=0 claim=\n"
 	"  req nvidia.com/gpu=2\n"
-	"  lim nvidia.com/gpu=2\n"
 	" container init init=1 claim=gpu\n"
-	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 last exit=0/0\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-0 health=1 msg=\n"
-	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n";
+	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 last exit=0/0\n";
 
 static const char want_gpu_and_nic[] =
 	"meta n/p uid=u rv= del=0\n"
-	"pod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n"
+	"pod node= phase=0 prio=0/0 mirror=0\n"
 	" container trainer init=0 claim=\n"
 	"  req example.com/nic=1\n"
 	"  req nvidia.com/gpu=2\n"
-	"  lim nvidia.com/gpu=2\n"
 	" container sidecar init=0 claim=\n"
 	"  req example.com/nic=1\n"
 	" container init init=1 claim=gpu\n"
-	" status log init=0 ready=0 restarts=1 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status log init=0 ready=0 restarts=1 state=0 reason= exit=0/0 last exit=0/0\n"
 	"  resource example.com/nic\n"
 	"   device nic-1 health=2 msg=\n"
-	" status sidecar init=0 ready=0 restarts=2 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
-	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status sidecar init=0 ready=0 restarts=2 state=0 reason= exit=0/0 last exit=0/0\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 last exit=0/0\n"
 	"  resource example.com/nic\n"
 	"   device nic-0 health=1 msg=\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-0 health=1 msg=\n"
-	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n";
+	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 last exit=0/0\n";
 
 static int list_keep(void *obj, void *ud)
 {
@@ -708,7 +709,82 @@ static void test_keep_only_devices(void **state)
 	/* Without a predicate nothing is dropped: the zero quantities are kept as decoded. */
 	got = decode_dump(&kc_type_pod, NULL, sidecar_pod);
 	assert_non_null(strstr(got, " container log init=0 claim=\n  req nvidia.com/gpu=0\n"));
-	assert_non_null(strstr(got, "  lim example.com/zero=0\n"));
+	assert_non_null(strstr(got, "  req example.com/zero=0\n"));
+	free(got);
+}
+
+/* ---- compact owners, UIDs and quantities --------------------------------------------------- */
+
+/*
+ * An owner whose name starts the pod's is kept as a length, others as text;
+ * a lower-case UUID is packed into 16 bytes, any other UID (upper case, not a
+ * UUID) is kept as text in the object's block and comes back byte for byte.
+ */
+static void test_owners_and_uids(void **state)
+{
+	static const char json[] =
+		"{\"metadata\":{\"name\":\"web-7d9f8c6b5-x2k4q\",\"namespace\":\"n\",\"uid\":\"U-1\","
+		"\"ownerReferences\":["
+		"{\"kind\":\"ReplicaSet\",\"name\":\"web-7d9f8c6b5\",\"uid\":\"0b9f5a2e-7c1d-4e2f-8a3b-9c4d5e6f7a8b\","
+		"\"controller\":true},"
+		"{\"kind\":\"Thing\",\"name\":\"other\",\"uid\":\"0B9F5A2E-7C1D-4E2F-8A3B-9C4D5E6F7A8B\"},"
+		"{\"uid\":\"owner-uid-3\",\"name\":\"web-7d9f8c6b5-x2k4q-and-more\",\"kind\":\"Thing\"},"
+		"{\"kind\":\"Thing\"}]}}";
+	struct kc_decode_ctx ctx = { intern, NULL };
+	struct kc_pod *p = NULL;
+	const char *name, *block;
+	char ub[KC_UID_BUF];
+	size_t len, size;
+
+	(void)state;
+	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, strlen(json), (void **)&p, NULL), 0);
+	block = (const char *)p;
+	size = malloc_usable_size(p);
+	assert_string_equal(p->meta.uid, "U-1");
+	assert_int_equal(p->meta.n_owners, 4);
+	assert_ptr_equal(kc_meta_controller(&p->meta), &p->meta.owners[0]);
+	/* A prefix of the pod's name: a length, no string. */
+	assert_null(p->meta.owners[0].name);
+	assert_int_equal(p->meta.owners[0].name_prefix, strlen("web-7d9f8c6b5"));
+	name = kc_owner_name(&p->meta, &p->meta.owners[0], &len);
+	assert_int_equal(len, strlen("web-7d9f8c6b5"));
+	assert_memory_equal(name, "web-7d9f8c6b5", len);
+	assert_null(kc_uid_text(&p->meta.owners[0].uid));
+	assert_string_equal(kc_uid_str(&p->meta.owners[0].uid, ub), "0b9f5a2e-7c1d-4e2f-8a3b-9c4d5e6f7a8b");
+	/* Not a prefix; an upper-case UUID stays text, in the block. */
+	assert_string_equal(p->meta.owners[1].name, "other");
+	assert_string_equal(kc_uid_str(&p->meta.owners[1].uid, ub), "0B9F5A2E-7C1D-4E2F-8A3B-9C4D5E6F7A8B");
+	assert_true(kc_uid_text(&p->meta.owners[1].uid) > block &&
+		    kc_uid_text(&p->meta.owners[1].uid) < block + size);
+	assert_false(p->meta.owners[1].controller);
+	/* Longer than the pod's name: text; keys in another order. */
+	assert_string_equal(p->meta.owners[2].name, "web-7d9f8c6b5-x2k4q-and-more");
+	assert_string_equal(kc_uid_str(&p->meta.owners[2].uid, ub), "owner-uid-3");
+	/* Neither name nor UID. */
+	assert_string_equal(p->meta.owners[3].name, "");
+	assert_string_equal(kc_uid_str(&p->meta.owners[3].uid, ub), "");
+	kc_object_free(p);
+}
+
+/* Requests and limits are one list: a limit alone counts, a request wins whatever the key order. */
+static void test_requests_and_limits(void **state)
+{
+	char *got = decode_dump(&kc_type_pod, NULL,
+				"{\"spec\":{\"containers\":[{\"name\":\"a\",\"resources\":{"
+				"\"limits\":{\"x.io/lim\":\"4\",\"x.io/both\":\"2\"},"
+				"\"requests\":{\"x.io/both\":\"1\",\"x.io/req\":\"3\"}}},"
+				"{\"name\":\"b\",\"resources\":{\"requests\":{\"x.io/both\":\"1\"},"
+				"\"limits\":{\"x.io/both\":\"2\"}}}]}}");
+
+	(void)state;
+	assert_string_equal(got, "meta / uid= rv= del=0\n"
+				 "pod node= phase=0 prio=0/0 mirror=0\n"
+				 " container a init=0 claim=\n"
+				 "  req x.io/lim=4\n"
+				 "  req x.io/both=1\n"
+				 "  req x.io/req=3\n"
+				 " container b init=0 claim=\n"
+				 "  req x.io/both=1\n");
 	free(got);
 }
 
@@ -824,7 +900,7 @@ static void test_wrong_types_and_missing(void **state)
 
 	(void)state;
 	got = decode_dump(&kc_type_pod, NULL, "{}");
-	assert_string_equal(got, "meta / uid= rv= del=0\npod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n");
+	assert_string_equal(got, "meta / uid= rv= del=0\npod node= phase=0 prio=0/0 mirror=0\n");
 	free(got);
 	got = decode_dump(&kc_type_pod, NULL,
 			  "{\"metadata\":{\"name\":5,\"namespace\":null,\"labels\":\"x\",\"annotations\":[1],"
@@ -838,10 +914,10 @@ static void test_wrong_types_and_missing(void **state)
 			  "\"state\":{\"waiting\":\"now\",\"running\":[],\"terminated\":{\"exitCode\":\"1\"}}}, 5],"
 			  "\"conditions\":{\"type\":\"Ready\"}}, \"extra\":[[[[{}]]]]}");
 	assert_string_equal(got, "meta / uid= rv=3 del=0\n"
-				 "pod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n"
+				 "pod node= phase=0 prio=0/0 mirror=0\n"
 				 " container i init=1 claim=c\n"
-				 "  lim a.io/b=3\n"
-				 " status  init=0 ready=0 restarts=0 state=3 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n");
+				 "  req a.io/b=3\n"
+				 " status  init=0 ready=0 restarts=0 state=3 reason= exit=0/0 last exit=0/0\n");
 	free(got);
 	/* Wrong root types and broken documents are errors, never crashes. */
 	{
@@ -881,7 +957,7 @@ static void test_non_ascii_and_options(void **state)
 				 " label app=trainé\n"
 				 " label ünïcode/ключ=значение\n"
 				 " annot team=ml\n"
-				 "pod node= phase=0 restart=3 prio=1/-5 grace=-1 mirror=1\n"
+				 "pod node= phase=0 prio=1/-5 mirror=1\n"
 				 " cond PodScheduled=2 reason= msg=ééééé t=0\n");
 	free(got);
 }
@@ -1026,6 +1102,8 @@ int main(void)
 		cmocka_unit_test(test_watch_every_split),
 		cmocka_unit_test(test_opts_change_between_objects),
 		cmocka_unit_test(test_keep_only_devices),
+		cmocka_unit_test(test_owners_and_uids),
+		cmocka_unit_test(test_requests_and_limits),
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed),
 		cmocka_unit_test(test_watch_long_lines),

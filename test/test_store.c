@@ -282,6 +282,32 @@ static void test_churn(void **state)
 		snprintf(nn, sizeof(nn), "n%d", nd);
 		assert_int_equal(on_node(s, nn), per_node[nd]);
 	}
+	/* A relist across many chunks: only the even pods are put again, the sweep takes the rest. */
+	kc_store_begin_generation(s);
+	want = 0;
+	for (int i = 0; i < N; i += 2) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		kc_store_put(s, pod("ns", name, "n0", "2"), NULL);
+		want++;
+	}
+	kc_store_sweep(s, NULL, NULL);
+	assert_int_equal(kc_store_count(s), want);
+	assert_int_equal(total(s), want);
+	assert_int_equal(on_node(s, "n0"), want);
+	for (int nd = 1; nd < 8; nd++) {
+		char nn[16];
+
+		snprintf(nn, sizeof(nn), "n%d", nd);
+		assert_int_equal(on_node(s, nn), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		assert_true((kc_store_get(s, "ns", name) != NULL) == (i % 2 == 0));
+	}
 	free(present);
 	free(node);
 	kc_store_free(s);

@@ -97,17 +97,18 @@ static void copy_hits(struct explain *e, const struct health_hit *hits, size_t n
 static void fill_pod(struct explain *e, const struct policy *p, const struct kc_pod *pod,
 		     const struct kc_store *claims)
 {
-	const struct kc_owner_ref *owner = NULL;
+	const struct kc_owner_ref *owner = kc_meta_controller(&pod->meta);
+	const char *owner_name = "";
+	size_t owner_len = 0;
 
-	for (uint32_t i = 0; i < pod->meta.n_owners && !owner; i++)
-		if (pod->meta.owners[i].controller)
-			owner = &pod->meta.owners[i];
+	if (owner)
+		owner_name = kc_owner_name(&pod->meta, owner, &owner_len);
 	e->ns = kc_xstrdup(pod->meta.ns);
 	e->name = kc_xstrdup(pod->meta.name);
 	e->uid = kc_xstrdup(pod->meta.uid);
 	e->node = kc_xstrdup(pod->node_name);
 	e->owner_kind = kc_xstrdup(owner ? owner->kind : "");
-	e->owner_name = kc_xstrdup(owner ? owner->name : "");
+	e->owner_name = kc_xstrndup(owner_name, owner_len);
 	e->phase = phase_name(pod->phase);
 	e->dry_run = p->dry_run;
 	e->signal_enabled[HEALTH_POD_RESOURCE] = p->pod_health_enabled || p->pod_health_unknown_enabled;

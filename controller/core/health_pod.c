@@ -47,10 +47,9 @@ static size_t pod_held(const struct policy *p, const struct kc_pod *pod, struct 
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < pod->n_containers; i++) {
+	/* A container's limits are in its requests (kc_objects.h). */
+	for (uint32_t i = 0; i < pod->n_containers; i++)
 		add_quantities(p, pod->containers[i].requests, pod->containers[i].n_requests, held, &n);
-		add_quantities(p, pod->containers[i].limits, pod->containers[i].n_limits, held, &n);
-	}
 	for (uint32_t i = 0; p->dra && i < pod->n_claims && n < MAX_HELD; i++) {
 		held[n].name = pod->claims[i].name;
 		held[n].claim = pod->claims[i].name;
@@ -269,9 +268,6 @@ static char *container_device(const struct policy *p, const struct kc_pod *pod,
 		for (uint32_t j = 0; j < c->n_requests; j++)
 			if (c->requests[j].value > 0 && policy_is_device_resource(p, c->requests[j].name))
 				return kc_xstrdup(c->requests[j].name);
-		for (uint32_t j = 0; j < c->n_limits; j++)
-			if (c->limits[j].value > 0 && policy_is_device_resource(p, c->limits[j].name))
-				return kc_xstrdup(c->limits[j].name);
 		if (c->claim && *c->claim) {
 			char *claim = kc_xasprintf("claim:%s", c->claim);
 

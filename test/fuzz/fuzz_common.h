@@ -176,10 +176,23 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 	}
 	fuzz_array(d, m->owners, m->n_owners, sizeof(*m->owners));
 	for (uint32_t i = 0; i < m->n_owners; i++) {
-		fuzz_interned(d, "owner", m->owners[i].kind);
-		fuzz_str(d, "name", m->owners[i].name);
-		fuzz_str(d, "uid", m->owners[i].uid);
-		fprintf(d->f, " ctl=%d\n", m->owners[i].controller);
+		const struct kc_owner_ref *o = &m->owners[i];
+		const char *text = kc_uid_text(&o->uid);
+		char ub[KC_UID_BUF];
+
+		fuzz_interned(d, "owner", o->kind);
+		if (o->name) {
+			fuzz_str(d, "name", o->name);
+		} else {
+			/* A prefix of the object's own name. */
+			FUZZ_CHECK(o->name_prefix > 0 && o->name_prefix <= strlen(m->name));
+			fprintf(d->f, " name=%.*s", (int)o->name_prefix, m->name);
+		}
+		if (text)
+			fuzz_str(d, "uid", text);  /* an unpacked UID's text is in the block */
+		else
+			fprintf(d->f, " uid=%s", kc_uid_str(&o->uid, ub));
+		fprintf(d->f, " ctl=%d\n", o->controller);
 	}
 }
 
@@ -225,9 +238,8 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 	fuzz_meta(d, &p->meta);
 	fprintf(d->f, "pod");
 	fuzz_interned(d, "node", p->node_name);
-	FUZZ_CHECK(p->phase <= KC_POD_FAILED && p->restart_policy <= KC_RESTART_NEVER);
-	fprintf(d->f, " phase=%d restart=%d prio=%d/%d grace=%lld mirror=%d\n", p->phase, p->restart_policy,
-		p->has_priority, p->priority, (long long)p->grace_period_s, p->is_mirror);
+	FUZZ_CHECK(p->phase <= KC_POD_FAILED);
+	fprintf(d->f, " phase=%d prio=%d/%d mirror=%d\n", p->phase, p->has_priority, p->priority, p->is_mirror);
 	fuzz_array(d, p->containers, p->n_containers, sizeof(*p->containers));
 	for (uint32_t i = 0; i < p->n_containers; i++) {
 		const struct kc_container *c = &p->containers[i];
@@ -235,7 +247,6 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 		fuzz_interned(d, "container", c->name);
 		fprintf(d->f, " init=%d\n", c->init);
 		fuzz_quants(d, c->requests, c->n_requests, true);
-		fuzz_quants(d, c->limits, c->n_limits, true);
 	}
 	fuzz_array(d, p->statuses, p->n_statuses, sizeof(*p->statuses));
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
@@ -243,11 +254,9 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 
 		fuzz_interned(d, "status", s->name);
 		fuzz_interned(d, "reason", s->state_reason);
-		fuzz_interned(d, "last", s->last_reason);
 		FUZZ_CHECK(s->state <= KC_STATE_TERMINATED);
-		fprintf(d->f, " init=%d restarts=%d state=%d exit=%d/%d last=%d/%d fin=%lld/%lld\n", s->init,
-			s->restart_count, s->state, s->has_exit_code, s->exit_code, s->has_last_exit_code,
-			s->last_exit_code, (long long)s->state_finished_at, (long long)s->last_finished_at);
+		fprintf(d->f, " init=%d restarts=%d state=%d exit=%d/%d last=%d/%d\n", s->init, s->restart_count,
+			s->state, s->has_exit_code, s->exit_code, s->has_last_exit_code, s->last_exit_code);
 		fuzz_array(d, s->resources, s->n_resources, sizeof(*s->resources));
 		for (uint32_t j = 0; j < s->n_resources; j++) {
 			const struct kc_resource_status *r = &s->resources[j];
