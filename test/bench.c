@@ -335,11 +335,11 @@ int main(int argc, char **argv)
 	struct policy *p = NULL;
 	struct kc_error err;
 	/* Decoded as the daemon does with this policy: its selector reads no pod label
-	 * (policy_label_keys_new), only the annotations the core reads are kept, no pod
-	 * condition, and only the containers and statuses of its devices. */
+	 * (policy_label_keys_new), only the annotations the core reads are kept, and only
+	 * the containers and statuses of its devices. */
 	static const char *const no_labels[] = { NULL };
 	struct kc_decode_opts opts = { .keep_labels = no_labels, .keep_annotations = core_keep_annotations,
-				       .keep_pod_conditions = no_labels, .is_device = is_device };
+				       .is_device = is_device };
 	struct kc_decode_ctx ctx = { in, &opts };
 	struct sink pod_sink = { kc_store_new(&kc_type_pod) }, node_sink = { kc_store_new(&kc_type_node) };
 	struct sb b = { NULL, 0, 0 };
