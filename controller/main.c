@@ -210,9 +210,6 @@ static void on_synced(struct kc_reflector *r, void *ud)
  * rules: only they can ever be evicted, and at the largest clusters most pods
  * hold none.  The reflector counts the others without storing them.
  */
-/* The core reads no pod condition: the cache keeps none (kc_decode_opts.keep_pod_conditions). */
-static const char *const no_pod_conditions[] = {NULL};
-
 static bool keep_pod(const void *obj, void *ud)
 {
 	struct app *app = ud;
@@ -738,7 +735,6 @@ int main(int argc, char **argv)
 
 	app->intern = kc_intern_new();
 	app->decode.keep_annotations = core_keep_annotations;
-	app->decode.keep_pod_conditions = no_pod_conditions;
 	app->decode.max_message = 1024;
 	app->decode.is_device = is_device;
 	app->decode.device_userdata = app;

@@ -29,7 +29,7 @@ enum {
 	X_SPEC, X_STATUS,
 	/* pod */
 	P_NODE, P_PRIO, P_CONT, P_INITCONT, PC_NAME, PC_RES, PC_REQ, PC_LIM,
-	P_SCLAIM, PSC_NAME, PSC_CLAIM, P_PHASE, P_CONDS, P_CSTAT, P_ICSTAT,
+	P_SCLAIM, PSC_NAME, PSC_CLAIM, P_PHASE, P_CSTAT, P_ICSTAT,
 	CS_NAME, CS_RESTARTS, CS_STATE, CS_WAITING, CS_W_REASON, CS_RUNNING, CS_TERM,
 	CS_T_EXIT, CS_T_REASON, CS_LAST, CS_LTERM, CS_L_EXIT,
 	CS_ARS, RS_NAME, RS_RES, DH_ID, DH_HEALTH, DH_MSG, P_CLST, PCS_NAME, PCS_CLAIM,
@@ -82,7 +82,6 @@ struct dec {
 	const struct kc_decode_opts *opts; /* borrowed; read again as each object begins */
 	const char *const *keep_labels;
 	const char *const *keep_annotations;
-	const char *const *keep_conds;
 	size_t max_message;
 	bool (*is_device)(const char *resource, void *userdata);
 	void *device_userdata;
@@ -98,6 +97,7 @@ struct dec {
 		struct kc_resource_slice slice;
 		struct kc_device_taint_rule rule;
 	} h;
+	const char *rv;    /* metadata.resourceVersion (arena), for kc_watch_event */
 	bool mirror;
 	bool initial_events_end; /* annotation k8s.io/initial-events-end: "true" (WatchList bookmarks) */
 	/* Only struct vec members: dec_vecs() walks them as an array. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kc_decode_int.h"
+#include "kc_hash.h"
 
 /* Every vector and the string arena are bounded: input cannot grow them
  * further.  etcd refuses objects over 1.5 MB, so real objects stay far below. */
@@ -22,6 +23,23 @@
 #define DEFAULT_MAX_MESSAGE 1024
 
 /* ---- scratch area ----------------------------------------------------------- */
+
+uint64_t kc_decode_rv_key(const char *rv, size_t len)
+{
+	uint64_t v = 0;
+
+	if (len == 0)
+		return 0;
+	if (rv[0] != '0' && len <= 19) {
+		size_t i;
+
+		for (i = 0; i < len && rv[i] >= '0' && rv[i] <= '9'; i++)
+			v = v * 10 + (uint64_t)(rv[i] - '0');
+		if (i == len && v < (1ULL << 63))
+			return v;
+	}
+	return kc_hash_bytes(0x72766b6579ULL, rv, len) | 1ULL << 63;
+}
 
 static void vec_init(struct vec *v, size_t elsz)
 {
@@ -100,8 +118,6 @@ static void arena_reset(struct dec *d)
 	d->arena_used = 0;
 }
 
-static const char *const default_pod_conditions[] = { "Ready", "DisruptionTarget", NULL };
-
 /* Read as each object begins: the owner may change the options between objects (a policy reload). */
 static void read_opts(struct dec *d)
 {
@@ -109,7 +125,6 @@ static void read_opts(struct dec *d)
 
 	d->keep_labels = o ? o->keep_labels : NULL;
 	d->keep_annotations = o ? o->keep_annotations : NULL;
-	d->keep_conds = o && o->keep_pod_conditions ? o->keep_pod_conditions : default_pod_conditions;
 	d->max_message = o && o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
 	d->is_device = o ? o->is_device : NULL;
 	d->device_userdata = o ? o->device_userdata : NULL;
@@ -171,7 +186,7 @@ void kc_dec_reset(struct dec *d)
 		v[i].n = 0;
 	arena_reset(d);
 	memset(&d->h, 0, sizeof(d->h));
-	d->h.meta.ns = d->h.meta.name = d->h.meta.uid = d->h.meta.resource_version = "";
+	d->h.meta.ns = d->h.meta.name = d->h.meta.uid = d->rv = "";
 	switch (d->t->ops->kind) {
 	case K_POD:
 		d->h.pod.node_name = "";
@@ -251,12 +266,12 @@ static const char *blk_str(struct blk *b, const char *s)
 
 static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 {
+	const char *dash = strrchr(d->h.meta.name, '-');
 	struct kc_kv *kv;
 	struct kc_owner_ref *o;
 
 	PUT(m->name, blk_str(b, d->h.meta.name));
 	PUT(m->uid, blk_str(b, d->h.meta.uid));
-	PUT(m->resource_version, blk_str(b, d->h.meta.resource_version));
 	kv = blk_arr(b, &d->v.labels, 0, d->v.labels.n);
 	for (uint32_t i = 0; i < d->v.labels.n; i++)
 		PUT(kv[i].value, blk_str(b, ((struct kc_kv *)vec_at(&d->v.labels, i))->value));
@@ -274,18 +289,14 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	o = blk_arr(b, &d->v.owners, 0, d->v.owners.n);
 	for (uint32_t i = 0; i < d->v.owners.n; i++) {
 		const struct kc_owner_ref *so = vec_at(&d->v.owners, i);
-		size_t len = strlen(so->name);
 		const char *text = kc_uid_text(&so->uid);
 
-		/* The name of a pod's owner is most often the start of the pod's. */
-		if (len && len <= UINT16_MAX && strncmp(d->h.meta.name, so->name, len) == 0) {
-			if (b->base) {
-				o[i].name = NULL;
-				o[i].name_prefix = (uint16_t)len;
-			}
-		} else {
+		/* A pod is most often named <owner>-<suffix>: no copy of the owner's name then. */
+		if (*so->name && dash && (size_t)(dash - d->h.meta.name) == strlen(so->name) &&
+		    strncmp(d->h.meta.name, so->name, (size_t)(dash - d->h.meta.name)) == 0)
+			PUT(o[i].name, NULL);
+		else
 			PUT(o[i].name, blk_str(b, so->name));
-		}
 		if (text && *text) {
 			const char *copy = blk_str(b, text);
 
@@ -490,16 +501,13 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 	}
 	if (b->base) {
 		p->containers = c;
-		p->n_containers = d->v.containers.n;
+		p->n_containers = (uint8_t)d->v.containers.n;
 		p->statuses = cs;
-		p->n_statuses = d->v.statuses.n;
+		p->n_statuses = (uint8_t)d->v.statuses.n;
 		p->claims = cl;
-		p->n_claims = d->v.sclaims.n;
+		p->n_claims = (uint8_t)d->v.sclaims.n;
 		p->is_mirror = d->mirror;
 	}
-	p->conditions = layout_conds(d, b, 0, d->v.conds.n);
-	if (b->base)
-		p->n_conditions = d->v.conds.n;
 }
 
 static void layout_node(struct dec *d, struct blk *b, struct kc_node *n)
@@ -648,6 +656,12 @@ static void *finish_pod_merged(struct dec *d)
 	if (d->err)
 		return NULL;
 	filter_pod(d);
+	if (d->v.containers.n > UINT8_MAX || d->v.statuses.n > UINT8_MAX || d->v.sclaims.n > UINT8_MAX) {
+		snprintf(d->errmsg, sizeof(d->errmsg), "a pod keeps more than %u containers, statuses or claims",
+			 UINT8_MAX);
+		d->err = -EMSGSIZE;
+		return NULL;
+	}
 	return finish_pod(d);
 }
 

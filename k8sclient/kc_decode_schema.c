@@ -109,7 +109,7 @@ static const struct kc_sax_field clst_f[] = {
 };
 static const struct kc_sax_schema clst_s = SCHEMA(clst_f);
 static const struct kc_sax_field pod_status_f[] = {
-	F("phase", STR, P_PHASE, NULL), F("conditions", ARR, P_CONDS, &cond_s),
+	F("phase", STR, P_PHASE, NULL),
 	F("containerStatuses", ARR, P_CSTAT, &cstat_s), F("initContainerStatuses", ARR, P_ICSTAT, &cstat_s),
 	F("resourceClaimStatuses", ARR, P_CLST, &clst_s),
 };
@@ -392,7 +392,6 @@ static int on_begin(struct dec *d, unsigned id)
 	switch (id) {
 	case M_OWNER:
 		return kc_dec_vec_push(d, &d->v.owners, &(struct kc_owner_ref){ .kind = "", .name = "" }) ? 0 : d->err;
-	case P_CONDS:
 	case N_CONDS:
 	case DS_CONDS:
 		if (!kc_dec_vec_push(d, &d->v.conds, &(struct kc_condition){ "", "", "", 0, KC_COND_UNKNOWN }))
@@ -423,7 +422,7 @@ static int on_begin(struct dec *d, unsigned id)
 	case P_CSTAT:
 	case P_ICSTAT:
 		return kc_dec_vec_push(d, &d->v.statuses,
-				&(struct kc_container_status){ .name = "", .state_reason = "", .init = id == P_ICSTAT })
+				&(struct kc_container_status){ .name = "", .init = id == P_ICSTAT })
 			       ? 0 : d->err;
 	case CS_WAITING:
 	case CS_RUNNING:
@@ -470,19 +469,6 @@ static int on_begin(struct dec *d, unsigned id)
 	return 0;
 }
 
-static int on_end(struct dec *d, unsigned id)
-{
-	/* Pod conditions are filtered once the element is complete, since
-	 * "type" may come after the fields we copied. */
-	if (id == P_CONDS) {
-		const struct kc_condition *c = vec_last(&d->v.conds);
-
-		if (!in_list(d->keep_conds, c->type, strlen(c->type)))
-			d->v.conds.n--;
-	}
-	return 0;
-}
-
 static enum kc_cond_status cond_status(const struct kc_sax_value *v)
 {
 	return eq(v, "True") ? KC_COND_TRUE : eq(v, "False") ? KC_COND_FALSE : KC_COND_UNKNOWN;
@@ -505,7 +491,10 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case M_NS: SET(d->h.meta.ns, intern_v(d, v)); break;
 	case M_NAME: SET(d->h.meta.name, dup_v(d, v)); break;
 	case M_UID: SET(d->h.meta.uid, dup_v(d, v)); break;
-	case M_RV: SET(d->h.meta.resource_version, dup_v(d, v)); break;
+	case M_RV:
+		SET(d->rv, dup_v(d, v));
+		d->h.meta.rv_key = kc_decode_rv_key(v->s, v->len);
+		break;
 	case M_DEL: d->h.meta.deletion_timestamp = time_of(v); break;
 	case O_KIND: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->kind, intern_v(d, v)); break;
 	case O_NAME: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->name, dup_v(d, v)); break;
@@ -554,7 +543,7 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case CS_NAME: SET(((struct kc_container_status *)vec_last(&d->v.statuses))->name, intern_v(d, v)); break;
 	case CS_W_REASON:
 	case CS_T_REASON:
-		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->state_reason, intern_v(d, v));
+		((struct kc_container_status *)vec_last(&d->v.statuses))->crash_loop_backoff = eq(v, "CrashLoopBackOff");
 		break;
 	case RS_NAME: SET(((struct kc_resource_status *)vec_last(&d->v.resstat))->name, intern_v(d, v)); break;
 	case DH_ID:
@@ -651,7 +640,10 @@ static int on_int(struct dec *d, unsigned id, int64_t i)
 static int on_bool(struct dec *d, unsigned id, bool b)
 {
 	switch (id) {
-	case O_CTRL: ((struct kc_owner_ref *)vec_last(&d->v.owners))->controller = b; break;
+	case O_CTRL:
+		if (b && !d->h.meta.controller)
+			d->h.meta.controller = (uint16_t)d->v.owners.n;  /* 1-based: the owner being decoded */
+		break;
 	case N_UNSCHED: d->h.node.unschedulable = b; break;
 	case SL_ALL: d->h.slice.all_nodes = b; break;
 	case CS_READY: ((struct kc_container_status *)vec_last(&d->v.statuses))->ready = b; break;
@@ -676,7 +668,7 @@ int kc_dec_handler(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_
 	case KC_SAX_EV_BEGIN:
 		return on_begin(d, id);
 	case KC_SAX_EV_END:
-		return on_end(d, id);
+		return 0;
 	case KC_SAX_EV_ENTRY:
 		return on_map_entry(d, id, v);
 	}

@@ -16,7 +16,8 @@
  *    reflector) casts any object to struct kc_meta *.
  *  - Times are Unix seconds; 0 means absent.
  *  - Counts are 16 bits: the decoder refuses more than 16,384 elements of one
- *    kind in an object.  Enums that the structs keep in one byte say so.
+ *    kind in an object (and a pod with more than 255 containers, statuses or
+ *    claims kept: 8 bits).  Enums that the structs keep in one byte say so.
  *  - A pod keeps what a device controller reads, not the whole object: with a
  *    device predicate (kc_decode_opts.is_device) only the containers and
  *    statuses of devices, and never the fields no reader uses.
@@ -39,22 +40,27 @@ struct kc_kv {
 struct kc_owner_ref {
 	const char *kind;  /* interned */
 	/*
-	 * NULL when the name is the first name_prefix bytes of the object's own
-	 * name, as for the pods of a ReplicaSet, Job, StatefulSet or DaemonSet
-	 * (<owner>-<suffix>); read it with kc_owner_name().  Owner names churn
+	 * NULL when the name is the object's own name up to its last '-', as
+	 * for the pods of a ReplicaSet, Job, StatefulSet or DaemonSet
+	 * (<owner>-<suffix>): read it with kc_owner_name().  Owner names churn
 	 * with every rollout and Job, so they are not interned.
 	 */
 	const char *name;
 	struct kc_uid uid;  /* an unpacked UID's text is in the object's block */
-	uint16_t name_prefix;
-	bool controller;
 };
 
 struct kc_meta {
 	const char *ns;    /* interned; "" for cluster-scoped objects */
 	const char *name;
 	const char *uid;
-	const char *resource_version;
+	/*
+	 * metadata.resourceVersion as a key that tells a changed object from an
+	 * unchanged one (kc_decode_rv_key): the number itself for a decimal
+	 * resourceVersion (what kube-apiserver sends: etcd's revision), else a
+	 * hash of the text.  Compare for equality only; the text is in
+	 * kc_watch_event.resource_version while an event is delivered.
+	 */
+	uint64_t rv_key;
 	int64_t deletion_timestamp;  /* 0 = not being deleted */
 	struct kc_kv *labels;
 	struct kc_kv *annotations;   /* only the keys the decode options keep */
@@ -62,26 +68,26 @@ struct kc_meta {
 	uint16_t n_labels;
 	uint16_t n_annotations;
 	uint16_t n_owners;
+	uint16_t controller;  /* 1 + the index of the first owner marked controller; 0 = none */
 };
 
 /* The name of an owner of m: *ret_len bytes at the returned pointer (not NUL-terminated). */
 static inline const char *kc_owner_name(const struct kc_meta *m, const struct kc_owner_ref *o, size_t *ret_len)
 {
+	const char *dash = o->name ? NULL : strrchr(m->name, '-');
+
 	if (o->name) {
 		*ret_len = strlen(o->name);
 		return o->name;
 	}
-	*ret_len = o->name_prefix;
+	*ret_len = dash ? (size_t)(dash - m->name) : 0;
 	return m->name;
 }
 
 /* The first owner marked controller (the API server allows one), or NULL. */
 static inline const struct kc_owner_ref *kc_meta_controller(const struct kc_meta *m)
 {
-	for (uint32_t i = 0; i < m->n_owners; i++)
-		if (m->owners[i].controller)
-			return &m->owners[i];
-	return NULL;
+	return m->controller && m->controller <= m->n_owners ? &m->owners[m->controller - 1] : NULL;
 }
 
 /* An extended-resource quantity.  Device counts are integers; "2" -> 2, "1k" -> 1000. */
@@ -157,7 +163,6 @@ enum kc_container_state {
 
 struct kc_container_status {
 	const char *name;              /* interned */
-	const char *state_reason;      /* interned: waiting/terminated reason, e.g. "CrashLoopBackOff" */
 	struct kc_resource_status *resources;  /* allocatedResourcesStatus */
 	int32_t restart_count;
 	int32_t exit_code;             /* state.terminated.exitCode when has_exit_code */
@@ -168,6 +173,8 @@ struct kc_container_status {
 	bool has_last_exit_code : 1;
 	bool ready : 1;                /* containerStatuses[].ready */
 	bool init : 1;                 /* from status.initContainerStatuses */
+	/* The state's reason (state.waiting.reason, else state.terminated.reason) is CrashLoopBackOff. */
+	bool crash_loop_backoff : 1;
 };
 
 /* A pod's claim: from spec.resourceClaims (claim_name = resourceClaimName when
@@ -182,16 +189,14 @@ struct kc_pod {
 	const char *node_name;   /* interned; "" when not scheduled */
 	struct kc_container *containers;
 	struct kc_container_status *statuses;
-	struct kc_condition *conditions;  /* only the types the decode options keep */
 	struct kc_claim_ref *claims;
 	int32_t priority;
-	uint16_t n_containers;
-	uint16_t n_statuses;
-	uint16_t n_conditions;
-	uint16_t n_claims;
-	uint8_t phase;           /* enum kc_pod_phase */
-	bool has_priority;
-	bool is_mirror;          /* has the kubernetes.io/config.mirror annotation */
+	uint8_t n_containers;    /* counts of a pod's parts: the decoder refuses more than 255 */
+	uint8_t n_statuses;
+	uint8_t n_claims;
+	uint8_t phase : 3;       /* enum kc_pod_phase */
+	bool has_priority : 1;
+	bool is_mirror : 1;      /* has the kubernetes.io/config.mirror annotation */
 };
 
 struct kc_taint {

@@ -71,7 +71,7 @@ static void meta_init(struct kc_meta *m, const char *ns, const char *name, const
 	m->ns = tb_str(ns);
 	m->name = tb_str(name);
 	m->uid = tb_str(uid);
-	m->resource_version = "1";
+	m->rv_key = 1;
 }
 
 struct kc_pod *tb_pod(const char *ns, const char *name, const char *uid, const char *node)
@@ -123,7 +123,8 @@ void tb_pod_owner(struct kc_pod *p, const char *kind, const char *name, bool con
 	o->kind = tb_str(kind);
 	o->name = tb_str(name);
 	kc_uid_set(&o->uid, tb_fmt("owner-%s", name));
-	o->controller = controller;
+	if (controller && !p->meta.controller)
+		p->meta.controller = p->meta.n_owners;
 }
 
 void tb_pod_label(struct kc_pod *p, const char *key, const char *value)
@@ -165,7 +166,6 @@ struct kc_container_status *tb_pod_status(struct kc_pod *p, const char *containe
 	struct kc_container_status *cs = APPEND(p->statuses, p->n_statuses);
 
 	cs->name = tb_str(container);
-	cs->state_reason = "";
 	cs->state = KC_STATE_RUNNING;
 	return cs;
 }

@@ -311,7 +311,7 @@ static void test_exit_code(void **state)
 static void set_state(struct kc_container_status *cs, enum kc_container_state st, const char *reason, bool ready)
 {
 	cs->state = st;
-	cs->state_reason = reason;
+	cs->crash_loop_backoff = strcmp(reason, "CrashLoopBackOff") == 0;
 	cs->ready = ready;
 }
 

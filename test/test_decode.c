@@ -26,10 +26,16 @@
 
 /* ---- canonical dump -------------------------------------------------------- */
 
+/* A decimal resourceVersion's key is the number: printed so, it reads as the text did. */
 static void dump_meta(FILE *f, const struct kc_meta *m)
 {
-	fprintf(f, "meta %s/%s uid=%s rv=%s del=%lld\n", m->ns, m->name, m->uid, m->resource_version,
-		(long long)m->deletion_timestamp);
+	char rv[32] = "";
+
+	if (m->rv_key >> 63)
+		snprintf(rv, sizeof(rv), "#%llx", (unsigned long long)m->rv_key);
+	else if (m->rv_key)
+		snprintf(rv, sizeof(rv), "%llu", (unsigned long long)m->rv_key);
+	fprintf(f, "meta %s/%s uid=%s rv=%s del=%lld\n", m->ns, m->name, m->uid, rv, (long long)m->deletion_timestamp);
 	for (uint32_t i = 0; i < m->n_labels; i++)
 		fprintf(f, " label %s=%s\n", m->labels[i].key, m->labels[i].value);
 	for (uint32_t i = 0; i < m->n_annotations; i++)
@@ -40,7 +46,7 @@ static void dump_meta(FILE *f, const struct kc_meta *m)
 		const char *name = kc_owner_name(m, &m->owners[i], &len);
 
 		fprintf(f, " owner %s %.*s %s ctl=%d\n", m->owners[i].kind, (int)len, name,
-			kc_uid_str(&m->owners[i].uid, ub), m->owners[i].controller);
+			kc_uid_str(&m->owners[i].uid, ub), kc_meta_controller(m) == &m->owners[i]);
 	}
 }
 
@@ -77,8 +83,9 @@ static void dump_pod(FILE *f, const struct kc_pod *p)
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
 		const struct kc_container_status *s = &p->statuses[i];
 
-		fprintf(f, " status %s init=%d ready=%d restarts=%d state=%d reason=%s exit=%d/%d", s->name,
-			s->init, s->ready, s->restart_count, s->state, s->state_reason, s->has_exit_code, s->exit_code);
+		fprintf(f, " status %s init=%d ready=%d restarts=%d state=%d crashloop=%d exit=%d/%d", s->name,
+			s->init, s->ready, s->restart_count, s->state, s->crash_loop_backoff, s->has_exit_code,
+			s->exit_code);
 		fprintf(f, " last exit=%d/%d\n", s->has_last_exit_code, s->last_exit_code);
 		for (uint32_t j = 0; j < s->n_resources; j++) {
 			fprintf(f, "  resource %s\n", s->resources[j].name);
@@ -89,7 +96,6 @@ static void dump_pod(FILE *f, const struct kc_pod *p)
 			}
 		}
 	}
-	dump_conds(f, p->conditions, p->n_conditions);
 	for (uint32_t i = 0; i < p->n_claims; i++)
 		fprintf(f, " claim %s -> %s\n", p->claims[i].name, p->claims[i].claim_name);
 }
@@ -240,20 +246,19 @@ static const char want_pod_dp[] =
 	" container trainer init=0 claim=\n"
 	"  req nvidia.com/gpu=2\n"
 	" container log-shipper init=0 claim=\n"
-	" status trainer init=0 ready=0 restarts=7 state=1 reason=CrashLoopBackOff exit=0/0"
+	" status trainer init=0 ready=0 restarts=7 state=1 crashloop=1 exit=0/0"
 	" last exit=1/139\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-7540a9b3-6f5e-4d3c-b2a1-0f9e8d7c6b5a health=2 msg=XID 79: GPU has fallen off the bus\n"
 	"   device GPU-1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6 health=1 msg=\n"
-	" status log-shipper init=0 ready=1 restarts=0 state=2 reason= exit=0/0 last exit=0/0\n"
-	" cond Ready=2 reason=ContainersNotReady msg= t=1795741323\n";
+	" status log-shipper init=0 ready=1 restarts=0 state=2 crashloop=0 exit=0/0 last exit=0/0\n";
 
 static const char want_pod_dra[] =
 	"meta serving/inference-0 uid=9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a rv=991002 del=0\n"
 	" owner StatefulSet inference 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f ctl=1\n"
 	"pod node=gpu-node-03 phase=2 prio=0/0 mirror=0\n"
 	" container server init=0 claim=gpu\n"
-	" status server init=0 ready=0 restarts=3 state=1 reason=CrashLoopBackOff exit=0/0 last exit=0/0\n"
+	" status server init=0 ready=0 restarts=3 state=1 crashloop=1 exit=0/0 last exit=0/0\n"
 	"  resource claim:gpu/gpu\n"
 	"   device gpu.example.com/gpu-node-03/gpu-1 health=2 msg=critical XID 79 reported by NVML\n"
 	" claim gpu -> inference-0-gpu-8x7lq\n";
@@ -539,7 +544,7 @@ static void test_watch_every_split(void **state)
 			assert_string_equal(c.dumps[1], fixtures[f].want);
 			assert_null(c.dumps[2]);
 			assert_string_equal(c.dumps[3], fixtures[f].want);
-			assert_string_equal(c.rvs[0], m->resource_version);
+			assert_true(kc_decode_rv_key(c.rvs[0], strlen(c.rvs[0])) == m->rv_key);
 			assert_string_equal(c.rvs[2], "777");
 			assert_int_equal(kc_watch_decoder_skipped(d), 1);
 			kc_watch_decoder_free(d);
@@ -640,10 +645,10 @@ static const char want_gpu_only[] =
 	" container trainer init=0 claim=\n"
 	"  req nvidia.com/gpu=2\n"
 	" container init init=1 claim=gpu\n"
-	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 last exit=0/0\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-0 health=1 msg=\n"
-	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 last exit=0/0\n";
+	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n";
 
 static const char want_gpu_and_nic[] =
 	"meta n/p uid=u rv= del=0\n"
@@ -654,16 +659,16 @@ static const char want_gpu_and_nic[] =
 	" container sidecar init=0 claim=\n"
 	"  req example.com/nic=1\n"
 	" container init init=1 claim=gpu\n"
-	" status log init=0 ready=0 restarts=1 state=0 reason= exit=0/0 last exit=0/0\n"
+	" status log init=0 ready=0 restarts=1 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
 	"  resource example.com/nic\n"
 	"   device nic-1 health=2 msg=\n"
-	" status sidecar init=0 ready=0 restarts=2 state=0 reason= exit=0/0 last exit=0/0\n"
-	" status trainer init=0 ready=0 restarts=3 state=0 reason= exit=0/0 last exit=0/0\n"
+	" status sidecar init=0 ready=0 restarts=2 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
 	"  resource example.com/nic\n"
 	"   device nic-0 health=1 msg=\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-0 health=1 msg=\n"
-	" status init init=1 ready=0 restarts=4 state=0 reason= exit=0/0 last exit=0/0\n";
+	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n";
 
 static int list_keep(void *obj, void *ud)
 {
@@ -716,7 +721,8 @@ static void test_keep_only_devices(void **state)
 /* ---- compact owners, UIDs and quantities --------------------------------------------------- */
 
 /*
- * An owner whose name starts the pod's is kept as a length, others as text;
+ * An owner whose name is the pod's up to its last '-' is not copied, others
+ * are kept as text; the first owner marked controller is the controller;
  * a lower-case UUID is packed into 16 bytes, any other UID (upper case, not a
  * UUID) is kept as text in the object's block and comes back byte for byte.
  */
@@ -729,7 +735,8 @@ static void test_owners_and_uids(void **state)
 		"\"controller\":true},"
 		"{\"kind\":\"Thing\",\"name\":\"other\",\"uid\":\"0B9F5A2E-7C1D-4E2F-8A3B-9C4D5E6F7A8B\"},"
 		"{\"uid\":\"owner-uid-3\",\"name\":\"web-7d9f8c6b5-x2k4q-and-more\",\"kind\":\"Thing\"},"
-		"{\"kind\":\"Thing\"}]}}";
+		"{\"kind\":\"Thing\"},"
+		"{\"kind\":\"Job\",\"name\":\"web\",\"uid\":\"u5\",\"controller\":true}]}}";
 	struct kc_decode_ctx ctx = { intern, NULL };
 	struct kc_pod *p = NULL;
 	const char *name, *block;
@@ -741,11 +748,11 @@ static void test_owners_and_uids(void **state)
 	block = (const char *)p;
 	size = malloc_usable_size(p);
 	assert_string_equal(p->meta.uid, "U-1");
-	assert_int_equal(p->meta.n_owners, 4);
+	assert_int_equal(p->meta.n_owners, 5);
+	assert_int_equal(p->meta.controller, 1);
 	assert_ptr_equal(kc_meta_controller(&p->meta), &p->meta.owners[0]);
-	/* A prefix of the pod's name: a length, no string. */
+	/* The pod's name up to its last '-': no string. */
 	assert_null(p->meta.owners[0].name);
-	assert_int_equal(p->meta.owners[0].name_prefix, strlen("web-7d9f8c6b5"));
 	name = kc_owner_name(&p->meta, &p->meta.owners[0], &len);
 	assert_int_equal(len, strlen("web-7d9f8c6b5"));
 	assert_memory_equal(name, "web-7d9f8c6b5", len);
@@ -756,14 +763,39 @@ static void test_owners_and_uids(void **state)
 	assert_string_equal(kc_uid_str(&p->meta.owners[1].uid, ub), "0B9F5A2E-7C1D-4E2F-8A3B-9C4D5E6F7A8B");
 	assert_true(kc_uid_text(&p->meta.owners[1].uid) > block &&
 		    kc_uid_text(&p->meta.owners[1].uid) < block + size);
-	assert_false(p->meta.owners[1].controller);
 	/* Longer than the pod's name: text; keys in another order. */
 	assert_string_equal(p->meta.owners[2].name, "web-7d9f8c6b5-x2k4q-and-more");
 	assert_string_equal(kc_uid_str(&p->meta.owners[2].uid, ub), "owner-uid-3");
 	/* Neither name nor UID. */
 	assert_string_equal(p->meta.owners[3].name, "");
 	assert_string_equal(kc_uid_str(&p->meta.owners[3].uid, ub), "");
+	/* A shorter prefix (an indexed Job's pod is <job>-<index>-<suffix>): text. */
+	assert_string_equal(p->meta.owners[4].name, "web");
+	name = kc_owner_name(&p->meta, &p->meta.owners[4], &len);
+	assert_int_equal(len, 3);
+	assert_memory_equal(name, "web", 3);
 	kc_object_free(p);
+}
+
+/* A decimal resourceVersion is its own key; any other text is a hash apart from every number. */
+static void test_rv_key(void **state)
+{
+	static const char *const texts[] = { "0123", "abc", "12a", "9223372036854775808", "99999999999999999999",
+					     " 1", "1 ", "-1", "ABC" };
+
+	(void)state;
+	assert_true(kc_decode_rv_key("", 0) == 0);
+	assert_true(kc_decode_rv_key("1", 1) == 1);
+	assert_true(kc_decode_rv_key("884213", 6) == 884213);
+	assert_true(kc_decode_rv_key("9223372036854775807", 19) == 9223372036854775807ULL);
+	for (size_t i = 0; i < KC_ARRAY_SIZE(texts); i++) {
+		uint64_t k = kc_decode_rv_key(texts[i], strlen(texts[i]));
+
+		assert_true(k >> 63);
+		assert_true(k == kc_decode_rv_key(texts[i], strlen(texts[i])));
+		for (size_t j = 0; j < i; j++)
+			assert_true(k != kc_decode_rv_key(texts[j], strlen(texts[j])));
+	}
 }
 
 /* Requests and limits are one list: a limit alone counts, a request wins whatever the key order. */
@@ -917,7 +949,7 @@ static void test_wrong_types_and_missing(void **state)
 				 "pod node= phase=0 prio=0/0 mirror=0\n"
 				 " container i init=1 claim=c\n"
 				 "  req a.io/b=3\n"
-				 " status  init=0 ready=0 restarts=0 state=3 reason= exit=0/0 last exit=0/0\n");
+				 " status  init=0 ready=0 restarts=0 state=3 crashloop=0 exit=0/0 last exit=0/0\n");
 	free(got);
 	/* Wrong root types and broken documents are errors, never crashes. */
 	{
@@ -940,16 +972,16 @@ static void test_non_ascii_and_options(void **state)
 {
 	static const char *const keep_labels[] = { "app", "ünïcode/ключ", NULL };
 	static const char *const keep_annots[] = { "team", NULL };
-	static const char *const keep_conds[] = { "PodScheduled", NULL };
-	struct kc_decode_opts o = { .keep_labels = keep_labels, .keep_annotations = keep_annots, .keep_pod_conditions = keep_conds, .max_message = 10 };
+	struct kc_decode_opts o = { .keep_labels = keep_labels, .keep_annotations = keep_annots, .max_message = 10 };
 	char *got = decode_dump(&kc_type_pod, &o,
 				"{\"metadata\":{\"name\":\"pöd-日本\",\"namespace\":\"ns\\u00e9\","
 				"\"labels\":{\"app\":\"trainé\",\"drop\":\"x\",\"ünïcode/ключ\":\"значение\"},"
 				"\"annotations\":{\"team\":\"ml\",\"other\":\"y\",\"kubernetes.io/config.mirror\":\"abc\"},"
 				"\"deletionTimestamp\":\"2026-11-27T01:02:03Z\"},"
 				"\"spec\":{\"priority\":-5,\"restartPolicy\":\"Never\"},"
-				"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"},"
-				"{\"status\":\"False\",\"message\":\"ééééééé\",\"type\":\"PodScheduled\"}]}}");
+				"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
+				"\"containerStatuses\":[{\"name\":\"c\",\"allocatedResourcesStatus\":[{\"name\":\"x.io/gpu\","
+				"\"resources\":[{\"resourceID\":\"g\",\"health\":\"Unhealthy\",\"message\":\"ééééééé\"}]}]}]}}");
 
 	(void)state;
 	/* The message is cut at 10 bytes without splitting a character. */
@@ -958,7 +990,9 @@ static void test_non_ascii_and_options(void **state)
 				 " label ünïcode/ключ=значение\n"
 				 " annot team=ml\n"
 				 "pod node= phase=0 prio=1/-5 mirror=1\n"
-				 " cond PodScheduled=2 reason= msg=ééééé t=0\n");
+				 " status c init=0 ready=0 restarts=0 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+				 "  resource x.io/gpu\n"
+				 "   device g health=2 msg=ééééé\n");
 	free(got);
 }
 
@@ -1003,6 +1037,29 @@ static void test_bounds(void **state)
 	assert_null(obj);
 	assert_non_null(strstr(err.msg, "elements"));
 	free(json);
+	/* A pod keeps at most 255 containers (its counts are 8 bits): 256 with a device is
+	 * -EMSGSIZE, and 256 of which the device predicate keeps none decode. */
+	for (int devices = 1; devices >= 0; devices--) {
+		struct kc_decode_opts o = { .is_device = listed_device, .device_userdata = (void *)gpu_only };
+
+		ctx.opts = devices ? NULL : &o;
+		json = kc_xmalloc(256 * 80 + 64);
+		len = (size_t)sprintf(json, "{\"spec\":{\"containers\":[");
+		for (int i = 0; i < 256; i++)
+			len += (size_t)sprintf(json + len, "%s{\"name\":\"c%d\",\"resources\":{\"limits\":{\"x.io/y\":\"1\"}}}",
+					       i ? "," : "", i);
+		len += (size_t)sprintf(json + len, "]}}");
+		if (devices) {
+			assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, &obj, &err), -EMSGSIZE);
+			assert_non_null(strstr(err.msg, "255"));
+		} else {
+			assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, &obj, &err), 0);
+			assert_int_equal(((struct kc_pod *)obj)->n_containers, 0);
+			kc_object_free(obj);
+			obj = NULL;
+		}
+		free(json);
+	}
 }
 
 
@@ -1104,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_keep_only_devices),
 		cmocka_unit_test(test_owners_and_uids),
 		cmocka_unit_test(test_requests_and_limits),
+		cmocka_unit_test(test_rv_key),
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed),
 		cmocka_unit_test(test_watch_long_lines),

@@ -94,9 +94,9 @@ static void test_put_get_take(void **state)
 	/* Replacement hands back the old object. */
 	kc_store_put(s, pod("a", "p1", "n1", "2"), &old);
 	assert_non_null(old);
-	assert_string_equal(((struct kc_pod *)old)->meta.resource_version, "1");
+	assert_int_equal(((struct kc_pod *)old)->meta.rv_key, 1);
 	kc_object_free(old);
-	assert_string_equal(((const struct kc_pod *)kc_store_get(s, "a", "p1"))->meta.resource_version, "2");
+	assert_int_equal(((const struct kc_pod *)kc_store_get(s, "a", "p1"))->meta.rv_key, 2);
 	assert_int_equal(kc_store_count(s), 3);
 
 	old = kc_store_take(s, "b", "p1");

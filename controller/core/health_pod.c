@@ -300,7 +300,7 @@ static bool code_listed(const struct policy *p, int32_t code)
 static bool exit_signal_holds(const struct policy *p, const struct kc_container_status *cs)
 {
 	bool crash_looping =
-	    (cs->state == KC_STATE_WAITING && strcmp(cs->state_reason, "CrashLoopBackOff") == 0) ||
+	    (cs->state == KC_STATE_WAITING && cs->crash_loop_backoff) ||
 	    (cs->state == KC_STATE_TERMINATED && cs->has_exit_code && code_listed(p, cs->exit_code));
 
 	return crash_looping || !(cs->state == KC_STATE_RUNNING && cs->ready);

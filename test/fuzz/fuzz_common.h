@@ -38,7 +38,6 @@ static const struct kc_type *const fuzz_types[4] = {
 static const char *const fuzz_keep_labels[] = {"app", "nvidia.com/gpu.present", NULL};
 static const char *const fuzz_keep_annotations[] = {"kubernetes.io/config.mirror", "device-descheduler.io/evict",
 						    NULL};
-static const char *const fuzz_keep_conditions[] = {"Ready", "PodScheduled", NULL};
 static const char *const fuzz_keep_none[] = {NULL};
 
 /* The same lists with room after each string, for FUZZ_IGNORE_KNOWN=1: the
@@ -46,10 +45,8 @@ static const char *const fuzz_keep_none[] = {NULL};
  * test_keep_list_key_with_nul) then stays inside the buffers. */
 static char pad_app[64] = "app", pad_gpu[64] = "nvidia.com/gpu.present";
 static char pad_mirror[64] = "kubernetes.io/config.mirror", pad_evict[64] = "device-descheduler.io/evict";
-static char pad_ready[64] = "Ready", pad_sched[64] = "PodScheduled";
 static const char *const fuzz_pad_labels[] = {pad_app, pad_gpu, NULL};
 static const char *const fuzz_pad_annotations[] = {pad_mirror, pad_evict, NULL};
-static const char *const fuzz_pad_conditions[] = {pad_ready, pad_sched, NULL};
 
 /* FUZZ_IGNORE_KNOWN=1: tolerate the known, still open findings, so that a
  * run can look for new ones. */
@@ -71,17 +68,13 @@ static FUZZ_UNUSED bool fuzz_ignore_known(void)
 static FUZZ_UNUSED const struct kc_decode_opts *fuzz_opts(uint8_t sel)
 {
 	static const struct kc_decode_opts opts[3] = {
-	    {.keep_labels = fuzz_keep_labels, .keep_annotations = fuzz_keep_annotations,
-	     .keep_pod_conditions = fuzz_keep_conditions, .max_message = 7},
-	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none,
-	     .keep_pod_conditions = fuzz_keep_none, .max_message = 1},
+	    {.keep_labels = fuzz_keep_labels, .keep_annotations = fuzz_keep_annotations, .max_message = 7},
+	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none, .max_message = 1},
 	    {.keep_annotations = fuzz_keep_annotations, .max_message = 4096},
 	};
 	static const struct kc_decode_opts padded[3] = {
-	    {.keep_labels = fuzz_pad_labels, .keep_annotations = fuzz_pad_annotations,
-	     .keep_pod_conditions = fuzz_pad_conditions, .max_message = 7},
-	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none,
-	     .keep_pod_conditions = fuzz_keep_none, .max_message = 1},
+	    {.keep_labels = fuzz_pad_labels, .keep_annotations = fuzz_pad_annotations, .max_message = 7},
+	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none, .max_message = 1},
 	    {.keep_annotations = fuzz_pad_annotations, .max_message = 4096},
 	};
 
@@ -162,8 +155,7 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 	fuzz_interned(d, "ns", m->ns);
 	fuzz_str(d, "name", m->name);
 	fuzz_str(d, "uid", m->uid);
-	fuzz_str(d, "rv", m->resource_version);
-	fprintf(d->f, " del=%lld\n", (long long)m->deletion_timestamp);
+	fprintf(d->f, " rv=%llu del=%lld\n", (unsigned long long)m->rv_key, (long long)m->deletion_timestamp);
 	fuzz_array(d, m->labels, m->n_labels, sizeof(*m->labels));
 	for (uint32_t i = 0; i < m->n_labels; i++) {
 		fuzz_interned(d, "label", m->labels[i].key);
@@ -184,15 +176,18 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 		if (o->name) {
 			fuzz_str(d, "name", o->name);
 		} else {
-			/* A prefix of the object's own name. */
-			FUZZ_CHECK(o->name_prefix > 0 && o->name_prefix <= strlen(m->name));
-			fprintf(d->f, " name=%.*s", (int)o->name_prefix, m->name);
+			/* The object's own name up to its last '-'. */
+			size_t len;
+			const char *name = kc_owner_name(m, o, &len);
+
+			FUZZ_CHECK(len > 0 && name[len] == '-');
+			fprintf(d->f, " name=%.*s", (int)len, name);
 		}
 		if (text)
 			fuzz_str(d, "uid", text);  /* an unpacked UID's text is in the block */
 		else
 			fprintf(d->f, " uid=%s", kc_uid_str(&o->uid, ub));
-		fprintf(d->f, " ctl=%d\n", o->controller);
+		fprintf(d->f, " ctl=%d\n", kc_meta_controller(m) == o);
 	}
 }
 
@@ -253,10 +248,10 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 		const struct kc_container_status *s = &p->statuses[i];
 
 		fuzz_interned(d, "status", s->name);
-		fuzz_interned(d, "reason", s->state_reason);
 		FUZZ_CHECK(s->state <= KC_STATE_TERMINATED);
-		fprintf(d->f, " init=%d restarts=%d state=%d exit=%d/%d last=%d/%d\n", s->init, s->restart_count,
-			s->state, s->has_exit_code, s->exit_code, s->has_last_exit_code, s->last_exit_code);
+		fprintf(d->f, " init=%d restarts=%d state=%d crashloop=%d exit=%d/%d last=%d/%d\n", s->init,
+			s->restart_count, s->state, s->crash_loop_backoff, s->has_exit_code, s->exit_code,
+			s->has_last_exit_code, s->last_exit_code);
 		fuzz_array(d, s->resources, s->n_resources, sizeof(*s->resources));
 		for (uint32_t j = 0; j < s->n_resources; j++) {
 			const struct kc_resource_status *r = &s->resources[j];
@@ -272,7 +267,6 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 			}
 		}
 	}
-	fuzz_conds(d, p->conditions, p->n_conditions);
 	fuzz_array(d, p->claims, p->n_claims, sizeof(*p->claims));
 	for (uint32_t i = 0; i < p->n_claims; i++) {
 		fuzz_str(d, "claim", p->claims[i].name);
