@@ -65,6 +65,14 @@ struct chunk {
 	char data[];
 };
 
+/* A device of allocatedResourcesStatus as decoded; the layout makes it an ID and, unless
+ * it is plainly Healthy, a kc_device_note. */
+struct dec_device {
+	const char *id;
+	const char *message;
+	enum kc_health health;
+};
+
 enum kind { K_POD, K_NODE, K_CLAIM, K_SLICE, K_RULE };
 
 struct kc_decoder_ops {

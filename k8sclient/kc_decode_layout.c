@@ -148,7 +148,7 @@ void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_
 	vec_init(&d->v.containers, sizeof(struct kc_container));
 	vec_init(&d->v.statuses, sizeof(struct kc_container_status));
 	vec_init(&d->v.resstat, sizeof(struct kc_resource_status));
-	vec_init(&d->v.devhealth, sizeof(struct kc_device_health));
+	vec_init(&d->v.devhealth, sizeof(struct dec_device));
 	vec_init(&d->v.sclaims, sizeof(struct kc_claim_ref));
 	vec_init(&d->v.clst, sizeof(struct kc_claim_ref));
 	vec_init(&d->v.results, sizeof(struct kc_device_result));
@@ -240,6 +240,20 @@ static void *blk_arr(struct blk *b, const struct vec *v, uint32_t from, uint32_t
 	return p;
 }
 
+/* Room for sz bytes of array, 8-byte aligned; NULL in the sizing pass. */
+static void *blk_alloc(struct blk *b, size_t sz)
+{
+	void *p = NULL;
+
+	if (sz == 0)
+		return NULL;
+	b->a = ALIGN8(b->a);
+	if (b->base)
+		p = b->base + b->a;
+	b->a += sz;
+	return p;
+}
+
 static const char *blk_str(struct blk *b, const char *s)
 {
 	size_t len;
@@ -326,6 +340,43 @@ static struct kc_taint *layout_taints(struct dec *d, struct blk *b, uint32_t fro
 	for (uint32_t i = 0; i < n; i++)
 		PUT(t[i].value, blk_str(b, ((struct kc_taint *)vec_at(&d->v.taints, from + i))->value));
 	return t;
+}
+
+/* A device that is plainly Healthy is only its ID; the others get a note. */
+static bool noted(const struct dec_device *dev)
+{
+	return dev->health != KC_HEALTH_HEALTHY || *dev->message;
+}
+
+/* The IDs and notes of one allocatedResourcesStatus entry (r is NULL in the sizing pass). */
+static void layout_devices(struct blk *b, struct kc_resource_status *r, const struct dec_device *dev, uint32_t n)
+{
+	const char **ids = blk_alloc(b, n * sizeof(*ids));
+	struct kc_device_note *notes;
+	uint16_t n_notes = 0;
+
+	for (uint32_t m = 0; m < n; m++) {
+		if (ids)
+			ids[m] = dev[m].id;
+		n_notes += noted(&dev[m]);
+	}
+	notes = blk_alloc(b, n_notes * sizeof(*notes));
+	n_notes = 0;
+	for (uint32_t m = 0; m < n; m++) {
+		const char *msg;
+
+		if (!noted(&dev[m]))
+			continue;
+		msg = blk_str(b, dev[m].message);
+		if (notes)
+			notes[n_notes] = (struct kc_device_note){ msg, (uint16_t)m, (uint8_t)dev[m].health };
+		n_notes++;
+	}
+	if (r) {
+		r->ids = ids;
+		r->notes = notes;
+		r->n_notes = n_notes;
+	}
 }
 
 /* Claims from the spec, completed by the status (generated claim names). */
@@ -477,16 +528,9 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 		r = blk_arr(b, &d->v.resstat, rs, ss->n_resources);
 		for (uint32_t k = 0; k < ss->n_resources; k++) {
 			const struct kc_resource_status *sr = vec_at(&d->v.resstat, rs + k);
-			struct kc_device_health *h = blk_arr(b, &d->v.devhealth, dh, sr->n_devices);
 
-			for (uint32_t m = 0; m < sr->n_devices; m++) {
-				const struct kc_device_health *sh = vec_at(&d->v.devhealth, dh + m);
-
-				PUT(h[m].message, blk_str(b, sh->message));
-			}
+			layout_devices(b, b->base ? &r[k] : NULL, vec_at(&d->v.devhealth, dh), sr->n_devices);
 			dh += sr->n_devices;
-			if (b->base)
-				r[k].devices = h;
 		}
 		rs += ss->n_resources;
 		if (b->base)

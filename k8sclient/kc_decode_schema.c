@@ -434,12 +434,12 @@ static int on_begin(struct dec *d, unsigned id)
 		return 0;
 	}
 	case CS_ARS:
-		if (!kc_dec_vec_push(d, &d->v.resstat, &(struct kc_resource_status){ "", NULL, 0 }))
+		if (!kc_dec_vec_push(d, &d->v.resstat, &(struct kc_resource_status){ .name = "" }))
 			return d->err;
 		((struct kc_container_status *)vec_last(&d->v.statuses))->n_resources++;
 		return 0;
 	case RS_RES:
-		if (!kc_dec_vec_push(d, &d->v.devhealth, &(struct kc_device_health){ "", "", KC_HEALTH_UNSET }))
+		if (!kc_dec_vec_push(d, &d->v.devhealth, &(struct dec_device){ "", "", KC_HEALTH_UNSET }))
 			return d->err;
 		((struct kc_resource_status *)vec_last(&d->v.resstat))->n_devices++;
 		return 0;
@@ -549,11 +549,11 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case DH_ID:
 		/* Device IDs belong to the hardware (a few per node), not to the
 		 * pod, so interning them is bounded and saves ~40 B per device. */
-		SET(((struct kc_device_health *)vec_last(&d->v.devhealth))->resource_id, intern_v(d, v));
+		SET(((struct dec_device *)vec_last(&d->v.devhealth))->id, intern_v(d, v));
 		break;
-	case DH_MSG: SET(((struct kc_device_health *)vec_last(&d->v.devhealth))->message, msg_v(d, v)); break;
+	case DH_MSG: SET(((struct dec_device *)vec_last(&d->v.devhealth))->message, msg_v(d, v)); break;
 	case DH_HEALTH:
-		((struct kc_device_health *)vec_last(&d->v.devhealth))->health =
+		((struct dec_device *)vec_last(&d->v.devhealth))->health =
 			eq(v, "Healthy") ? KC_HEALTH_HEALTHY
 			: eq(v, "Unhealthy") ? KC_HEALTH_UNHEALTHY
 			: eq(v, "Unknown") ? KC_HEALTH_UNKNOWN : KC_HEALTH_UNSET;

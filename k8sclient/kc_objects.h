@@ -141,18 +141,43 @@ struct kc_container {
 	bool init;  /* from spec.initContainers (sidecars can hold devices) */
 };
 
-struct kc_device_health {
-	const char *resource_id;  /* interned: device IDs are bounded by the hardware */
-	const char *message;
-	enum kc_health health;
+/* A device of a kc_resource_status that is not plainly Healthy: Unhealthy, Unknown, an
+ * unknown word or no health at all, or Healthy with a message. */
+struct kc_device_note {
+	const char *message;  /* cut to kc_decode_opts.max_message; "" if none */
+	uint16_t index;       /* of the device in kc_resource_status.ids */
+	uint8_t health;       /* enum kc_health */
 };
 
-/* One entry of a container status' allocatedResourcesStatus. */
+/*
+ * One entry of a container status' allocatedResourcesStatus.  Nearly every
+ * device is Healthy without a message, and a training pod holds eight: such a
+ * device is only its ID; the others have a note too.  Read a device's health
+ * with kc_device_health().
+ */
 struct kc_resource_status {
 	const char *name;  /* interned: "nvidia.com/gpu" or "claim:<claim>/<request>" */
-	struct kc_device_health *devices;
-	uint32_t n_devices;
+	const char **ids;  /* resources[].resourceID, interned: device IDs are bounded by the hardware */
+	struct kc_device_note *notes;  /* in the order of their index */
+	uint16_t n_devices;
+	uint16_t n_notes;
 };
+
+/* The health of device i of rs, and its message ("" if none) in *ret_message (may be NULL). */
+static inline enum kc_health kc_device_health(const struct kc_resource_status *rs, uint32_t i,
+					      const char **ret_message)
+{
+	for (uint32_t k = 0; k < rs->n_notes; k++) {
+		if (rs->notes[k].index == i) {
+			if (ret_message)
+				*ret_message = rs->notes[k].message;
+			return (enum kc_health)rs->notes[k].health;
+		}
+	}
+	if (ret_message)
+		*ret_message = "";
+	return KC_HEALTH_HEALTHY;
+}
 
 enum kc_container_state {
 	KC_STATE_UNKNOWN = 0,

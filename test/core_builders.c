@@ -105,9 +105,12 @@ struct kc_pod *tb_pod_clone(const struct kc_pod *src)
 		struct kc_container_status *cs = &p->statuses[i];
 
 		cs->resources = grow(cs->resources, cs->n_resources, sizeof(*cs->resources));
-		for (uint32_t j = 0; j < cs->n_resources; j++)
-			cs->resources[j].devices = grow(cs->resources[j].devices, cs->resources[j].n_devices,
-							sizeof(*cs->resources[j].devices));
+		for (uint32_t j = 0; j < cs->n_resources; j++) {
+			struct kc_resource_status *rs = &cs->resources[j];
+
+			rs->ids = grow(rs->ids, rs->n_devices, sizeof(*rs->ids));
+			rs->notes = grow(rs->notes, rs->n_notes, sizeof(*rs->notes));
+		}
 	}
 	p->meta.labels = grow(src->meta.labels, src->meta.n_labels, sizeof(*p->meta.labels));
 	p->meta.annotations =
@@ -174,7 +177,8 @@ void tb_status_health(struct kc_container_status *cs, const char *resource, cons
 		      const char *message)
 {
 	struct kc_resource_status *rs = NULL;
-	struct kc_device_health *d = NULL;
+	struct kc_device_note *note = NULL;
+	uint16_t idx = 0;
 
 	for (uint32_t i = 0; i < cs->n_resources; i++)
 		if (strcmp(cs->resources[i].name, resource) == 0)
@@ -183,15 +187,33 @@ void tb_status_health(struct kc_container_status *cs, const char *resource, cons
 		rs = APPEND(cs->resources, cs->n_resources);
 		rs->name = tb_str(resource);
 	}
-	for (uint32_t i = 0; i < rs->n_devices; i++)
-		if (strcmp(rs->devices[i].resource_id, id) == 0)
-			d = &rs->devices[i];
-	if (!d) {
-		d = APPEND(rs->devices, rs->n_devices);
-		d->resource_id = tb_str(id);
+	while (idx < rs->n_devices && strcmp(rs->ids[idx], id) != 0)
+		idx++;
+	if (idx == rs->n_devices)
+		*APPEND(rs->ids, rs->n_devices) = tb_str(id);
+	/* As the decoder keeps it: a note unless plainly Healthy, notes in the order of their index. */
+	for (uint32_t i = 0; i < rs->n_notes; i++)
+		if (rs->notes[i].index == idx)
+			note = &rs->notes[i];
+	if (h == KC_HEALTH_HEALTHY && (!message || !*message)) {
+		if (note) {
+			memmove(note, note + 1, (size_t)(rs->notes + rs->n_notes - note - 1) * sizeof(*note));
+			rs->n_notes--;
+		}
+		return;
 	}
-	d->health = h;
-	d->message = tb_str(message ? message : "");
+	if (!note) {
+		uint32_t at = 0;
+
+		APPEND(rs->notes, rs->n_notes);
+		while (at < rs->n_notes - 1u && rs->notes[at].index < idx)
+			at++;
+		memmove(&rs->notes[at + 1], &rs->notes[at], (rs->n_notes - 1u - at) * sizeof(*rs->notes));
+		note = &rs->notes[at];
+		note->index = idx;
+	}
+	note->health = (uint8_t)h;
+	note->message = tb_str(message ? message : "");
 }
 
 void tb_pod_claim(struct kc_pod *p, const char *name, const char *claim_name)

@@ -90,9 +90,10 @@ static void dump_pod(FILE *f, const struct kc_pod *p)
 		for (uint32_t j = 0; j < s->n_resources; j++) {
 			fprintf(f, "  resource %s\n", s->resources[j].name);
 			for (uint32_t k = 0; k < s->resources[j].n_devices; k++) {
-				const struct kc_device_health *h = &s->resources[j].devices[k];
+				const char *msg;
+				enum kc_health h = kc_device_health(&s->resources[j], k, &msg);
 
-				fprintf(f, "   device %s health=%d msg=%s\n", h->resource_id, h->health, h->message);
+				fprintf(f, "   device %s health=%d msg=%s\n", s->resources[j].ids[k], h, msg);
 			}
 		}
 	}
@@ -777,6 +778,42 @@ static void test_owners_and_uids(void **state)
 	kc_object_free(p);
 }
 
+/* A plainly Healthy device is only its ID; any other has a note, in device order. */
+static void test_device_notes(void **state)
+{
+	static const char json[] =
+		"{\"status\":{\"containerStatuses\":[{\"name\":\"c\",\"allocatedResourcesStatus\":[{\"name\":\"x.io/gpu\","
+		"\"resources\":[{\"resourceID\":\"g0\",\"health\":\"Healthy\"},"
+		"{\"message\":\"XID 79\",\"resourceID\":\"g1\",\"health\":\"Unhealthy\"},"
+		"{\"resourceID\":\"g2\",\"health\":\"Healthy\",\"message\":\"recovered\"},"
+		"{\"resourceID\":\"g3\"},{\"resourceID\":\"g4\",\"health\":\"Unknown\"},"
+		"{\"resourceID\":\"g5\",\"health\":\"Healthy\"}]}]}]}}";
+	struct kc_decode_ctx ctx = { intern, NULL };
+	const struct kc_resource_status *rs;
+	struct kc_pod *p = NULL;
+	const char *msg;
+
+	(void)state;
+	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, strlen(json), (void **)&p, NULL), 0);
+	assert_int_equal(p->n_statuses, 1);
+	rs = &p->statuses[0].resources[0];
+	assert_int_equal(rs->n_devices, 6);
+	assert_string_equal(rs->ids[5], "g5");
+	assert_int_equal(rs->n_notes, 4);
+	assert_int_equal(rs->notes[0].index, 1);
+	assert_int_equal(rs->notes[3].index, 4);
+	assert_int_equal(kc_device_health(rs, 0, &msg), KC_HEALTH_HEALTHY);
+	assert_string_equal(msg, "");
+	assert_int_equal(kc_device_health(rs, 1, &msg), KC_HEALTH_UNHEALTHY);
+	assert_string_equal(msg, "XID 79");
+	assert_int_equal(kc_device_health(rs, 2, &msg), KC_HEALTH_HEALTHY);
+	assert_string_equal(msg, "recovered");
+	assert_int_equal(kc_device_health(rs, 3, NULL), KC_HEALTH_UNSET);
+	assert_int_equal(kc_device_health(rs, 4, NULL), KC_HEALTH_UNKNOWN);
+	assert_int_equal(kc_device_health(rs, 5, NULL), KC_HEALTH_HEALTHY);
+	kc_object_free(p);
+}
+
 /* A decimal resourceVersion is its own key; any other text is a hash apart from every number. */
 static void test_rv_key(void **state)
 {
@@ -1162,6 +1199,7 @@ int main(void)
 		cmocka_unit_test(test_owners_and_uids),
 		cmocka_unit_test(test_requests_and_limits),
 		cmocka_unit_test(test_rv_key),
+		cmocka_unit_test(test_device_notes),
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed),
 		cmocka_unit_test(test_watch_long_lines),

@@ -70,7 +70,7 @@ static void test_node_state(void **state)
 	assert_int_equal(unh, 1);
 
 	/* Another device: the pattern does not name it. */
-	pod->statuses[0].resources[0].devices[0].resource_id = "0000:af:00.0";
+	pod->statuses[0].resources[0].ids[0] = "0000:af:00.0";
 	assert_int_equal(eval(h, p, pod, 6000, &hits), 0);
 	assert_null(hits);
 

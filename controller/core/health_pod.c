@@ -161,16 +161,17 @@ static void eval_pod_health(const struct policy *p, const struct kc_pod *pod, st
 
 			if (!policy_is_device_resource(p, rs->name))
 				continue;
-			for (uint32_t k = 0; k < rs->n_devices; k++) {
-				const struct kc_device_health *d = &rs->devices[k];
+			/* A plainly Healthy device has no note (kc_objects.h). */
+			for (uint32_t k = 0; k < rs->n_notes; k++) {
+				const struct kc_device_note *d = &rs->notes[k];
+				const char *id = d->index < rs->n_devices ? rs->ids[d->index] : "";
 
 				if (d->health == KC_HEALTH_UNHEALTHY)
-					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, d->resource_id,
-						"Unhealthy",
+					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, id, "Unhealthy",
 						kc_xstrdup(*d->message ? d->message : "reported Unhealthy"),
 						0, true, p->pod_health_for_ms);
 				else if (d->health == KC_HEALTH_UNKNOWN && p->pod_health_unknown_enabled)
-					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, d->resource_id, "Unknown",
+					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, id, "Unknown",
 						kc_xstrdup(*d->message ? d->message : "reported Unknown"), 0,
 						true, p->pod_health_unknown_for_ms);
 			}
@@ -206,10 +207,9 @@ static void eval_node_conditions(const struct policy *p, const struct kc_pod *po
 						continue;
 					for (uint32_t d = 0; d < rs->n_devices; d++)
 						for (size_t k = 0; k < c->n_ids; k++)
-							if (strcmp(rs->devices[d].resource_id, c->ids[k]) == 0) {
+							if (strcmp(rs->ids[d], c->ids[k]) == 0) {
 								add_hit(hs, HEALTH_NODE_CONDITION, rs->name,
-									rs->devices[d].resource_id,
-									"unhealthy",
+									rs->ids[d], "unhealthy",
 									kc_xasprintf("%s: %s", c->key,
 										     c->message),
 									c->id_first_seen[k], false, pc->for_ms);
@@ -586,8 +586,8 @@ size_t health_pod_devices(const struct policy *p, const struct kc_pod *pod, cons
 				if (strcmp(cs->resources[r].name, held[i].name) != 0)
 					continue;
 				for (uint32_t d = 0; d < cs->resources[r].n_devices; d++, n++)
-					cb(held[i].name, cs->resources[r].devices[d].resource_id,
-					   health_word(cs->resources[r].devices[d].health), userdata);
+					cb(held[i].name, cs->resources[r].ids[d],
+					   health_word(kc_device_health(&cs->resources[r], d, NULL)), userdata);
 			}
 		}
 		if (n == before) {

@@ -257,13 +257,22 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 			const struct kc_resource_status *r = &s->resources[j];
 
 			fuzz_interned(d, "resource", r->name);
-			fuzz_array(d, r->devices, r->n_devices, sizeof(*r->devices));
+			fuzz_array(d, r->ids, r->n_devices, sizeof(*r->ids));
+			fuzz_array(d, r->notes, r->n_notes, sizeof(*r->notes));
+			/* Notes are of distinct devices, in the order of their index, never plainly Healthy. */
+			for (uint32_t k = 0; k < r->n_notes; k++) {
+				FUZZ_CHECK(r->notes[k].index < r->n_devices);
+				FUZZ_CHECK(k == 0 || r->notes[k - 1].index < r->notes[k].index);
+				FUZZ_CHECK(r->notes[k].health != KC_HEALTH_HEALTHY || *r->notes[k].message);
+			}
 			for (uint32_t k = 0; k < r->n_devices; k++) {
-				/* Interned by kc_decode_schema.c, though kc_objects.h does not say so. */
-				fuzz_interned(d, "dev", r->devices[k].resource_id);
-				fuzz_message(d, r->devices[k].message);
-				FUZZ_CHECK(r->devices[k].health <= KC_HEALTH_UNKNOWN);
-				fprintf(d->f, " health=%d\n", r->devices[k].health);
+				const char *msg;
+				enum kc_health h = kc_device_health(r, k, &msg);
+
+				fuzz_interned(d, "dev", r->ids[k]);
+				fuzz_message(d, msg);
+				FUZZ_CHECK(h <= KC_HEALTH_UNKNOWN);
+				fprintf(d->f, " health=%d\n", h);
 			}
 		}
 	}
