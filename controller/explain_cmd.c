@@ -21,6 +21,7 @@
 #include "kc_reflector.h"
 #include "kc_util.h"
 #include "options.h"
+#include "quarantine.h"
 
 #define DEFAULT_TIMEOUT_MS 60000u
 
@@ -29,7 +30,10 @@ struct cmd {
 	struct kc_client *client;
 	struct kc_intern *intern;
 	struct kc_decode_opts decode;
-	struct kc_reflector *rs[4]; /* pods, nodes, then claims and slices (with dra, once discovery chose) */
+	/* pods, nodes, then claims and slices (with dra, once discovery chose), then the DeviceTaintRules of
+	 * others where served */
+	struct kc_reflector *rs[5];
+	struct kc_reflector *rules; /* rs[4] once started; NULL again if it could not list them */
 	size_t n_rs, n_listed;
 	struct api_discovery *discovery; /* with dra: which resource.k8s.io versions to list, if any */
 	bool dra_decided;		 /* discovery answered (rs[2], rs[3] started if served) */
@@ -44,8 +48,8 @@ static void usage(FILE *out)
 	fputs("Usage: device-descheduler explain NAMESPACE/POD --policy-config-file FILE [flags]\n\n"
 	      "Says what the controller would do with one pod, and why: each device it holds, each\n"
 	      "signal's verdict, each filter, the circuit breaker, and the decision. Read-only: it\n"
-	      "lists pods and nodes (and ResourceClaims and ResourceSlices with devices.dra) once and\n"
-	      "needs only list permission. Exit status 0 when the pod was explained, 1 when it does\n"
+	      "lists pods and nodes (and ResourceClaims, ResourceSlices and DeviceTaintRules with\n"
+	      "devices.dra) once and needs only list permission. Exit status 0 when the pod was explained, 1 when it does\n"
 	      "not exist or the API cannot be read, 2 for bad flags or a bad policy.\n\n"
 	      "Flags:\n"
 	      "  -o, --output string\n      Output format: text or json (default \"text\")\n"
@@ -148,6 +152,25 @@ static void on_timeout(uv_timer_t *t)
 	uv_stop(&c->loop);
 }
 
+/*
+ * The DeviceTaintRules are read like the daemon reads them, but a role with
+ * list permission on the other kinds only (what explain asks for) may be
+ * refused them: then the pod is explained without them, and the output says
+ * so on stderr, instead of waiting for --timeout.
+ */
+static void on_list_error(struct kc_reflector *r, long http_status, void *ud)
+{
+	struct cmd *c = ud;
+
+	if (r != c->rules || (http_status != 401 && http_status != 403 && http_status != 404))
+		return;
+	kc_log_warn("explain: cannot list DeviceTaintRules (HTTP %ld): explained without them", http_status);
+	kc_reflector_stop(r);
+	c->rules = NULL;
+	if (++c->n_listed == c->n_rs && (!c->discovery || c->dra_decided))
+		uv_stop(&c->loop);
+}
+
 /* path: NULL for the type's own, or the DRA version discovery chose. */
 static int start_list(struct cmd *c, const struct kc_type *type, const char *path)
 {
@@ -160,7 +183,11 @@ static int start_list(struct cmd *c, const struct kc_type *type, const char *pat
 	o.path = path;
 	o.decode = &c->decode;
 	o.on_synced = on_listed;
+	o.on_error = on_list_error;
 	o.userdata = c;
+	/* Our own fences are no signal (as in the daemon). */
+	if (type == &kc_type_device_taint_rule)
+		o.label_selector = QUARANTINE_FOREIGN_RULES;
 	err = kc_reflector_new(c->client, c->intern, &o, r);
 	if (err < 0)
 		return err;
@@ -188,6 +215,15 @@ static void on_discovery(const struct kc_dra_versions *v, void *ud)
 			kc_log_error("explain: cannot list ResourceClaims and ResourceSlices: %s", strerror(-r));
 		free(claims);
 		free(slices);
+		if (r == 0 && v->taint_rules) {
+			char *rules = kc_xasprintf("/apis/%s/%s/devicetaintrules", KC_DRA_GROUP, v->taint_rules);
+
+			if ((r = start_list(c, &kc_type_device_taint_rule, rules)) < 0)
+				kc_log_error("explain: cannot list DeviceTaintRules: %s", strerror(-r));
+			else
+				c->rules = c->rs[4];
+			free(rules);
+		}
 	} else {
 		kc_log_info(1, "explain: resource.k8s.io is not served: no DRA signals");
 	}
@@ -466,10 +502,11 @@ static int list_and_explain(struct cmd *c, const struct args *a, const struct po
 		r = 1;
 	}
 	if (r == 0) {
-		const struct kc_store *claims = c->n_rs == 4 ? kc_reflector_store(c->rs[2]) : NULL;
-		const struct kc_store *slices = c->n_rs == 4 ? kc_reflector_store(c->rs[3]) : NULL;
+		const struct kc_store *claims = c->n_rs >= 4 ? kc_reflector_store(c->rs[2]) : NULL;
+		const struct kc_store *slices = c->n_rs >= 4 ? kc_reflector_store(c->rs[3]) : NULL;
+		const struct kc_store *rules = c->rules ? kc_reflector_store(c->rules) : NULL;
 
-		if (explain_pod(p, kc_reflector_store(c->rs[0]), kc_reflector_store(c->rs[1]), claims, slices, a->ns,
+		if (explain_pod(p, kc_reflector_store(c->rs[0]), kc_reflector_store(c->rs[1]), claims, slices, rules, a->ns,
 				a->name, kc_wall_ms() / 1000, &e) < 0) {
 			fprintf(stderr, "device-descheduler explain: pod %s/%s not found\n", a->ns, a->name);
 			r = 1;

@@ -1,8 +1,8 @@
 /*
  * device-descheduler: the daemon.  This file parses flags, loads the policy
  * and the client configuration, and wires the parts together on one libuv
- * loop: the reflectors for pods, nodes, ResourceClaims and ResourceSlices feed
- * their changes to the core; the action runner (actions.c) carries out the
+ * loop: the reflectors for pods, nodes, ResourceClaims, ResourceSlices and
+ * the DeviceTaintRules of others feed their changes to the core; the action runner (actions.c) carries out the
  * core's actions; the policy watcher (policy_watch.c) reloads the policy; the
  * metrics refresh (metrics_refresh.c) copies counters once a second; leader
  * election, probes and signals decide when we act and when we stop.
@@ -51,12 +51,13 @@ struct app {
 	struct kc_intern *intern;
 	struct kc_decode_opts decode;
 	struct kc_reflector *pods, *nodes, *claims, *slices;
+	struct kc_reflector *rules; /* DeviceTaintRules of others (never ours), with the DRA reflectors */
 	/* The policy whose device rules decide which pods the cache keeps (the current one). */
 	const struct policy *pod_policy;
 	/* The label keys its selector reads: the only labels the caches keep (decode.keep_labels). */
 	const char **label_keys;
 	struct api_discovery *discovery; /* which DRA versions the server serves */
-	const char *claims_version, *slices_version; /* of the running DRA reflectors */
+	const char *claims_version, *slices_version, *rules_version; /* of the running DRA reflectors */
 	bool dra_warned; /* the policy enables DRA on a cluster without it: said once */
 	struct core *core;
 	struct actions *actions;
@@ -167,12 +168,23 @@ static void check_synced(struct app *app)
 	}
 }
 
+/* The core's clocks: the loop's monotonic time, and the wall clock beside it (a claim's
+ * tolerationSeconds counts from a taint's timeAdded, a wall-clock time). */
+static uint64_t core_now(struct app *app)
+{
+	uint64_t now = uv_now(app->loop);
+
+	if (app->core)
+		core_set_wall_clock(app->core, kc_wall_ms(), now);
+	return now;
+}
+
 /* Every watched type: the store was updated, tell the core what changed. */
 static void on_change(struct kc_reflector *r, enum kc_delta d, const void *obj, const void *old, void *ud)
 {
 	struct app *app = ud;
 	const struct kc_type *t = kc_reflector_type(r);
-	uint64_t now = uv_now(app->loop);
+	uint64_t now = core_now(app);
 
 	if (t == &kc_type_pod)
 		core_pod_changed(app->core, (int)d, obj, old, now);
@@ -182,6 +194,8 @@ static void on_change(struct kc_reflector *r, enum kc_delta d, const void *obj, 
 		core_claim_changed(app->core, (int)d, obj, old, now);
 	else if (t == &kc_type_resource_slice)
 		core_slice_changed(app->core, (int)d, obj, old, now);
+	else if (t == &kc_type_device_taint_rule)
+		core_rule_changed(app->core, (int)d, obj, old, now);
 	schedule_pump(app);
 }
 
@@ -196,14 +210,20 @@ static void on_synced(struct kc_reflector *r, void *ud)
  * rules: only they can ever be evicted, and at the largest clusters most pods
  * hold none.  The reflector counts the others without storing them.
  */
-/* The core reads no pod condition: the cache keeps none (kc_decode_opts.keep_pod_conditions). */
-static const char *const no_pod_conditions[] = {NULL};
-
 static bool keep_pod(const void *obj, void *ud)
 {
 	struct app *app = ud;
 
 	return health_pod_holds_device(app->pod_policy, obj);
+}
+
+/* Within a kept pod, the decoder keeps only the containers and statuses of devices under the
+ * same policy (kc_decode_opts.is_device); a reload that widens it relists the pods. */
+static bool is_device(const char *resource, void *ud)
+{
+	struct app *app = ud;
+
+	return policy_is_device_resource(app->pod_policy, resource);
 }
 
 /* A LIST or WATCH of a DRA resource got 404: the version may be gone, so discovery looks again. */
@@ -212,7 +232,8 @@ static void on_reflector_error(struct kc_reflector *r, long http_status, void *u
 	struct app *app = ud;
 	const struct kc_type *t = kc_reflector_type(r);
 
-	if (http_status == 404 && (t == &kc_type_resource_claim || t == &kc_type_resource_slice))
+	if (http_status == 404 &&
+	    (t == &kc_type_resource_claim || t == &kc_type_resource_slice || t == &kc_type_device_taint_rule))
 		api_discovery_refresh(app->discovery, "HTTP 404 from a DRA LIST or WATCH");
 }
 
@@ -231,6 +252,9 @@ static int start_reflector_at(struct app *app, const struct kc_type *type, const
 	o.watch_list = true;
 	if (type == &kc_type_pod)
 		o.keep = keep_pod;
+	/* Our own fences are no signal: the server leaves them out of the list and the watch. */
+	if (type == &kc_type_device_taint_rule)
+		o.label_selector = QUARANTINE_FOREIGN_RULES;
 	o.stall_timeout_ms = app->opts.stall_timeout_ms;
 	o.decode = &app->decode;
 	o.on_change = on_change;
@@ -259,6 +283,33 @@ static int start_dra_reflector(struct app *app, const struct kc_type *type, cons
 
 /* ---- policy ------------------------------------------------------------------ */
 
+/* Watches the DeviceTaintRules of others in version (NULL: stops), moving when the version changes. */
+static void set_rules(struct app *app, const char *version)
+{
+	int r;
+
+	if (app->rules && version && strcmp(app->rules_version, version) == 0)
+		return;
+	if (app->rules) {
+		core_set_rule_store(app->core, NULL, core_now(app));
+		kc_reflector_free(app->rules);
+		app->rules = NULL;
+		if (!version)
+			kc_log_info(0, "no longer watching DeviceTaintRules");
+	}
+	if (!version)
+		return;
+	if ((r = start_dra_reflector(app, &kc_type_device_taint_rule, version, &app->rules)) < 0) {
+		kc_log_error("the DeviceTaintRule cache cannot start: %s", strerror(-r));
+		kc_reflector_free(app->rules);
+		app->rules = NULL;
+		return;
+	}
+	app->rules_version = version;
+	core_set_rule_store(app->core, kc_reflector_store(app->rules), core_now(app));
+	kc_log_info(0, "watching DeviceTaintRules (%s/%s) but ours", KC_DRA_GROUP, version);
+}
+
 /*
  * Watches ResourceClaims and ResourceSlices when the policy wants DRA (on:
  * devices.dra) and discovery found the API served, in the version it chose;
@@ -280,6 +331,7 @@ static void set_dra(struct app *app, bool on)
 	if (served)
 		app->dra_warned = false;
 	on = on && served;
+	set_rules(app, on ? v->taint_rules : NULL);
 	if (on == (app->claims != NULL) &&
 	    (!on || (strcmp(app->claims_version, v->claims) == 0 && strcmp(app->slices_version, v->slices) == 0)))
 		return;
@@ -382,7 +434,7 @@ static void on_stopped_leading(void *ud)
 static void on_metrics_timer(uv_timer_t *t)
 {
 	struct app *app = kc_container_of(t, struct app, metrics_timer);
-	struct kc_reflector *rs[] = {app->pods, app->nodes, app->claims, app->slices};
+	struct kc_reflector *rs[] = {app->pods, app->nodes, app->claims, app->slices, app->rules};
 	struct metrics_refresh_watch w[KC_ARRAY_SIZE(rs)] = {{0}};
 	struct procstat ps;
 
@@ -453,7 +505,7 @@ static void close_handle(uv_handle_t *h)
 static void on_client_closed(void *ud)
 {
 	struct app *app = ud;
-	struct kc_reflector **rs[] = {&app->pods, &app->nodes, &app->claims, &app->slices};
+	struct kc_reflector **rs[] = {&app->pods, &app->nodes, &app->claims, &app->slices, &app->rules};
 
 	app->client = NULL;
 	app->discovery = api_discovery_free(app->discovery);
@@ -486,6 +538,8 @@ static void finish_shutdown(struct app *app)
 		kc_reflector_stop(app->claims);
 	if (app->slices)
 		kc_reflector_stop(app->slices);
+	if (app->rules)
+		kc_reflector_stop(app->rules);
 	uv_timer_stop(&app->metrics_timer);
 	if (app->http)
 		httpserver_close(app->http, NULL, NULL);
@@ -681,8 +735,9 @@ int main(int argc, char **argv)
 
 	app->intern = kc_intern_new();
 	app->decode.keep_annotations = core_keep_annotations;
-	app->decode.keep_pod_conditions = no_pod_conditions;
 	app->decode.max_message = 1024;
+	app->decode.is_device = is_device;
+	app->decode.device_userdata = app;
 	/* The stores exist before the core; the reflectors fill them once started.  The DRA
 	 * reflectors wait for discovery, which says whether and in which version to watch. */
 	app->pod_policy = policy_watch_policy(app->policy);
@@ -696,6 +751,7 @@ int main(int argc, char **argv)
 	}
 	app->core = core_new(policy_watch_policy(app->policy), kc_reflector_store(app->pods),
 			     kc_reflector_store(app->nodes), NULL, NULL);
+	core_now(app);
 	{
 		struct api_discovery_options dopts = {0};
 

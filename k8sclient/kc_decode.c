@@ -291,10 +291,10 @@ static int end_line(struct kc_watch_decoder *w)
 		if (!ev.object)
 			return kc_error_set(&w->err, w->d.err, "%s watch: %s",
 					    w->d.t->kind, w->d.errmsg);
-		ev.resource_version = ((struct kc_meta *)ev.object)->resource_version;
+		ev.resource_version = w->d.rv;
 		break;
 	case KC_WATCH_BOOKMARK:
-		ev.resource_version = w->d.h.meta.resource_version;
+		ev.resource_version = w->d.rv;
 		ev.initial_events_end = w->d.initial_events_end;
 		break;
 	case KC_WATCH_ERROR:

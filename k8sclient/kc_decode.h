@@ -22,9 +22,18 @@ struct kc_decode_opts {
 	/* NULL-terminated lists.  labels: NULL keeps all; annotations: NULL keeps none. */
 	const char *const *keep_labels;
 	const char *const *keep_annotations;
-	/* Pod condition types kept; NULL keeps Ready and DisruptionTarget. */
-	const char *const *keep_pod_conditions;
 	size_t max_message;  /* condition and health messages are cut to this; 0 = 1024 */
+	/*
+	 * Pods: whether a resource name ("nvidia.com/gpu", or "claim:<claim>/<request>" in
+	 * allocatedResourcesStatus) counts as a device; NULL counts every one and drops nothing.
+	 * With it a pod keeps only what a device controller reads: the containers that hold a
+	 * device (a request or limit above zero of a device resource, or a DRA claim) with only
+	 * those requests and limits, the allocatedResourcesStatus entries of device resources
+	 * that list devices, and the statuses of kept containers or with such an entry.  Called
+	 * once a pod is complete (status may come before spec), with interned names.
+	 */
+	bool (*is_device)(const char *resource, void *userdata);
+	void *device_userdata;
 };
 
 struct kc_decode_ctx {
@@ -33,6 +42,14 @@ struct kc_decode_ctx {
 	 * object begins, so its owner may change it between objects (and free the lists it replaced). */
 	const struct kc_decode_opts *opts;
 };
+
+/*
+ * The kc_meta.rv_key of a resourceVersion: a decimal number below 2^63
+ * without leading zeros is itself; any other text (resourceVersions are
+ * opaque) is a 64-bit hash with the top bit set, so two keys are equal iff
+ * the texts are (for hashed ones: but for a 2^-63 chance).  "" is 0.
+ */
+uint64_t kc_decode_rv_key(const char *rv, size_t len);
 
 /*
  * Decodes one whole object document.  On success *ret_obj is a new object
@@ -84,7 +101,8 @@ struct kc_watch_event {
 	/* ADDED, MODIFIED, DELETED: the object; the callback takes ownership
 	 * (set ev->object = NULL after taking it, or leave it and the decoder frees it). */
 	void *object;
-	/* The object's (or bookmark's) metadata.resourceVersion; valid during the callback. */
+	/* The object's (or bookmark's) metadata.resourceVersion; valid during the callback
+	 * (the object keeps only kc_meta.rv_key). */
 	const char *resource_version;
 	/* ERROR: the Status carried in "object" (code 410 = Gone/Expired). */
 	struct kc_status status;

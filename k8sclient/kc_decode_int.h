@@ -28,10 +28,10 @@ enum {
 	T_KEY, T_VALUE, T_EFFECT, T_ADDED,
 	X_SPEC, X_STATUS,
 	/* pod */
-	P_NODE, P_RESTART, P_PRIO, P_GRACE, P_CONT, P_INITCONT, PC_NAME, PC_RES, PC_REQ, PC_LIM,
-	P_SCLAIM, PSC_NAME, PSC_CLAIM, P_PHASE, P_CONDS, P_CSTAT, P_ICSTAT,
+	P_NODE, P_PRIO, P_CONT, P_INITCONT, PC_NAME, PC_RES, PC_REQ, PC_LIM,
+	P_SCLAIM, PSC_NAME, PSC_CLAIM, P_PHASE, P_CSTAT, P_ICSTAT,
 	CS_NAME, CS_RESTARTS, CS_STATE, CS_WAITING, CS_W_REASON, CS_RUNNING, CS_TERM,
-	CS_T_EXIT, CS_T_REASON, CS_T_FIN, CS_LAST, CS_LTERM, CS_L_EXIT, CS_L_REASON, CS_L_FIN,
+	CS_T_EXIT, CS_T_REASON, CS_LAST, CS_LTERM, CS_L_EXIT,
 	CS_ARS, RS_NAME, RS_RES, DH_ID, DH_HEALTH, DH_MSG, P_CLST, PCS_NAME, PCS_CLAIM,
 	PC_CLAIMS, PCC_NAME, CS_READY,
 	/* node */
@@ -39,8 +39,11 @@ enum {
 	/* resource claim */
 	RC_ALLOC, X_ADEV, RC_RESULT, RR_REQ, RR_DRIVER, RR_POOL, RR_DEVICE,
 	RC_DEVSTAT, DS_DRIVER, DS_POOL, DS_DEVICE, DS_CONDS, RC_RESV, CO_RES, CO_NAME, CO_UID,
+	RR_TOL, TL_KEY, TL_OP, TL_VALUE, TL_EFFECT, TL_SECS,
 	/* resource slice */
 	SL_DRIVER, SL_NODE, X_POOL, SL_POOL, SL_ALL, SL_DEV, SD_NAME, SD_TAINTS, X_BASIC,
+	/* device taint rule */
+	DR_SEL, DR_DRIVER, DR_POOL, DR_DEVICE, DR_TAINT,
 	/* list and watch envelopes, and the Status of watch ERROR events */
 	X_LMETA, L_RV, L_CONT, L_ITEM, W_TYPE, W_OBJ,
 	ST_CODE, ST_STATUS, ST_REASON, ST_MESSAGE, X_DETAILS, ST_RETRY,
@@ -62,7 +65,15 @@ struct chunk {
 	char data[];
 };
 
-enum kind { K_POD, K_NODE, K_CLAIM, K_SLICE };
+/* A device of allocatedResourcesStatus as decoded; the layout makes it an ID and, unless
+ * it is plainly Healthy, a kc_device_note. */
+struct dec_device {
+	const char *id;
+	const char *message;
+	enum kc_health health;
+};
+
+enum kind { K_POD, K_NODE, K_CLAIM, K_SLICE, K_RULE };
 
 struct kc_decoder_ops {
 	enum kind kind;
@@ -79,8 +90,9 @@ struct dec {
 	const struct kc_decode_opts *opts; /* borrowed; read again as each object begins */
 	const char *const *keep_labels;
 	const char *const *keep_annotations;
-	const char *const *keep_conds;
 	size_t max_message;
+	bool (*is_device)(const char *resource, void *userdata);
+	void *device_userdata;
 	enum layer layer;
 	int err;
 	char errmsg[256];
@@ -91,13 +103,15 @@ struct dec {
 		struct kc_node node;
 		struct kc_resource_claim claim;
 		struct kc_resource_slice slice;
+		struct kc_device_taint_rule rule;
 	} h;
+	const char *rv;    /* metadata.resourceVersion (arena), for kc_watch_event */
 	bool mirror;
 	bool initial_events_end; /* annotation k8s.io/initial-events-end: "true" (WatchList bookmarks) */
 	/* Only struct vec members: dec_vecs() walks them as an array. */
 	struct {
 		struct vec labels, annots, owners, conds, taints, qa, qb, containers, statuses, resstat,
-			devhealth, sclaims, clst, results, devstat, consumers, sdevs;
+			devhealth, sclaims, clst, results, devstat, consumers, sdevs, tols;
 	} v;
 
 	struct chunk *chunks;  /* the first chunk is kept between objects */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kc_decode_int.h"
+#include "kc_hash.h"
 
 /* Every vector and the string arena are bounded: input cannot grow them
  * further.  etcd refuses objects over 1.5 MB, so real objects stay far below. */
@@ -22,6 +23,23 @@
 #define DEFAULT_MAX_MESSAGE 1024
 
 /* ---- scratch area ----------------------------------------------------------- */
+
+uint64_t kc_decode_rv_key(const char *rv, size_t len)
+{
+	uint64_t v = 0;
+
+	if (len == 0)
+		return 0;
+	if (rv[0] != '0' && len <= 19) {
+		size_t i;
+
+		for (i = 0; i < len && rv[i] >= '0' && rv[i] <= '9'; i++)
+			v = v * 10 + (uint64_t)(rv[i] - '0');
+		if (i == len && v < (1ULL << 63))
+			return v;
+	}
+	return kc_hash_bytes(0x72766b6579ULL, rv, len) | 1ULL << 63;
+}
 
 static void vec_init(struct vec *v, size_t elsz)
 {
@@ -100,8 +118,6 @@ static void arena_reset(struct dec *d)
 	d->arena_used = 0;
 }
 
-static const char *const default_pod_conditions[] = { "Ready", "DisruptionTarget", NULL };
-
 /* Read as each object begins: the owner may change the options between objects (a policy reload). */
 static void read_opts(struct dec *d)
 {
@@ -109,8 +125,9 @@ static void read_opts(struct dec *d)
 
 	d->keep_labels = o ? o->keep_labels : NULL;
 	d->keep_annotations = o ? o->keep_annotations : NULL;
-	d->keep_conds = o && o->keep_pod_conditions ? o->keep_pod_conditions : default_pod_conditions;
 	d->max_message = o && o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
+	d->is_device = o ? o->is_device : NULL;
+	d->device_userdata = o ? o->device_userdata : NULL;
 }
 
 void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_ctx *ctx, enum layer layer)
@@ -131,13 +148,14 @@ void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_
 	vec_init(&d->v.containers, sizeof(struct kc_container));
 	vec_init(&d->v.statuses, sizeof(struct kc_container_status));
 	vec_init(&d->v.resstat, sizeof(struct kc_resource_status));
-	vec_init(&d->v.devhealth, sizeof(struct kc_device_health));
+	vec_init(&d->v.devhealth, sizeof(struct dec_device));
 	vec_init(&d->v.sclaims, sizeof(struct kc_claim_ref));
 	vec_init(&d->v.clst, sizeof(struct kc_claim_ref));
 	vec_init(&d->v.results, sizeof(struct kc_device_result));
 	vec_init(&d->v.devstat, sizeof(struct kc_device_status));
 	vec_init(&d->v.consumers, sizeof(struct kc_consumer));
 	vec_init(&d->v.sdevs, sizeof(struct kc_slice_device));
+	vec_init(&d->v.tols, sizeof(struct kc_toleration));
 }
 
 static struct vec *dec_vecs(struct dec *d, size_t *n)
@@ -168,14 +186,17 @@ void kc_dec_reset(struct dec *d)
 		v[i].n = 0;
 	arena_reset(d);
 	memset(&d->h, 0, sizeof(d->h));
-	d->h.meta.ns = d->h.meta.name = d->h.meta.uid = d->h.meta.resource_version = "";
+	d->h.meta.ns = d->h.meta.name = d->h.meta.uid = d->rv = "";
 	switch (d->t->ops->kind) {
 	case K_POD:
 		d->h.pod.node_name = "";
-		d->h.pod.grace_period_s = -1;
 		break;
 	case K_SLICE:
 		d->h.slice.driver = d->h.slice.pool = d->h.slice.node_name = "";
+		break;
+	case K_RULE:
+		d->h.rule.driver = d->h.rule.pool = d->h.rule.device = "";
+		d->h.rule.taint = (struct kc_taint){ "", "", "", 0 };
 		break;
 	case K_NODE:
 	case K_CLAIM:
@@ -219,6 +240,20 @@ static void *blk_arr(struct blk *b, const struct vec *v, uint32_t from, uint32_t
 	return p;
 }
 
+/* Room for sz bytes of array, 8-byte aligned; NULL in the sizing pass. */
+static void *blk_alloc(struct blk *b, size_t sz)
+{
+	void *p = NULL;
+
+	if (sz == 0)
+		return NULL;
+	b->a = ALIGN8(b->a);
+	if (b->base)
+		p = b->base + b->a;
+	b->a += sz;
+	return p;
+}
+
 static const char *blk_str(struct blk *b, const char *s)
 {
 	size_t len;
@@ -245,12 +280,12 @@ static const char *blk_str(struct blk *b, const char *s)
 
 static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 {
+	const char *dash = strrchr(d->h.meta.name, '-');
 	struct kc_kv *kv;
 	struct kc_owner_ref *o;
 
 	PUT(m->name, blk_str(b, d->h.meta.name));
 	PUT(m->uid, blk_str(b, d->h.meta.uid));
-	PUT(m->resource_version, blk_str(b, d->h.meta.resource_version));
 	kv = blk_arr(b, &d->v.labels, 0, d->v.labels.n);
 	for (uint32_t i = 0; i < d->v.labels.n; i++)
 		PUT(kv[i].value, blk_str(b, ((struct kc_kv *)vec_at(&d->v.labels, i))->value));
@@ -268,9 +303,20 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	o = blk_arr(b, &d->v.owners, 0, d->v.owners.n);
 	for (uint32_t i = 0; i < d->v.owners.n; i++) {
 		const struct kc_owner_ref *so = vec_at(&d->v.owners, i);
+		const char *text = kc_uid_text(&so->uid);
 
-		PUT(o[i].name, blk_str(b, so->name));
-		PUT(o[i].uid, blk_str(b, so->uid));
+		/* A pod is most often named <owner>-<suffix>: no copy of the owner's name then. */
+		if (*so->name && dash && (size_t)(dash - d->h.meta.name) == strlen(so->name) &&
+		    strncmp(d->h.meta.name, so->name, (size_t)(dash - d->h.meta.name)) == 0)
+			PUT(o[i].name, NULL);
+		else
+			PUT(o[i].name, blk_str(b, so->name));
+		if (text && *text) {
+			const char *copy = blk_str(b, text);
+
+			if (b->base)
+				kc_uid_set_text(&o[i].uid, copy);
+		}
 	}
 	if (b->base) {
 		m->owners = o;
@@ -296,6 +342,43 @@ static struct kc_taint *layout_taints(struct dec *d, struct blk *b, uint32_t fro
 	return t;
 }
 
+/* A device that is plainly Healthy is only its ID; the others get a note. */
+static bool noted(const struct dec_device *dev)
+{
+	return dev->health != KC_HEALTH_HEALTHY || *dev->message;
+}
+
+/* The IDs and notes of one allocatedResourcesStatus entry (r is NULL in the sizing pass). */
+static void layout_devices(struct blk *b, struct kc_resource_status *r, const struct dec_device *dev, uint32_t n)
+{
+	const char **ids = blk_alloc(b, n * sizeof(*ids));
+	struct kc_device_note *notes;
+	uint16_t n_notes = 0;
+
+	for (uint32_t m = 0; m < n; m++) {
+		if (ids)
+			ids[m] = dev[m].id;
+		n_notes += noted(&dev[m]);
+	}
+	notes = blk_alloc(b, n_notes * sizeof(*notes));
+	n_notes = 0;
+	for (uint32_t m = 0; m < n; m++) {
+		const char *msg;
+
+		if (!noted(&dev[m]))
+			continue;
+		msg = blk_str(b, dev[m].message);
+		if (notes)
+			notes[n_notes] = (struct kc_device_note){ msg, (uint16_t)m, (uint8_t)dev[m].health };
+		n_notes++;
+	}
+	if (r) {
+		r->ids = ids;
+		r->notes = notes;
+		r->n_notes = n_notes;
+	}
+}
+
 /* Claims from the spec, completed by the status (generated claim names). */
 static void merge_claims(struct dec *d)
 {
@@ -317,28 +400,124 @@ static void merge_claims(struct dec *d)
 	}
 }
 
+/* ---- keeping only what a device controller reads ---------------------------- */
+
+static bool counts(const struct dec *d, const char *resource)
+{
+	return d->is_device(resource, d->device_userdata);
+}
+
+/* Moves the kept quantities of n at *from down to *to (to <= from); returns how many. */
+static uint32_t keep_quantities(struct dec *d, struct vec *q, uint32_t *from, uint32_t *to, uint32_t n)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct kc_quantity *x = vec_at(q, *from + i);
+
+		if (x->value > 0 && counts(d, x->name))
+			memmove(vec_at(q, *to + kept++), x, sizeof(*x));
+	}
+	*from += n;
+	*to += kept;
+	return kept;
+}
+
+static void filter_containers(struct dec *d)
+{
+	uint32_t qa = 0, wa = 0, w = 0;
+
+	for (uint32_t i = 0; i < d->v.containers.n; i++) {
+		struct kc_container c = *(struct kc_container *)vec_at(&d->v.containers, i);
+		uint32_t wa0 = wa;
+
+		c.n_requests = (uint16_t)keep_quantities(d, &d->v.qa, &qa, &wa, c.n_requests);
+		if (!c.n_requests && !*c.claim) {
+			wa = wa0;  /* a container without a device: its quantities go too */
+			continue;
+		}
+		*(struct kc_container *)vec_at(&d->v.containers, w++) = c;
+	}
+	d->v.containers.n = w;
+	d->v.qa.n = wa;
+}
+
+static bool container_kept(const struct dec *d, const struct kc_container_status *cs)
+{
+	for (uint32_t i = 0; i < d->v.containers.n; i++) {
+		const struct kc_container *c = vec_at(&d->v.containers, i);
+
+		if (c->init == cs->init && strcmp(c->name, cs->name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void filter_statuses(struct dec *d)
+{
+	uint32_t rs = 0, dh = 0, wrs = 0, wdh = 0, w = 0;
+
+	for (uint32_t i = 0; i < d->v.statuses.n; i++) {
+		struct kc_container_status cs = *(struct kc_container_status *)vec_at(&d->v.statuses, i);
+		uint32_t wrs0 = wrs, wdh0 = wdh, kept = 0;
+
+		for (uint32_t k = 0; k < cs.n_resources; k++) {
+			struct kc_resource_status r = *(struct kc_resource_status *)vec_at(&d->v.resstat, rs + k);
+
+			if (r.n_devices && counts(d, r.name)) {
+				memmove(vec_at(&d->v.devhealth, wdh), vec_at(&d->v.devhealth, dh),
+					(size_t)r.n_devices * d->v.devhealth.elsz);
+				*(struct kc_resource_status *)vec_at(&d->v.resstat, wrs++) = r;
+				wdh += r.n_devices;
+				kept++;
+			}
+			dh += r.n_devices;
+		}
+		rs += cs.n_resources;
+		cs.n_resources = (uint16_t)kept;
+		if (!kept && !container_kept(d, &cs)) {
+			wrs = wrs0;
+			wdh = wdh0;
+			continue;
+		}
+		*(struct kc_container_status *)vec_at(&d->v.statuses, w++) = cs;
+	}
+	d->v.statuses.n = w;
+	d->v.resstat.n = wrs;
+	d->v.devhealth.n = wdh;
+}
+
+/*
+ * With a device predicate (kc_decode_opts.is_device), drops what the
+ * controller never reads: containers without a device and the statuses that
+ * say nothing about one.  Run on the complete pod, since "status" may come
+ * before "spec" in the JSON.
+ */
+static void filter_pod(struct dec *d)
+{
+	if (!d->is_device)
+		return;
+	filter_containers(d);
+	filter_statuses(d);
+}
+
 static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 {
 	struct kc_container *c;
 	struct kc_container_status *cs;
 	struct kc_claim_ref *cl;
-	uint32_t qa = 0, qb = 0, rs = 0, dh = 0;
+	uint32_t qa = 0, rs = 0, dh = 0;
 
 	layout_meta(d, b, &p->meta);
 	c = blk_arr(b, &d->v.containers, 0, d->v.containers.n);
 	for (uint32_t i = 0; i < d->v.containers.n; i++) {
 		const struct kc_container *sc = vec_at(&d->v.containers, i);
-		struct kc_quantity *rq, *lq;
-
 		/* The name is interned: blk_arr copied the pointer. */
-		rq = blk_arr(b, &d->v.qa, qa, sc->n_requests);
-		lq = blk_arr(b, &d->v.qb, qb, sc->n_limits);
+		struct kc_quantity *rq = blk_arr(b, &d->v.qa, qa, sc->n_requests);
+
 		qa += sc->n_requests;
-		qb += sc->n_limits;
-		if (b->base) {
+		if (b->base)
 			c[i].requests = rq;
-			c[i].limits = lq;
-		}
 	}
 	cs = blk_arr(b, &d->v.statuses, 0, d->v.statuses.n);
 	for (uint32_t i = 0; i < d->v.statuses.n; i++) {
@@ -349,16 +528,9 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 		r = blk_arr(b, &d->v.resstat, rs, ss->n_resources);
 		for (uint32_t k = 0; k < ss->n_resources; k++) {
 			const struct kc_resource_status *sr = vec_at(&d->v.resstat, rs + k);
-			struct kc_device_health *h = blk_arr(b, &d->v.devhealth, dh, sr->n_devices);
 
-			for (uint32_t m = 0; m < sr->n_devices; m++) {
-				const struct kc_device_health *sh = vec_at(&d->v.devhealth, dh + m);
-
-				PUT(h[m].message, blk_str(b, sh->message));
-			}
+			layout_devices(b, b->base ? &r[k] : NULL, vec_at(&d->v.devhealth, dh), sr->n_devices);
 			dh += sr->n_devices;
-			if (b->base)
-				r[k].devices = h;
 		}
 		rs += ss->n_resources;
 		if (b->base)
@@ -373,16 +545,13 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 	}
 	if (b->base) {
 		p->containers = c;
-		p->n_containers = d->v.containers.n;
+		p->n_containers = (uint8_t)d->v.containers.n;
 		p->statuses = cs;
-		p->n_statuses = d->v.statuses.n;
+		p->n_statuses = (uint8_t)d->v.statuses.n;
 		p->claims = cl;
-		p->n_claims = d->v.sclaims.n;
+		p->n_claims = (uint8_t)d->v.sclaims.n;
 		p->is_mirror = d->mirror;
 	}
-	p->conditions = layout_conds(d, b, 0, d->v.conds.n);
-	if (b->base)
-		p->n_conditions = d->v.conds.n;
 }
 
 static void layout_node(struct dec *d, struct blk *b, struct kc_node *n)
@@ -412,15 +581,22 @@ static void layout_claim(struct dec *d, struct blk *b, struct kc_resource_claim 
 	struct kc_device_result *r;
 	struct kc_device_status *ds;
 	struct kc_consumer *co;
-	uint32_t cd = 0;
+	uint32_t cd = 0, tn = 0;
 
 	layout_meta(d, b, &c->meta);
 	r = blk_arr(b, &d->v.results, 0, d->v.results.n);
 	for (uint32_t i = 0; i < d->v.results.n; i++) {
 		const struct kc_device_result *s = vec_at(&d->v.results, i);
+		struct kc_toleration *tl = blk_arr(b, &d->v.tols, tn, s->n_tolerations);
 
 		PUT(r[i].request, blk_str(b, s->request));
 		PUT(r[i].device, blk_str(b, s->device));
+		/* Keys and effects are interned: blk_arr copied the pointers. */
+		for (uint32_t k = 0; k < s->n_tolerations; k++)
+			PUT(tl[k].value, blk_str(b, ((struct kc_toleration *)vec_at(&d->v.tols, tn + k))->value));
+		tn += s->n_tolerations;
+		if (b->base)
+			r[i].tolerations = tl;
 	}
 	ds = blk_arr(b, &d->v.devstat, 0, d->v.devstat.n);
 	for (uint32_t i = 0; i < d->v.devstat.n; i++) {
@@ -473,6 +649,23 @@ static void layout_slice(struct dec *d, struct blk *b, struct kc_resource_slice 
 	}
 }
 
+static void layout_rule(struct dec *d, struct blk *b, struct kc_device_taint_rule *r)
+{
+	const struct kc_taint *t = d->v.taints.n ? vec_at(&d->v.taints, 0) : NULL;
+
+	layout_meta(d, b, &r->meta);
+	PUT(r->device, blk_str(b, d->h.rule.device));
+	/* spec.taint is one object: its fields went to the taints vector's only element. */
+	if (t) {
+		PUT(r->taint.value, blk_str(b, t->value));
+		if (b->base) {
+			r->taint.key = t->key;
+			r->taint.effect = t->effect;
+			r->taint.time_added = t->time_added;
+		}
+	}
+}
+
 /* Sizes, allocates and fills the block; the head is copied from the scratch. */
 #define FINISH(name, type, field)                                                  \
 	static void *finish_##name(struct dec *d)                                  \
@@ -497,6 +690,7 @@ static void layout_slice(struct dec *d, struct blk *b, struct kc_resource_slice 
 FINISH(node, struct kc_node, node)
 FINISH(claim, struct kc_resource_claim, claim)
 FINISH(slice, struct kc_resource_slice, slice)
+FINISH(rule, struct kc_device_taint_rule, rule)
 
 FINISH(pod, struct kc_pod, pod)
 
@@ -505,6 +699,13 @@ static void *finish_pod_merged(struct dec *d)
 	merge_claims(d);
 	if (d->err)
 		return NULL;
+	filter_pod(d);
+	if (d->v.containers.n > UINT8_MAX || d->v.statuses.n > UINT8_MAX || d->v.sclaims.n > UINT8_MAX) {
+		snprintf(d->errmsg, sizeof(d->errmsg), "a pod keeps more than %u containers, statuses or claims",
+			 UINT8_MAX);
+		d->err = -EMSGSIZE;
+		return NULL;
+	}
 	return finish_pod(d);
 }
 
@@ -520,6 +721,8 @@ void *kc_dec_finish(struct dec *d)
 		return finish_claim(d);
 	case K_SLICE:
 		return finish_slice(d);
+	case K_RULE:
+		return finish_rule(d);
 	}
 	return NULL;
 }

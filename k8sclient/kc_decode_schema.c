@@ -71,16 +71,13 @@ static const struct kc_sax_field sclaim_f[] = {
 static const struct kc_sax_schema sclaim_s = SCHEMA(sclaim_f);
 static const struct kc_sax_field pod_spec_f[] = {
 	F("nodeName", STR, P_NODE, NULL), F("containers", ARR, P_CONT, &cont_s),
-	F("restartPolicy", STR, P_RESTART, NULL), F("priority", INT, P_PRIO, NULL),
-	F("terminationGracePeriodSeconds", INT, P_GRACE, NULL),
-	F("initContainers", ARR, P_INITCONT, &cont_s), F("resourceClaims", ARR, P_SCLAIM, &sclaim_s),
+	F("priority", INT, P_PRIO, NULL), F("initContainers", ARR, P_INITCONT, &cont_s), F("resourceClaims", ARR, P_SCLAIM, &sclaim_s),
 };
 static const struct kc_sax_schema pod_spec_s = SCHEMA(pod_spec_f);
 static const struct kc_sax_field waiting_f[] = { F("reason", STR, CS_W_REASON, NULL) };
 static const struct kc_sax_schema waiting_s = SCHEMA(waiting_f);
 static const struct kc_sax_field term_f[] = {
 	F("exitCode", INT, CS_T_EXIT, NULL), F("reason", STR, CS_T_REASON, NULL),
-	F("finishedAt", STR, CS_T_FIN, NULL),
 };
 static const struct kc_sax_schema term_s = SCHEMA(term_f);
 static const struct kc_sax_field state_f[] = {
@@ -88,10 +85,7 @@ static const struct kc_sax_field state_f[] = {
 	F("terminated", OBJ, CS_TERM, &term_s),
 };
 static const struct kc_sax_schema state_s = SCHEMA(state_f);
-static const struct kc_sax_field lterm_f[] = {
-	F("exitCode", INT, CS_L_EXIT, NULL), F("reason", STR, CS_L_REASON, NULL),
-	F("finishedAt", STR, CS_L_FIN, NULL),
-};
+static const struct kc_sax_field lterm_f[] = { F("exitCode", INT, CS_L_EXIT, NULL) };
 static const struct kc_sax_schema lterm_s = SCHEMA(lterm_f);
 static const struct kc_sax_field last_f[] = { F("terminated", OBJ, CS_LTERM, &lterm_s) };
 static const struct kc_sax_schema last_s = SCHEMA(last_f);
@@ -115,7 +109,7 @@ static const struct kc_sax_field clst_f[] = {
 };
 static const struct kc_sax_schema clst_s = SCHEMA(clst_f);
 static const struct kc_sax_field pod_status_f[] = {
-	F("phase", STR, P_PHASE, NULL), F("conditions", ARR, P_CONDS, &cond_s),
+	F("phase", STR, P_PHASE, NULL),
 	F("containerStatuses", ARR, P_CSTAT, &cstat_s), F("initContainerStatuses", ARR, P_ICSTAT, &cstat_s),
 	F("resourceClaimStatuses", ARR, P_CLST, &clst_s),
 };
@@ -142,10 +136,19 @@ static const struct kc_sax_field node_f[] = {
 };
 static const struct kc_sax_schema node_s = SCHEMA(node_f);
 
-/* ResourceClaim (v1 and v1beta1 nest the allocation the same way) */
+/* ResourceClaim (v1, v1beta2 and v1beta1 nest the allocation the same way).  The tolerations
+ * come from the allocation result, not from spec.devices.requests: the result holds a copy of
+ * the tolerations of the (sub)request the device was allocated for, in the same place in
+ * every version, and it is what kube-controller-manager's device taint eviction reads. */
+static const struct kc_sax_field tol_f[] = {
+	F("key", STR, TL_KEY, NULL), F("operator", STR, TL_OP, NULL), F("value", STR, TL_VALUE, NULL),
+	F("effect", STR, TL_EFFECT, NULL), F("tolerationSeconds", INT, TL_SECS, NULL),
+};
+static const struct kc_sax_schema tol_s = SCHEMA(tol_f);
 static const struct kc_sax_field result_f[] = {
 	F("request", STR, RR_REQ, NULL), F("driver", STR, RR_DRIVER, NULL),
 	F("pool", STR, RR_POOL, NULL), F("device", STR, RR_DEVICE, NULL),
+	F("tolerations", ARR, RR_TOL, &tol_s),
 };
 static const struct kc_sax_schema result_s = SCHEMA(result_f);
 static const struct kc_sax_field adev_f[] = { F("results", ARR, RC_RESULT, &result_s) };
@@ -191,6 +194,20 @@ static const struct kc_sax_field slice_f[] = {
 };
 static const struct kc_sax_schema slice_s = SCHEMA(slice_f);
 
+/* DeviceTaintRule: v1, v1beta2 and v1alpha3 have the same spec */
+static const struct kc_sax_field rsel_f[] = {
+	F("driver", STR, DR_DRIVER, NULL), F("pool", STR, DR_POOL, NULL), F("device", STR, DR_DEVICE, NULL),
+};
+static const struct kc_sax_schema rsel_s = SCHEMA(rsel_f);
+static const struct kc_sax_field rule_spec_f[] = {
+	F("deviceSelector", OBJ, DR_SEL, &rsel_s), F("taint", OBJ, DR_TAINT, &taint_s),
+};
+static const struct kc_sax_schema rule_spec_s = SCHEMA(rule_spec_f);
+static const struct kc_sax_field rule_f[] = {
+	F("metadata", OBJ, M_META, &meta_s), F("spec", OBJ, X_SPEC, &rule_spec_s),
+};
+static const struct kc_sax_schema rule_s = SCHEMA(rule_f);
+
 /* Envelopes.  A watch event's "object" is looked up as a Status first (for
  * ERROR events) and then as the kind; a key such as "status" picks the
  * field whose JSON type matches. */
@@ -218,6 +235,7 @@ ENVELOPES(pod, pod_s)
 ENVELOPES(node, node_s)
 ENVELOPES(claim, claim_s)
 ENVELOPES(slice, slice_s)
+ENVELOPES(rule, rule_s)
 
 /* ---- value helpers ------------------------------------------------------------ */
 
@@ -315,10 +333,30 @@ static int push_kv(struct dec *d, struct vec *vec, const struct kc_sax_value *v)
 	return 0;
 }
 
+/* A container's request or limit: one list, where a request wins over a limit of the same
+ * name (kc_objects.h).  The container's quantities are the last n_requests of d->v.qa. */
+static int container_quantity(struct dec *d, unsigned id, const struct kc_quantity *q)
+{
+	struct kc_container *c = vec_last(&d->v.containers);
+
+	for (uint32_t i = d->v.qa.n - c->n_requests; i < d->v.qa.n; i++) {
+		struct kc_quantity *x = vec_at(&d->v.qa, i);
+
+		if (x->name == q->name) {
+			if (id == PC_REQ)
+				x->value = q->value;
+			return 0;
+		}
+	}
+	if (!kc_dec_vec_push(d, &d->v.qa, q))
+		return d->err;
+	c->n_requests++;
+	return 0;
+}
+
 static int on_map_entry(struct dec *d, unsigned id, const struct kc_sax_value *v)
 {
 	struct kc_quantity q;
-	struct vec *qv;
 
 	switch (id) {
 	case M_LABELS:
@@ -342,18 +380,9 @@ static int on_map_entry(struct dec *d, unsigned id, const struct kc_sax_value *v
 		if (!memchr(v->key, '/', v->klen) || !parse_quantity(v->s, v->len, &q.value))
 			return 0;
 		q.name = kc_intern(d->in, v->key, v->klen);
-		qv = id == PC_REQ || id == N_CAP ? &d->v.qa : &d->v.qb;
-		if (!kc_dec_vec_push(d, qv, &q))
-			return d->err;
-		if (id == PC_REQ || id == PC_LIM) {
-			struct kc_container *c = vec_last(&d->v.containers);
-
-			if (id == PC_REQ)
-				c->n_requests++;
-			else
-				c->n_limits++;
-		}
-		return 0;
+		if (id == PC_REQ || id == PC_LIM)
+			return container_quantity(d, id, &q);
+		return kc_dec_vec_push(d, id == N_CAP ? &d->v.qa : &d->v.qb, &q) ? 0 : d->err;
 	}
 	return 0;
 }
@@ -362,8 +391,7 @@ static int on_begin(struct dec *d, unsigned id)
 {
 	switch (id) {
 	case M_OWNER:
-		return kc_dec_vec_push(d, &d->v.owners, &(struct kc_owner_ref){ "", "", "", false }) ? 0 : d->err;
-	case P_CONDS:
+		return kc_dec_vec_push(d, &d->v.owners, &(struct kc_owner_ref){ .kind = "", .name = "" }) ? 0 : d->err;
 	case N_CONDS:
 	case DS_CONDS:
 		if (!kc_dec_vec_push(d, &d->v.conds, &(struct kc_condition){ "", "", "", 0, KC_COND_UNKNOWN }))
@@ -373,6 +401,10 @@ static int on_begin(struct dec *d, unsigned id)
 		return 0;
 	case N_TAINTS:
 	case SD_TAINTS:
+	case DR_TAINT:
+		/* A rule has one taint object; a repeated "taint" key keeps the last, as JSON does. */
+		if (id == DR_TAINT)
+			d->v.taints.n = 0;
 		if (!kc_dec_vec_push(d, &d->v.taints, &(struct kc_taint){ "", "", "", 0 }))
 			return d->err;
 		if (id == SD_TAINTS)
@@ -390,8 +422,7 @@ static int on_begin(struct dec *d, unsigned id)
 	case P_CSTAT:
 	case P_ICSTAT:
 		return kc_dec_vec_push(d, &d->v.statuses,
-				&(struct kc_container_status){ .name = "", .state_reason = "", .last_reason = "",
-							       .init = id == P_ICSTAT })
+				&(struct kc_container_status){ .name = "", .init = id == P_ICSTAT })
 			       ? 0 : d->err;
 	case CS_WAITING:
 	case CS_RUNNING:
@@ -403,12 +434,12 @@ static int on_begin(struct dec *d, unsigned id)
 		return 0;
 	}
 	case CS_ARS:
-		if (!kc_dec_vec_push(d, &d->v.resstat, &(struct kc_resource_status){ "", NULL, 0 }))
+		if (!kc_dec_vec_push(d, &d->v.resstat, &(struct kc_resource_status){ .name = "" }))
 			return d->err;
 		((struct kc_container_status *)vec_last(&d->v.statuses))->n_resources++;
 		return 0;
 	case RS_RES:
-		if (!kc_dec_vec_push(d, &d->v.devhealth, &(struct kc_device_health){ "", "", KC_HEALTH_UNSET }))
+		if (!kc_dec_vec_push(d, &d->v.devhealth, &(struct dec_device){ "", "", KC_HEALTH_UNSET }))
 			return d->err;
 		((struct kc_resource_status *)vec_last(&d->v.resstat))->n_devices++;
 		return 0;
@@ -416,26 +447,24 @@ static int on_begin(struct dec *d, unsigned id)
 		d->h.claim.allocated = true;
 		return 0;
 	case RC_RESULT:
-		return kc_dec_vec_push(d, &d->v.results, &(struct kc_device_result){ "", "", "", "" }) ? 0 : d->err;
+		return kc_dec_vec_push(d, &d->v.results,
+				       &(struct kc_device_result){ .request = "", .driver = "", .pool = "", .device = "" })
+			       ? 0 : d->err;
+	case RR_TOL:
+		if (!kc_dec_vec_push(d, &d->v.tols,
+				     &(struct kc_toleration){ .key = "", .value = "", .effect = "" }))
+			return d->err;
+		((struct kc_device_result *)vec_last(&d->v.results))->n_tolerations++;
+		return 0;
+	case DR_SEL:
+		d->h.rule.has_selector = true;
+		return 0;
 	case RC_DEVSTAT:
 		return kc_dec_vec_push(d, &d->v.devstat, &(struct kc_device_status){ "", "", "", NULL, 0 }) ? 0 : d->err;
 	case RC_RESV:
 		return kc_dec_vec_push(d, &d->v.consumers, &(struct kc_consumer){ "", "", "" }) ? 0 : d->err;
 	case SL_DEV:
 		return kc_dec_vec_push(d, &d->v.sdevs, &(struct kc_slice_device){ "", NULL, 0 }) ? 0 : d->err;
-	}
-	return 0;
-}
-
-static int on_end(struct dec *d, unsigned id)
-{
-	/* Pod conditions are filtered once the element is complete, since
-	 * "type" may come after the fields we copied. */
-	if (id == P_CONDS) {
-		const struct kc_condition *c = vec_last(&d->v.conds);
-
-		if (!in_list(d->keep_conds, c->type, strlen(c->type)))
-			d->v.conds.n--;
 	}
 	return 0;
 }
@@ -462,11 +491,26 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case M_NS: SET(d->h.meta.ns, intern_v(d, v)); break;
 	case M_NAME: SET(d->h.meta.name, dup_v(d, v)); break;
 	case M_UID: SET(d->h.meta.uid, dup_v(d, v)); break;
-	case M_RV: SET(d->h.meta.resource_version, dup_v(d, v)); break;
+	case M_RV:
+		SET(d->rv, dup_v(d, v));
+		d->h.meta.rv_key = kc_decode_rv_key(v->s, v->len);
+		break;
 	case M_DEL: d->h.meta.deletion_timestamp = time_of(v); break;
 	case O_KIND: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->kind, intern_v(d, v)); break;
 	case O_NAME: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->name, dup_v(d, v)); break;
-	case O_UID: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->uid, dup_v(d, v)); break;
+	case O_UID: {
+		/* Packed when it is a UUID; else its text, copied into the block by the layout. */
+		struct kc_owner_ref *o = vec_last(&d->v.owners);
+
+		if (!kc_uid_pack(v->s, v->len, &o->uid)) {
+			const char *text = dup_v(d, v);
+
+			if (!text)
+				return d->err;
+			kc_uid_set_text(&o->uid, text);
+		}
+		break;
+	}
 	case C_TYPE: SET(((struct kc_condition *)vec_last(&d->v.conds))->type, intern_v(d, v)); break;
 	case C_STATUS: ((struct kc_condition *)vec_last(&d->v.conds))->status = cond_status(v); break;
 	case C_REASON: SET(((struct kc_condition *)vec_last(&d->v.conds))->reason, intern_v(d, v)); break;
@@ -477,11 +521,6 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case T_EFFECT: SET(((struct kc_taint *)vec_last(&d->v.taints))->effect, intern_v(d, v)); break;
 	case T_ADDED: ((struct kc_taint *)vec_last(&d->v.taints))->time_added = time_of(v); break;
 	case P_NODE: SET(p->node_name, intern_v(d, v)); break;
-	case P_RESTART:
-		p->restart_policy = eq(v, "Always") ? KC_RESTART_ALWAYS
-				    : eq(v, "OnFailure") ? KC_RESTART_ON_FAILURE
-				    : eq(v, "Never") ? KC_RESTART_NEVER : KC_RESTART_UNSET;
-		break;
 	case PC_NAME: SET(((struct kc_container *)vec_last(&d->v.containers))->name, intern_v(d, v)); break;
 	case PCC_NAME: {
 		/* The first claim is enough to know the container holds a DRA device; claim names are few. */
@@ -504,22 +543,17 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case CS_NAME: SET(((struct kc_container_status *)vec_last(&d->v.statuses))->name, intern_v(d, v)); break;
 	case CS_W_REASON:
 	case CS_T_REASON:
-		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->state_reason, intern_v(d, v));
+		((struct kc_container_status *)vec_last(&d->v.statuses))->crash_loop_backoff = eq(v, "CrashLoopBackOff");
 		break;
-	case CS_T_FIN: ((struct kc_container_status *)vec_last(&d->v.statuses))->state_finished_at = time_of(v); break;
-	case CS_L_REASON:
-		SET(((struct kc_container_status *)vec_last(&d->v.statuses))->last_reason, intern_v(d, v));
-		break;
-	case CS_L_FIN: ((struct kc_container_status *)vec_last(&d->v.statuses))->last_finished_at = time_of(v); break;
 	case RS_NAME: SET(((struct kc_resource_status *)vec_last(&d->v.resstat))->name, intern_v(d, v)); break;
 	case DH_ID:
 		/* Device IDs belong to the hardware (a few per node), not to the
 		 * pod, so interning them is bounded and saves ~40 B per device. */
-		SET(((struct kc_device_health *)vec_last(&d->v.devhealth))->resource_id, intern_v(d, v));
+		SET(((struct dec_device *)vec_last(&d->v.devhealth))->id, intern_v(d, v));
 		break;
-	case DH_MSG: SET(((struct kc_device_health *)vec_last(&d->v.devhealth))->message, msg_v(d, v)); break;
+	case DH_MSG: SET(((struct dec_device *)vec_last(&d->v.devhealth))->message, msg_v(d, v)); break;
 	case DH_HEALTH:
-		((struct kc_device_health *)vec_last(&d->v.devhealth))->health =
+		((struct dec_device *)vec_last(&d->v.devhealth))->health =
 			eq(v, "Healthy") ? KC_HEALTH_HEALTHY
 			: eq(v, "Unhealthy") ? KC_HEALTH_UNHEALTHY
 			: eq(v, "Unknown") ? KC_HEALTH_UNKNOWN : KC_HEALTH_UNSET;
@@ -538,6 +572,17 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case SL_NODE: SET(d->h.slice.node_name, intern_v(d, v)); break;
 	case SL_POOL: SET(d->h.slice.pool, intern_v(d, v)); break;
 	case SD_NAME: SET(((struct kc_slice_device *)vec_last(&d->v.sdevs))->name, dup_v(d, v)); break;
+	case TL_KEY: SET(((struct kc_toleration *)vec_last(&d->v.tols))->key, intern_v(d, v)); break;
+	case TL_VALUE: SET(((struct kc_toleration *)vec_last(&d->v.tols))->value, dup_v(d, v)); break;
+	case TL_EFFECT: SET(((struct kc_toleration *)vec_last(&d->v.tols))->effect, intern_v(d, v)); break;
+	case TL_OP:
+		((struct kc_toleration *)vec_last(&d->v.tols))->op =
+			v->len == 0 || eq(v, "Equal") ? KC_TOLERATION_EQUAL
+			: eq(v, "Exists") ? KC_TOLERATION_EXISTS : KC_TOLERATION_OTHER;
+		break;
+	case DR_DRIVER: SET(d->h.rule.driver, intern_v(d, v)); break;
+	case DR_POOL: SET(d->h.rule.pool, intern_v(d, v)); break;
+	case DR_DEVICE: SET(d->h.rule.device, dup_v(d, v)); break;
 	case ST_STATUS: SET(d->st_status, kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, 64))); break;
 	case ST_REASON: SET(d->st_reason, kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, 256))); break;
 	case ST_MESSAGE:
@@ -561,9 +606,6 @@ static int on_int(struct dec *d, unsigned id, int64_t i)
 		d->h.pod.priority = clamp32(i);
 		d->h.pod.has_priority = true;
 		break;
-	case P_GRACE:
-		d->h.pod.grace_period_s = i;
-		break;
 	case CS_RESTARTS:
 	case CS_T_EXIT:
 	case CS_L_EXIT:
@@ -578,6 +620,13 @@ static int on_int(struct dec *d, unsigned id, int64_t i)
 			cs->has_last_exit_code = true;
 		}
 		break;
+	case TL_SECS: {
+		struct kc_toleration *t = vec_last(&d->v.tols);
+
+		t->seconds = i;
+		t->has_seconds = true;
+		break;
+	}
 	case ST_CODE:
 		d->st_code = i;
 		break;
@@ -591,7 +640,10 @@ static int on_int(struct dec *d, unsigned id, int64_t i)
 static int on_bool(struct dec *d, unsigned id, bool b)
 {
 	switch (id) {
-	case O_CTRL: ((struct kc_owner_ref *)vec_last(&d->v.owners))->controller = b; break;
+	case O_CTRL:
+		if (b && !d->h.meta.controller)
+			d->h.meta.controller = (uint16_t)d->v.owners.n;  /* 1-based: the owner being decoded */
+		break;
 	case N_UNSCHED: d->h.node.unschedulable = b; break;
 	case SL_ALL: d->h.slice.all_nodes = b; break;
 	case CS_READY: ((struct kc_container_status *)vec_last(&d->v.statuses))->ready = b; break;
@@ -616,7 +668,7 @@ int kc_dec_handler(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_
 	case KC_SAX_EV_BEGIN:
 		return on_begin(d, id);
 	case KC_SAX_EV_END:
-		return on_end(d, id);
+		return 0;
 	case KC_SAX_EV_ENTRY:
 		return on_map_entry(d, id, v);
 	}
@@ -637,6 +689,7 @@ OPS(pod, K_POD)
 OPS(node, K_NODE)
 OPS(claim, K_CLAIM)
 OPS(slice, K_SLICE)
+OPS(rule, K_RULE)
 
 static const char *pod_node(const void *obj)
 {
@@ -665,4 +718,7 @@ const struct kc_type kc_type_resource_slice = {
 	"ResourceSlice", "resourceslices", "/apis/resource.k8s.io/v1/resourceslices", false, slice_node,
 	&slice_ops,
 };
-
+const struct kc_type kc_type_device_taint_rule = {
+	"DeviceTaintRule", "devicetaintrules", "/apis/resource.k8s.io/v1/devicetaintrules", false, NULL,
+	&rule_ops,
+};

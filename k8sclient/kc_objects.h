@@ -1,8 +1,8 @@
 /*
  * The compact, typed objects that k8sclient keeps in its caches.
  *
- * A decoder (kc_decode.h) turns the JSON of a Pod, Node, ResourceClaim or
- * ResourceSlice into one of these structs, keeping only what a device
+ * A decoder (kc_decode.h) turns the JSON of a Pod, Node, ResourceClaim,
+ * ResourceSlice or DeviceTaintRule into one of these structs, keeping only what a device
  * controller needs.  Ownership rules, the same for every kind:
  *
  *  - Each decoded object is ONE heap block: the struct, its arrays and its
@@ -15,6 +15,12 @@
  *  - Every object starts with struct kc_meta, so generic code (the store, the
  *    reflector) casts any object to struct kc_meta *.
  *  - Times are Unix seconds; 0 means absent.
+ *  - Counts are 16 bits: the decoder refuses more than 16,384 elements of one
+ *    kind in an object (and a pod with more than 255 containers, statuses or
+ *    claims kept: 8 bits).  Enums that the structs keep in one byte say so.
+ *  - A pod keeps what a device controller reads, not the whole object: with a
+ *    device predicate (kc_decode_opts.is_device) only the containers and
+ *    statuses of devices, and never the fields no reader uses.
  */
 #ifndef KC_OBJECTS_H
 #define KC_OBJECTS_H
@@ -22,6 +28,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "kc_uid.h"
 
 struct kc_kv {
 	const char *key;   /* interned */
@@ -30,24 +39,56 @@ struct kc_kv {
 
 struct kc_owner_ref {
 	const char *kind;  /* interned */
+	/*
+	 * NULL when the name is the object's own name up to its last '-', as
+	 * for the pods of a ReplicaSet, Job, StatefulSet or DaemonSet
+	 * (<owner>-<suffix>): read it with kc_owner_name().  Owner names churn
+	 * with every rollout and Job, so they are not interned.
+	 */
 	const char *name;
-	const char *uid;
-	bool controller;
+	struct kc_uid uid;  /* an unpacked UID's text is in the object's block */
 };
 
 struct kc_meta {
 	const char *ns;    /* interned; "" for cluster-scoped objects */
 	const char *name;
 	const char *uid;
-	const char *resource_version;
+	/*
+	 * metadata.resourceVersion as a key that tells a changed object from an
+	 * unchanged one (kc_decode_rv_key): the number itself for a decimal
+	 * resourceVersion (what kube-apiserver sends: etcd's revision), else a
+	 * hash of the text.  Compare for equality only; the text is in
+	 * kc_watch_event.resource_version while an event is delivered.
+	 */
+	uint64_t rv_key;
 	int64_t deletion_timestamp;  /* 0 = not being deleted */
 	struct kc_kv *labels;
 	struct kc_kv *annotations;   /* only the keys the decode options keep */
 	struct kc_owner_ref *owners;
-	uint32_t n_labels;
-	uint32_t n_annotations;
-	uint32_t n_owners;
+	uint16_t n_labels;
+	uint16_t n_annotations;
+	uint16_t n_owners;
+	uint16_t controller;  /* 1 + the index of the first owner marked controller; 0 = none */
 };
+
+/* The name of an owner of m: *ret_len bytes at the returned pointer (not NUL-terminated). */
+static inline const char *kc_owner_name(const struct kc_meta *m, const struct kc_owner_ref *o, size_t *ret_len)
+{
+	const char *dash = o->name ? NULL : strrchr(m->name, '-');
+
+	if (o->name) {
+		*ret_len = strlen(o->name);
+		return o->name;
+	}
+	*ret_len = dash ? (size_t)(dash - m->name) : 0;
+	return m->name;
+}
+
+/* The first owner marked controller (the API server allows one), or NULL. */
+static inline const struct kc_owner_ref *kc_meta_controller(const struct kc_meta *m)
+{
+	return m->controller && m->controller <= m->n_owners ? &m->owners[m->controller - 1] : NULL;
+}
 
 /* An extended-resource quantity.  Device counts are integers; "2" -> 2, "1k" -> 1000. */
 struct kc_quantity {
@@ -77,13 +118,6 @@ enum kc_pod_phase {
 	KC_POD_FAILED,
 };
 
-enum kc_restart_policy {
-	KC_RESTART_UNSET = 0,
-	KC_RESTART_ALWAYS,
-	KC_RESTART_ON_FAILURE,
-	KC_RESTART_NEVER,
-};
-
 /* KEP-4680 health of one allocated device. */
 enum kc_health {
 	KC_HEALTH_UNSET = 0,  /* field absent or an unknown word */
@@ -92,31 +126,58 @@ enum kc_health {
 	KC_HEALTH_UNKNOWN,
 };
 
-/* A container (regular or init) and its extended-resource requests and limits.
+/*
+ * A container (regular or init) and the extended resources it asks for.
  * Only resource names containing '/' are kept (cpu, memory, hugepages-* and
- * ephemeral-storage are dropped by the decoder). */
+ * ephemeral-storage are dropped by the decoder).  Requests and limits are one
+ * list: a limit without a request counts as the request, as the API server
+ * defaults it (and for extended resources the two must be equal).
+ */
 struct kc_container {
 	const char *name;  /* interned: container names repeat across a workload's pods */
 	struct kc_quantity *requests;
-	struct kc_quantity *limits;
 	const char *claim;  /* the first of resources.claims[].name: a DRA claim of the pod it uses; "" if none */
-	uint32_t n_requests;
-	uint32_t n_limits;
+	uint16_t n_requests;
 	bool init;  /* from spec.initContainers (sidecars can hold devices) */
 };
 
-struct kc_device_health {
-	const char *resource_id;  /* interned: device IDs are bounded by the hardware */
-	const char *message;
-	enum kc_health health;
+/* A device of a kc_resource_status that is not plainly Healthy: Unhealthy, Unknown, an
+ * unknown word or no health at all, or Healthy with a message. */
+struct kc_device_note {
+	const char *message;  /* cut to kc_decode_opts.max_message; "" if none */
+	uint16_t index;       /* of the device in kc_resource_status.ids */
+	uint8_t health;       /* enum kc_health */
 };
 
-/* One entry of a container status' allocatedResourcesStatus. */
+/*
+ * One entry of a container status' allocatedResourcesStatus.  Nearly every
+ * device is Healthy without a message, and a training pod holds eight: such a
+ * device is only its ID; the others have a note too.  Read a device's health
+ * with kc_device_health().
+ */
 struct kc_resource_status {
 	const char *name;  /* interned: "nvidia.com/gpu" or "claim:<claim>/<request>" */
-	struct kc_device_health *devices;
-	uint32_t n_devices;
+	const char **ids;  /* resources[].resourceID, interned: device IDs are bounded by the hardware */
+	struct kc_device_note *notes;  /* in the order of their index */
+	uint16_t n_devices;
+	uint16_t n_notes;
 };
+
+/* The health of device i of rs, and its message ("" if none) in *ret_message (may be NULL). */
+static inline enum kc_health kc_device_health(const struct kc_resource_status *rs, uint32_t i,
+					      const char **ret_message)
+{
+	for (uint32_t k = 0; k < rs->n_notes; k++) {
+		if (rs->notes[k].index == i) {
+			if (ret_message)
+				*ret_message = rs->notes[k].message;
+			return (enum kc_health)rs->notes[k].health;
+		}
+	}
+	if (ret_message)
+		*ret_message = "";
+	return KC_HEALTH_HEALTHY;
+}
 
 enum kc_container_state {
 	KC_STATE_UNKNOWN = 0,
@@ -127,20 +188,18 @@ enum kc_container_state {
 
 struct kc_container_status {
 	const char *name;              /* interned */
-	const char *state_reason;      /* interned: waiting/terminated reason, e.g. "CrashLoopBackOff" */
-	const char *last_reason;       /* interned: lastState.terminated.reason */
-	int64_t last_finished_at;      /* lastState.terminated.finishedAt */
-	int64_t state_finished_at;     /* state.terminated.finishedAt */
 	struct kc_resource_status *resources;  /* allocatedResourcesStatus */
 	int32_t restart_count;
 	int32_t exit_code;             /* state.terminated.exitCode when has_exit_code */
 	int32_t last_exit_code;        /* lastState.terminated.exitCode when has_last_exit_code */
-	uint32_t n_resources;
-	enum kc_container_state state;
-	bool has_exit_code;
-	bool has_last_exit_code;
-	bool ready;                    /* containerStatuses[].ready */
-	bool init;                     /* from status.initContainerStatuses */
+	uint16_t n_resources;
+	uint8_t state;                 /* enum kc_container_state */
+	bool has_exit_code : 1;
+	bool has_last_exit_code : 1;
+	bool ready : 1;                /* containerStatuses[].ready */
+	bool init : 1;                 /* from status.initContainerStatuses */
+	/* The state's reason (state.waiting.reason, else state.terminated.reason) is CrashLoopBackOff. */
+	bool crash_loop_backoff : 1;
 };
 
 /* A pod's claim: from spec.resourceClaims (claim_name = resourceClaimName when
@@ -155,18 +214,14 @@ struct kc_pod {
 	const char *node_name;   /* interned; "" when not scheduled */
 	struct kc_container *containers;
 	struct kc_container_status *statuses;
-	struct kc_condition *conditions;  /* only the types the decode options keep */
 	struct kc_claim_ref *claims;
-	int64_t grace_period_s;  /* spec.terminationGracePeriodSeconds; -1 when unset */
 	int32_t priority;
-	uint32_t n_containers;
-	uint32_t n_statuses;
-	uint32_t n_conditions;
-	uint32_t n_claims;
-	enum kc_pod_phase phase;
-	enum kc_restart_policy restart_policy;
-	bool has_priority;
-	bool is_mirror;          /* has the kubernetes.io/config.mirror annotation */
+	uint8_t n_containers;    /* counts of a pod's parts: the decoder refuses more than 255 */
+	uint8_t n_statuses;
+	uint8_t n_claims;
+	uint8_t phase : 3;       /* enum kc_pod_phase */
+	bool has_priority : 1;
+	bool is_mirror : 1;      /* has the kubernetes.io/config.mirror annotation */
 };
 
 struct kc_taint {
@@ -189,12 +244,30 @@ struct kc_node {
 	bool unschedulable;
 };
 
+enum kc_toleration_op {
+	KC_TOLERATION_EQUAL = 0, /* "Equal", or absent (the API's default) */
+	KC_TOLERATION_EXISTS,
+	KC_TOLERATION_OTHER,	 /* an operator this client does not know: it tolerates nothing */
+};
+
+/* A DRA device toleration (results[].tolerations[]: a copy of the request's, taken at allocation). */
+struct kc_toleration {
+	const char *key;     /* interned; "" = every key (operator Exists) */
+	const char *value;
+	const char *effect;  /* interned; "" = every effect */
+	int64_t seconds;     /* tolerationSeconds, when has_seconds */
+	enum kc_toleration_op op;
+	bool has_seconds;    /* absent: tolerated for ever */
+};
+
 /* status.allocation.devices.results[] */
 struct kc_device_result {
 	const char *request;
 	const char *driver;  /* interned */
 	const char *pool;    /* interned */
 	const char *device;
+	struct kc_toleration *tolerations;
+	uint32_t n_tolerations;
 };
 
 /* status.devices[] (KEP-4817, written by drivers) */
@@ -240,6 +313,22 @@ struct kc_resource_slice {
 	bool all_nodes;
 };
 
+/*
+ * A DeviceTaintRule (resource.k8s.io v1, v1beta2, v1alpha3: the same shape):
+ * one taint on every device its selector picks.  The selector's driver, pool
+ * and device are "" when not set (any); deviceClassName and CEL selectors are
+ * tombstoned since Kubernetes 1.35 and not read.  A rule without a
+ * spec.deviceSelector selects no device.
+ */
+struct kc_device_taint_rule {
+	struct kc_meta meta;
+	const char *driver;  /* interned */
+	const char *pool;    /* interned */
+	const char *device;
+	struct kc_taint taint;  /* spec.taint */
+	bool has_selector;
+};
+
 /* An API Status object (error bodies and watch ERROR events). */
 struct kc_status_cause {
 	char *reason;
@@ -280,6 +369,7 @@ extern const struct kc_type kc_type_pod;
 extern const struct kc_type kc_type_node;
 extern const struct kc_type kc_type_resource_claim;
 extern const struct kc_type kc_type_resource_slice;
+extern const struct kc_type kc_type_device_taint_rule;
 
 static inline void kc_object_free(void *obj)
 {

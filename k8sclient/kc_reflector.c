@@ -253,9 +253,10 @@ static void apply(struct kc_reflector *r, void *obj, enum source src)
 	void *old = NULL;
 
 	if (!addressable(r, meta_of(obj))) {
-		kc_log_warn("reflector %s: dropping an object without %s (resourceVersion \"%s\")",
+		/* The key of a decimal resourceVersion is the number itself (kc_decode_rv_key). */
+		kc_log_warn("reflector %s: dropping an object without %s (resourceVersion key %llu)",
 			    r->type->resource, !meta_of(obj)->name[0] ? "a name" : !meta_of(obj)->uid[0] ? "a uid" : "a namespace",
-			    meta_of(obj)->resource_version);
+			    (unsigned long long)meta_of(obj)->rv_key);
 		r->stats.decode_errors++;
 		kc_object_free(obj);
 		return;
@@ -272,7 +273,7 @@ static void apply(struct kc_reflector *r, void *obj, enum source src)
 		deliver(r, KC_DELTA_ADDED, obj, NULL);
 		return;
 	}
-	if (strcmp(meta_of(old)->resource_version, meta_of(obj)->resource_version) != 0)
+	if (meta_of(old)->rv_key != meta_of(obj)->rv_key)
 		deliver(r, KC_DELTA_MODIFIED, obj, old);
 	kc_object_free(old);
 }
@@ -529,7 +530,7 @@ static int on_watch_event(struct kc_watch_event *ev, void *userdata)
 	switch (ev->type) {
 	case KC_WATCH_ADDED:
 	case KC_WATCH_MODIFIED:
-		/* ev->resource_version points into the object: copy it first. */
+		/* ev->resource_version lives as long as the callback: copy it first. */
 		set_rv(r, ev->resource_version);
 		obj = ev->object;
 		ev->object = NULL;

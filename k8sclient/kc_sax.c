@@ -12,7 +12,8 @@
  * Only the strings and numbers the walker reports are copied, and only when
  * they span feeds or hold escapes (into tok, bounded by KC_SAX_MAX_TOKEN);
  * the others are reported in place.  The walker keeps a stack of frames for
- * the kept containers and a single counter for skipped ones.
+ * the kept containers and a single counter for skipped ones, which a loop of
+ * their own scans (skip_run).
  *
  * Scanner and walker stay in one file, over the 800 lines other files keep
  * to: the scanner calls the walker for every key and value of the hot path,
@@ -95,7 +96,8 @@ static void on_key(struct kc_sax *s, const char *key, size_t len)
 		for (size_t i = 0; i < sc->n; i++) {
 			const struct kc_sax_field *f = &sc->fields[i];
 
-			if (f->klen != len || memcmp(f->key, key, len) != 0)
+			/* The first byte sorts out most fields without a call to memcmp. */
+			if (f->klen != len || (len && f->key[0] != key[0]) || memcmp(f->key, key, len) != 0)
 				continue;
 			switch (f->kind) {
 			case KC_SAX_STR:
@@ -764,16 +766,107 @@ static const unsigned char *resume(struct kc_sax *s, const unsigned char *p, con
 	return p;
 }
 
-static const unsigned char *scan(struct kc_sax *s, const unsigned char *p, const unsigned char *end)
+/*
+ * The bulk of a Pod is skipped (managedFields alone is thousands of short
+ * keys and empty objects), so skipped containers get a loop of their own:
+ * the same grammar checks as scan(), with the state in locals and no walker
+ * calls, since nothing inside a skipped container is reported.  It stops
+ * where the skipped container ends, at the end of the feed, and at anything
+ * it does not handle itself (numbers, literals, strings with escapes, non-ASCII
+ * or cut by the feed, and every error), leaving that byte to scan(), which
+ * checks it and reports errors at the same offsets.
+ */
+static const unsigned char *skip_run(struct kc_sax *s, const unsigned char *p, const unsigned char *end)
 {
-	while (p < end) {
+	unsigned long skip = s->skip;
+	unsigned nest = s->nest;
+	uint8_t gs = s->gs;
+
+	while (p < end && skip) {
 		unsigned c = *p;
 
 		switch (c) {
 		case ' ': case '\t': case '\n': case '\r':
 			p++;
 			continue;
-		case '"':
+		case '"': {
+			const unsigned char *q;
+			bool key = gs == G_OBJ0 || gs == G_KEY;
+
+			if (!key && gs != G_VALUE && gs != G_ARR0)
+				goto out;
+			q = plain_run(p + 1, end);
+			if (q == end || *q != '"')
+				goto out;
+			gs = key ? G_COLON : G_AFTER;
+			p = q + 1;
+			continue;
+		}
+		case ':':
+			if (gs != G_COLON)
+				goto out;
+			gs = G_VALUE;
+			p++;
+			continue;
+		case ',':
+			if (gs != G_AFTER)
+				goto out;
+			gs = s->objs[(nest - 1) / 8] >> ((nest - 1) % 8) & 1 ? G_KEY : G_VALUE;
+			p++;
+			continue;
+		case '{':
+		case '[':
+			if ((gs != G_VALUE && gs != G_ARR0) || nest >= KC_SAX_MAX_NEST)
+				goto out;
+			if (c == '{')
+				s->objs[nest / 8] |= (uint8_t)(1u << (nest % 8));
+			else
+				s->objs[nest / 8] &= (uint8_t)~(1u << (nest % 8));
+			nest++;
+			skip++;
+			gs = c == '{' ? G_OBJ0 : G_ARR0;
+			p++;
+			continue;
+		case '}':
+		case ']':
+			if (gs != (c == '}' ? G_OBJ0 : G_ARR0) &&
+			    (gs != G_AFTER || (s->objs[(nest - 1) / 8] >> ((nest - 1) % 8) & 1) != (c == '}')))
+				goto out;
+			nest--;
+			skip--;
+			gs = nest ? G_AFTER : G_DONE;
+			p++;
+			continue;
+		default:
+			goto out;
+		}
+	}
+out:
+	s->skip = skip;
+	s->nest = nest;
+	s->gs = gs;
+	return p;
+}
+
+static const unsigned char *scan(struct kc_sax *s, const unsigned char *p, const unsigned char *end)
+{
+	while (p < end) {
+		unsigned c;
+
+		if (s->skip) {
+			p = skip_run(s, p, end);
+			if (p == end)
+				break;
+		}
+		c = *p;
+
+		switch (c) {
+		case ' ': case '\t': case '\n': case '\r':
+			p++;
+			continue;
+		case '"': {
+			const unsigned char *q;
+
 			if (s->gs == G_OBJ0 || s->gs == G_KEY) {
 				s->is_key = true;
 				s->keep = !s->skip;
@@ -782,6 +875,22 @@ static const unsigned char *scan(struct kc_sax *s, const unsigned char *p, const
 				s->keep = want_str(s);
 			} else {
 				return NULL;
+			}
+			/*
+			 * Most strings are plain ASCII, without escapes, and end in
+			 * this feed: one plain_run finds the closing quote and the
+			 * string is done in place, without the token state that
+			 * scan_str keeps for strings cut by a feed.  Anything else
+			 * (an escape, a non-ASCII or control byte, the end of the
+			 * feed) goes through scan_str from the start of the string.
+			 */
+			q = plain_run(p + 1, end);
+			if (q < end && *q == '"') {
+				str_done(s, (const char *)p + 1, (size_t)(q - p - 1));
+				if (s->error)
+					return NULL;
+				p = q + 1;
+				continue;
 			}
 			s->ts = T_STR;
 			s->sub = S_PLAIN;
@@ -793,6 +902,7 @@ static const unsigned char *scan(struct kc_sax *s, const unsigned char *p, const
 			if (!p)
 				return NULL;
 			continue;
+		}
 		case '{':
 			if (s->gs != G_START && !value_ok(s, p))
 				return NULL;

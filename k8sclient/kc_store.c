@@ -1,10 +1,14 @@
 /*
- * The object cache (kc_store.h).  Entries live in a slab array addressed by
- * 32-bit index, so they never move: an open-addressing table of indices finds
- * them by namespace/name, and intrusive doubly-linked lists threaded through
- * the entries give the objects on each node.  A second small table maps node
- * names to list heads.  About 32 bytes of entry plus 4-8 bytes of table per
- * cached object.
+ * The object cache (kc_store.h).  Entries live in fixed-size chunks addressed
+ * by index, so they never move and a growing store wastes at most one chunk:
+ * an entry is the object pointer and the index of the next entry on the same
+ * node (12 bytes).  An open-addressing table of 32-bit slots, each an entry
+ * index and 8 bits of its key's hash, finds entries by namespace/name; singly
+ * linked lists threaded through the entries give the objects on each node,
+ * whose names a second small table maps to list heads.  The hash and the node
+ * of an entry are not stored: they are computed from the object again when
+ * needed (a table grows, an entry leaves a node), which is rare next to
+ * lookups.  About 12 bytes of entry plus 6-12 bytes of table per object.
  */
 #include "kc_store.h"
 
@@ -16,14 +20,19 @@
 
 #define NIL UINT32_MAX
 
-struct entry {
-	void *obj;       /* NULL = free (next_free chains through node_next) */
-	uint32_t hash;
-	uint32_t gen;
-	uint32_t node;       /* index into nodes, NIL if not on a node */
-	uint32_t node_prev;
-	uint32_t node_next;
-	uint32_t pad_;
+/* Entries per chunk: 1024 x 12 bytes, plus the generation bits. */
+#define CHUNK_SHIFT 10
+#define CHUNK_ENTRIES (1u << CHUNK_SHIFT)
+/* A table slot is an entry index in its low 24 bits and 8 bits of the key's hash above them. */
+#define IDX_BITS 24
+#define MAX_ENTRIES ((1u << IDX_BITS) - 1)
+#define SLOT_IDX(x) ((x) & MAX_ENTRIES)
+#define SLOT_TAG(h) ((h) >> IDX_BITS)
+
+struct chunk {
+	void *obj[CHUNK_ENTRIES];       /* NULL = free (the free list chains through next) */
+	uint32_t next[CHUNK_ENTRIES];   /* the next entry on the same node, NIL at the end */
+	uint64_t seen[CHUNK_ENTRIES / 64]; /* put since kc_store_begin_generation() */
 };
 
 struct node {
@@ -34,7 +43,7 @@ struct node {
 	uint32_t next_free;
 };
 
-/* An open-addressing table of indices with linear probing and
+/* An open-addressing table of 32-bit slots with linear probing and
  * backward-shift deletion (no tombstones). */
 struct itab {
 	uint32_t *slots;  /* NIL = empty */
@@ -44,9 +53,9 @@ struct itab {
 
 struct kc_store {
 	const struct kc_type *t;
-	struct entry *entries;
-	uint32_t n_entries;   /* used prefix of entries */
-	uint32_t cap_entries;
+	struct chunk **chunks;
+	uint32_t n_chunks;
+	uint32_t n_entries;   /* used prefix of the entries */
 	uint32_t free_entry;  /* head of the free list, NIL if none */
 	size_t count;
 	struct itab by_key;
@@ -55,8 +64,35 @@ struct kc_store {
 	uint32_t cap_nodes;
 	uint32_t free_node;
 	struct itab by_node;
-	uint32_t gen;
 };
+
+static inline struct chunk *chunk_of(const struct kc_store *s, uint32_t e)
+{
+	return s->chunks[e >> CHUNK_SHIFT];
+}
+
+static inline void *obj_at(const struct kc_store *s, uint32_t e)
+{
+	return chunk_of(s, e)->obj[e & (CHUNK_ENTRIES - 1)];
+}
+
+static inline uint32_t *next_at(const struct kc_store *s, uint32_t e)
+{
+	return &chunk_of(s, e)->next[e & (CHUNK_ENTRIES - 1)];
+}
+
+static void set_seen(struct kc_store *s, uint32_t e, bool seen)
+{
+	uint64_t *w = &chunk_of(s, e)->seen[(e & (CHUNK_ENTRIES - 1)) / 64];
+	uint64_t bit = 1ULL << (e % 64);
+
+	*w = seen ? *w | bit : *w & ~bit;
+}
+
+static bool is_seen(const struct kc_store *s, uint32_t e)
+{
+	return chunk_of(s, e)->seen[(e & (CHUNK_ENTRIES - 1)) / 64] >> (e % 64) & 1;
+}
 
 static uint32_t key_hash(const char *ns, const char *name)
 {
@@ -78,20 +114,23 @@ static void itab_init(struct itab *t)
 	memset(t->slots, 0xff, (t->mask + 1) * sizeof(*t->slots));
 }
 
-/* hashes[i] gives the hash of the item with index i. */
-typedef uint32_t (*hash_of_fn)(const struct kc_store *s, uint32_t idx);
+/* The full hash of what slot x stands for. */
+typedef uint32_t (*hash_of_fn)(const struct kc_store *s, uint32_t x);
 
-static uint32_t entry_hash(const struct kc_store *s, uint32_t idx)
+static uint32_t entry_hash(const struct kc_store *s, uint32_t x)
 {
-	return s->entries[idx].hash;
+	const struct kc_meta *m = obj_at(s, SLOT_IDX(x));
+
+	return key_hash(m->ns, m->name);
 }
 
-static uint32_t node_hash(const struct kc_store *s, uint32_t idx)
+static uint32_t node_hash(const struct kc_store *s, uint32_t x)
 {
-	return s->nodes[idx].hash;
+	return s->nodes[x].hash;
 }
 
-static void itab_insert(const struct kc_store *s, struct itab *t, uint32_t idx, hash_of_fn hf)
+/* Inserts slot value x (whose hash is h). */
+static void itab_insert(const struct kc_store *s, struct itab *t, uint32_t x, uint32_t h, hash_of_fn hf)
 {
 	size_t i;
 
@@ -101,29 +140,29 @@ static void itab_insert(const struct kc_store *s, struct itab *t, uint32_t idx, 
 
 		memset(slots, 0xff, cap * sizeof(*slots));
 		for (size_t j = 0; j <= t->mask; j++) {
-			uint32_t x = t->slots[j];
+			uint32_t y = t->slots[j];
 
-			if (x == NIL)
+			if (y == NIL)
 				continue;
-			for (i = hf(s, x) & (cap - 1); slots[i] != NIL; i = (i + 1) & (cap - 1))
+			for (i = hf(s, y) & (cap - 1); slots[i] != NIL; i = (i + 1) & (cap - 1))
 				;
-			slots[i] = x;
+			slots[i] = y;
 		}
 		free(t->slots);
 		t->slots = slots;
 		t->mask = cap - 1;
 	}
-	for (i = hf(s, idx) & t->mask; t->slots[i] != NIL; i = (i + 1) & t->mask)
+	for (i = h & t->mask; t->slots[i] != NIL; i = (i + 1) & t->mask)
 		;
-	t->slots[i] = idx;
+	t->slots[i] = x;
 	t->count++;
 }
 
-static void itab_remove(const struct kc_store *s, struct itab *t, uint32_t idx, hash_of_fn hf)
+static void itab_remove(const struct kc_store *s, struct itab *t, uint32_t x, uint32_t h, hash_of_fn hf)
 {
 	size_t i, j;
 
-	for (i = hf(s, idx) & t->mask; t->slots[i] != idx; i = (i + 1) & t->mask)
+	for (i = h & t->mask; t->slots[i] != x; i = (i + 1) & t->mask)
 		;
 	/* Backward shift: move later members of the cluster into the hole
 	 * when their home slot is not cyclically within (i, j]. */
@@ -156,10 +195,12 @@ struct kc_store *kc_store_free(struct kc_store *s)
 	if (!s)
 		return NULL;
 	for (uint32_t i = 0; i < s->n_entries; i++)
-		free(s->entries[i].obj);
+		free(obj_at(s, i));
+	for (uint32_t i = 0; i < s->n_chunks; i++)
+		free(s->chunks[i]);
 	for (uint32_t i = 0; i < s->n_nodes; i++)
 		free(s->nodes[i].name);
-	free(s->entries);
+	free(s->chunks);
 	free(s->nodes);
 	free(s->by_key.slots);
 	free(s->by_node.slots);
@@ -173,10 +214,13 @@ static uint32_t find(const struct kc_store *s, const char *ns, const char *name)
 
 	for (size_t i = h & s->by_key.mask; s->by_key.slots[i] != NIL; i = (i + 1) & s->by_key.mask) {
 		uint32_t x = s->by_key.slots[i];
-		const struct kc_meta *m = s->entries[x].obj;
+		const struct kc_meta *m;
 
-		if (s->entries[x].hash == h && strcmp(m->name, name) == 0 && strcmp(m->ns, ns) == 0)
-			return x;
+		if (x >> IDX_BITS != SLOT_TAG(h))
+			continue;
+		m = obj_at(s, SLOT_IDX(x));
+		if (strcmp(m->name, name) == 0 && strcmp(m->ns, ns) == 0)
+			return SLOT_IDX(x);
 	}
 	return NIL;
 }
@@ -204,7 +248,6 @@ static const char *node_of(const struct kc_store *s, const void *obj)
 static void link_node(struct kc_store *s, uint32_t e, const char *name)
 {
 	uint32_t n = find_node(s, name);
-	struct entry *en = &s->entries[e];
 
 	if (n == NIL) {
 		if (s->free_node != NIL) {
@@ -221,42 +264,55 @@ static void link_node(struct kc_store *s, uint32_t e, const char *name)
 		s->nodes[n].hash = str_hash(name);
 		s->nodes[n].head = NIL;
 		s->nodes[n].count = 0;
-		itab_insert(s, &s->by_node, n, node_hash);
+		itab_insert(s, &s->by_node, n, s->nodes[n].hash, node_hash);
 	}
-	en->node = n;
-	en->node_prev = NIL;
-	en->node_next = s->nodes[n].head;
-	if (en->node_next != NIL)
-		s->entries[en->node_next].node_prev = e;
+	*next_at(s, e) = s->nodes[n].head;
 	s->nodes[n].head = e;
 	s->nodes[n].count++;
 }
 
-/* Unlinks an entry from its node's list; a node left empty is forgotten,
- * so node churn (autoscaling) does not grow the index. */
+/* Unlinks an entry from the list of the node its object is on (the walk is
+ * as long as that node's list: tens of pods); a node left empty is
+ * forgotten, so node churn (autoscaling) does not grow the index. */
 static void unlink_node(struct kc_store *s, uint32_t e)
 {
-	struct entry *en = &s->entries[e];
+	const char *name = node_of(s, obj_at(s, e));
+	uint32_t n = name ? find_node(s, name) : NIL;
 	struct node *nd;
-	uint32_t n = en->node;
+	uint32_t *link;
 
 	if (n == NIL)
 		return;
 	nd = &s->nodes[n];
-	if (en->node_prev != NIL)
-		s->entries[en->node_prev].node_next = en->node_next;
-	else
-		nd->head = en->node_next;
-	if (en->node_next != NIL)
-		s->entries[en->node_next].node_prev = en->node_prev;
-	en->node = en->node_prev = en->node_next = NIL;
+	for (link = &nd->head; *link != e; link = next_at(s, *link))
+		;
+	*link = *next_at(s, e);
+	*next_at(s, e) = NIL;
 	if (--nd->count == 0) {
-		itab_remove(s, &s->by_node, n, node_hash);
+		itab_remove(s, &s->by_node, n, nd->hash, node_hash);
 		free(nd->name);
 		nd->name = NULL;
 		nd->next_free = s->free_node;
 		s->free_node = n;
 	}
+}
+
+static uint32_t new_entry(struct kc_store *s)
+{
+	uint32_t e;
+
+	if (s->free_entry != NIL) {
+		e = s->free_entry;
+		s->free_entry = *next_at(s, e);
+		return e;
+	}
+	if (s->n_entries == MAX_ENTRIES)
+		abort(); /* 16.7 million objects of one kind: beyond any cluster */
+	if ((s->n_entries & (CHUNK_ENTRIES - 1)) == 0) {
+		s->chunks = kc_xrealloc(s->chunks, (s->n_chunks + 1) * sizeof(*s->chunks));
+		s->chunks[s->n_chunks++] = kc_xcalloc(1, sizeof(struct chunk));
+	}
+	return s->n_entries++;
 }
 
 void kc_store_put(struct kc_store *s, void *obj, void **ret_old)
@@ -267,39 +323,27 @@ void kc_store_put(struct kc_store *s, void *obj, void **ret_old)
 	void *old = NULL;
 
 	if (e != NIL) {
-		struct entry *en = &s->entries[e];
-		const char *was = en->node != NIL ? s->nodes[en->node].name : NULL;
+		const char *was = node_of(s, obj_at(s, e));
 
-		old = en->obj;
+		old = obj_at(s, e);
 		if (!was || !node || strcmp(was, node) != 0) {
 			unlink_node(s, e);
 			if (node)
 				link_node(s, e, node);
 		}
-		en->obj = obj;
-		en->gen = s->gen;
+		chunk_of(s, e)->obj[e & (CHUNK_ENTRIES - 1)] = obj;
 	} else {
-		if (s->free_entry != NIL) {
-			e = s->free_entry;
-			s->free_entry = s->entries[e].node_next;
-		} else {
-			if (s->n_entries == s->cap_entries) {
-				/* 1.5x: at 150,000 pods doubling would leave ~40% of
-				 * the slab (32 B per slot) unused. */
-				if (s->cap_entries > (NIL - 1) / 3 * 2)
-					abort();  /* 2^32 objects: beyond any cluster */
-				s->cap_entries = s->cap_entries ? s->cap_entries + s->cap_entries / 2 : 64;
-				s->entries = kc_xrealloc(s->entries, (size_t)s->cap_entries * sizeof(*s->entries));
-			}
-			e = s->n_entries++;
-		}
-		s->entries[e] = (struct entry){ .obj = obj, .hash = key_hash(m->ns, m->name), .gen = s->gen,
-						.node = NIL, .node_prev = NIL, .node_next = NIL };
-		itab_insert(s, &s->by_key, e, entry_hash);
+		uint32_t h = key_hash(m->ns, m->name);
+
+		e = new_entry(s);
+		chunk_of(s, e)->obj[e & (CHUNK_ENTRIES - 1)] = obj;
+		*next_at(s, e) = NIL;
+		itab_insert(s, &s->by_key, e | SLOT_TAG(h) << IDX_BITS, h, entry_hash);
 		if (node)
 			link_node(s, e, node);
 		s->count++;
 	}
+	set_seen(s, e, true);
 	if (ret_old)
 		*ret_old = old;
 	else
@@ -308,13 +352,14 @@ void kc_store_put(struct kc_store *s, void *obj, void **ret_old)
 
 static void *remove_entry(struct kc_store *s, uint32_t e)
 {
-	struct entry *en = &s->entries[e];
-	void *obj = en->obj;
+	void *obj = obj_at(s, e);
+	const struct kc_meta *m = obj;
+	uint32_t h = key_hash(m->ns, m->name);
 
 	unlink_node(s, e);
-	itab_remove(s, &s->by_key, e, entry_hash);
-	en->obj = NULL;
-	en->node_next = s->free_entry;
+	itab_remove(s, &s->by_key, e | SLOT_TAG(h) << IDX_BITS, h, entry_hash);
+	chunk_of(s, e)->obj[e & (CHUNK_ENTRIES - 1)] = NULL;
+	*next_at(s, e) = s->free_entry;
 	s->free_entry = e;
 	s->count--;
 	return obj;
@@ -331,7 +376,7 @@ const void *kc_store_get(const struct kc_store *s, const char *ns, const char *n
 {
 	uint32_t e = find(s, ns ? ns : "", name);
 
-	return e == NIL ? NULL : s->entries[e].obj;
+	return e == NIL ? NULL : obj_at(s, e);
 }
 
 size_t kc_store_count(const struct kc_store *s)
@@ -342,11 +387,12 @@ size_t kc_store_count(const struct kc_store *s)
 int kc_store_foreach(const struct kc_store *s, kc_store_visit_cb cb, void *userdata)
 {
 	for (uint32_t i = 0; i < s->n_entries; i++) {
+		const void *obj = obj_at(s, i);
 		int r;
 
-		if (!s->entries[i].obj)
+		if (!obj)
 			continue;
-		r = cb(s->entries[i].obj, userdata);
+		r = cb(obj, userdata);
 		if (r)
 			return r;
 	}
@@ -360,8 +406,8 @@ int kc_store_foreach_on_node(const struct kc_store *s, const char *node, kc_stor
 
 	if (n == NIL)
 		return 0;
-	for (uint32_t e = s->nodes[n].head; e != NIL; e = s->entries[e].node_next) {
-		int r = cb(s->entries[e].obj, userdata);
+	for (uint32_t e = s->nodes[n].head; e != NIL; e = *next_at(s, e)) {
+		int r = cb(obj_at(s, e), userdata);
 
 		if (r)
 			return r;
@@ -371,7 +417,8 @@ int kc_store_foreach_on_node(const struct kc_store *s, const char *node, kc_stor
 
 void kc_store_begin_generation(struct kc_store *s)
 {
-	s->gen++;
+	for (uint32_t i = 0; i < s->n_chunks; i++)
+		memset(s->chunks[i]->seen, 0, sizeof(s->chunks[i]->seen));
 }
 
 size_t kc_store_sweep(struct kc_store *s, kc_store_sweep_cb cb, void *userdata)
@@ -381,7 +428,7 @@ size_t kc_store_sweep(struct kc_store *s, kc_store_sweep_cb cb, void *userdata)
 	for (uint32_t i = 0; i < s->n_entries; i++) {
 		void *obj;
 
-		if (!s->entries[i].obj || s->entries[i].gen == s->gen)
+		if (!obj_at(s, i) || is_seen(s, i))
 			continue;
 		obj = remove_entry(s, i);
 		removed++;
@@ -397,7 +444,7 @@ size_t kc_store_index_bytes(const struct kc_store *s)
 {
 	size_t b = sizeof(*s);
 
-	b += (size_t)s->cap_entries * sizeof(struct entry);
+	b += (size_t)s->n_chunks * (sizeof(struct chunk) + sizeof(*s->chunks));
 	b += (s->by_key.mask + 1) * sizeof(uint32_t);
 	b += (size_t)s->cap_nodes * sizeof(struct node);
 	b += (s->by_node.mask + 1) * sizeof(uint32_t);

@@ -71,7 +71,7 @@ static void meta_init(struct kc_meta *m, const char *ns, const char *name, const
 	m->ns = tb_str(ns);
 	m->name = tb_str(name);
 	m->uid = tb_str(uid);
-	m->resource_version = "1";
+	m->rv_key = 1;
 }
 
 struct kc_pod *tb_pod(const char *ns, const char *name, const char *uid, const char *node)
@@ -80,9 +80,7 @@ struct kc_pod *tb_pod(const char *ns, const char *name, const char *uid, const c
 
 	meta_init(&p->meta, ns, name, uid);
 	p->node_name = tb_str(node);
-	p->grace_period_s = -1;
 	p->phase = KC_POD_RUNNING;
-	p->restart_policy = KC_RESTART_ALWAYS;
 	return p;
 }
 
@@ -107,9 +105,12 @@ struct kc_pod *tb_pod_clone(const struct kc_pod *src)
 		struct kc_container_status *cs = &p->statuses[i];
 
 		cs->resources = grow(cs->resources, cs->n_resources, sizeof(*cs->resources));
-		for (uint32_t j = 0; j < cs->n_resources; j++)
-			cs->resources[j].devices = grow(cs->resources[j].devices, cs->resources[j].n_devices,
-							sizeof(*cs->resources[j].devices));
+		for (uint32_t j = 0; j < cs->n_resources; j++) {
+			struct kc_resource_status *rs = &cs->resources[j];
+
+			rs->ids = grow(rs->ids, rs->n_devices, sizeof(*rs->ids));
+			rs->notes = grow(rs->notes, rs->n_notes, sizeof(*rs->notes));
+		}
 	}
 	p->meta.labels = grow(src->meta.labels, src->meta.n_labels, sizeof(*p->meta.labels));
 	p->meta.annotations =
@@ -124,8 +125,9 @@ void tb_pod_owner(struct kc_pod *p, const char *kind, const char *name, bool con
 
 	o->kind = tb_str(kind);
 	o->name = tb_str(name);
-	o->uid = tb_fmt("owner-%s", name);
-	o->controller = controller;
+	kc_uid_set(&o->uid, tb_fmt("owner-%s", name));
+	if (controller && !p->meta.controller)
+		p->meta.controller = p->meta.n_owners;
 }
 
 void tb_pod_label(struct kc_pod *p, const char *key, const char *value)
@@ -155,9 +157,6 @@ struct kc_container *tb_pod_container(struct kc_pod *p, const char *name, const 
 
 		q->name = tb_str(resource);
 		q->value = count;
-		q = APPEND(c->limits, c->n_limits);
-		q->name = tb_str(resource);
-		q->value = count;
 	}
 	return c;
 }
@@ -170,8 +169,6 @@ struct kc_container_status *tb_pod_status(struct kc_pod *p, const char *containe
 	struct kc_container_status *cs = APPEND(p->statuses, p->n_statuses);
 
 	cs->name = tb_str(container);
-	cs->state_reason = "";
-	cs->last_reason = "";
 	cs->state = KC_STATE_RUNNING;
 	return cs;
 }
@@ -180,7 +177,8 @@ void tb_status_health(struct kc_container_status *cs, const char *resource, cons
 		      const char *message)
 {
 	struct kc_resource_status *rs = NULL;
-	struct kc_device_health *d = NULL;
+	struct kc_device_note *note = NULL;
+	uint16_t idx = 0;
 
 	for (uint32_t i = 0; i < cs->n_resources; i++)
 		if (strcmp(cs->resources[i].name, resource) == 0)
@@ -189,15 +187,33 @@ void tb_status_health(struct kc_container_status *cs, const char *resource, cons
 		rs = APPEND(cs->resources, cs->n_resources);
 		rs->name = tb_str(resource);
 	}
-	for (uint32_t i = 0; i < rs->n_devices; i++)
-		if (strcmp(rs->devices[i].resource_id, id) == 0)
-			d = &rs->devices[i];
-	if (!d) {
-		d = APPEND(rs->devices, rs->n_devices);
-		d->resource_id = tb_str(id);
+	while (idx < rs->n_devices && strcmp(rs->ids[idx], id) != 0)
+		idx++;
+	if (idx == rs->n_devices)
+		*APPEND(rs->ids, rs->n_devices) = tb_str(id);
+	/* As the decoder keeps it: a note unless plainly Healthy, notes in the order of their index. */
+	for (uint32_t i = 0; i < rs->n_notes; i++)
+		if (rs->notes[i].index == idx)
+			note = &rs->notes[i];
+	if (h == KC_HEALTH_HEALTHY && (!message || !*message)) {
+		if (note) {
+			memmove(note, note + 1, (size_t)(rs->notes + rs->n_notes - note - 1) * sizeof(*note));
+			rs->n_notes--;
+		}
+		return;
 	}
-	d->health = h;
-	d->message = tb_str(message ? message : "");
+	if (!note) {
+		uint32_t at = 0;
+
+		APPEND(rs->notes, rs->n_notes);
+		while (at < rs->n_notes - 1u && rs->notes[at].index < idx)
+			at++;
+		memmove(&rs->notes[at + 1], &rs->notes[at], (rs->n_notes - 1u - at) * sizeof(*rs->notes));
+		note = &rs->notes[at];
+		note->index = idx;
+	}
+	note->health = (uint8_t)h;
+	note->message = tb_str(message ? message : "");
 }
 
 void tb_pod_claim(struct kc_pod *p, const char *name, const char *claim_name)
@@ -302,6 +318,20 @@ void tb_claim_result(struct kc_resource_claim *c, const char *request, const cha
 	r->device = tb_str(device);
 }
 
+void tb_claim_toleration(struct kc_resource_claim *c, const char *key, enum kc_toleration_op op, const char *value,
+			 const char *effect, int64_t seconds)
+{
+	struct kc_device_result *r = &c->results[c->n_results - 1];
+	struct kc_toleration *t = APPEND(r->tolerations, r->n_tolerations);
+
+	t->key = tb_str(key);
+	t->op = op;
+	t->value = tb_str(value);
+	t->effect = tb_str(effect);
+	t->has_seconds = seconds >= 0;
+	t->seconds = seconds >= 0 ? seconds : 0;
+}
+
 void tb_claim_consumer(struct kc_resource_claim *c, const char *pod_name, const char *pod_uid)
 {
 	struct kc_consumer *u = APPEND(c->consumers, c->n_consumers);
@@ -354,6 +384,35 @@ void tb_slice_device(struct kc_resource_slice *s, const char *device, const char
 	}
 }
 
+void tb_slice_taint(struct kc_resource_slice *s, const char *key, const char *value, const char *effect,
+		    int64_t time_added)
+{
+	struct kc_slice_device *d = &s->devices[s->n_devices - 1];
+	struct kc_taint *t = APPEND(d->taints, d->n_taints);
+
+	t->key = tb_str(key);
+	t->value = tb_str(value);
+	t->effect = tb_str(effect);
+	t->time_added = time_added;
+}
+
+struct kc_device_taint_rule *tb_rule(const char *name, const char *driver, const char *pool, const char *device,
+				     const char *key, const char *effect, int64_t time_added)
+{
+	struct kc_device_taint_rule *r = kc_xcalloc(1, sizeof(*r));
+
+	meta_init(&r->meta, "", name, tb_fmt("uid-%s", name));
+	r->has_selector = driver != NULL;
+	r->driver = tb_str(driver ? driver : "");
+	r->pool = tb_str(pool);
+	r->device = tb_str(device);
+	r->taint.key = tb_str(key);
+	r->taint.value = "";
+	r->taint.effect = tb_str(effect);
+	r->taint.time_added = time_added;
+	return r;
+}
+
 struct policy *tb_policy(void)
 {
 	struct policy *p = policy_new_default();
@@ -396,8 +455,10 @@ void tb_env_init(struct tb_env *e, struct policy *p, bool synced)
 	e->nodes = kc_store_new(&kc_type_node);
 	e->claims = kc_store_new(&kc_type_resource_claim);
 	e->slices = kc_store_new(&kc_type_resource_slice);
+	e->rules = kc_store_new(&kc_type_device_taint_rule);
 	e->now = 1000;
 	e->core = core_new(p, e->pods, e->nodes, e->claims, e->slices);
+	core_set_rule_store(e->core, e->rules, e->now);
 	if (synced)
 		core_set_synced(e->core, true, e->now);
 }
@@ -409,6 +470,7 @@ void tb_env_done(struct tb_env *e)
 	e->nodes = kc_store_free(e->nodes);
 	e->claims = kc_store_free(e->claims);
 	e->slices = kc_store_free(e->slices);
+	e->rules = kc_store_free(e->rules);
 	e->p = policy_free(e->p);
 	tb_reset();
 }
@@ -481,4 +543,22 @@ void tb_set_policy(struct tb_env *e, struct policy *p)
 	core_set_policy(e->core, p, e->now);
 	policy_free(e->p);
 	e->p = p;
+}
+
+void tb_put_rule(struct tb_env *e, struct kc_device_taint_rule *r)
+{
+	void *old = NULL;
+
+	kc_store_put(e->rules, r, &old);
+	core_rule_changed(e->core, old ? 2 : 1, r, old, e->now);
+	free(old);
+}
+
+void tb_del_rule(struct tb_env *e, const char *name)
+{
+	struct kc_device_taint_rule *r = kc_store_take(e->rules, "", name);
+
+	if (r)
+		core_rule_changed(e->core, 3, r, NULL, e->now);
+	free(r);
 }

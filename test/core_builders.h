@@ -51,6 +51,9 @@ void tb_node_annotation(struct kc_node *n, const char *key, const char *value);
 struct kc_resource_claim *tb_claim(const char *ns, const char *name, const char *uid);
 void tb_claim_result(struct kc_resource_claim *c, const char *request, const char *driver, const char *pool,
 		     const char *device);
+/* Adds a toleration to the claim's last result; seconds < 0: no tolerationSeconds (for ever). */
+void tb_claim_toleration(struct kc_resource_claim *c, const char *key, enum kc_toleration_op op, const char *value,
+			 const char *effect, int64_t seconds);
 void tb_claim_consumer(struct kc_resource_claim *c, const char *pod_name, const char *pod_uid);
 void tb_claim_device_condition(struct kc_resource_claim *c, const char *driver, const char *pool,
 			       const char *device, const char *type, enum kc_cond_status status,
@@ -59,6 +62,13 @@ void tb_claim_device_condition(struct kc_resource_claim *c, const char *driver, 
 struct kc_resource_slice *tb_slice(const char *name, const char *driver, const char *pool, const char *node);
 void tb_slice_device(struct kc_resource_slice *s, const char *device, const char *taint_key,
 		     const char *effect);
+
+/* Adds a taint to the slice's last device. */
+void tb_slice_taint(struct kc_resource_slice *s, const char *key, const char *value, const char *effect,
+		    int64_t time_added);
+/* A DeviceTaintRule; driver, pool, device "" = any, NULL driver = no selector at all. */
+struct kc_device_taint_rule *tb_rule(const char *name, const char *driver, const char *pool, const char *device,
+				     const char *key, const char *effect, int64_t time_added);
 
 /* A policy with the defaults and no limits, breaker or fencing (tests turn them on). */
 struct policy *tb_policy(void);
@@ -73,7 +83,7 @@ struct policy *tb_policy_yaml(const char *yaml);
 /* Stores, a core and a clock. */
 struct tb_env {
 	struct policy *p; /* owned */
-	struct kc_store *pods, *nodes, *claims, *slices;
+	struct kc_store *pods, *nodes, *claims, *slices, *rules;
 	struct core *core;
 	uint64_t now;
 };
@@ -89,6 +99,8 @@ void tb_del_node(struct tb_env *e, const char *name);
 void tb_put_claim(struct tb_env *e, struct kc_resource_claim *c);
 void tb_put_slice(struct tb_env *e, struct kc_resource_slice *s);
 void tb_del_slice(struct tb_env *e, const char *name);
+void tb_put_rule(struct tb_env *e, struct kc_device_taint_rule *r);
+void tb_del_rule(struct tb_env *e, const char *name);
 /* Replaces the policy (hot reload); takes ownership of p. */
 void tb_set_policy(struct tb_env *e, struct policy *p);
 

@@ -311,7 +311,7 @@ static void test_exit_code(void **state)
 static void set_state(struct kc_container_status *cs, enum kc_container_state st, const char *reason, bool ready)
 {
 	cs->state = st;
-	cs->state_reason = reason;
+	cs->crash_loop_backoff = strcmp(reason, "CrashLoopBackOff") == 0;
 	cs->ready = ready;
 }
 
@@ -462,6 +462,65 @@ static void test_dra_taint(void **state)
 	tb_del_slice(&e, "n1-gpu");
 	assert_int_equal(core_stats(e.core)->unhealthy_pods,
 			 0); /* the gauge follows the device, even in flight */
+	tb_env_done(&e);
+}
+
+/*
+ * A claim that tolerates the NoExecute taint keeps its pod (the old code evicted it); one that
+ * tolerates it for 30 s after its timeAdded is evicted once that ends (the core wakes then); a
+ * foreign DeviceTaintRule evicts like a slice taint, and deleting it before the end spares the pod.
+ */
+static void test_dra_tolerations_and_rules(void **state)
+{
+	struct tb_env e;
+	struct kc_resource_claim *c;
+	struct kc_resource_slice *s;
+
+	(void)state;
+	tb_env_init(&e, tb_policy(), true);
+	core_set_wall_clock(e.core, 1795741318000LL + 10000, e.now); /* the taint was added 10 s ago */
+	tb_put_pod(&e, dra_pod("a", "u1"));
+	tb_put_pod(&e, dra_pod("b", "u2"));
+	c = tb_claim("ml", "a-gpu", "claim-a");
+	tb_claim_result(c, "gpu", "gpu.example.com", "n1", "gpu-0");
+	tb_claim_toleration(c, "example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", -1);
+	tb_claim_consumer(c, "a", "u1");
+	tb_put_claim(&e, c);
+	c = tb_claim("ml", "b-gpu", "claim-b");
+	tb_claim_result(c, "gpu", "gpu.example.com", "n1", "gpu-1");
+	tb_claim_toleration(c, "example.com/xid", KC_TOLERATION_EQUAL, "79", "NoExecute", 30);
+	tb_claim_consumer(c, "b", "u2");
+	tb_put_claim(&e, c);
+	s = tb_slice("n1-gpu", "gpu.example.com", "n1", "n1");
+	tb_slice_device(s, "gpu-0", NULL, NULL);
+	tb_slice_taint(s, "example.com/xid", "79", "NoExecute", 1795741318);
+	tb_slice_device(s, "gpu-1", NULL, NULL);
+	tb_slice_taint(s, "example.com/xid", "79", "NoExecute", 1795741318);
+	tb_put_slice(&e, s);
+	assert_int_equal(next(&e), -EAGAIN);
+	assert_int_equal(core_next_wakeup(e.core, e.now), 1000 + 20000);
+	e.now = 1000 + 20000;
+	assert_int_equal(next(&e), 0);
+	assert_string_equal(act.uid, "u2");
+	assert_int_equal(act.detected_ms, 21000);
+	core_action_done(e.core, "u2", CORE_RESULT_EVICTED, 0, e.now);
+	tb_del_pod(&e, "ml", "b");
+	assert_int_equal(next(&e), -EAGAIN);
+
+	/* A rule that picks gpu-0 with another key: "a" tolerates only example.com/xid. */
+	e.now = 30000;
+	tb_put_rule(&e, tb_rule("maintenance", "gpu.example.com", "n1", "gpu-0", "example.com/maint", "NoExecute",
+				1795741318 + 38));
+	assert_int_equal(next(&e), 0);
+	assert_string_equal(act.uid, "u1");
+	assert_string_equal(act.message,
+			    "Evicting pod ml/a: claim:gpu/gpu device gpu.example.com/n1/gpu-0 is tainted "
+			    "(signal DRADeviceTaint: DeviceTaintRule maintenance: taint example.com/maint:NoExecute)");
+	core_action_done(e.core, "u1", CORE_RESULT_CANCELLED, 0, e.now);
+	/* Deleted: nothing left to act on. */
+	tb_del_rule(&e, "maintenance");
+	assert_int_equal(next(&e), -EAGAIN);
+	assert_int_equal(core_stats(e.core)->unhealthy_pods, 0);
 	tb_env_done(&e);
 }
 
@@ -1455,6 +1514,7 @@ int main(void)
 	    cmocka_unit_test(test_exit_code_clears_when_ready),
 	    cmocka_unit_test(test_exit_code_dra_claim),
 	    cmocka_unit_test(test_dra_taint),
+	    cmocka_unit_test(test_dra_tolerations_and_rules),
 	    cmocka_unit_test(test_dra_condition),
 	    cmocka_unit_test(test_dra_pod_resource_health),
 	    cmocka_unit_test(test_filters),

@@ -8,6 +8,7 @@
  * field, so a mismatch shows as a readable diff.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,21 +21,33 @@
 
 #include "kc_decode.h"
 #include "kc_intern.h"
+#include "kc_uid.h"
 #include "kc_util.h"
 
 /* ---- canonical dump -------------------------------------------------------- */
 
+/* A decimal resourceVersion's key is the number: printed so, it reads as the text did. */
 static void dump_meta(FILE *f, const struct kc_meta *m)
 {
-	fprintf(f, "meta %s/%s uid=%s rv=%s del=%lld\n", m->ns, m->name, m->uid, m->resource_version,
-		(long long)m->deletion_timestamp);
+	char rv[32] = "";
+
+	if (m->rv_key >> 63)
+		snprintf(rv, sizeof(rv), "#%llx", (unsigned long long)m->rv_key);
+	else if (m->rv_key)
+		snprintf(rv, sizeof(rv), "%llu", (unsigned long long)m->rv_key);
+	fprintf(f, "meta %s/%s uid=%s rv=%s del=%lld\n", m->ns, m->name, m->uid, rv, (long long)m->deletion_timestamp);
 	for (uint32_t i = 0; i < m->n_labels; i++)
 		fprintf(f, " label %s=%s\n", m->labels[i].key, m->labels[i].value);
 	for (uint32_t i = 0; i < m->n_annotations; i++)
 		fprintf(f, " annot %s=%s\n", m->annotations[i].key, m->annotations[i].value);
-	for (uint32_t i = 0; i < m->n_owners; i++)
-		fprintf(f, " owner %s %s %s ctl=%d\n", m->owners[i].kind, m->owners[i].name, m->owners[i].uid,
-			m->owners[i].controller);
+	for (uint32_t i = 0; i < m->n_owners; i++) {
+		char ub[KC_UID_BUF];
+		size_t len;
+		const char *name = kc_owner_name(m, &m->owners[i], &len);
+
+		fprintf(f, " owner %s %.*s %s ctl=%d\n", m->owners[i].kind, (int)len, name,
+			kc_uid_str(&m->owners[i].uid, ub), kc_meta_controller(m) == &m->owners[i]);
+	}
 }
 
 static void dump_conds(FILE *f, const struct kc_condition *c, uint32_t n)
@@ -59,33 +72,31 @@ static void dump_taints(FILE *f, const struct kc_taint *t, uint32_t n)
 static void dump_pod(FILE *f, const struct kc_pod *p)
 {
 	dump_meta(f, &p->meta);
-	fprintf(f, "pod node=%s phase=%d restart=%d prio=%d/%d grace=%lld mirror=%d\n", p->node_name, p->phase,
-		p->restart_policy, p->has_priority, p->priority, (long long)p->grace_period_s, p->is_mirror);
+	fprintf(f, "pod node=%s phase=%d prio=%d/%d mirror=%d\n", p->node_name, p->phase, p->has_priority,
+		p->priority, p->is_mirror);
 	for (uint32_t i = 0; i < p->n_containers; i++) {
 		const struct kc_container *c = &p->containers[i];
 
 		fprintf(f, " container %s init=%d claim=%s\n", c->name, c->init, c->claim);
 		dump_quants(f, "req", c->requests, c->n_requests);
-		dump_quants(f, "lim", c->limits, c->n_limits);
 	}
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
 		const struct kc_container_status *s = &p->statuses[i];
 
-		fprintf(f, " status %s init=%d ready=%d restarts=%d state=%d reason=%s exit=%d/%d fin=%lld", s->name,
-			s->init, s->ready, s->restart_count, s->state, s->state_reason, s->has_exit_code, s->exit_code,
-			(long long)s->state_finished_at);
-		fprintf(f, " last=%s exit=%d/%d fin=%lld\n", s->last_reason, s->has_last_exit_code, s->last_exit_code,
-			(long long)s->last_finished_at);
+		fprintf(f, " status %s init=%d ready=%d restarts=%d state=%d crashloop=%d exit=%d/%d", s->name,
+			s->init, s->ready, s->restart_count, s->state, s->crash_loop_backoff, s->has_exit_code,
+			s->exit_code);
+		fprintf(f, " last exit=%d/%d\n", s->has_last_exit_code, s->last_exit_code);
 		for (uint32_t j = 0; j < s->n_resources; j++) {
 			fprintf(f, "  resource %s\n", s->resources[j].name);
 			for (uint32_t k = 0; k < s->resources[j].n_devices; k++) {
-				const struct kc_device_health *h = &s->resources[j].devices[k];
+				const char *msg;
+				enum kc_health h = kc_device_health(&s->resources[j], k, &msg);
 
-				fprintf(f, "   device %s health=%d msg=%s\n", h->resource_id, h->health, h->message);
+				fprintf(f, "   device %s health=%d msg=%s\n", s->resources[j].ids[k], h, msg);
 			}
 		}
 	}
-	dump_conds(f, p->conditions, p->n_conditions);
 	for (uint32_t i = 0; i < p->n_claims; i++)
 		fprintf(f, " claim %s -> %s\n", p->claims[i].name, p->claims[i].claim_name);
 }
@@ -104,9 +115,16 @@ static void dump_claim(FILE *f, const struct kc_resource_claim *c)
 {
 	dump_meta(f, &c->meta);
 	fprintf(f, "claim allocated=%d\n", c->allocated);
-	for (uint32_t i = 0; i < c->n_results; i++)
+	for (uint32_t i = 0; i < c->n_results; i++) {
 		fprintf(f, " result %s %s/%s/%s\n", c->results[i].request, c->results[i].driver, c->results[i].pool,
 			c->results[i].device);
+		for (uint32_t k = 0; k < c->results[i].n_tolerations; k++) {
+			const struct kc_toleration *t = &c->results[i].tolerations[k];
+
+			fprintf(f, "  toleration key=%s op=%d value=%s effect=%s seconds=%d/%lld\n", t->key, t->op,
+				t->value, t->effect, t->has_seconds, (long long)t->seconds);
+		}
+	}
 	for (uint32_t i = 0; i < c->n_device_statuses; i++) {
 		const struct kc_device_status *d = &c->device_statuses[i];
 
@@ -127,6 +145,13 @@ static void dump_slice(FILE *f, const struct kc_resource_slice *s)
 	}
 }
 
+static void dump_rule(FILE *f, const struct kc_device_taint_rule *r)
+{
+	dump_meta(f, &r->meta);
+	fprintf(f, "rule selector=%d driver=%s pool=%s device=%s\n", r->has_selector, r->driver, r->pool, r->device);
+	dump_taints(f, &r->taint, 1);
+}
+
 /* Returns a newly allocated canonical text of obj. */
 static char *dump(const struct kc_type *t, const void *obj)
 {
@@ -141,6 +166,8 @@ static char *dump(const struct kc_type *t, const void *obj)
 		dump_node(f, obj);
 	else if (t == &kc_type_resource_claim)
 		dump_claim(f, obj);
+	else if (t == &kc_type_device_taint_rule)
+		dump_rule(f, obj);
 	else
 		dump_slice(f, obj);
 	fclose(f);
@@ -216,25 +243,23 @@ static const char want_pod_dp[] =
 	" label app=trainer\n"
 	" label pod-template-hash=7d9f8c6b5\n"
 	" owner ReplicaSet trainer-7d9f8c6b5 0b9f5a2e-7c1d-4e2f-8a3b-9c4d5e6f7a8b ctl=1\n"
-	"pod node=gpu-node-17 phase=2 restart=1 prio=1/0 grace=30 mirror=0\n"
+	"pod node=gpu-node-17 phase=2 prio=1/0 mirror=0\n"
 	" container trainer init=0 claim=\n"
 	"  req nvidia.com/gpu=2\n"
-	"  lim nvidia.com/gpu=2\n"
 	" container log-shipper init=0 claim=\n"
-	" status trainer init=0 ready=0 restarts=7 state=1 reason=CrashLoopBackOff exit=0/0 fin=0"
-	" last=Error exit=1/139 fin=1795741323\n"
+	" status trainer init=0 ready=0 restarts=7 state=1 crashloop=1 exit=0/0"
+	" last exit=1/139\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-7540a9b3-6f5e-4d3c-b2a1-0f9e8d7c6b5a health=2 msg=XID 79: GPU has fallen off the bus\n"
 	"   device GPU-1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6 health=1 msg=\n"
-	" status log-shipper init=0 ready=1 restarts=0 state=2 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n"
-	" cond Ready=2 reason=ContainersNotReady msg= t=1795741323\n";
+	" status log-shipper init=0 ready=1 restarts=0 state=2 crashloop=0 exit=0/0 last exit=0/0\n";
 
 static const char want_pod_dra[] =
 	"meta serving/inference-0 uid=9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a rv=991002 del=0\n"
 	" owner StatefulSet inference 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f ctl=1\n"
-	"pod node=gpu-node-03 phase=2 restart=1 prio=0/0 grace=-1 mirror=0\n"
+	"pod node=gpu-node-03 phase=2 prio=0/0 mirror=0\n"
 	" container server init=0 claim=gpu\n"
-	" status server init=0 ready=0 restarts=3 state=1 reason=CrashLoopBackOff exit=0/0 fin=0 last= exit=0/0 fin=0\n"
+	" status server init=0 ready=0 restarts=3 state=1 crashloop=1 exit=0/0 last exit=0/0\n"
 	"  resource claim:gpu/gpu\n"
 	"   device gpu.example.com/gpu-node-03/gpu-1 health=2 msg=critical XID 79 reported by NVML\n"
 	" claim gpu -> inference-0-gpu-8x7lq\n";
@@ -273,6 +298,36 @@ static const char want_slice_v1beta1[] =
 	" device gpu-1\n"
 	"  taint gpu.example.com/xid=79:NoSchedule t=1795741318\n";
 
+/* Tolerations from the allocation results (exactly and a firstAvailable subrequest alike), not
+ * from the spec: absent operator = Equal (0), Exists = 1, unknown = 2; seconds kept negative. */
+static const char want_claim_tolerations[] =
+	"meta ml/maint-7c9d8f6b5-q2w3e-gpu-x8k2p uid=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d rv=4411 del=0\n"
+	"claim allocated=1\n"
+	" result gpu gpu.example.com/gpu-node-1/gpu-0\n"
+	"  toleration key=gpu.example.com/xid op=1 value= effect=NoExecute seconds=0/0\n"
+	" result any/big gpu.example.com/gpu-node-1/gpu-1\n"
+	"  toleration key=gpu.example.com/maintenance op=0 value=planned effect=NoExecute seconds=1/300\n"
+	"  toleration key= op=1 value= effect= seconds=0/0\n"
+	"  toleration key=k op=0 value=v effect= seconds=1/-5\n"
+	"  toleration key=k op=2 value=3 effect= seconds=0/0\n"
+	" consumer pods maint-7c9d8f6b5-q2w3e 1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e\n";
+
+static const char want_rule_v1[] =
+	"meta /gpu-node-1-maintenance uid=2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f rv=5120 del=0\n"
+	" label team=infra\n"
+	"rule selector=1 driver=gpu.example.com pool=gpu-node-1 device=gpu-0\n"
+	"  taint gpu.example.com/xid=79:NoExecute t=1795741318\n";
+
+static const char want_rule_pool[] =
+	"meta /drain-gpu-node-2 uid=3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a rv=5121 del=0\n"
+	"rule selector=1 driver= pool=gpu-node-2 device=\n"
+	"  taint example.com/drain=:NoSchedule t=0\n";
+
+static const char want_rule_noselector[] =
+	"meta /no-selector uid=4e5f6a7b-8c9d-4e0f-9a1b-3c4d5e6f7a8b rv=5122 del=0\n"
+	"rule selector=0 driver= pool= device=\n"
+	"  taint example.com/all=x:NoExecute t=1795741320\n";
+
 struct fx {
 	const struct kc_type *t;
 	const char *file;
@@ -286,6 +341,10 @@ static const struct fx fixtures[] = {
 	{ &kc_type_resource_claim, "resourceclaim-allocated.json", want_claim },
 	{ &kc_type_resource_slice, "resourceslice-v1-tainted.json", want_slice_v1 },
 	{ &kc_type_resource_slice, "resourceslice-v1beta1-tainted.json", want_slice_v1beta1 },
+	{ &kc_type_resource_claim, "resourceclaim-tolerations.json", want_claim_tolerations },
+	{ &kc_type_device_taint_rule, "devicetaintrule-v1.json", want_rule_v1 },
+	{ &kc_type_device_taint_rule, "devicetaintrule-v1alpha3-pool.json", want_rule_pool },
+	{ &kc_type_device_taint_rule, "devicetaintrule-v1beta2-noselector.json", want_rule_noselector },
 };
 
 static void test_fixtures_exact(void **state)
@@ -486,7 +545,7 @@ static void test_watch_every_split(void **state)
 			assert_string_equal(c.dumps[1], fixtures[f].want);
 			assert_null(c.dumps[2]);
 			assert_string_equal(c.dumps[3], fixtures[f].want);
-			assert_string_equal(c.rvs[0], m->resource_version);
+			assert_true(kc_decode_rv_key(c.rvs[0], strlen(c.rvs[0])) == m->rv_key);
 			assert_string_equal(c.rvs[2], "777");
 			assert_int_equal(kc_watch_decoder_skipped(d), 1);
 			kc_watch_decoder_free(d);
@@ -544,6 +603,258 @@ static void test_opts_change_between_objects(void **state)
 	kc_object_free(p);
 	kc_watch_decoder_free(d);
 	free(keys);
+}
+
+/* ---- keeping only the containers and statuses of devices ---------------------------------- */
+
+/* A device predicate: the names listed in ud (NULL-terminated). */
+static bool listed_device(const char *resource, void *ud)
+{
+	for (const char *const *l = ud; *l; l++)
+		if (strcmp(*l, resource) == 0)
+			return true;
+	return false;
+}
+
+static const char *const gpu_only[] = { "nvidia.com/gpu", NULL };
+static const char *const gpu_and_nic[] = { "nvidia.com/gpu", "example.com/nic", NULL };
+
+/* A trainer with a GPU, a sidecar with a NIC (a device only under the wider set), a log
+ * shipper with nothing, an init container with a claim; statuses before the spec. */
+static const char sidecar_pod[] =
+	"{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\"},"
+	"\"status\":{\"containerStatuses\":["
+	"{\"name\":\"log\",\"restartCount\":1,\"allocatedResourcesStatus\":[{\"name\":\"example.com/nic\","
+	"\"resources\":[{\"resourceID\":\"nic-1\",\"health\":\"Unhealthy\"}]}]},"
+	"{\"name\":\"sidecar\",\"restartCount\":2},"
+	"{\"name\":\"trainer\",\"restartCount\":3,\"allocatedResourcesStatus\":["
+	"{\"name\":\"example.com/nic\",\"resources\":[{\"resourceID\":\"nic-0\",\"health\":\"Healthy\"}]},"
+	"{\"name\":\"nvidia.com/gpu\",\"resources\":[]},"
+	"{\"name\":\"nvidia.com/gpu\",\"resources\":[{\"resourceID\":\"GPU-0\",\"health\":\"Healthy\"}]}]}],"
+	"\"initContainerStatuses\":[{\"name\":\"init\",\"restartCount\":4},{\"name\":\"trainer\"}]},"
+	"\"spec\":{\"containers\":["
+	"{\"name\":\"trainer\",\"resources\":{\"requests\":{\"example.com/nic\":\"1\",\"nvidia.com/gpu\":\"2\"},"
+	"\"limits\":{\"nvidia.com/gpu\":\"2\",\"example.com/zero\":\"0\"}}},"
+	"{\"name\":\"sidecar\",\"resources\":{\"requests\":{\"example.com/nic\":\"1\"}}},"
+	"{\"name\":\"log\",\"resources\":{\"requests\":{\"nvidia.com/gpu\":\"0\"}}}],"
+	"\"initContainers\":[{\"name\":\"init\",\"resources\":{\"claims\":[{\"name\":\"gpu\"}]}},"
+	"{\"name\":\"trainer\"}]}}";
+
+static const char want_gpu_only[] =
+	"meta n/p uid=u rv= del=0\n"
+	"pod node= phase=0 prio=0/0 mirror=0\n"
+	" container trainer init=0 claim=\n"
+	"  req nvidia.com/gpu=2\n"
+	" container init init=1 claim=gpu\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+	"  resource nvidia.com/gpu\n"
+	"   device GPU-0 health=1 msg=\n"
+	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n";
+
+static const char want_gpu_and_nic[] =
+	"meta n/p uid=u rv= del=0\n"
+	"pod node= phase=0 prio=0/0 mirror=0\n"
+	" container trainer init=0 claim=\n"
+	"  req example.com/nic=1\n"
+	"  req nvidia.com/gpu=2\n"
+	" container sidecar init=0 claim=\n"
+	"  req example.com/nic=1\n"
+	" container init init=1 claim=gpu\n"
+	" status log init=0 ready=0 restarts=1 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+	"  resource example.com/nic\n"
+	"   device nic-1 health=2 msg=\n"
+	" status sidecar init=0 ready=0 restarts=2 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+	" status trainer init=0 ready=0 restarts=3 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+	"  resource example.com/nic\n"
+	"   device nic-0 health=1 msg=\n"
+	"  resource nvidia.com/gpu\n"
+	"   device GPU-0 health=1 msg=\n"
+	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n";
+
+static int list_keep(void *obj, void *ud)
+{
+	void **slot = ud;
+
+	kc_object_free(*slot);
+	*slot = obj;
+	return 0;
+}
+
+/*
+ * Without a device the sidecar and the log shipper, their statuses and the
+ * non-device requests and allocatedResourcesStatus entries are dropped, though
+ * the statuses come before the spec; a policy that widens the device set keeps
+ * them from the next decode on (the relist that follows a reload).
+ */
+static void test_keep_only_devices(void **state)
+{
+	struct kc_decode_opts o = { .is_device = listed_device, .device_userdata = (void *)gpu_only };
+	struct kc_decode_ctx ctx = { intern, &o };
+	struct kc_list_decoder *l;
+	char *got, *list;
+	void *obj = NULL;
+
+	(void)state;
+	got = decode_dump(&kc_type_pod, &o, sidecar_pod);
+	assert_string_equal(got, want_gpu_only);
+	free(got);
+	/* The relist after a widening reload: the same list decoder options, changed in place. */
+	o.device_userdata = (void *)gpu_and_nic;
+	list = kc_xasprintf("{\"items\":[%s]}", sidecar_pod);
+	l = kc_list_decoder_new(&kc_type_pod, &ctx, list_keep, &obj);
+	for (size_t i = 0; list[i]; i++)
+		assert_int_equal(kc_list_decoder_feed(l, list + i, 1), 0);
+	assert_int_equal(kc_list_decoder_finish(l), 0);
+	assert_non_null(obj);
+	got = dump(&kc_type_pod, obj);
+	assert_string_equal(got, want_gpu_and_nic);
+	free(got);
+	kc_object_free(obj);
+	kc_list_decoder_free(l);
+	free(list);
+	/* Without a predicate nothing is dropped: the zero quantities are kept as decoded. */
+	got = decode_dump(&kc_type_pod, NULL, sidecar_pod);
+	assert_non_null(strstr(got, " container log init=0 claim=\n  req nvidia.com/gpu=0\n"));
+	assert_non_null(strstr(got, "  req example.com/zero=0\n"));
+	free(got);
+}
+
+/* ---- compact owners, UIDs and quantities --------------------------------------------------- */
+
+/*
+ * An owner whose name is the pod's up to its last '-' is not copied, others
+ * are kept as text; the first owner marked controller is the controller;
+ * a lower-case UUID is packed into 16 bytes, any other UID (upper case, not a
+ * UUID) is kept as text in the object's block and comes back byte for byte.
+ */
+static void test_owners_and_uids(void **state)
+{
+	static const char json[] =
+		"{\"metadata\":{\"name\":\"web-7d9f8c6b5-x2k4q\",\"namespace\":\"n\",\"uid\":\"U-1\","
+		"\"ownerReferences\":["
+		"{\"kind\":\"ReplicaSet\",\"name\":\"web-7d9f8c6b5\",\"uid\":\"0b9f5a2e-7c1d-4e2f-8a3b-9c4d5e6f7a8b\","
+		"\"controller\":true},"
+		"{\"kind\":\"Thing\",\"name\":\"other\",\"uid\":\"0B9F5A2E-7C1D-4E2F-8A3B-9C4D5E6F7A8B\"},"
+		"{\"uid\":\"owner-uid-3\",\"name\":\"web-7d9f8c6b5-x2k4q-and-more\",\"kind\":\"Thing\"},"
+		"{\"kind\":\"Thing\"},"
+		"{\"kind\":\"Job\",\"name\":\"web\",\"uid\":\"u5\",\"controller\":true}]}}";
+	struct kc_decode_ctx ctx = { intern, NULL };
+	struct kc_pod *p = NULL;
+	const char *name, *block;
+	char ub[KC_UID_BUF];
+	size_t len, size;
+
+	(void)state;
+	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, strlen(json), (void **)&p, NULL), 0);
+	block = (const char *)p;
+	size = malloc_usable_size(p);
+	assert_string_equal(p->meta.uid, "U-1");
+	assert_int_equal(p->meta.n_owners, 5);
+	assert_int_equal(p->meta.controller, 1);
+	assert_ptr_equal(kc_meta_controller(&p->meta), &p->meta.owners[0]);
+	/* The pod's name up to its last '-': no string. */
+	assert_null(p->meta.owners[0].name);
+	name = kc_owner_name(&p->meta, &p->meta.owners[0], &len);
+	assert_int_equal(len, strlen("web-7d9f8c6b5"));
+	assert_memory_equal(name, "web-7d9f8c6b5", len);
+	assert_null(kc_uid_text(&p->meta.owners[0].uid));
+	assert_string_equal(kc_uid_str(&p->meta.owners[0].uid, ub), "0b9f5a2e-7c1d-4e2f-8a3b-9c4d5e6f7a8b");
+	/* Not a prefix; an upper-case UUID stays text, in the block. */
+	assert_string_equal(p->meta.owners[1].name, "other");
+	assert_string_equal(kc_uid_str(&p->meta.owners[1].uid, ub), "0B9F5A2E-7C1D-4E2F-8A3B-9C4D5E6F7A8B");
+	assert_true(kc_uid_text(&p->meta.owners[1].uid) > block &&
+		    kc_uid_text(&p->meta.owners[1].uid) < block + size);
+	/* Longer than the pod's name: text; keys in another order. */
+	assert_string_equal(p->meta.owners[2].name, "web-7d9f8c6b5-x2k4q-and-more");
+	assert_string_equal(kc_uid_str(&p->meta.owners[2].uid, ub), "owner-uid-3");
+	/* Neither name nor UID. */
+	assert_string_equal(p->meta.owners[3].name, "");
+	assert_string_equal(kc_uid_str(&p->meta.owners[3].uid, ub), "");
+	/* A shorter prefix (an indexed Job's pod is <job>-<index>-<suffix>): text. */
+	assert_string_equal(p->meta.owners[4].name, "web");
+	name = kc_owner_name(&p->meta, &p->meta.owners[4], &len);
+	assert_int_equal(len, 3);
+	assert_memory_equal(name, "web", 3);
+	kc_object_free(p);
+}
+
+/* A plainly Healthy device is only its ID; any other has a note, in device order. */
+static void test_device_notes(void **state)
+{
+	static const char json[] =
+		"{\"status\":{\"containerStatuses\":[{\"name\":\"c\",\"allocatedResourcesStatus\":[{\"name\":\"x.io/gpu\","
+		"\"resources\":[{\"resourceID\":\"g0\",\"health\":\"Healthy\"},"
+		"{\"message\":\"XID 79\",\"resourceID\":\"g1\",\"health\":\"Unhealthy\"},"
+		"{\"resourceID\":\"g2\",\"health\":\"Healthy\",\"message\":\"recovered\"},"
+		"{\"resourceID\":\"g3\"},{\"resourceID\":\"g4\",\"health\":\"Unknown\"},"
+		"{\"resourceID\":\"g5\",\"health\":\"Healthy\"}]}]}]}}";
+	struct kc_decode_ctx ctx = { intern, NULL };
+	const struct kc_resource_status *rs;
+	struct kc_pod *p = NULL;
+	const char *msg;
+
+	(void)state;
+	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, strlen(json), (void **)&p, NULL), 0);
+	assert_int_equal(p->n_statuses, 1);
+	rs = &p->statuses[0].resources[0];
+	assert_int_equal(rs->n_devices, 6);
+	assert_string_equal(rs->ids[5], "g5");
+	assert_int_equal(rs->n_notes, 4);
+	assert_int_equal(rs->notes[0].index, 1);
+	assert_int_equal(rs->notes[3].index, 4);
+	assert_int_equal(kc_device_health(rs, 0, &msg), KC_HEALTH_HEALTHY);
+	assert_string_equal(msg, "");
+	assert_int_equal(kc_device_health(rs, 1, &msg), KC_HEALTH_UNHEALTHY);
+	assert_string_equal(msg, "XID 79");
+	assert_int_equal(kc_device_health(rs, 2, &msg), KC_HEALTH_HEALTHY);
+	assert_string_equal(msg, "recovered");
+	assert_int_equal(kc_device_health(rs, 3, NULL), KC_HEALTH_UNSET);
+	assert_int_equal(kc_device_health(rs, 4, NULL), KC_HEALTH_UNKNOWN);
+	assert_int_equal(kc_device_health(rs, 5, NULL), KC_HEALTH_HEALTHY);
+	kc_object_free(p);
+}
+
+/* A decimal resourceVersion is its own key; any other text is a hash apart from every number. */
+static void test_rv_key(void **state)
+{
+	static const char *const texts[] = { "0123", "abc", "12a", "9223372036854775808", "99999999999999999999",
+					     " 1", "1 ", "-1", "ABC" };
+
+	(void)state;
+	assert_true(kc_decode_rv_key("", 0) == 0);
+	assert_true(kc_decode_rv_key("1", 1) == 1);
+	assert_true(kc_decode_rv_key("884213", 6) == 884213);
+	assert_true(kc_decode_rv_key("9223372036854775807", 19) == 9223372036854775807ULL);
+	for (size_t i = 0; i < KC_ARRAY_SIZE(texts); i++) {
+		uint64_t k = kc_decode_rv_key(texts[i], strlen(texts[i]));
+
+		assert_true(k >> 63);
+		assert_true(k == kc_decode_rv_key(texts[i], strlen(texts[i])));
+		for (size_t j = 0; j < i; j++)
+			assert_true(k != kc_decode_rv_key(texts[j], strlen(texts[j])));
+	}
+}
+
+/* Requests and limits are one list: a limit alone counts, a request wins whatever the key order. */
+static void test_requests_and_limits(void **state)
+{
+	char *got = decode_dump(&kc_type_pod, NULL,
+				"{\"spec\":{\"containers\":[{\"name\":\"a\",\"resources\":{"
+				"\"limits\":{\"x.io/lim\":\"4\",\"x.io/both\":\"2\"},"
+				"\"requests\":{\"x.io/both\":\"1\",\"x.io/req\":\"3\"}}},"
+				"{\"name\":\"b\",\"resources\":{\"requests\":{\"x.io/both\":\"1\"},"
+				"\"limits\":{\"x.io/both\":\"2\"}}}]}}");
+
+	(void)state;
+	assert_string_equal(got, "meta / uid= rv= del=0\n"
+				 "pod node= phase=0 prio=0/0 mirror=0\n"
+				 " container a init=0 claim=\n"
+				 "  req x.io/lim=4\n"
+				 "  req x.io/both=1\n"
+				 "  req x.io/req=3\n"
+				 " container b init=0 claim=\n"
+				 "  req x.io/both=1\n");
+	free(got);
 }
 
 /* ---- events and errors ------------------------------------------------------------------- */
@@ -658,7 +969,7 @@ static void test_wrong_types_and_missing(void **state)
 
 	(void)state;
 	got = decode_dump(&kc_type_pod, NULL, "{}");
-	assert_string_equal(got, "meta / uid= rv= del=0\npod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n");
+	assert_string_equal(got, "meta / uid= rv= del=0\npod node= phase=0 prio=0/0 mirror=0\n");
 	free(got);
 	got = decode_dump(&kc_type_pod, NULL,
 			  "{\"metadata\":{\"name\":5,\"namespace\":null,\"labels\":\"x\",\"annotations\":[1],"
@@ -672,10 +983,10 @@ static void test_wrong_types_and_missing(void **state)
 			  "\"state\":{\"waiting\":\"now\",\"running\":[],\"terminated\":{\"exitCode\":\"1\"}}}, 5],"
 			  "\"conditions\":{\"type\":\"Ready\"}}, \"extra\":[[[[{}]]]]}");
 	assert_string_equal(got, "meta / uid= rv=3 del=0\n"
-				 "pod node= phase=0 restart=0 prio=0/0 grace=-1 mirror=0\n"
+				 "pod node= phase=0 prio=0/0 mirror=0\n"
 				 " container i init=1 claim=c\n"
-				 "  lim a.io/b=3\n"
-				 " status  init=0 ready=0 restarts=0 state=3 reason= exit=0/0 fin=0 last= exit=0/0 fin=0\n");
+				 "  req a.io/b=3\n"
+				 " status  init=0 ready=0 restarts=0 state=3 crashloop=0 exit=0/0 last exit=0/0\n");
 	free(got);
 	/* Wrong root types and broken documents are errors, never crashes. */
 	{
@@ -698,16 +1009,16 @@ static void test_non_ascii_and_options(void **state)
 {
 	static const char *const keep_labels[] = { "app", "ünïcode/ключ", NULL };
 	static const char *const keep_annots[] = { "team", NULL };
-	static const char *const keep_conds[] = { "PodScheduled", NULL };
-	struct kc_decode_opts o = { keep_labels, keep_annots, keep_conds, 10 };
+	struct kc_decode_opts o = { .keep_labels = keep_labels, .keep_annotations = keep_annots, .max_message = 10 };
 	char *got = decode_dump(&kc_type_pod, &o,
 				"{\"metadata\":{\"name\":\"pöd-日本\",\"namespace\":\"ns\\u00e9\","
 				"\"labels\":{\"app\":\"trainé\",\"drop\":\"x\",\"ünïcode/ключ\":\"значение\"},"
 				"\"annotations\":{\"team\":\"ml\",\"other\":\"y\",\"kubernetes.io/config.mirror\":\"abc\"},"
 				"\"deletionTimestamp\":\"2026-11-27T01:02:03Z\"},"
 				"\"spec\":{\"priority\":-5,\"restartPolicy\":\"Never\"},"
-				"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"},"
-				"{\"status\":\"False\",\"message\":\"ééééééé\",\"type\":\"PodScheduled\"}]}}");
+				"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
+				"\"containerStatuses\":[{\"name\":\"c\",\"allocatedResourcesStatus\":[{\"name\":\"x.io/gpu\","
+				"\"resources\":[{\"resourceID\":\"g\",\"health\":\"Unhealthy\",\"message\":\"ééééééé\"}]}]}]}}");
 
 	(void)state;
 	/* The message is cut at 10 bytes without splitting a character. */
@@ -715,8 +1026,10 @@ static void test_non_ascii_and_options(void **state)
 				 " label app=trainé\n"
 				 " label ünïcode/ключ=значение\n"
 				 " annot team=ml\n"
-				 "pod node= phase=0 restart=3 prio=1/-5 grace=-1 mirror=1\n"
-				 " cond PodScheduled=2 reason= msg=ééééé t=0\n");
+				 "pod node= phase=0 prio=1/-5 mirror=1\n"
+				 " status c init=0 ready=0 restarts=0 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+				 "  resource x.io/gpu\n"
+				 "   device g health=2 msg=ééééé\n");
 	free(got);
 }
 
@@ -761,6 +1074,29 @@ static void test_bounds(void **state)
 	assert_null(obj);
 	assert_non_null(strstr(err.msg, "elements"));
 	free(json);
+	/* A pod keeps at most 255 containers (its counts are 8 bits): 256 with a device is
+	 * -EMSGSIZE, and 256 of which the device predicate keeps none decode. */
+	for (int devices = 1; devices >= 0; devices--) {
+		struct kc_decode_opts o = { .is_device = listed_device, .device_userdata = (void *)gpu_only };
+
+		ctx.opts = devices ? NULL : &o;
+		json = kc_xmalloc(256 * 80 + 64);
+		len = (size_t)sprintf(json, "{\"spec\":{\"containers\":[");
+		for (int i = 0; i < 256; i++)
+			len += (size_t)sprintf(json + len, "%s{\"name\":\"c%d\",\"resources\":{\"limits\":{\"x.io/y\":\"1\"}}}",
+					       i ? "," : "", i);
+		len += (size_t)sprintf(json + len, "]}}");
+		if (devices) {
+			assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, &obj, &err), -EMSGSIZE);
+			assert_non_null(strstr(err.msg, "255"));
+		} else {
+			assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, &obj, &err), 0);
+			assert_int_equal(((struct kc_pod *)obj)->n_containers, 0);
+			kc_object_free(obj);
+			obj = NULL;
+		}
+		free(json);
+	}
 }
 
 
@@ -859,6 +1195,11 @@ int main(void)
 		cmocka_unit_test(test_list_byte_by_byte_and_abort),
 		cmocka_unit_test(test_watch_every_split),
 		cmocka_unit_test(test_opts_change_between_objects),
+		cmocka_unit_test(test_keep_only_devices),
+		cmocka_unit_test(test_owners_and_uids),
+		cmocka_unit_test(test_requests_and_limits),
+		cmocka_unit_test(test_rv_key),
+		cmocka_unit_test(test_device_notes),
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed),
 		cmocka_unit_test(test_watch_long_lines),

@@ -40,7 +40,7 @@ static void put_gpu_node(struct tb_env *e, const char *name)
 
 static void explain(struct tb_env *e, const char *name, struct explain *ret)
 {
-	assert_int_equal(explain_pod(e->p, e->pods, e->nodes, e->claims, e->slices, "ml", name, NOW_S, ret),
+	assert_int_equal(explain_pod(e->p, e->pods, e->nodes, e->claims, e->slices, e->rules, "ml", name, NOW_S, ret),
 			 0);
 }
 
@@ -70,7 +70,7 @@ static void test_healthy_and_unknown_pod(void **state)
 		assert_false(x.filter_fails[i]);
 	explain_done(&x);
 	assert_null(x.uid);
-	assert_int_equal(explain_pod(e.p, e.pods, e.nodes, e.claims, e.slices, "ml", "nope", NOW_S, &x), -ENOENT);
+	assert_int_equal(explain_pod(e.p, e.pods, e.nodes, e.claims, e.slices, e.rules, "ml", "nope", NOW_S, &x), -ENOENT);
 	explain_done(&x);
 	tb_env_done(&e);
 }
@@ -246,6 +246,46 @@ static void test_dra_devices(void **state)
 	tb_env_done(&e);
 }
 
+/* As the daemon: a claim's toleration counts (20 s of the 30 it tolerates are gone at NOW_S), and a
+ * DeviceTaintRule of someone else's taints the device, its timeAdded being the API's "since". */
+static void test_dra_tolerations_and_rules(void **state)
+{
+	struct tb_env e;
+	struct explain x;
+	struct kc_pod *p;
+	struct kc_resource_claim *c;
+	struct kc_resource_slice *s;
+
+	(void)state;
+	tb_env_init(&e, tb_policy(), true);
+	p = tb_pod("ml", "dra", "u1", "n1");
+	tb_pod_owner(p, "StatefulSet", "s", true);
+	tb_pod_container(p, "main", NULL, 0);
+	tb_pod_claim(p, "gpu", "dra-gpu");
+	tb_put_pod(&e, p);
+	c = tb_claim("ml", "dra-gpu", "claim-u1");
+	tb_claim_result(c, "gpu", "gpu.example.com", "n1", "gpu-0");
+	tb_claim_toleration(c, "example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", 30);
+	tb_claim_consumer(c, "dra", "u1");
+	tb_put_claim(&e, c);
+	s = tb_slice("n1-gpu", "gpu.example.com", "n1", "n1");
+	tb_slice_device(s, "gpu-0", NULL, NULL);
+	tb_slice_taint(s, "example.com/xid", "", "NoExecute", NOW_S - 20);
+	tb_put_slice(&e, s);
+	explain(&e, "dra", &x);
+	assert_int_equal(x.n_hits, 1);
+	assert_string_equal(x.decision_text, "would evict in 10 s (debounce)");
+	explain_done(&x);
+	tb_put_rule(&e, tb_rule("maint", "gpu.example.com", "", "", "example.com/maint", "NoExecute", NOW_S - 5));
+	explain(&e, "dra", &x);
+	assert_int_equal(x.n_hits, 1);
+	assert_string_equal(x.hits[0].detail, "DeviceTaintRule maint: taint example.com/maint:NoExecute");
+	assert_int_equal(x.hit_since[0], NOW_S - 5);
+	assert_string_equal(x.decision_text, "would evict now");
+	explain_done(&x);
+	tb_env_done(&e);
+}
+
 static void put_sick_node(struct tb_env *e, const char *name, bool fenced)
 {
 	struct kc_node *n = tb_node(name);
@@ -390,6 +430,7 @@ int main(void)
 	    cmocka_unit_test(test_held_by_node_limit),
 	    cmocka_unit_test(test_held_by_breaker),
 	    cmocka_unit_test(test_dra_devices),
+	    cmocka_unit_test(test_dra_tolerations_and_rules),
 	    cmocka_unit_test(test_node_fence),
 	    cmocka_unit_test(test_quarantine_cap),
 	    cmocka_unit_test(test_since),

@@ -70,7 +70,7 @@ static void test_node_state(void **state)
 	assert_int_equal(unh, 1);
 
 	/* Another device: the pattern does not name it. */
-	pod->statuses[0].resources[0].devices[0].resource_id = "0000:af:00.0";
+	pod->statuses[0].resources[0].ids[0] = "0000:af:00.0";
 	assert_int_equal(eval(h, p, pod, 6000, &hits), 0);
 	assert_null(hits);
 
@@ -547,6 +547,250 @@ static void test_pod_devices(void **state)
 	tb_env_done(&e);
 }
 
+/* ---- DRA taints against claim tolerations, and DeviceTaintRules of others ---- */
+
+#define T0 1795741318 /* a taint's timeAdded, Unix seconds */
+
+/* One DRA pod "a" (claim "gpu" -> ResourceClaim "a-gpu") on n1, allocated drv/n1/d0. */
+struct dra_case {
+	struct policy *p;
+	struct health *h;
+	struct kc_store *claims;
+	struct kc_pod *pod;
+	struct kc_resource_claim *claim;
+};
+
+static void dra_case_init(struct dra_case *c, const char *yaml)
+{
+	c->p = tb_policy_yaml(yaml);
+	c->h = health_new();
+	c->claims = kc_store_new(&kc_type_resource_claim);
+	c->pod = tb_pod("ml", "a", "u1", "n1");
+	tb_pod_container(c->pod, "main", NULL, 0);
+	tb_pod_claim(c->pod, "gpu", "a-gpu");
+	c->claim = NULL;
+}
+
+/* A fresh claim on drv/n1/d0 (the store frees the old one). */
+static struct kc_resource_claim *dra_claim(struct dra_case *c)
+{
+	void *old = NULL;
+
+	c->claim = tb_claim("ml", "a-gpu", "claim-1");
+	tb_claim_result(c->claim, "gpu", "drv", "n1", "d0");
+	kc_store_put(c->claims, c->claim, &old);
+	free(old);
+	return c->claim;
+}
+
+/* The pod's DRA taint hit at now: its first-seen time and detail, or false. */
+static bool dra_hit(struct dra_case *c, uint64_t now, uint64_t *ret_since, char *detail, size_t size)
+{
+	struct health_hit *hits;
+	size_t n = health_pod_eval(c->h, c->p, c->pod, c->claims, NULL, 0, now, &hits);
+	bool found = false;
+
+	for (size_t i = 0; i < n; i++)
+		if (hits[i].signal == HEALTH_DRA_TAINT) {
+			found = true;
+			*ret_since = hits[i].first_seen_ms;
+			snprintf(detail, size, "%s", hits[i].detail);
+			assert_string_equal(hits[i].device, "drv/n1/d0");
+			assert_string_equal(hits[i].resource, "claim:gpu/gpu");
+		}
+	health_hits_free(hits, n);
+	return found;
+}
+
+static void dra_case_done(struct dra_case *c)
+{
+	free(c->pod);
+	kc_store_free(c->claims);
+	health_free(c->h);
+	policy_free(c->p);
+	tb_reset();
+}
+
+/*
+ * A claim whose allocation result tolerates the device's NoExecute taint is
+ * not hit (the old code ignored tolerations and evicted its pod, while the
+ * scheduler and kube-controller-manager keep it).  Matching as
+ * kube-controller-manager does: key, Exists/Equal and value, and for a
+ * NoExecute taint only tolerations of effect NoExecute.
+ */
+static void test_dra_tolerations(void **state)
+{
+	struct dra_case c;
+	struct kc_resource_slice *s = tb_slice("s1", "drv", "n1", "n1");
+	uint64_t since = 0;
+	char detail[256];
+
+	(void)state;
+	dra_case_init(&c, "");
+	tb_slice_device(s, "d0", NULL, NULL);
+	tb_slice_taint(s, "dd.example.com/xid", "79", "NoExecute", T0);
+	assert_true(health_slice_update(c.h, c.p, s, NULL, 500));
+
+	dra_claim(&c); /* no tolerations */
+	assert_true(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 500);
+	assert_string_equal(detail, "taint dd.example.com/xid=79:NoExecute");
+
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", -1);
+	assert_false(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EQUAL, "79", "NoExecute", -1);
+	assert_false(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	tb_claim_toleration(dra_claim(&c), "", KC_TOLERATION_EXISTS, "", "NoExecute", -1); /* every key */
+	assert_false(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	/* Not tolerated: another value, another key, another effect, an unknown operator. */
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EQUAL, "48", "NoExecute", -1);
+	assert_true(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	tb_claim_toleration(dra_claim(&c), "other", KC_TOLERATION_EXISTS, "", "NoExecute", -1);
+	assert_true(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "NoSchedule", -1);
+	assert_true(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_OTHER, "79", "NoExecute", -1);
+	assert_true(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	/* Without an effect: kube-controller-manager still deletes the pod for a NoExecute taint. */
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "", -1);
+	assert_true(dra_hit(&c, 600, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 500);
+
+	/* Two taints, one tolerated: the other one holds. */
+	tb_slice_taint(s, "dd.example.com/ecc", "", "NoExecute", T0 + 5);
+	assert_true(health_slice_update(c.h, c.p, s, s, 700));
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", -1);
+	assert_true(dra_hit(&c, 800, &since, detail, sizeof(detail)));
+	assert_string_equal(detail, "taint dd.example.com/ecc:NoExecute");
+	assert_int_equal(since, 700); /* the xid taint kept its first-seen time, the new one is new */
+	tb_claim_toleration(c.claim, "dd.example.com/ecc", KC_TOLERATION_EQUAL, "", "NoExecute", -1);
+	assert_false(dra_hit(&c, 800, &since, detail, sizeof(detail)));
+	free(s);
+	dra_case_done(&c);
+}
+
+/* tolerationSeconds: the taint holds only once the toleration ends, counted from its timeAdded as
+ * kube-controller-manager counts (or from when it was first seen while the wall clock is unknown). */
+static void test_dra_toleration_seconds(void **state)
+{
+	struct dra_case c;
+	struct kc_resource_slice *s = tb_slice("s1", "drv", "n1", "n1");
+	uint64_t since = 0;
+	char detail[256];
+
+	(void)state;
+	dra_case_init(&c, "signals: {draDeviceTaints: {for: 2s}}\n");
+	tb_slice_device(s, "d0", NULL, NULL);
+	tb_slice_taint(s, "dd.example.com/xid", "79", "NoExecute", T0);
+	assert_true(health_slice_update(c.h, c.p, s, NULL, 10000));
+
+	/* Wall clock unknown: 60 s from first seen. */
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", 60);
+	assert_true(dra_hit(&c, 10000, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 70000);
+	/* The wall clock says the taint was added 30 s before monotonic 10000: 30 s are left. */
+	health_set_wall_clock(c.h, (T0 + 30) * 1000LL, 10000);
+	assert_true(dra_hit(&c, 10000, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 40000);
+	/* The shortest matching toleration wins; one for ever tolerates it for ever. */
+	tb_claim_toleration(c.claim, "", KC_TOLERATION_EXISTS, "", "NoExecute", 40);
+	assert_true(dra_hit(&c, 10000, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 20000);
+	tb_claim_toleration(c.claim, "dd.example.com/xid", KC_TOLERATION_EQUAL, "79", "NoExecute", -1);
+	assert_false(dra_hit(&c, 10000, &since, detail, sizeof(detail)));
+	/* Expired long ago (or negative seconds: 0): holds from when it was first seen. */
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", 10);
+	assert_true(dra_hit(&c, 10000, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 10000);
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", -1);
+	c.claim->results[0].tolerations[0].has_seconds = true;
+	c.claim->results[0].tolerations[0].seconds = -7;
+	assert_true(dra_hit(&c, 10000, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 10000);
+	/* A taint without timeAdded: counted from first seen even with the wall clock (the same key and
+	 * effect: the same taint, first seen at 10000). */
+	s->devices[0].taints[0].time_added = 0;
+	assert_true(health_slice_update(c.h, c.p, s, s, 50000));
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "NoExecute", 60);
+	assert_true(dra_hit(&c, 50000, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 70000);
+
+	/* A listed NoSchedule taint: tolerationSeconds does not apply, a matching toleration holds for ever. */
+	policy_free(c.p);
+	c.p = tb_policy_yaml("signals: {draDeviceTaints: {effects: [NoSchedule]}}\n");
+	s->devices[0].taints[0].effect = "NoSchedule";
+	assert_true(health_slice_update(c.h, c.p, s, s, 60000));
+	tb_claim_toleration(dra_claim(&c), "dd.example.com/xid", KC_TOLERATION_EXISTS, "", "", 5);
+	assert_false(dra_hit(&c, 60000, &since, detail, sizeof(detail)));
+	tb_claim_toleration(dra_claim(&c), "other", KC_TOLERATION_EXISTS, "", "", -1);
+	assert_true(dra_hit(&c, 60000, &since, detail, sizeof(detail)));
+	free(s);
+	dra_case_done(&c);
+}
+
+/* A NoExecute DeviceTaintRule of someone else's taints the devices its selector picks, as a slice
+ * taint does (the old code read slice taints only); tolerations apply to it the same way. */
+static void test_dra_rules(void **state)
+{
+	struct dra_case c;
+	struct kc_device_taint_rule *pool = tb_rule("drain-n1", "", "n1", "", "example.com/drain", "NoExecute", T0);
+	struct kc_device_taint_rule *none = tb_rule("no-selector", NULL, "", "", "example.com/all", "NoExecute", T0);
+	struct kc_device_taint_rule *sched = tb_rule("sched", "drv", "n1", "d0", "example.com/s", "NoSchedule", T0);
+	struct kc_device_taint_rule *other = tb_rule("other", "drv", "n2", "", "example.com/x", "NoExecute", T0);
+	struct kc_device_taint_rule *moved;
+	uint64_t since = 0;
+	char detail[256];
+
+	(void)state;
+	dra_case_init(&c, "");
+	dra_claim(&c);
+	assert_false(health_rule_update(c.h, c.p, none, NULL, 100)); /* no selector: no device */
+	assert_false(health_rule_update(c.h, c.p, sched, NULL, 100)); /* effect not listed */
+	assert_true(health_rule_update(c.h, c.p, other, NULL, 100));
+	assert_false(dra_hit(&c, 150, &since, detail, sizeof(detail)));
+	assert_false(health_device_tainted(c.h, "drv", "n1", "d0"));
+	assert_true(health_device_tainted(c.h, "drv", "n2", "d9"));
+	assert_true(health_rule_update(c.h, c.p, pool, NULL, 200));
+	assert_true(health_device_tainted(c.h, "drv", "n1", "d0"));
+	assert_true(health_device_tainted(c.h, "other-driver", "n1", "d5"));
+	assert_true(dra_hit(&c, 250, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 200);
+	assert_string_equal(detail, "DeviceTaintRule drain-n1: taint example.com/drain:NoExecute");
+	assert_false(health_rule_update(c.h, c.p, pool, pool, 300)); /* unchanged: keeps its time */
+	assert_true(dra_hit(&c, 300, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 200);
+	/* Tolerated like a slice taint. */
+	tb_claim_toleration(dra_claim(&c), "example.com/drain", KC_TOLERATION_EXISTS, "", "NoExecute", -1);
+	assert_false(dra_hit(&c, 300, &since, detail, sizeof(detail)));
+	dra_claim(&c);
+	/* The selector moves to another pool: no longer this device. */
+	moved = tb_rule("drain-n1", "", "n3", "", "example.com/drain", "NoExecute", T0);
+	assert_true(health_rule_update(c.h, c.p, moved, pool, 400));
+	assert_false(dra_hit(&c, 400, &since, detail, sizeof(detail)));
+	assert_true(health_rule_update(c.h, c.p, pool, moved, 450));
+	assert_true(dra_hit(&c, 450, &since, detail, sizeof(detail)));
+	assert_int_equal(since, 450);
+	/* Deleted. */
+	assert_true(health_rule_update(c.h, c.p, NULL, pool, 500));
+	assert_false(dra_hit(&c, 500, &since, detail, sizeof(detail)));
+	/* A generation drops the rules not updated in it; draDeviceTaints off drops them all. */
+	assert_true(health_rule_update(c.h, c.p, pool, NULL, 600));
+	health_begin_generation(c.h);
+	assert_false(health_rule_update(c.h, c.p, other, NULL, 700));
+	health_sweep(c.h);
+	assert_false(dra_hit(&c, 700, &since, detail, sizeof(detail)));
+	assert_true(health_device_tainted(c.h, "drv", "n2", "d9"));
+	c.p->dra_taints_enabled = false;
+	assert_true(health_rule_update(c.h, c.p, other, other, 800));
+	assert_false(health_device_tainted(c.h, "drv", "n2", "d9"));
+	free(pool);
+	free(none);
+	free(sched);
+	free(other);
+	free(moved);
+	dra_case_done(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +806,9 @@ int main(void)
 	    cmocka_unit_test(test_breaker_allocatable_drop),
 	    cmocka_unit_test(test_breaker_memory),
 	    cmocka_unit_test(test_pod_devices),
+	    cmocka_unit_test(test_dra_tolerations),
+	    cmocka_unit_test(test_dra_toleration_seconds),
+	    cmocka_unit_test(test_dra_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

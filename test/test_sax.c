@@ -613,6 +613,67 @@ static void mutate(char *j, size_t *len, size_t cap)
 	}
 }
 
+/*
+ * Errors inside skipped subtrees (scanned by their own loop) are reported
+ * with the same text and byte offset whether the document comes whole or a
+ * byte at a time (then scan() sees every byte).
+ */
+static int record_none(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_sax_value *v)
+{
+	(void)ud;
+	(void)id;
+	(void)ev;
+	(void)v;
+	return 0;
+}
+
+static void sax_error(const char *json, size_t step, char *err, size_t errsize)
+{
+	struct kc_sax s;
+	size_t len = strlen(json);
+	int r = 0;
+
+	err[0] = '\0';
+	kc_sax_init(&s, &root_s, record_none, NULL);
+	kc_sax_begin(&s);
+	for (size_t at = 0; at < len && r == 0; at += step)
+		r = kc_sax_feed(&s, json + at, len - at < step ? len - at : step, err, errsize);
+	if (r == 0)
+		r = kc_sax_complete(&s, err, errsize);
+	kc_sax_done(&s);
+}
+
+static void test_skipped_error_offsets(void **state)
+{
+	static const struct {
+		const char *json, *want;
+	} cases[] = {
+		{ "{\"skip\":{\"a\":\"b\",}}", "invalid JSON: unexpected '}' at byte 17" },
+		{ "{\"skip\":{\"a\":\"b\"\"c\"}}", "invalid JSON: unexpected value at byte 16" },
+		{ "{\"skip\":{\"a\":\"b\"]}", "invalid JSON: unexpected ']' at byte 16" },
+		{ "{\"skip\":[\"a\":1]}", "invalid JSON: unexpected ':' at byte 12" },
+		{ "{\"skip\":{\"a\"}}", "invalid JSON: unexpected '}' at byte 12" },
+		{ "{\"skip\":{:1}}", "invalid JSON: unexpected ':' at byte 9" },
+		{ "{\"skip\":[,]}", "invalid JSON: unexpected ',' at byte 9" },
+		{ "{\"skip\":{\"a\":{\"b\":[]},}}", "invalid JSON: unexpected '}' at byte 22" },
+		{ "{\"skip\":{\"a\":{}}}}", "invalid JSON: unexpected '}' at byte 17" },
+		{ "{\"skip\":{\"a\":[\"x\" \"y\"]}}", "invalid JSON: unexpected value at byte 18" },
+		{ "{\"skip\":{\"a\":\"\x01\"}}", "invalid JSON: control character in a string at byte 14" },
+		{ "{\"skip\":{\"a\":[{}{}]}}", "invalid JSON: unexpected value at byte 16" },
+		{ "{\"skip\":{\"k\":[1,\"é\",{\"a\":tru}]}}", "invalid JSON: invalid literal at byte 29" },
+	};
+	char whole[256], bytewise[256];
+
+	(void)state;
+	for (size_t i = 0; i < KC_ARRAY_SIZE(cases); i++) {
+		sax_error(cases[i].json, 1 << 20, whole, sizeof(whole));
+		sax_error(cases[i].json, 1, bytewise, sizeof(bytewise));
+		if (strcmp(whole, cases[i].want) != 0 || strcmp(bytewise, cases[i].want) != 0)
+			fail_msg("case %zu (%s): whole \"%s\", bytewise \"%s\", want \"%s\"", i, cases[i].json,
+				 whole, bytewise, cases[i].want);
+	}
+}
+
 static void test_differential_jansson(void **state)
 {
 	unsigned valid = 0, invalid = 0, compared = 0;
@@ -687,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_nul_strings_dropped),
 		cmocka_unit_test(test_nesting_bound),
 		cmocka_unit_test(test_token_bound),
+		cmocka_unit_test(test_skipped_error_offsets),
 		cmocka_unit_test(test_differential_jansson),
 	};
 

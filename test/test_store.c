@@ -94,9 +94,9 @@ static void test_put_get_take(void **state)
 	/* Replacement hands back the old object. */
 	kc_store_put(s, pod("a", "p1", "n1", "2"), &old);
 	assert_non_null(old);
-	assert_string_equal(((struct kc_pod *)old)->meta.resource_version, "1");
+	assert_int_equal(((struct kc_pod *)old)->meta.rv_key, 1);
 	kc_object_free(old);
-	assert_string_equal(((const struct kc_pod *)kc_store_get(s, "a", "p1"))->meta.resource_version, "2");
+	assert_int_equal(((const struct kc_pod *)kc_store_get(s, "a", "p1"))->meta.rv_key, 2);
 	assert_int_equal(kc_store_count(s), 3);
 
 	old = kc_store_take(s, "b", "p1");
@@ -281,6 +281,32 @@ static void test_churn(void **state)
 
 		snprintf(nn, sizeof(nn), "n%d", nd);
 		assert_int_equal(on_node(s, nn), per_node[nd]);
+	}
+	/* A relist across many chunks: only the even pods are put again, the sweep takes the rest. */
+	kc_store_begin_generation(s);
+	want = 0;
+	for (int i = 0; i < N; i += 2) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		kc_store_put(s, pod("ns", name, "n0", "2"), NULL);
+		want++;
+	}
+	kc_store_sweep(s, NULL, NULL);
+	assert_int_equal(kc_store_count(s), want);
+	assert_int_equal(total(s), want);
+	assert_int_equal(on_node(s, "n0"), want);
+	for (int nd = 1; nd < 8; nd++) {
+		char nn[16];
+
+		snprintf(nn, sizeof(nn), "n%d", nd);
+		assert_int_equal(on_node(s, nn), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		assert_true((kc_store_get(s, "ns", name) != NULL) == (i % 2 == 0));
 	}
 	free(present);
 	free(node);

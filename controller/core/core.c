@@ -318,6 +318,14 @@ static int update_slice_cb(const void *obj, void *userdata)
 	return 0;
 }
 
+static int update_rule_cb(const void *obj, void *userdata)
+{
+	struct core *c = userdata;
+
+	health_rule_update(c->h, c->p, obj, NULL, c->now);
+	return 0;
+}
+
 /* Re-evaluates everything: after the policy changed or the caches synced. */
 void core_eval_all(struct core *c, uint64_t now_ms)
 {
@@ -327,6 +335,8 @@ void core_eval_all(struct core *c, uint64_t now_ms)
 		kc_store_foreach(c->nodes, update_node_cb, c);
 	if (c->slices)
 		kc_store_foreach(c->slices, update_slice_cb, c);
+	if (c->rules)
+		kc_store_foreach(c->rules, update_rule_cb, c);
 	health_sweep(c->h);
 	if (c->pods)
 		kc_store_foreach(c->pods, eval_pod_cb, c);
@@ -404,6 +414,17 @@ void core_set_dra_stores(struct core *c, const struct kc_store *claims, const st
 	/* New caches have not listed yet: claims wait for core_set_dra_synced(). */
 	c->dra_synced = claims == NULL;
 	core_eval_all(c, now_ms);
+}
+
+void core_set_rule_store(struct core *c, const struct kc_store *rules, uint64_t now_ms)
+{
+	c->rules = rules;
+	core_eval_all(c, now_ms);
+}
+
+void core_set_wall_clock(struct core *c, int64_t wall_ms, uint64_t now_ms)
+{
+	health_set_wall_clock(c->h, wall_ms, now_ms);
 }
 
 static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
@@ -485,18 +506,20 @@ static bool slice_has(const struct kc_resource_slice *s, const struct kc_device_
 	return false;
 }
 
-struct slice_ctx {
+/* Which claims a slice or rule event concerns: those allocated a device it names (a, or before, b). */
+struct claims_ctx {
 	struct core *c;
-	const struct kc_resource_slice *a, *b;
+	bool (*names)(const void *obj, const struct kc_device_result *r);
+	const void *a, *b;
 };
 
-static int slice_claim_cb(const void *obj, void *userdata)
+static int claims_cb(const void *obj, void *userdata)
 {
-	struct slice_ctx *s = userdata;
+	struct claims_ctx *s = userdata;
 	const struct kc_resource_claim *claim = obj;
 
 	for (uint32_t i = 0; i < claim->n_results; i++) {
-		if (slice_has(s->a, &claim->results[i]) || slice_has(s->b, &claim->results[i])) {
+		if ((s->a && s->names(s->a, &claim->results[i])) || (s->b && s->names(s->b, &claim->results[i]))) {
 			eval_consumers(s->c, claim, s->c->now);
 			break;
 		}
@@ -504,19 +527,62 @@ static int slice_claim_cb(const void *obj, void *userdata)
 	return 0;
 }
 
+/* Re-evaluates the consumers of the claims allocated a device that a or b names. */
+static void eval_claims_naming(struct core *c, bool (*names)(const void *obj, const struct kc_device_result *r),
+			       const void *a, const void *b, uint64_t now_ms)
+{
+	struct claims_ctx s = {c, names, a, b};
+
+	if (!c->claims)
+		return;
+	c->now = now_ms;
+	kc_store_foreach(c->claims, claims_cb, &s);
+}
+
+static bool slice_names(const void *obj, const struct kc_device_result *r)
+{
+	return slice_has(obj, r);
+}
+
+static bool slice_update(struct core *c, const void *cur, const void *prev, uint64_t now_ms)
+{
+	return health_slice_update(c->h, c->p, cur, prev, now_ms);
+}
+
+static bool rule_names(const void *obj, const struct kc_device_result *r)
+{
+	return health_rule_selects(obj, r->driver, r->pool, r->device);
+}
+
+static bool rule_update(struct core *c, const void *cur, const void *prev, uint64_t now_ms)
+{
+	return health_rule_update(c->h, c->p, cur, prev, now_ms);
+}
+
+/* A slice or rule changed: health learns its taints; the claims on the devices it names, now or
+ * before, are looked at again if they changed. */
+static void device_source_changed(struct core *c, enum kc_delta delta, const void *obj, const void *old,
+				  bool (*update)(struct core *c, const void *cur, const void *prev, uint64_t now_ms),
+				  bool (*names)(const void *obj, const struct kc_device_result *r), uint64_t now_ms)
+{
+	const void *cur = delta == KC_DELTA_DELETED ? NULL : obj;
+	const void *prev = delta == KC_DELTA_DELETED ? obj : old;
+
+	if (update(c, cur, prev, now_ms))
+		eval_claims_naming(c, names, cur, prev, now_ms);
+	core_update_breaker(c, now_ms);
+}
+
 void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms)
 {
-	const struct kc_resource_slice *cur = delta == KC_DELTA_DELETED ? NULL : slice;
-	const struct kc_resource_slice *prev = delta == KC_DELTA_DELETED ? slice : old;
+	device_source_changed(c, delta, slice, old, slice_update, slice_names, now_ms);
+}
 
-	if (health_slice_update(c->h, c->p, cur, prev, now_ms) && c->claims) {
-		struct slice_ctx s = {c, cur, prev};
-
-		c->now = now_ms;
-		kc_store_foreach(c->claims, slice_claim_cb, &s);
-	}
-	core_update_breaker(c, now_ms);
+void core_rule_changed(struct core *c, enum kc_delta delta, const struct kc_device_taint_rule *rule,
+		       const struct kc_device_taint_rule *old, uint64_t now_ms)
+{
+	device_source_changed(c, delta, rule, old, rule_update, rule_names, now_ms);
 }
 
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms)

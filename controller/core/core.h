@@ -62,6 +62,21 @@ void core_set_dra_stores(struct core *c, const struct kc_store *claims, const st
 			 uint64_t now_ms);
 
 /*
+ * The DeviceTaintRules the shell watches (NULL: none, or it stopped): only
+ * rules of others, never our own fences (the shell's list leaves out what
+ * carries our label: a fence of ours read as a signal would loop).  Borrowed
+ * as in core_new; re-evaluates everything.
+ */
+void core_set_rule_store(struct core *c, const struct kc_store *rules, uint64_t now_ms);
+
+/*
+ * The wall clock (Unix milliseconds) at monotonic now_ms: a claim's
+ * tolerationSeconds counts from the taint's timeAdded, a wall-clock time.
+ * Until the first call it counts from when the taint was first seen.
+ */
+void core_set_wall_clock(struct core *c, int64_t wall_ms, uint64_t now_ms);
+
+/*
  * Called after the reflector updated the store, with the reflector's delta;
  * obj and old are borrowed for the call.
  * A pod event re-evaluates that pod; a node event the pods on the node; a
@@ -76,6 +91,10 @@ void core_claim_changed(struct core *c, enum kc_delta delta, const struct kc_res
 			const struct kc_resource_claim *old, uint64_t now_ms);
 void core_slice_changed(struct core *c, enum kc_delta delta, const struct kc_resource_slice *slice,
 			const struct kc_resource_slice *old, uint64_t now_ms);
+/* A DeviceTaintRule of others changed: re-evaluates the consumers of the claims allocated a device
+ * it selects (or selected). */
+void core_rule_changed(struct core *c, enum kc_delta delta, const struct kc_device_taint_rule *rule,
+		       const struct kc_device_taint_rule *old, uint64_t now_ms);
 
 /* All caches synced (nothing is chosen before; the breaker is evaluated from then on). */
 void core_set_synced(struct core *c, bool synced, uint64_t now_ms);

@@ -34,17 +34,13 @@ static const struct kc_pod *pod_cached(const struct core *c, const struct planne
 	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
 }
 
-/* The controller ownerReference UID of the pod a record stands for; "" when none (or gone). */
-static const char *owner_of(const struct core *c, const struct planner_pod *r)
+/* The controller ownerReference UID of the pod a record stands for, in buf or the pod; "" when none (or gone). */
+static const char *owner_of(const struct core *c, const struct planner_pod *r, char buf[KC_UID_BUF])
 {
 	const struct kc_pod *pod = pod_cached(c, r);
+	const struct kc_owner_ref *o = pod ? kc_meta_controller(&pod->meta) : NULL;
 
-	if (!pod)
-		return "";
-	for (uint32_t i = 0; i < pod->meta.n_owners; i++)
-		if (pod->meta.owners[i].controller)
-			return pod->meta.owners[i].uid;
-	return "";
+	return o ? kc_uid_str(&o->uid, buf) : "";
 }
 
 /* Among the due hits, the one needing the strongest fence (a node fence covers its devices too). */
@@ -156,11 +152,11 @@ static int next_fence(struct core *c, uint64_t now_ms, struct core_action *ret)
  * the record was parked (waiting for its fence, at the cap, or a loop).
  */
 static int gate(struct core *c, struct planner_pod *r, bool dry, uint64_t now_ms, char **ret_unit,
-		const char **ret_owner)
+		char owner_buf[KC_UID_BUF], const char **ret_owner)
 {
 	const struct health_hit *h = fence_hit(r, now_ms);
 	char *unit = quarantine_unit_of(h, r->node);
-	const char *owner = owner_of(c, r);
+	const char *owner = owner_of(c, r, owner_buf);
 	enum quarantine_need need;
 	bool new_dry;
 
@@ -231,7 +227,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 		enum limits_hold hold;
 		uint64_t wake;
 		const char *verb, *owner;
-		char *unit;
+		char *unit, owner_buf[KC_UID_BUF];
 		int rc;
 
 		if (!r || r->due_ms > now_ms)
@@ -260,7 +256,7 @@ int core_next_action(struct core *c, uint64_t now_ms, struct core_action *ret)
 			planner_schedule(c->pl, r, UINT64_MAX);
 			continue;
 		}
-		if ((rc = gate(c, r, dry, now_ms, &unit, &owner)) < 0) {
+		if ((rc = gate(c, r, dry, now_ms, &unit, owner_buf, &owner)) < 0) {
 			/* A fence the pod waits for goes out at once. */
 			if (rc == -EAGAIN && next_fence(c, now_ms, ret) == 0)
 				return 0;

@@ -19,6 +19,7 @@ struct notice {
 struct core {
 	const struct policy *p;
 	const struct kc_store *pods, *nodes, *claims, *slices;
+	const struct kc_store *rules; /* DeviceTaintRules of others (never ours), or NULL */
 	struct health *h;
 	struct planner *pl;
 	struct limits *lim;

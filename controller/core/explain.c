@@ -97,17 +97,18 @@ static void copy_hits(struct explain *e, const struct health_hit *hits, size_t n
 static void fill_pod(struct explain *e, const struct policy *p, const struct kc_pod *pod,
 		     const struct kc_store *claims)
 {
-	const struct kc_owner_ref *owner = NULL;
+	const struct kc_owner_ref *owner = kc_meta_controller(&pod->meta);
+	const char *owner_name = "";
+	size_t owner_len = 0;
 
-	for (uint32_t i = 0; i < pod->meta.n_owners && !owner; i++)
-		if (pod->meta.owners[i].controller)
-			owner = &pod->meta.owners[i];
+	if (owner)
+		owner_name = kc_owner_name(&pod->meta, owner, &owner_len);
 	e->ns = kc_xstrdup(pod->meta.ns);
 	e->name = kc_xstrdup(pod->meta.name);
 	e->uid = kc_xstrdup(pod->meta.uid);
 	e->node = kc_xstrdup(pod->node_name);
 	e->owner_kind = kc_xstrdup(owner ? owner->kind : "");
-	e->owner_name = kc_xstrdup(owner ? owner->name : "");
+	e->owner_name = kc_xstrndup(owner_name, owner_len);
 	e->phase = phase_name(pod->phase);
 	e->dry_run = p->dry_run;
 	e->signal_enabled[HEALTH_POD_RESOURCE] = p->pod_health_enabled || p->pod_health_unknown_enabled;
@@ -180,10 +181,28 @@ static int slice_taint_cb(const void *obj, void *userdata)
 	return 0;
 }
 
+/* The timeAdded of the DeviceTaintRule a hit's detail names ("DeviceTaintRule NAME: taint ..."), or -1
+ * when it names none. */
+static int64_t rule_since(const struct kc_store *rules, const char *detail)
+{
+	static const char prefix[] = "DeviceTaintRule ";
+	const struct kc_device_taint_rule *r;
+	const char *colon;
+	char *name;
+
+	if (strncmp(detail, prefix, sizeof(prefix) - 1) != 0 || !(colon = strchr(detail, ':')))
+		return -1;
+	name = kc_xstrndup(detail + sizeof(prefix) - 1, (size_t)(colon - detail) - (sizeof(prefix) - 1));
+	r = rules ? kc_store_get(rules, "", name) : NULL;
+	free(name);
+	return r ? r->taint.time_added : 0;
+}
+
 /* When the API says a hit began, or 0 (the pod's own health, allocatable and exit codes carry no time). */
 static int64_t hit_since(const struct kc_pod *pod, const struct kc_store *nodes, const struct kc_store *claims,
-			 const struct kc_store *slices, const struct health_hit *h)
+			 const struct kc_store *slices, const struct kc_store *rules, const struct health_hit *h)
 {
+	int64_t at;
 	const struct kc_node *n;
 	struct taint_since ts = {h->device, 0};
 	const char *pool, *device;
@@ -194,6 +213,8 @@ static int64_t hit_since(const struct kc_pod *pod, const struct kc_store *nodes,
 		n = nodes && *pod->node_name ? kc_store_get(nodes, "", pod->node_name) : NULL;
 		return n ? condition_since(n->conditions, n->n_conditions, h->detail) : 0;
 	case HEALTH_DRA_TAINT:
+		if ((at = rule_since(rules, h->detail)) >= 0)
+			return at;
 		if (slices)
 			kc_store_foreach(slices, slice_taint_cb, &ts);
 		return ts.since;
@@ -312,8 +333,8 @@ static int draw_until(struct core *c, const char *uid, const char *node, char **
 }
 
 int explain_pod(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
-		const struct kc_store *claims, const struct kc_store *slices, const char *ns, const char *name,
-		int64_t now_s, struct explain *ret)
+		const struct kc_store *claims, const struct kc_store *slices, const struct kc_store *rules,
+		const char *ns, const char *name, int64_t now_s, struct explain *ret)
 {
 	const struct kc_pod *pod = kc_store_get(pods, ns, name);
 	const struct core_stats *st;
@@ -326,6 +347,10 @@ int explain_pod(const struct policy *p, const struct kc_store *pods, const struc
 		return -ENOENT;
 	fill_pod(&e, p, pod, claims);
 	c = core_new(p, pods, nodes, claims, slices);
+	/* tolerationSeconds count from a taint's timeAdded: the core needs the wall clock for them. */
+	core_set_wall_clock(c, now_s * 1000, EXPLAIN_NOW);
+	if (rules)
+		core_set_rule_store(c, rules, EXPLAIN_NOW);
 	core_set_synced(c, true, EXPLAIN_NOW);
 	core_set_active(c, true, EXPLAIN_NOW);
 	e.node_quarantined = *e.node && core_node_quarantined(c, e.node);
@@ -341,7 +366,7 @@ int explain_pod(const struct policy *p, const struct kc_store *pods, const struc
 	e.now_s = now_s;
 	e.hit_since = e.n_hits ? kc_xcalloc(e.n_hits, sizeof(*e.hit_since)) : NULL;
 	for (size_t i = 0; i < e.n_hits; i++)
-		e.hit_since[i] = hit_since(pod, nodes, claims, slices, &e.hits[i]);
+		e.hit_since[i] = hit_since(pod, nodes, claims, slices, rules, &e.hits[i]);
 	e.decision = v.decision;
 	e.skip = v.skip;
 	e.hold = v.hold;

@@ -78,13 +78,15 @@ struct explain {
 
 /*
  * Explains the pod ns/name of the pods store, under policy p, with the other
- * stores (claims and slices may be NULL, as for the core); now_s is the wall
- * clock, only to read the API's timestamps against.  Returns 0 and
- * fills *ret, or -ENOENT when the store has no such pod (*ret is then zeroed).
+ * stores (claims, slices and rules, the DeviceTaintRules of others, may be
+ * NULL, as for the core); now_s is the wall clock, to read the API's
+ * timestamps against (and to count tolerationSeconds from a taint's
+ * timeAdded).  Returns 0 and fills *ret, or -ENOENT when the store has no
+ * such pod (*ret is then zeroed).
  */
 int explain_pod(const struct policy *p, const struct kc_store *pods, const struct kc_store *nodes,
-		const struct kc_store *claims, const struct kc_store *slices, const char *ns, const char *name,
-		int64_t now_s, struct explain *ret);
+		const struct kc_store *claims, const struct kc_store *slices, const struct kc_store *rules,
+		const char *ns, const char *name, int64_t now_s, struct explain *ret);
 
 /* Seconds of a hit's debounce left at now_s for a controller that has watched since the API's
  * time `since` (> 0), as explain reports it next to the count from now. */

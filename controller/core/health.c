@@ -100,14 +100,41 @@ static void hslice_free(void *value)
 	free(sl);
 }
 
+static void dtaint_done(struct dtaint *t)
+{
+	free(t->key);
+	free(t->value);
+	free(t->effect);
+	free(t->desc);
+}
+
+static void dtaints_free(struct dtaint *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dtaint_done(&t[i]);
+	free(t);
+}
+
 /* The taints map's value destructor. */
 static void htaint_free(void *value)
 {
 	struct htaint *t = value;
 
 	free(t->slice);
-	free(t->desc);
+	dtaints_free(t->t, t->n);
 	free(t);
+}
+
+/* The rules map's value destructor. */
+static void hrule_free(void *value)
+{
+	struct hrule *r = value;
+
+	free(r->driver);
+	free(r->pool);
+	free(r->device);
+	dtaint_done(&r->taint);
+	free(r);
 }
 
 struct health *health_new(void)
@@ -117,6 +144,7 @@ struct health *health_new(void)
 	strmap_init(&h->nodes, hnode_free);
 	strmap_init(&h->taints, htaint_free);
 	strmap_init(&h->slices, hslice_free);
+	strmap_init(&h->rules, hrule_free);
 	h->next_expiry = UINT64_MAX;
 	return h;
 }
@@ -128,6 +156,7 @@ struct health *health_free(struct health *h)
 	strmap_done(&h->nodes);
 	strmap_done(&h->taints);
 	strmap_done(&h->slices);
+	strmap_done(&h->rules);
 	free(h);
 	return NULL;
 }
@@ -600,14 +629,55 @@ static char *device_key(const char *driver, const char *pool, const char *device
 	return kc_xasprintf("%s\037%s\037%s", driver, pool, device);
 }
 
-static const struct kc_taint *listed_taint(const struct policy *p, const struct kc_slice_device *d)
+static bool effect_listed(const struct policy *p, const char *effect)
 {
-	if (!p->dra || !p->dra_taints_enabled)
-		return NULL;
-	for (uint32_t i = 0; i < d->n_taints; i++)
-		if (str_in(p->dra_taint_effects, p->n_dra_taint_effects, d->taints[i].effect))
-			return &d->taints[i];
-	return NULL;
+	return p->dra && p->dra_taints_enabled && str_in(p->dra_taint_effects, p->n_dra_taint_effects, effect);
+}
+
+static bool same_taint(const struct dtaint *a, const struct kc_taint *b)
+{
+	return strcmp(a->key, b->key) == 0 && strcmp(a->value, b->value) == 0 && strcmp(a->effect, b->effect) == 0 &&
+	       a->time_added == b->time_added;
+}
+
+/*
+ * A copy of t; first_seen is kept from the taint of the same key and effect
+ * in prev[0..n_prev) (a new value or timeAdded updates that taint: the device
+ * stayed tainted), else now.
+ */
+static void dtaint_set(struct dtaint *d, const struct kc_taint *t, const struct dtaint *prev, size_t n_prev,
+		       uint64_t now_ms)
+{
+	d->first_seen = now_ms;
+	for (size_t i = 0; i < n_prev; i++)
+		if (strcmp(prev[i].key, t->key) == 0 && strcmp(prev[i].effect, t->effect) == 0) {
+			d->first_seen = prev[i].first_seen;
+			break;
+		}
+	d->key = kc_xstrdup(t->key);
+	d->value = kc_xstrdup(t->value);
+	d->effect = kc_xstrdup(t->effect);
+	d->desc = kc_xasprintf("%s%s%s:%s", t->key, *t->value ? "=" : "", t->value, t->effect);
+	d->time_added = t->time_added;
+}
+
+/* Whether the device's listed taints are those of e (in any order). */
+static bool same_taints(const struct htaint *e, const struct kc_slice_device *d, const struct policy *p,
+			size_t n_listed)
+{
+	if (e->n != n_listed)
+		return false;
+	for (uint32_t i = 0; i < d->n_taints; i++) {
+		size_t k;
+
+		if (!effect_listed(p, d->taints[i].effect))
+			continue;
+		for (k = 0; k < e->n && !same_taint(&e->t[k], &d->taints[i]); k++)
+			;
+		if (k == e->n)
+			return false;
+	}
+	return true;
 }
 
 bool health_slice_update(struct health *h, const struct policy *p, const struct kc_resource_slice *slice,
@@ -624,25 +694,33 @@ bool health_slice_update(struct health *h, const struct policy *p, const struct 
 
 	for (uint32_t i = 0; slice && i < slice->n_devices; i++) {
 		const struct kc_slice_device *d = &slice->devices[i];
-		const struct kc_taint *t = listed_taint(p, d);
-		char *key, *desc;
+		struct dtaint *t;
+		size_t n = 0;
+		char *key;
 		struct htaint *e;
 
-		if (!t)
+		for (uint32_t k = 0; k < d->n_taints; k++)
+			n += effect_listed(p, d->taints[k].effect);
+		if (!n)
 			continue;
 		key = device_key(slice->driver, slice->pool, d->name);
-		desc = kc_xasprintf("%s%s%s:%s", t->key, *t->value ? "=" : "", t->value, t->effect);
 		e = strmap_get(&h->taints, key);
 		if (!e) {
 			e = kc_xcalloc(1, sizeof(*e));
-			e->first_seen = now_ms;
 			strmap_put(&h->taints, key, e);
 			changed = true;
-		} else if (strcmp(e->desc, desc) != 0) {
+		} else if (!same_taints(e, d, p, n)) {
 			changed = true;
 		}
-		free(e->desc);
-		e->desc = desc;
+		/* Every listed taint, each with its own first-seen time: a claim may tolerate some of them. */
+		t = kc_xcalloc(n, sizeof(*t));
+		n = 0;
+		for (uint32_t k = 0; k < d->n_taints; k++)
+			if (effect_listed(p, d->taints[k].effect))
+				dtaint_set(&t[n++], &d->taints[k], e->t, e->n, now_ms);
+		dtaints_free(e->t, e->n);
+		e->t = t;
+		e->n = n;
 		free(e->slice);
 		e->slice = kc_xstrdup(slice->meta.name);
 		e->touch = touch;
@@ -672,9 +750,94 @@ const struct htaint *health_taint_get(const struct health *h, const char *driver
 	return e;
 }
 
+/* ---- DeviceTaintRules of others ---- */
+
+bool health_selects(const char *sel_driver, const char *sel_pool, const char *sel_device, const char *driver,
+		    const char *pool, const char *device)
+{
+	return (!*sel_driver || strcmp(sel_driver, driver) == 0) && (!*sel_pool || strcmp(sel_pool, pool) == 0) &&
+	       (!*sel_device || strcmp(sel_device, device) == 0);
+}
+
+bool health_rule_selects(const struct kc_device_taint_rule *rule, const char *driver, const char *pool,
+			 const char *device)
+{
+	return rule->has_selector && health_selects(rule->driver, rule->pool, rule->device, driver, pool, device);
+}
+
+bool health_rule_update(struct health *h, const struct policy *p, const struct kc_device_taint_rule *rule,
+			const struct kc_device_taint_rule *old, uint64_t now_ms)
+{
+	struct hrule *e;
+	bool changed = false, moved;
+
+	if (old && (!rule || strcmp(old->meta.name, rule->meta.name) != 0))
+		changed = strmap_remove(&h->rules, old->meta.name);
+	if (!rule)
+		return changed;
+	e = strmap_get(&h->rules, rule->meta.name);
+	/* Without a selector a rule picks no device (the API's and kube-controller-manager's reading). */
+	if (!rule->has_selector || !effect_listed(p, rule->taint.effect))
+		return strmap_remove(&h->rules, rule->meta.name) || changed;
+	if (!e) {
+		e = kc_xcalloc(1, sizeof(*e));
+		strmap_put(&h->rules, rule->meta.name, e);
+		changed = true;
+		moved = true;
+	} else {
+		moved = strcmp(e->driver, rule->driver) != 0 || strcmp(e->pool, rule->pool) != 0 ||
+			strcmp(e->device, rule->device) != 0;
+		changed = moved || !same_taint(&e->taint, &rule->taint);
+	}
+	{
+		struct dtaint prev = e->taint;
+
+		/* Another selector taints other devices: for them the taint is new. */
+		dtaint_set(&e->taint, &rule->taint, &prev, moved ? 0 : 1, now_ms);
+		dtaint_done(&prev);
+	}
+	free(e->driver);
+	free(e->pool);
+	free(e->device);
+	e->driver = kc_xstrdup(rule->driver);
+	e->pool = kc_xstrdup(rule->pool);
+	e->device = kc_xstrdup(rule->device);
+	e->gen = h->gen;
+	return changed;
+}
+
+struct selects_ctx {
+	const char *driver, *pool, *device;
+	bool found;
+};
+
+static int rule_selects_cb(const char *key, void *value, void *userdata)
+{
+	const struct hrule *r = value;
+	struct selects_ctx *c = userdata;
+
+	(void)key;
+	if (health_selects(r->driver, r->pool, r->device, c->driver, c->pool, c->device)) {
+		c->found = true;
+		return 1;
+	}
+	return 0;
+}
+
 bool health_device_tainted(const struct health *h, const char *driver, const char *pool, const char *device)
 {
-	return health_taint_get(h, driver, pool, device) != NULL;
+	struct selects_ctx c = {driver, pool, device, false};
+
+	if (health_taint_get(h, driver, pool, device))
+		return true;
+	strmap_foreach(&h->rules, rule_selects_cb, &c);
+	return c.found;
+}
+
+void health_set_wall_clock(struct health *h, int64_t wall_ms, uint64_t now_ms)
+{
+	h->wall_offset_ms = wall_ms - (int64_t)now_ms;
+	h->wall_known = true;
 }
 
 void health_begin_generation(struct health *h)
@@ -698,6 +861,11 @@ static uint64_t taint_gen(const void *value)
 static uint64_t slice_gen(const void *value)
 {
 	return ((const struct hslice *)value)->gen;
+}
+
+static uint64_t rule_gen(const void *value)
+{
+	return ((const struct hrule *)value)->gen;
 }
 
 struct sweep_ctx {
@@ -742,6 +910,12 @@ void health_sweep(struct health *h)
 	n = stale_keys(&h->taints, h->gen, taint_gen, &keys);
 	for (size_t i = 0; i < n; i++) {
 		strmap_remove(&h->taints, keys[i]);
+		free(keys[i]);
+	}
+	free(keys);
+	n = stale_keys(&h->rules, h->gen, rule_gen, &keys);
+	for (size_t i = 0; i < n; i++) {
+		strmap_remove(&h->rules, keys[i]);
 		free(keys[i]);
 	}
 	free(keys);

@@ -4,7 +4,8 @@
  * pod event: per node, the policy's node conditions and allocatable drops
  * that currently hold (with the monotonic time they were first seen, since
  * the API's wall-clock lastTransitionTime is not comparable with our clock),
- * and per DRA device, the ResourceSlice taints with a listed effect.  From
+ * and per DRA device, the ResourceSlice taints with a listed effect, and
+ * the DeviceTaintRules of others whose effect is listed.  From
  * that and the pod itself, health_pod_eval() lists the pod's "hits": one per
  * (signal, resource, device) that holds now.  The planner decides what to do
  * with them.  Pure: no uv.h, no curl.h; time is a monotonic millisecond
@@ -79,13 +80,34 @@ bool health_node_remove(struct health *h, const char *name);
  */
 bool health_slice_update(struct health *h, const struct policy *p, const struct kc_resource_slice *slice,
 			 const struct kc_resource_slice *old, uint64_t now_ms);
-/* Whether driver/pool/device currently has a taint with a listed effect. */
+/*
+ * Brings the foreign DeviceTaintRules up to date for one rule: `rule` is its
+ * new state (NULL when deleted), `old` its previous state (NULL when added).
+ * The caller passes only rules that are not ours (our fences carry our label:
+ * counting them would make a fence its own signal).  A rule counts when its
+ * taint's effect is listed and it has a deviceSelector; it then taints every
+ * device the selector picks, as a slice taint does.  Returns true if the set
+ * of rule taints changed.
+ */
+bool health_rule_update(struct health *h, const struct policy *p, const struct kc_device_taint_rule *rule,
+			const struct kc_device_taint_rule *old, uint64_t now_ms);
+/* Whether the rule's selector picks driver/pool/device (a rule without a selector picks none). */
+bool health_rule_selects(const struct kc_device_taint_rule *rule, const char *driver, const char *pool,
+			 const char *device);
+/* Whether driver/pool/device currently has a taint with a listed effect (slice or rule). */
 bool health_device_tainted(const struct health *h, const char *driver, const char *pool, const char *device);
 
 /*
+ * The wall clock (Unix milliseconds) at monotonic now_ms.  A claim's
+ * tolerationSeconds counts from the taint's timeAdded, a wall-clock time;
+ * until this is called it counts from when the taint was first seen.
+ */
+void health_set_wall_clock(struct health *h, int64_t wall_ms, uint64_t now_ms);
+
+/*
  * Generations for a full re-evaluation (policy change): begin, update every
- * node and slice, then sweep drops the state of nodes and slices that were
- * not updated since.
+ * node, slice and rule, then sweep drops the state of nodes, slices and rules
+ * that were not updated since.
  */
 void health_begin_generation(struct health *h);
 void health_sweep(struct health *h);

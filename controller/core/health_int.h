@@ -63,11 +63,29 @@ struct hslice {
 	uint64_t gen;
 };
 
+/* One taint with a listed effect on a DRA device, from a ResourceSlice or a DeviceTaintRule. */
+struct dtaint {
+	char *key;
+	char *value;
+	char *effect;
+	char *desc;	     /* "key=value:effect" */
+	int64_t time_added;  /* the API's timeAdded (wall clock, Unix seconds); 0 when absent */
+	uint64_t first_seen; /* monotonic: when this controller first saw it */
+};
+
+/* The listed taints a ResourceSlice gives one device. */
 struct htaint {
-	char *slice; /* the ResourceSlice that reported it */
-	char *desc;  /* "key=value:effect" */
-	uint64_t first_seen;
+	char *slice; /* the ResourceSlice that reported them */
+	struct dtaint *t;
+	size_t n;
 	uint64_t touch;
+	uint64_t gen;
+};
+
+/* A DeviceTaintRule of someone else's whose taint has a listed effect (one with a selector). */
+struct hrule {
+	char *driver, *pool, *device; /* the selector; "" = any */
+	struct dtaint taint;
 	uint64_t gen;
 };
 
@@ -75,6 +93,9 @@ struct health {
 	struct strmap nodes;  /* name -> struct hnode */
 	struct strmap taints; /* "driver\037pool\037device" -> struct htaint */
 	struct strmap slices; /* slice name -> struct hslice */
+	struct strmap rules;  /* DeviceTaintRule name -> struct hrule */
+	int64_t wall_offset_ms; /* wall clock minus monotonic clock (health_set_wall_clock) */
+	bool wall_known;
 	uint64_t next_expiry; /* no remembered evidence ends before this */
 	uint64_t gen;
 	uint64_t touch;
@@ -84,8 +105,11 @@ struct health {
 
 /* "True", "False" or "Unknown". */
 const char *health_status_word(enum kc_cond_status s);
-/* The taint a listed slice device carries now, or NULL. */
+/* The listed taints a slice gives the device now, or NULL. */
 const struct htaint *health_taint_get(const struct health *h, const char *driver, const char *pool,
 				      const char *device);
+/* Whether a selector (driver, pool, device; "" = any) picks driver/pool/device, as kube-controller-manager matches. */
+bool health_selects(const char *sel_driver, const char *sel_pool, const char *sel_device, const char *driver,
+		    const char *pool, const char *device);
 
 #endif

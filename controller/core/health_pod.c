@@ -2,7 +2,8 @@
  * Health signals of one pod: which devices it holds (device-plugin
  * resources and DRA claims) and which of them a signal reports unhealthy,
  * from the pod's own status, its node's state and the DRA taints that
- * health.c keeps.  See health.h.
+ * health.c keeps (ResourceSlice taints and DeviceTaintRules of others, each
+ * weighed against the claim's tolerations).  See health.h.
  */
 #include "health.h"
 
@@ -46,10 +47,9 @@ static size_t pod_held(const struct policy *p, const struct kc_pod *pod, struct 
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < pod->n_containers; i++) {
+	/* A container's limits are in its requests (kc_objects.h). */
+	for (uint32_t i = 0; i < pod->n_containers; i++)
 		add_quantities(p, pod->containers[i].requests, pod->containers[i].n_requests, held, &n);
-		add_quantities(p, pod->containers[i].limits, pod->containers[i].n_limits, held, &n);
-	}
 	for (uint32_t i = 0; p->dra && i < pod->n_claims && n < MAX_HELD; i++) {
 		held[n].name = pod->claims[i].name;
 		held[n].claim = pod->claims[i].name;
@@ -161,16 +161,17 @@ static void eval_pod_health(const struct policy *p, const struct kc_pod *pod, st
 
 			if (!policy_is_device_resource(p, rs->name))
 				continue;
-			for (uint32_t k = 0; k < rs->n_devices; k++) {
-				const struct kc_device_health *d = &rs->devices[k];
+			/* A plainly Healthy device has no note (kc_objects.h). */
+			for (uint32_t k = 0; k < rs->n_notes; k++) {
+				const struct kc_device_note *d = &rs->notes[k];
+				const char *id = d->index < rs->n_devices ? rs->ids[d->index] : "";
 
 				if (d->health == KC_HEALTH_UNHEALTHY)
-					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, d->resource_id,
-						"Unhealthy",
+					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, id, "Unhealthy",
 						kc_xstrdup(*d->message ? d->message : "reported Unhealthy"),
 						0, true, p->pod_health_for_ms);
 				else if (d->health == KC_HEALTH_UNKNOWN && p->pod_health_unknown_enabled)
-					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, d->resource_id, "Unknown",
+					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, id, "Unknown",
 						kc_xstrdup(*d->message ? d->message : "reported Unknown"), 0,
 						true, p->pod_health_unknown_for_ms);
 			}
@@ -206,10 +207,9 @@ static void eval_node_conditions(const struct policy *p, const struct kc_pod *po
 						continue;
 					for (uint32_t d = 0; d < rs->n_devices; d++)
 						for (size_t k = 0; k < c->n_ids; k++)
-							if (strcmp(rs->devices[d].resource_id, c->ids[k]) == 0) {
+							if (strcmp(rs->ids[d], c->ids[k]) == 0) {
 								add_hit(hs, HEALTH_NODE_CONDITION, rs->name,
-									rs->devices[d].resource_id,
-									"unhealthy",
+									rs->ids[d], "unhealthy",
 									kc_xasprintf("%s: %s", c->key,
 										     c->message),
 									c->id_first_seen[k], false, pc->for_ms);
@@ -268,9 +268,6 @@ static char *container_device(const struct policy *p, const struct kc_pod *pod,
 		for (uint32_t j = 0; j < c->n_requests; j++)
 			if (c->requests[j].value > 0 && policy_is_device_resource(p, c->requests[j].name))
 				return kc_xstrdup(c->requests[j].name);
-		for (uint32_t j = 0; j < c->n_limits; j++)
-			if (c->limits[j].value > 0 && policy_is_device_resource(p, c->limits[j].name))
-				return kc_xstrdup(c->limits[j].name);
 		if (c->claim && *c->claim) {
 			char *claim = kc_xasprintf("claim:%s", c->claim);
 
@@ -303,7 +300,7 @@ static bool code_listed(const struct policy *p, int32_t code)
 static bool exit_signal_holds(const struct policy *p, const struct kc_container_status *cs)
 {
 	bool crash_looping =
-	    (cs->state == KC_STATE_WAITING && strcmp(cs->state_reason, "CrashLoopBackOff") == 0) ||
+	    (cs->state == KC_STATE_WAITING && cs->crash_loop_backoff) ||
 	    (cs->state == KC_STATE_TERMINATED && cs->has_exit_code && code_listed(p, cs->exit_code));
 
 	return crash_looping || !(cs->state == KC_STATE_RUNNING && cs->ready);
@@ -346,6 +343,105 @@ static bool cond_listed(const struct policy *p, const struct kc_condition *c)
 	return false;
 }
 
+/* tolerationSeconds beyond this (a century) count as this: no overflow in milliseconds. */
+#define MAX_TOLERATION_S (100LL * 365 * 24 * 3600)
+
+/* Whether the toleration matches the taint, as the API defines it (resourceclaim.ToleratesTaint). */
+static bool tolerates(const struct kc_toleration *tol, const struct dtaint *t)
+{
+	if (*tol->effect && strcmp(tol->effect, t->effect) != 0)
+		return false;
+	if (*tol->key && strcmp(tol->key, t->key) != 0)
+		return false;
+	switch (tol->op) {
+	case KC_TOLERATION_EQUAL:
+		return strcmp(tol->value, t->value) == 0;
+	case KC_TOLERATION_EXISTS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The monotonic time a toleration of secs seconds ends: counted from the taint's timeAdded when the
+ * wall clock is known, else from when we first saw the taint. */
+static uint64_t toleration_end(const struct health *h, const struct dtaint *t, int64_t secs)
+{
+	int64_t end;
+
+	if (!h->wall_known || t->time_added <= 0)
+		return t->first_seen + (uint64_t)secs * 1000;
+	end = (t->time_added + secs) * 1000 - h->wall_offset_ms;
+	return end < 0 ? 0 : (uint64_t)end;
+}
+
+/*
+ * Whether a taint holds for a device the claim was allocated with those
+ * tolerations (results[].tolerations), and from when (*ret_since,
+ * monotonic).  As kube-controller-manager's device taint eviction: for a
+ * NoExecute taint only tolerations of effect NoExecute count; one without
+ * tolerationSeconds tolerates it for ever, else the shortest matching
+ * tolerationSeconds (negative = 0) after the taint's timeAdded ends the
+ * tolerance.  Other effects evict nobody in the cluster, and the API ignores
+ * tolerationSeconds for them: any matching toleration tolerates them for ever.
+ */
+static bool taint_holds(const struct health *h, const struct kc_device_result *r, const struct dtaint *t,
+			uint64_t *ret_since)
+{
+	bool noexec = strcmp(t->effect, "NoExecute") == 0, limited = false;
+	int64_t secs = MAX_TOLERATION_S;
+
+	for (uint32_t i = 0; i < r->n_tolerations; i++) {
+		const struct kc_toleration *tol = &r->tolerations[i];
+
+		if ((noexec && strcmp(tol->effect, "NoExecute") != 0) || !tolerates(tol, t))
+			continue;
+		if (!noexec || !tol->has_seconds)
+			return false;
+		limited = true;
+		if (tol->seconds < secs)
+			secs = tol->seconds < 0 ? 0 : tol->seconds;
+	}
+	*ret_since = t->first_seen;
+	if (limited) {
+		uint64_t end = toleration_end(h, t, secs);
+
+		if (end > *ret_since)
+			*ret_since = end;
+	}
+	return true;
+}
+
+/* The taint of a device that holds first for one allocation result, from its slice or a rule. */
+struct taint_pick {
+	const struct health *h;
+	const struct kc_device_result *r;
+	const struct dtaint *t;
+	const char *rule; /* the DeviceTaintRule's name, NULL for a slice taint */
+	uint64_t since;
+};
+
+static void consider(struct taint_pick *pk, const struct dtaint *t, const char *rule)
+{
+	uint64_t since;
+
+	if (taint_holds(pk->h, pk->r, t, &since) && (!pk->t || since < pk->since)) {
+		pk->t = t;
+		pk->rule = rule;
+		pk->since = since;
+	}
+}
+
+static int rule_pick_cb(const char *name, void *value, void *userdata)
+{
+	const struct hrule *rule = value;
+	struct taint_pick *pk = userdata;
+
+	if (health_selects(rule->driver, rule->pool, rule->device, pk->r->driver, pk->r->pool, pk->r->device))
+		consider(pk, &rule->taint, name);
+	return 0;
+}
+
 static void eval_dra(const struct health *h, const struct policy *p, const struct kc_pod *pod,
 		     const struct kc_store *claims, struct hits *hs)
 {
@@ -363,15 +459,22 @@ static void eval_dra(const struct health *h, const struct policy *p, const struc
 		for (uint32_t j = 0; j < rc->n_results; j++) {
 			const struct kc_device_result *r = &rc->results[j];
 			char *res = NULL, *dev = NULL;
-			const struct htaint *t =
+			struct taint_pick pk = {h, r, NULL, NULL, 0};
+			const struct htaint *st =
 			    p->dra_taints_enabled ? health_taint_get(h, r->driver, r->pool, r->device) : NULL;
 
-			if (t) {
+			for (size_t k = 0; st && k < st->n; k++)
+				consider(&pk, &st->t[k], NULL);
+			if (p->dra_taints_enabled)
+				strmap_foreach(&h->rules, rule_pick_cb, &pk);
+			if (pk.t) {
 				res = kc_xasprintf("claim:%s/%s", ref->name, r->request);
 				dev = kc_xasprintf("%s/%s/%s", r->driver, r->pool, r->device);
+				/* The detail ends with the effect: quarantine_fence_for() reads it. */
 				add_hit(hs, HEALTH_DRA_TAINT, res, dev, "tainted",
-					kc_xasprintf("taint %s", t->desc), t->first_seen, false,
-					p->dra_taints_for_ms);
+					pk.rule ? kc_xasprintf("DeviceTaintRule %s: taint %s", pk.rule, pk.t->desc)
+						: kc_xasprintf("taint %s", pk.t->desc),
+					pk.since, false, p->dra_taints_for_ms);
 			}
 			for (uint32_t k = 0; p->dra_conditions_enabled && k < rc->n_device_statuses; k++) {
 				const struct kc_device_status *ds = &rc->device_statuses[k];
@@ -483,8 +586,8 @@ size_t health_pod_devices(const struct policy *p, const struct kc_pod *pod, cons
 				if (strcmp(cs->resources[r].name, held[i].name) != 0)
 					continue;
 				for (uint32_t d = 0; d < cs->resources[r].n_devices; d++, n++)
-					cb(held[i].name, cs->resources[r].devices[d].resource_id,
-					   health_word(cs->resources[r].devices[d].health), userdata);
+					cb(held[i].name, cs->resources[r].ids[d],
+					   health_word(kc_device_health(&cs->resources[r], d, NULL)), userdata);
 			}
 		}
 		if (n == before) {

@@ -100,14 +100,6 @@ bool planner_selector_matches(const struct policy_selector *s, const struct kc_p
 	return true;
 }
 
-static const struct kc_owner_ref *controller_owner(const struct kc_pod *pod)
-{
-	for (uint32_t i = 0; i < pod->meta.n_owners; i++)
-		if (pod->meta.owners[i].controller)
-			return &pod->meta.owners[i];
-	return NULL;
-}
-
 static bool opted_out(const struct kc_pod *pod)
 {
 	for (uint32_t i = 0; i < pod->meta.n_annotations; i++)
@@ -118,7 +110,7 @@ static bool opted_out(const struct kc_pod *pod)
 
 void planner_filter_each(const struct policy *p, const struct kc_pod *pod, bool ret_fails[PLANNER_SKIP_COUNT])
 {
-	const struct kc_owner_ref *owner = controller_owner(pod);
+	const struct kc_owner_ref *owner = kc_meta_controller(&pod->meta);
 	int32_t prio = pod->has_priority ? pod->priority : 0;
 
 	memset(ret_fails, 0, PLANNER_SKIP_COUNT * sizeof(*ret_fails));

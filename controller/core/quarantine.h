@@ -35,6 +35,9 @@
 /* The label (value "device-descheduler") on the DeviceTaintRules this controller creates. */
 #define QUARANTINE_RULE_LABEL "app.kubernetes.io/managed-by"
 #define QUARANTINE_RULE_LABEL_VALUE "device-descheduler"
+/* The label selector of every DeviceTaintRule but ours: the rules of others are a health signal,
+ * ours never (a fence read as a signal would keep itself alive). */
+#define QUARANTINE_FOREIGN_RULES QUARANTINE_RULE_LABEL "!=" QUARANTINE_RULE_LABEL_VALUE
 
 /* What fences a device that a hit reports unhealthy. */
 enum quarantine_fence {

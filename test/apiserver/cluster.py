@@ -85,6 +85,35 @@ def _int_or_percent(v, total, round_up):
     return int(s)
 
 
+
+def _default_taint_times(res, obj, old):
+    """kube-apiserver's defaulting of DRA device taints (every resource.k8s.io version): a taint
+    without timeAdded gets the current time, in ResourceSlices (devices[].taints, v1beta1
+    devices[].basic.taints) and DeviceTaintRules (spec.taint). An update of a rule that changes
+    the effect and leaves timeAdded as it was gets the current time too (the rule strategy's
+    PrepareForUpdate), since tolerationSeconds count from it."""
+    if res.group != "resource.k8s.io" or res.plural not in ("resourceslices", "devicetaintrules"):
+        return
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    taints = []
+    if res.plural == "resourceslices":
+        for d in spec.get("devices") or []:
+            if isinstance(d, dict):
+                for holder in (d, d.get("basic")):
+                    if isinstance(holder, dict) and isinstance(holder.get("taints"), list):
+                        taints.extend(t for t in holder["taints"] if isinstance(t, dict))
+    elif isinstance(spec.get("taint"), dict):
+        taint = spec["taint"]
+        prev = ((old or {}).get("spec") or {}).get("taint") or {}
+        if old is not None and taint.get("effect") != prev.get("effect") and taint.get("timeAdded") == prev.get("timeAdded"):
+            taint.pop("timeAdded", None)
+        taints.append(taint)
+    for t in taints:
+        if not t.get("timeAdded"):
+            t["timeAdded"] = now_rfc3339()
+
 class Cluster:
     """The API behaviour. opts: pod_termination_ms, enforce_rbac."""
 
@@ -149,6 +178,7 @@ class Cluster:
                 raise ApiError(409, "AlreadyExists", '%s "%s" already exists' % (res.qualified, md["name"]), d)
             self.store.new_object(res, obj)
             self._defaults(res, obj, keep_status)
+            _default_taint_times(res, obj, None)
             validation.validate(res, obj)
             if dry_run:
                 return obj
@@ -256,6 +286,7 @@ class Cluster:
                 md["generation"] = omd["generation"] + (1 if merged.get("spec") != old.get("spec") else 0)
             if res is PDB and md.get("generation") != omd.get("generation"):
                 merged["status"] = self._pdb_status(merged)
+            _default_taint_times(res, merged, old)
         merged["metadata"]["resourceVersion"] = omd["resourceVersion"]
         validation.validate(res, merged, old)
         if _same(merged, old):

@@ -38,7 +38,6 @@ static const struct kc_type *const fuzz_types[4] = {
 static const char *const fuzz_keep_labels[] = {"app", "nvidia.com/gpu.present", NULL};
 static const char *const fuzz_keep_annotations[] = {"kubernetes.io/config.mirror", "device-descheduler.io/evict",
 						    NULL};
-static const char *const fuzz_keep_conditions[] = {"Ready", "PodScheduled", NULL};
 static const char *const fuzz_keep_none[] = {NULL};
 
 /* The same lists with room after each string, for FUZZ_IGNORE_KNOWN=1: the
@@ -46,10 +45,8 @@ static const char *const fuzz_keep_none[] = {NULL};
  * test_keep_list_key_with_nul) then stays inside the buffers. */
 static char pad_app[64] = "app", pad_gpu[64] = "nvidia.com/gpu.present";
 static char pad_mirror[64] = "kubernetes.io/config.mirror", pad_evict[64] = "device-descheduler.io/evict";
-static char pad_ready[64] = "Ready", pad_sched[64] = "PodScheduled";
 static const char *const fuzz_pad_labels[] = {pad_app, pad_gpu, NULL};
 static const char *const fuzz_pad_annotations[] = {pad_mirror, pad_evict, NULL};
-static const char *const fuzz_pad_conditions[] = {pad_ready, pad_sched, NULL};
 
 /* FUZZ_IGNORE_KNOWN=1: tolerate the known, still open findings, so that a
  * run can look for new ones. */
@@ -71,14 +68,14 @@ static FUZZ_UNUSED bool fuzz_ignore_known(void)
 static FUZZ_UNUSED const struct kc_decode_opts *fuzz_opts(uint8_t sel)
 {
 	static const struct kc_decode_opts opts[3] = {
-	    {fuzz_keep_labels, fuzz_keep_annotations, fuzz_keep_conditions, 7},
-	    {fuzz_keep_none, fuzz_keep_none, fuzz_keep_none, 1},
-	    {NULL, fuzz_keep_annotations, NULL, 4096},
+	    {.keep_labels = fuzz_keep_labels, .keep_annotations = fuzz_keep_annotations, .max_message = 7},
+	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none, .max_message = 1},
+	    {.keep_annotations = fuzz_keep_annotations, .max_message = 4096},
 	};
 	static const struct kc_decode_opts padded[3] = {
-	    {fuzz_pad_labels, fuzz_pad_annotations, fuzz_pad_conditions, 7},
-	    {fuzz_keep_none, fuzz_keep_none, fuzz_keep_none, 1},
-	    {NULL, fuzz_pad_annotations, NULL, 4096},
+	    {.keep_labels = fuzz_pad_labels, .keep_annotations = fuzz_pad_annotations, .max_message = 7},
+	    {.keep_labels = fuzz_keep_none, .keep_annotations = fuzz_keep_none, .max_message = 1},
+	    {.keep_annotations = fuzz_pad_annotations, .max_message = 4096},
 	};
 
 	if ((sel & 3) == 0)
@@ -158,8 +155,7 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 	fuzz_interned(d, "ns", m->ns);
 	fuzz_str(d, "name", m->name);
 	fuzz_str(d, "uid", m->uid);
-	fuzz_str(d, "rv", m->resource_version);
-	fprintf(d->f, " del=%lld\n", (long long)m->deletion_timestamp);
+	fprintf(d->f, " rv=%llu del=%lld\n", (unsigned long long)m->rv_key, (long long)m->deletion_timestamp);
 	fuzz_array(d, m->labels, m->n_labels, sizeof(*m->labels));
 	for (uint32_t i = 0; i < m->n_labels; i++) {
 		fuzz_interned(d, "label", m->labels[i].key);
@@ -172,10 +168,26 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 	}
 	fuzz_array(d, m->owners, m->n_owners, sizeof(*m->owners));
 	for (uint32_t i = 0; i < m->n_owners; i++) {
-		fuzz_interned(d, "owner", m->owners[i].kind);
-		fuzz_str(d, "name", m->owners[i].name);
-		fuzz_str(d, "uid", m->owners[i].uid);
-		fprintf(d->f, " ctl=%d\n", m->owners[i].controller);
+		const struct kc_owner_ref *o = &m->owners[i];
+		const char *text = kc_uid_text(&o->uid);
+		char ub[KC_UID_BUF];
+
+		fuzz_interned(d, "owner", o->kind);
+		if (o->name) {
+			fuzz_str(d, "name", o->name);
+		} else {
+			/* The object's own name up to its last '-'. */
+			size_t len;
+			const char *name = kc_owner_name(m, o, &len);
+
+			FUZZ_CHECK(len > 0 && name[len] == '-');
+			fprintf(d->f, " name=%.*s", (int)len, name);
+		}
+		if (text)
+			fuzz_str(d, "uid", text);  /* an unpacked UID's text is in the block */
+		else
+			fprintf(d->f, " uid=%s", kc_uid_str(&o->uid, ub));
+		fprintf(d->f, " ctl=%d\n", kc_meta_controller(m) == o);
 	}
 }
 
@@ -221,9 +233,8 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 	fuzz_meta(d, &p->meta);
 	fprintf(d->f, "pod");
 	fuzz_interned(d, "node", p->node_name);
-	FUZZ_CHECK(p->phase <= KC_POD_FAILED && p->restart_policy <= KC_RESTART_NEVER);
-	fprintf(d->f, " phase=%d restart=%d prio=%d/%d grace=%lld mirror=%d\n", p->phase, p->restart_policy,
-		p->has_priority, p->priority, (long long)p->grace_period_s, p->is_mirror);
+	FUZZ_CHECK(p->phase <= KC_POD_FAILED);
+	fprintf(d->f, " phase=%d prio=%d/%d mirror=%d\n", p->phase, p->has_priority, p->priority, p->is_mirror);
 	fuzz_array(d, p->containers, p->n_containers, sizeof(*p->containers));
 	for (uint32_t i = 0; i < p->n_containers; i++) {
 		const struct kc_container *c = &p->containers[i];
@@ -231,35 +242,40 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 		fuzz_interned(d, "container", c->name);
 		fprintf(d->f, " init=%d\n", c->init);
 		fuzz_quants(d, c->requests, c->n_requests, true);
-		fuzz_quants(d, c->limits, c->n_limits, true);
 	}
 	fuzz_array(d, p->statuses, p->n_statuses, sizeof(*p->statuses));
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
 		const struct kc_container_status *s = &p->statuses[i];
 
 		fuzz_interned(d, "status", s->name);
-		fuzz_interned(d, "reason", s->state_reason);
-		fuzz_interned(d, "last", s->last_reason);
 		FUZZ_CHECK(s->state <= KC_STATE_TERMINATED);
-		fprintf(d->f, " init=%d restarts=%d state=%d exit=%d/%d last=%d/%d fin=%lld/%lld\n", s->init,
-			s->restart_count, s->state, s->has_exit_code, s->exit_code, s->has_last_exit_code,
-			s->last_exit_code, (long long)s->state_finished_at, (long long)s->last_finished_at);
+		fprintf(d->f, " init=%d restarts=%d state=%d crashloop=%d exit=%d/%d last=%d/%d\n", s->init,
+			s->restart_count, s->state, s->crash_loop_backoff, s->has_exit_code, s->exit_code,
+			s->has_last_exit_code, s->last_exit_code);
 		fuzz_array(d, s->resources, s->n_resources, sizeof(*s->resources));
 		for (uint32_t j = 0; j < s->n_resources; j++) {
 			const struct kc_resource_status *r = &s->resources[j];
 
 			fuzz_interned(d, "resource", r->name);
-			fuzz_array(d, r->devices, r->n_devices, sizeof(*r->devices));
+			fuzz_array(d, r->ids, r->n_devices, sizeof(*r->ids));
+			fuzz_array(d, r->notes, r->n_notes, sizeof(*r->notes));
+			/* Notes are of distinct devices, in the order of their index, never plainly Healthy. */
+			for (uint32_t k = 0; k < r->n_notes; k++) {
+				FUZZ_CHECK(r->notes[k].index < r->n_devices);
+				FUZZ_CHECK(k == 0 || r->notes[k - 1].index < r->notes[k].index);
+				FUZZ_CHECK(r->notes[k].health != KC_HEALTH_HEALTHY || *r->notes[k].message);
+			}
 			for (uint32_t k = 0; k < r->n_devices; k++) {
-				/* Interned by kc_decode_schema.c, though kc_objects.h does not say so. */
-				fuzz_interned(d, "dev", r->devices[k].resource_id);
-				fuzz_message(d, r->devices[k].message);
-				FUZZ_CHECK(r->devices[k].health <= KC_HEALTH_UNKNOWN);
-				fprintf(d->f, " health=%d\n", r->devices[k].health);
+				const char *msg;
+				enum kc_health h = kc_device_health(r, k, &msg);
+
+				fuzz_interned(d, "dev", r->ids[k]);
+				fuzz_message(d, msg);
+				FUZZ_CHECK(h <= KC_HEALTH_UNKNOWN);
+				fprintf(d->f, " health=%d\n", h);
 			}
 		}
 	}
-	fuzz_conds(d, p->conditions, p->n_conditions);
 	fuzz_array(d, p->claims, p->n_claims, sizeof(*p->claims));
 	for (uint32_t i = 0; i < p->n_claims; i++) {
 		fuzz_str(d, "claim", p->claims[i].name);

@@ -221,7 +221,7 @@ class ExplainCommand(ExplainBase):
         self.assertFalse([e for e in reqs if e["watch"] or "watch" in (e["query"] or "")])
         # Lists of the caches, and API discovery (which versions of resource.k8s.io to list).
         self.assertEqual({e["resource"] for e in reqs if e["verb"] == "list"},
-                         {"pods", "nodes", "resourceclaims", "resourceslices"})
+                         {"pods", "nodes", "resourceclaims", "resourceslices", "devicetaintrules"})
         others = sorted({e["path"] for e in reqs if e["verb"] != "list"})
         self.assertTrue(all(p == "/apis" or p.startswith("/apis/resource.k8s.io/") for p in others), others)
         self.assertEqual(evictions(self.srv), [])
@@ -237,7 +237,7 @@ class ExplainRbac(ExplainBase):
                          "metadata": {"name": "device-descheduler-explain"},
                          "rules": [{"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
                                    {"apiGroups": ["resource.k8s.io"],
-                                    "resources": ["resourceclaims", "resourceslices"],
+                                    "resources": ["resourceclaims", "resourceslices", "devicetaintrules"],
                                     "verbs": ["get", "list"]}]})
         self.srv.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                          "metadata": {"name": "device-descheduler-explain"},
@@ -253,6 +253,28 @@ class ExplainRbac(ExplainBase):
         mine = self.srv.requests(user=SA_USER)
         self.assertTrue(mine)
         self.assertEqual([(e["path"], e["status"]) for e in mine if e["status"] != 200], [])
+        self.assertTrue([e for e in mine if e["resource"] == "devicetaintrules"], mine)
+
+    def test_without_the_rules_it_explains_without_them(self):
+        """A role without DeviceTaintRules (older than the signal): the list is refused once, explain
+        says so on stderr and answers from the rest instead of waiting for --timeout."""
+        self.srv.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                         "metadata": {"name": "device-descheduler-explain"},
+                         "rules": [{"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
+                                   {"apiGroups": ["resource.k8s.io"],
+                                    "resources": ["resourceclaims", "resourceslices"],
+                                    "verbs": ["get", "list"]}]})
+        self.srv.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                         "metadata": {"name": "device-descheduler-explain"},
+                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                     "name": "device-descheduler-explain"},
+                         "subjects": [{"kind": "ServiceAccount", "name": "device-descheduler",
+                                       "namespace": "kube-system"}]})
+        pod = self.gpu_pods(1)[0]
+        self.cluster.set_device_health(pod, pod.devices[0])
+        out, err = self.explain("ml/" + pod.name, args=["--timeout", "30s"])
+        self.assertIn("Decision:  would evict now", out)
+        self.assertIn("cannot list DeviceTaintRules (HTTP 403): explained without them", err)
 
 
 tearDownModule = stop_shared_servers

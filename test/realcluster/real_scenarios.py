@@ -456,25 +456,27 @@ class DraDivergences(DraFixture):
         return self.replicaset(name, replicas, gpus=0,
                                claims=[{"name": "gpu", "resourceClaimTemplateName": "gpu-tolerating"}])
 
-    @unittest.expectedFailure
     def test_a_claim_that_tolerates_the_taint_is_not_evicted(self):
         """A claim whose request tolerates the NoExecute taint keeps its pod (the scheduler and
-        kube-controller-manager honour claim tolerations). The controller ignores tolerations
-        and evicts it: reported bug."""
+        kube-controller-manager honour claim tolerations, which the allocator copies into the
+        allocation result). The controller used to ignore tolerations and evict it (fixed)."""
         self.dra_setup(gpus=2)
         self.kubelet.start()
         self.dra_replicaset_tolerating("maint", 1, "dd.example.com/xid")
         pods = self.wait_running("maint", 1)
+        # What the controller reads: the allocator's copy of the request's tolerations.
+        res = self.claim_of(pods[0])["status"]["allocation"]["devices"]["results"][0]
+        self.assertEqual(res.get("tolerations"), [{"key": "dd.example.com/xid", "operator": "Exists",
+                                                   "effect": "NoExecute"}], res)
         ctl = self.controller()
         pool, dev = self.device_of(pods[0])
         self.taint(pool, dev)
         hold_for(lambda: not self.evictions(), 3.0, "no eviction of a pod whose claim tolerates the taint", ctl=ctl)
 
-    @unittest.expectedFailure
     def test_a_device_taint_rule_evicts_like_a_slice_taint(self):
         """A NoExecute DeviceTaintRule (resource.k8s.io/v1, GA in 1.37) taints the devices it
         selects exactly as a taint in the slice does (kube-controller-manager deletes their pods).
-        The controller reads only slice taints, so it does nothing: reported gap."""
+        The controller used to read only slice taints and do nothing (fixed: it evicts first)."""
         self.dra_setup(gpus=2)
         self.kubelet.start()
         self.dra_replicaset("sim", 1)
@@ -627,7 +629,7 @@ class Rbac(RealClusterTest):
                      ("list", "nodes"), ("patch", "nodes"), ("update", "nodes"), ("create", "events"),
                      ("patch", "events.events.k8s.io"), ("watch", "resourceclaims.resource.k8s.io"),
                      ("list", "resourceslices.resource.k8s.io"), ("create", "devicetaintrules.resource.k8s.io"),
-                     ("delete", "devicetaintrules.resource.k8s.io")]:
+                     ("delete", "devicetaintrules.resource.k8s.io"), ("watch", "devicetaintrules.resource.k8s.io")]:
             self.assertTrue(self.can_i(*args, "-A"), args)
         self.assertTrue(self.can_i("update", "leases/device-descheduler", "-n", "kube-system"))
         self.assertTrue(self.can_i("create", "leases", "-n", "kube-system"))
