@@ -60,6 +60,7 @@
 #define WATCH_HIGH (4u << 20)       /* a watch's queue is filled up to this many bytes */
 #define EVENTS_PER_CHUNK 64
 #define BOOKMARK_MS 1000
+#define POLL_MS 2
 #define IOV_BATCH 512
 
 enum pod_state { POD_HEALTHY, POD_UNHEALTHY, POD_DELETED };
@@ -110,6 +111,7 @@ struct conn {
 	uint64_t deadline_ns;  /* timeoutSeconds */
 	uint64_t last_bm_ns;
 	bool epollout, close_after, dead;
+	bool poll_later; /* a WatchList's initial state waits for the socket: retried every POLL_MS */
 	struct conn *next;
 };
 
@@ -137,6 +139,7 @@ static struct { uint32_t pod; uint8_t type; } *evlog;
 static uint64_t evlen, evcap, compacted; /* watches from before `compacted` get 410 */
 static bool watchlist;
 static int ep;
+static unsigned polling; /* connections with poll_later set */
 static struct conn *conns;
 static struct phase ph;
 static int32_t *track_of; /* pod -> index in ph.tr, -1 */
@@ -293,6 +296,10 @@ static void conn_kill(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	if (c->poll_later) {
+		c->poll_later = false;
+		polling--;
+	}
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 }
@@ -383,6 +390,16 @@ static int conn_flush(struct conn *c)
 			conn_kill(c);
 			return -1;
 		}
+	} else if (c->wl_pos >= 0) {
+		/*
+		 * Streaming a WatchList's initial state as fast as the client reads: waking at
+		 * every EPOLLOUT (each time it has read a few tens of KB) would cost the server
+		 * more CPU than the bytes do.  A timer comes back every POLL_MS instead.
+		 */
+		set_epollout(c, false);
+		if (!c->poll_later)
+			polling++;
+		c->poll_later = true;
 	} else {
 		set_epollout(c, true);
 	}
@@ -1271,6 +1288,12 @@ static void timers(uint64_t t)
 	    (phase_settled() || t - ph.t0 >= (ph.ms + ph.grace_ms) * 1000000ULL))
 		phase_report(t);
 	for (struct conn *c = conns; c; c = c->next) {
+		if (c->poll_later) {
+			c->poll_later = false;
+			polling--;
+			if (!c->dead && conn_flush(c) == 0)
+				pump(c);
+		}
 		if (c->dead || c->mode != CONN_WATCH || c->close_after)
 			continue;
 		if (t >= c->deadline_ns) {
@@ -1327,7 +1350,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(ep, evs, 64, ph.on && ph.producing ? 1 : 50);
+		int n = epoll_wait(ep, evs, 64, ph.on && ph.producing ? 1 : polling ? POLL_MS : 50);
 
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
