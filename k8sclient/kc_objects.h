@@ -60,15 +60,15 @@ struct kc_meta {
 	 * hash of the text.  Compare for equality only; the text is in
 	 * kc_watch_event.resource_version while an event is delivered.
 	 */
-	uint64_t rv_key;
-	int64_t deletion_timestamp;  /* 0 = not being deleted */
+	uint64_t rv_key;  /* 0 = not being deleted */
 	struct kc_kv *labels;
 	struct kc_kv *annotations;   /* only the keys the decode options keep */
 	struct kc_owner_ref *owners;
 	uint16_t n_labels;
 	uint16_t n_annotations;
-	uint16_t n_owners;
-	uint16_t controller;  /* 1 + the index of the first owner marked controller; 0 = none */
+	uint8_t n_owners;     /* the decoder refuses more than 255 ownerReferences */
+	uint8_t controller;   /* 1 + the index of the first owner marked controller; 0 = none */
+	bool deleting;        /* metadata.deletionTimestamp is set (a valid time): being deleted */
 };
 
 /* The name of an owner of m: *ret_len bytes at the returned pointer (not NUL-terminated). */
