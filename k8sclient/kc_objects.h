@@ -16,8 +16,9 @@
  *    reflector) casts any object to struct kc_meta *.
  *  - Times are Unix seconds; 0 means absent.
  *  - Counts are 16 bits: the decoder refuses more than 16,384 elements of one
- *    kind in an object (and a pod with more than 255 containers, statuses or
- *    claims kept: 8 bits).  Enums that the structs keep in one byte say so.
+ *    kind in an object.  Some are 8 bits: it refuses more than 255
+ *    ownerReferences, and a pod that keeps more than 255 containers, statuses
+ *    or claims.  Enums that the structs keep in one byte say so.
  *  - A pod keeps what a device controller reads, not the whole object: with a
  *    device predicate (kc_decode_opts.is_device) only the containers and
  *    statuses of devices, and never the fields no reader uses.
@@ -60,7 +61,7 @@ struct kc_meta {
 	 * hash of the text.  Compare for equality only; the text is in
 	 * kc_watch_event.resource_version while an event is delivered.
 	 */
-	uint64_t rv_key;  /* 0 = not being deleted */
+	uint64_t rv_key;
 	struct kc_kv *labels;
 	struct kc_kv *annotations;   /* only the keys the decode options keep */
 	struct kc_owner_ref *owners;
