@@ -53,7 +53,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
 .SECONDARY:
 
-.PHONY: all deps check-deps check-layers test unit itest itest-h2 pytest asan bench demo fuzz fuzz-smoke fuzz-build valgrind clean format FORCE
+.PHONY: all deps check-deps check-layers test unit itest itest-h2 pytest asan bench bench-e2e demo fuzz fuzz-smoke fuzz-build valgrind clean format FORCE
 all: check-deps $(BIN) k8sclient/libk8sclient.a
 
 # Installs the Debian packages the build and tests need (as root), or says what to install.
@@ -151,6 +151,17 @@ asan: check-deps
 
 bench: check-deps $(BUILD)/bench
 	$(BUILD)/bench $(BENCH_ARGS)
+
+# The real binary against test/bench_e2e/benchsrv, a fast API server serving a generated,
+# cached cluster (not part of `make test`; SIZES=5000 for a quick run).
+SIZES ?= 5000 150000 500000
+BENCH_E2E_BIN := $(BUILD)/bench_e2e/benchsrv $(BUILD)/bench_e2e/gen
+$(BUILD)/bench_e2e/%: test/bench_e2e/%.c test/bench_e2e/bench_e2e.h | check-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+bench-e2e: check-deps $(BIN) $(BENCH_E2E_BIN)
+	$(PYTHON) test/bench_e2e/run.py --bin $(BIN) --build $(BUILD)/bench_e2e --sizes "$(SIZES)" $(BENCH_E2E_ARGS)
 
 demo: check-deps $(BIN)
 	$(PYTHON) test/demo.py --bin $(BIN)

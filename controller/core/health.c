@@ -640,13 +640,17 @@ static bool same_taint(const struct dtaint *a, const struct kc_taint *b)
 	       a->time_added == b->time_added;
 }
 
-/* A copy of t; first_seen is kept from the same taint in prev[0..n_prev), else now. */
+/*
+ * A copy of t; first_seen is kept from the taint of the same key and effect
+ * in prev[0..n_prev) (a new value or timeAdded updates that taint: the device
+ * stayed tainted), else now.
+ */
 static void dtaint_set(struct dtaint *d, const struct kc_taint *t, const struct dtaint *prev, size_t n_prev,
 		       uint64_t now_ms)
 {
 	d->first_seen = now_ms;
 	for (size_t i = 0; i < n_prev; i++)
-		if (same_taint(&prev[i], t)) {
+		if (strcmp(prev[i].key, t->key) == 0 && strcmp(prev[i].effect, t->effect) == 0) {
 			d->first_seen = prev[i].first_seen;
 			break;
 		}

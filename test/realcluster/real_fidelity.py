@@ -143,6 +143,35 @@ class Fidelity(unittest.TestCase):
                 diffs.append("%s:\n      real kube-apiserver %s\n      test API server     %s" % (what, a, b))
         self.assertFalse(diffs, "the test API server answers differently:\n  " + "\n  ".join(diffs))
 
+    def test_device_taints_get_time_added(self):
+        """Defaulting of DRA device taints, which tolerationSeconds count from: a taint written without
+        timeAdded gets the current time in a ResourceSlice and a DeviceTaintRule, a given one is kept,
+        and changing a rule's effect without touching timeAdded moves it to now."""
+        then = "2025-01-01T00:00:00Z"
+        got = {}
+        for name, s in (("real", self.real), ("py", self.py)):
+            sl = s.create({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+                           "metadata": {"name": "fidelity-slice"},
+                           "spec": {"driver": "gpu.fidelity.example.com", "allNodes": True,
+                                    "pool": {"name": "p", "generation": 1, "resourceSliceCount": 1},
+                                    "devices": [{"name": "gpu-0", "taints": [
+                                        {"key": "example.com/a", "effect": "NoExecute"},
+                                        {"key": "example.com/b", "effect": "NoSchedule", "timeAdded": then}]}]}})
+            rule = s.create({"apiVersion": "resource.k8s.io/v1", "kind": "DeviceTaintRule",
+                             "metadata": {"name": "fidelity-rule"},
+                             "spec": {"deviceSelector": {"pool": "p"},
+                                      "taint": {"key": "example.com/c", "effect": "NoSchedule", "timeAdded": then}}})
+            kept = rule["spec"]["taint"]["timeAdded"]
+            rule["spec"]["taint"]["effect"] = "NoExecute"
+            moved = s.update(rule)["spec"]["taint"]["timeAdded"]
+            taints = sl["spec"]["devices"][0]["taints"]
+            got[name] = (bool(taints[0].get("timeAdded")) and taints[0]["timeAdded"] != then,
+                         taints[1]["timeAdded"], kept, moved != then)
+            s.delete("/apis/resource.k8s.io/v1/devicetaintrules/fidelity-rule")
+            s.delete("/apis/resource.k8s.io/v1/resourceslices/fidelity-slice")
+        self.assertEqual(got["real"], (True, then, then, True))
+        self.assertEqual(got["py"], got["real"])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -629,7 +629,7 @@ class Rbac(RealClusterTest):
                      ("list", "nodes"), ("patch", "nodes"), ("update", "nodes"), ("create", "events"),
                      ("patch", "events.events.k8s.io"), ("watch", "resourceclaims.resource.k8s.io"),
                      ("list", "resourceslices.resource.k8s.io"), ("create", "devicetaintrules.resource.k8s.io"),
-                     ("delete", "devicetaintrules.resource.k8s.io")]:
+                     ("delete", "devicetaintrules.resource.k8s.io"), ("watch", "devicetaintrules.resource.k8s.io")]:
             self.assertTrue(self.can_i(*args, "-A"), args)
         self.assertTrue(self.can_i("update", "leases/device-descheduler", "-n", "kube-system"))
         self.assertTrue(self.can_i("create", "leases", "-n", "kube-system"))

@@ -31,7 +31,8 @@ class Tools(RealClusterTest):
     def reader_kubeconfig(self):
         """A ServiceAccount of this test's namespace that may only get and list what explain reads."""
         rules = [{"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
-                 {"apiGroups": ["resource.k8s.io"], "resources": ["resourceclaims", "resourceslices"],
+                 {"apiGroups": ["resource.k8s.io"],
+                  "resources": ["resourceclaims", "resourceslices", "devicetaintrules"],
                   "verbs": ["get", "list"]}]
         name = "%s-%s" % (READER, self.ns)
         self.rc.create({"apiVersion": "v1", "kind": "ServiceAccount",

@@ -1,0 +1,1354 @@
+/*
+ * benchsrv: the API server of `make bench-e2e`, fast enough that the
+ * controller under test, not the server, is what the figures measure.
+ *
+ *   benchsrv DIR [--watchlist]
+ *
+ * It serves the cluster gen wrote into DIR (gen.c): the files are mapped
+ * once, a LIST page is a header, runs of pods straight from the mapping and
+ * a footer (one writev, no JSON built), and a watch event is a fixed prefix,
+ * the pod's bytes with a fresh 13-digit resourceVersion spliced in (and, for
+ * a health event, "Unhealthy" in place of its GPU's "Healthy"), and a fixed
+ * suffix.  One thread, epoll, non-blocking sockets, plain HTTP/1.1.
+ *
+ * What the controller needs is served: /version, discovery without
+ * resource.k8s.io (so no DRA reflectors start), pods and nodes LIST (limit and
+ * continue) and WATCH (chunked, bookmarks every second, resume from a
+ * resourceVersion by replaying the event log, WatchList with --watchlist or
+ * 422 without it, as a server without the feature gate answers), Events
+ * (201, the body echoed) and pods/eviction (201, then a DELETED event).
+ *
+ * The driver (run.py) talks to it on stdin/stdout, one line each way:
+ *   phase rate=N ms=N health=N fail=N close=0|1 gone=0|1 grace_ms=N
+ *     N MODIFIED pod events a second for ms milliseconds, `health` of them
+ *     spread evenly turning one pod's GPU Unhealthy; every `fail`-th of those
+ *     pods gets a 429 (Retry-After: 1) or a 500 on its first eviction; close
+ *     cuts the pods watch mid-stream at a third of the phase, gone sends it a
+ *     410 ERROR at two thirds (the controller must list again).  When every
+ *     unhealthy pod has been evicted, or grace_ms after the end, it prints
+ *     one line "result {json}" with the latencies (CLOCK_MONOTONIC: from the
+ *     moment the health event's last byte was written to the socket, to the
+ *     arrival of the pod's first eviction request and to the 201).
+ *   stats   prints "stats {json}" (requests served so far).
+ *   quit    exits.
+ * It prints "READY <port>" when it listens on 127.0.0.1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_e2e.h"
+
+#define MAX_IN (4u << 20)           /* the largest request we read */
+#define WATCH_HIGH (4u << 20)       /* a watch's queue is filled up to this many bytes */
+#define EVENTS_PER_CHUNK 64
+#define BOOKMARK_MS 1000
+#define IOV_BATCH 512
+
+enum pod_state { POD_HEALTHY, POD_UNHEALTHY, POD_DELETED };
+enum ev_type { EV_MODIFIED, EV_UNHEALTHY, EV_DELETED, EV_DELETED_HEALTHY };
+
+/* A resource served from the cache: its bytes and where each object is. */
+struct kind {
+	const char *name;      /* "pods" */
+	const char *kind;      /* "Pod" */
+	const char *data;
+	const struct bench_rec *recs;
+	uint32_t n;
+	/* Pods only: the state now, and the history a LIST or a WatchList at an older
+	 * resourceVersion reads (a snapshot, as kube-apiserver serves one). */
+	uint8_t *state;
+	uint64_t *rv;        /* the resourceVersion of the last change, 0 = as generated */
+	uint64_t *sick_rv;   /* when its GPU turned Unhealthy, 0 = never */
+	uint64_t *gone_rv;   /* when it was deleted, 0 = never */
+};
+
+/* A piece of a connection's output: bytes of the mapping (p) or of its own buffer (at off). */
+struct seg {
+	const char *p;
+	size_t off, len;
+	int32_t tag; /* TAG_NONE, TAG_EVENT (counts one event written) or the index of a health pod */
+};
+#define TAG_NONE (-1)
+#define TAG_EVENT (-2)
+
+enum conn_kind { CONN_REQUESTS, CONN_WATCH };
+
+struct conn {
+	int fd;
+	char *in;
+	size_t inlen, incap;
+	struct seg *q;
+	size_t qhead, qlen, qcap, qbytes, head_done;
+	char *own;
+	size_t ownlen, owncap;
+	enum conn_kind mode;
+	struct kind *watch;    /* the resource watched */
+	uint64_t cursor;       /* next event of the log to send */
+	int64_t wl_pos;        /* WatchList: next object of the initial state, -1 when sent */
+	uint64_t wl_snap;      /* WatchList: the log length the initial state stands for */
+	uint64_t deadline_ns;  /* timeoutSeconds */
+	uint64_t last_bm_ns;
+	bool epollout, close_after, dead;
+	struct conn *next;
+};
+
+/* One pod whose GPU a phase turned unhealthy. */
+struct track {
+	uint32_t pod;
+	uint64_t sent_ns, written_ns, first_evict_ns, accepted_ns;
+	int fail; /* 0, 429 or 500: answered to its first eviction */
+	bool after_fault;
+	int attempts;
+};
+
+struct phase {
+	bool on, producing;
+	uint64_t rate, ms, health, fail, grace_ms;
+	bool close, gone, closed_done, gone_done;
+	uint64_t t0, produced, health_sent, sched; /* health_sent: sched + one after each fault */
+	struct track *tr;
+	uint64_t events_written0;
+	uint64_t wrong0, dup0, unknown0, evict0;
+};
+
+static struct kind pods = { "pods", "Pod", NULL, NULL, 0, NULL, NULL, NULL, NULL },
+		   nodes = { "nodes", "Node", NULL, NULL, 0, NULL, NULL, NULL, NULL };
+static struct { uint32_t pod; uint8_t type; } *evlog;
+static uint64_t evlen, evcap, compacted; /* watches from before `compacted` get 410 */
+static bool watchlist;
+static int ep;
+static struct conn *conns;
+static struct phase ph;
+static int32_t *track_of; /* pod -> index in ph.tr, -1 */
+static uint64_t rng = 0x2545F4914F6CDD1DULL;
+static struct {
+	uint64_t lists, watches, watchlists, evictions, events_posted, other, unknown_paths;
+	uint64_t events_written, bytes_written, wrong, dup, unknown_pods, failed_injected, closes, gones;
+} st;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n);
+	if (!p) {
+		fprintf(stderr, "benchsrv: out of memory\n");
+		abort();
+	}
+	return p;
+}
+
+static uint64_t cur_rv(void)
+{
+	return BENCH_LIST_RV + evlen;
+}
+
+/* ---- the cache ------------------------------------------------------------------- */
+
+static const void *map_file(const char *dir, const char *name, size_t *ret_len)
+{
+	char path[4096];
+	struct stat sb;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		fprintf(stderr, "benchsrv: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	p = mmap(NULL, (size_t)sb.st_size ? (size_t)sb.st_size : 1, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "benchsrv: mmap %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	close(fd);
+	*ret_len = (size_t)sb.st_size;
+	return p;
+}
+
+static void load_kind(struct kind *k, const char *dir)
+{
+	char name[64];
+	size_t len;
+
+	snprintf(name, sizeof(name), "%s.json", k->name);
+	k->data = map_file(dir, name, &len);
+	snprintf(name, sizeof(name), "%s.idx", k->name);
+	k->recs = map_file(dir, name, &len);
+	k->n = (uint32_t)(len / sizeof(struct bench_rec));
+}
+
+/* ---- output --------------------------------------------------------------------- */
+
+static size_t own_add(struct conn *c, const void *p, size_t n)
+{
+	size_t off = c->ownlen;
+
+	if (c->ownlen + n > c->owncap) {
+		c->owncap = (c->ownlen + n) * 2 + 4096;
+		c->own = xrealloc(c->own, c->owncap);
+	}
+	memcpy(c->own + off, p, n);
+	c->ownlen += n;
+	return off;
+}
+
+static void q_push(struct conn *c, const char *p, size_t off, size_t len, int32_t tag)
+{
+	if (c->qlen == c->qcap) {
+		if (c->qhead > 0) {
+			memmove(c->q, c->q + c->qhead, (c->qlen - c->qhead) * sizeof(*c->q));
+			c->qlen -= c->qhead;
+			c->qhead = 0;
+		}
+		if (c->qlen == c->qcap) {
+			c->qcap = c->qcap ? c->qcap * 2 : 1024;
+			c->q = xrealloc(c->q, c->qcap * sizeof(*c->q));
+		}
+	}
+	c->q[c->qlen++] = (struct seg){ p, off, len, tag };
+	c->qbytes += len;
+}
+
+/* Bytes of the mapping (or static text): referenced, not copied. */
+static void out_ref(struct conn *c, const char *p, size_t len)
+{
+	q_push(c, p, 0, len, TAG_NONE);
+}
+
+static void out_copy(struct conn *c, const void *p, size_t len)
+{
+	size_t off = own_add(c, p, len);
+
+	q_push(c, NULL, off, len, TAG_NONE);
+}
+
+static void __attribute__((format(printf, 2, 3))) out_fmt(struct conn *c, const char *fmt, ...)
+{
+	char buf[8192];
+	va_list a;
+	int n;
+
+	va_start(a, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, a);
+	va_end(a);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		abort();
+	out_copy(c, buf, (size_t)n);
+}
+
+static void conn_kill(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+}
+
+static void set_epollout(struct conn *c, bool on)
+{
+	struct epoll_event e = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+
+	if (c->epollout == on || c->dead)
+		return;
+	c->epollout = on;
+	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+static void on_tag(int32_t tag, uint64_t t)
+{
+	if (tag == TAG_NONE)
+		return;
+	st.events_written++;
+	if (tag >= 0 && ph.tr && ph.tr[tag].written_ns == 0)
+		ph.tr[tag].written_ns = t;
+}
+
+/* Writes what the socket takes; returns -1 when the connection died. */
+static int conn_flush(struct conn *c)
+{
+	while (c->qhead < c->qlen) {
+		struct iovec iov[IOV_BATCH];
+		int n = 0;
+		ssize_t w;
+
+		for (size_t i = c->qhead; i < c->qlen && n < IOV_BATCH; i++) {
+			const struct seg *s = &c->q[i];
+			const char *base = s->p ? s->p : c->own + s->off;
+			size_t skip = i == c->qhead ? c->head_done : 0;
+
+			if (s->len - skip == 0)
+				continue;
+			iov[n].iov_base = (void *)(base + skip);
+			iov[n].iov_len = s->len - skip;
+			n++;
+		}
+		if (n == 0) {
+			/* Only empty (tag) segments left. */
+			uint64_t t = now_ns();
+
+			while (c->qhead < c->qlen)
+				on_tag(c->q[c->qhead++].tag, t);
+			break;
+		}
+		w = writev(c->fd, iov, n);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			conn_kill(c);
+			return -1;
+		}
+		st.bytes_written += (uint64_t)w;
+		c->qbytes -= (size_t)w;
+		{
+			uint64_t t = now_ns();
+			size_t left = (size_t)w;
+
+			while (c->qhead < c->qlen) {
+				struct seg *s = &c->q[c->qhead];
+				size_t rest = s->len - c->head_done;
+
+				if (rest > left) {
+					c->head_done += left;
+					break;
+				}
+				left -= rest;
+				c->head_done = 0;
+				c->qhead++;
+				on_tag(s->tag, t);
+			}
+		}
+	}
+	if (c->qhead == c->qlen) {
+		c->qhead = c->qlen = 0;
+		c->ownlen = 0;
+		c->head_done = 0;
+		set_epollout(c, false);
+		if (c->close_after) {
+			conn_kill(c);
+			return -1;
+		}
+	} else {
+		set_epollout(c, true);
+	}
+	return 0;
+}
+
+static const char status_tail[] = "\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n";
+
+static void respond(struct conn *c, int code, const char *reason, const char *extra, const char *body, size_t len)
+{
+	out_fmt(c, "HTTP/1.1 %d %s%sContent-Length: %zu\r\n%s\r\n", code, reason, status_tail, len, extra ? extra : "");
+	out_copy(c, body, len);
+}
+
+static void respond_status(struct conn *c, int code, const char *reason, const char *kreason, const char *msg,
+			   const char *extra)
+{
+	char body[2048];
+	int n = snprintf(body, sizeof(body),
+			 "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"%s\",\"message\":\"%s\","
+			 "\"reason\":\"%s\",\"code\":%d}",
+			 code < 300 ? "Success" : "Failure", msg, kreason, code);
+
+	respond(c, code, reason, extra, body, (size_t)n);
+}
+
+/* ---- LIST ----------------------------------------------------------------------- */
+
+/*
+ * An object's bytes from the mapping, with rv (when given) in place of its
+ * resourceVersion and, when sick, "Unhealthy" in place of its GPU's
+ * "Healthy".  `skip` leaves out the opening '{' (a watch event's prefix has
+ * opened the object with its kind and apiVersion).
+ */
+static void out_object(struct conn *c, const struct kind *k, uint32_t i, size_t skip, const char *rv, bool sick)
+{
+	const struct bench_rec *r = &k->recs[i];
+	const char *p = k->data + r->off;
+	size_t at = skip;
+
+	if (rv) {
+		out_ref(c, p + at, r->rv_rel - at);
+		out_copy(c, rv, BENCH_RV_DIGITS);
+		at = r->rv_rel + BENCH_RV_DIGITS;
+	}
+	if (sick) {
+		out_ref(c, p + at, r->health_rel - at);
+		out_ref(c, "Unhealthy", 9);
+		at = r->health_rel + 7;
+	}
+	out_ref(c, p + at, r->len - at);
+}
+
+/* An object as it was at resourceVersion `at`. */
+struct view {
+	bool present, sick;
+	uint64_t rv; /* 0: as generated */
+};
+
+static struct view view_at(const struct kind *k, uint32_t i, uint64_t at)
+{
+	struct view v = { true, false, 0 };
+
+	if (!k->state)
+		return v;
+	v.present = !k->gone_rv[i] || k->gone_rv[i] > at;
+	v.sick = k->sick_rv[i] && k->sick_rv[i] <= at;
+	/* Churn in between changed nothing but the resourceVersion: the one of the turn to
+	 * Unhealthy (or as generated) stands for it, the watch from `at` replays the rest. */
+	v.rv = k->rv[i] <= at ? k->rv[i] : v.sick ? k->sick_rv[i] : 0;
+	return v;
+}
+
+static void out_view(struct conn *c, const struct kind *k, uint32_t i, size_t skip, struct view v)
+{
+	char rvs[24];
+
+	if (!v.rv) {
+		out_object(c, k, i, skip, NULL, v.sick);
+		return;
+	}
+	snprintf(rvs, sizeof(rvs), "%013" PRIu64, v.rv);
+	out_object(c, k, i, skip, rvs, v.sick);
+}
+
+static const char *qparam(const char *query, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+
+		if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+			size_t v = len - n - 1;
+
+			if (v >= size)
+				v = size - 1;
+			memcpy(buf, p + n + 1, v);
+			buf[v] = 0;
+			return buf;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+static void serve_list(struct conn *c, struct kind *k, const char *query)
+{
+	char buf[128], cont[64] = "";
+	uint64_t limit = 0, start = 0, rv = cur_rv();
+	size_t hdr, body0;
+	uint32_t i, taken = 0;
+	int64_t run = -1; /* first pod of the open run */
+	bool first = true;
+
+	if (qparam(query, "limit", buf, sizeof(buf)))
+		limit = strtoull(buf, NULL, 10);
+	if (qparam(query, "continue", buf, sizeof(buf))) {
+		unsigned long long s, r;
+
+		if (sscanf(buf, "c%llux%llu", &s, &r) != 2 || s > k->n) {
+			respond_status(c, 400, "Bad Request", "BadRequest", "invalid continue token", NULL);
+			return;
+		}
+		start = s;
+		rv = r;
+		if (k->state && r < BENCH_LIST_RV + compacted) {
+			respond_status(c, 410, "Gone", "Expired",
+				       "The provided continue parameter is too old to display a consistent list result.",
+				       NULL);
+			return;
+		}
+	}
+	st.lists++;
+	/* The header's length is known only at the end: a placeholder segment, filled in below. */
+	hdr = c->qlen;
+	q_push(c, NULL, 0, 0, TAG_NONE);
+	body0 = c->qbytes;
+	for (i = (uint32_t)start; i < k->n && (!limit || taken < limit); i++) {
+		struct view v = view_at(k, i, rv);
+
+		if (!v.present)
+			goto close_run;
+		taken++;
+		if (!v.sick && !v.rv) {
+			/* Unchanged since generated: part of a run of bytes straight from the mapping. */
+			if (run < 0) {
+				if (!first)
+					out_ref(c, ",", 1);
+				run = i;
+			}
+			first = false;
+			continue;
+		}
+		if (run >= 0) {
+			const struct bench_rec *a = &k->recs[run], *b = &k->recs[i - 1];
+
+			out_ref(c, k->data + a->off, b->off + b->len - a->off);
+			run = -1;
+		}
+		if (!first)
+			out_ref(c, ",", 1);
+		first = false;
+		out_view(c, k, i, 0, v);
+		continue;
+close_run:
+		if (run >= 0) {
+			const struct bench_rec *a = &k->recs[run], *b = &k->recs[i - 1];
+
+			out_ref(c, k->data + a->off, b->off + b->len - a->off);
+			run = -1;
+		}
+	}
+	if (run >= 0) {
+		const struct bench_rec *a = &k->recs[run], *b = &k->recs[i - 1];
+
+		out_ref(c, k->data + a->off, b->off + b->len - a->off);
+	}
+	while (i < k->n && !view_at(k, i, rv).present)
+		i++;
+	if (i < k->n)
+		snprintf(cont, sizeof(cont), ",\"continue\":\"c%ux%" PRIu64 "\"", i, rv);
+	out_ref(c, "]}", 2);
+	{
+		char head[1024], list[512];
+		int ln = snprintf(list, sizeof(list),
+				  "{\"kind\":\"%sList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%" PRIu64
+				  "\"%s},\"items\":[",
+				  k->kind, rv, cont);
+		size_t blen = c->qbytes - body0 + (size_t)ln;
+		int hn = snprintf(head, sizeof(head), "HTTP/1.1 200 OK%sContent-Length: %zu\r\n\r\n%s", status_tail, blen,
+				  list);
+		size_t off = own_add(c, head, (size_t)hn);
+
+		c->q[hdr].off = off;
+		c->q[hdr].len = (size_t)hn;
+		c->qbytes += (size_t)hn;
+	}
+}
+
+/* ---- WATCH ---------------------------------------------------------------------- */
+
+static void chunk_begin(struct conn *c, size_t *hdr, size_t *bytes0)
+{
+	*hdr = c->qlen;
+	q_push(c, NULL, own_add(c, "00000000\r\n", 10), 10, TAG_NONE);
+	*bytes0 = c->qbytes;
+}
+
+static void chunk_end(struct conn *c, size_t hdr, size_t bytes0)
+{
+	char h[11];
+
+	snprintf(h, sizeof(h), "%08zx\r", c->qbytes - bytes0);
+	memcpy(c->own + c->q[hdr].off, h, 9);
+	out_ref(c, "\r\n", 2);
+}
+
+/* A watch event; rv 0: the object as it was at the WatchList's snapshot (its ADDED). */
+static void out_event(struct conn *c, const char *type, struct kind *k, uint32_t i, uint64_t rv, bool sick,
+		      int32_t tag)
+{
+	char pre[128], rvs[24];
+	int n = snprintf(pre, sizeof(pre), "{\"type\":\"%s\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"v1\",", type,
+			 k->kind);
+
+	out_copy(c, pre, (size_t)n);
+	if (rv) {
+		snprintf(rvs, sizeof(rvs), "%013" PRIu64, rv);
+		out_object(c, k, i, 1, rvs, sick);
+	} else {
+		out_view(c, k, i, 1, view_at(k, i, BENCH_LIST_RV + c->wl_snap));
+	}
+	q_push(c, "}\n", 0, 2, tag);
+}
+
+static void out_bookmark(struct conn *c, struct kind *k, bool initial_end)
+{
+	size_t hdr, b0;
+
+	chunk_begin(c, &hdr, &b0);
+	out_fmt(c, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%" PRIu64 "\"%s}}}\n",
+		k->kind, BENCH_LIST_RV + (initial_end ? c->wl_snap : evlen),
+		initial_end ? ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}" : "");
+	chunk_end(c, hdr, b0);
+	c->last_bm_ns = now_ns();
+}
+
+static bool watch_has_more(const struct conn *c)
+{
+	return c->wl_pos >= 0 || (c->watch->state && c->cursor < evlen);
+}
+
+/*
+ * Fills a watch's queue up to WATCH_HIGH from the initial state, then from
+ * the event log, and writes; again while the socket takes it all (nothing
+ * else would call it back: EPOLLOUT is off once the queue is empty).
+ */
+static void pump(struct conn *c)
+{
+	struct kind *k = c->watch;
+
+	if (c->dead || c->mode != CONN_WATCH || c->close_after)
+		return;
+	do {
+		while (c->qbytes < WATCH_HIGH && watch_has_more(c)) {
+			size_t hdr, b0;
+			int n = 0;
+
+			if (c->wl_pos >= 0) {
+				if ((uint64_t)c->wl_pos >= k->n) {
+					c->wl_pos = -1;
+					out_bookmark(c, k, true);
+					continue;
+				}
+				chunk_begin(c, &hdr, &b0);
+				for (; (uint64_t)c->wl_pos < k->n && n < EVENTS_PER_CHUNK; c->wl_pos++) {
+					if (!view_at(k, (uint32_t)c->wl_pos, BENCH_LIST_RV + c->wl_snap).present)
+						continue;
+					out_event(c, "ADDED", k, (uint32_t)c->wl_pos, 0, false, TAG_NONE);
+					n++;
+				}
+				chunk_end(c, hdr, b0);
+				continue;
+			}
+			chunk_begin(c, &hdr, &b0);
+			for (; c->cursor < evlen && n < EVENTS_PER_CHUNK; c->cursor++, n++) {
+				uint32_t pod = evlog[c->cursor].pod;
+				uint8_t type = evlog[c->cursor].type;
+				int32_t tag = TAG_EVENT;
+
+				if (type == EV_UNHEALTHY && track_of[pod] >= 0)
+					tag = track_of[pod];
+				out_event(c, type == EV_DELETED || type == EV_DELETED_HEALTHY ? "DELETED" : "MODIFIED", k,
+					  pod, BENCH_LIST_RV + c->cursor + 1, type == EV_UNHEALTHY || type == EV_DELETED,
+					  tag);
+			}
+			chunk_end(c, hdr, b0);
+		}
+		if (conn_flush(c) < 0)
+			return;
+	} while (c->qbytes == 0 && watch_has_more(c));
+}
+
+static void serve_watch(struct conn *c, struct kind *k, const char *query)
+{
+	char buf[64];
+	bool initial = qparam(query, "sendInitialEvents", buf, sizeof(buf)) && strcmp(buf, "true") == 0;
+	uint64_t timeout = 1800, rv = 0;
+
+	if (qparam(query, "timeoutSeconds", buf, sizeof(buf)))
+		timeout = strtoull(buf, NULL, 10);
+	if (initial && !watchlist) {
+		respond_status(c, 422, "Unprocessable Entity", "Invalid",
+			       "ListOptions.meta.k8s.io \\\"\\\" is invalid: sendInitialEvents: Forbidden: "
+			       "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+			       NULL);
+		return;
+	}
+	if (qparam(query, "resourceVersion", buf, sizeof(buf)))
+		rv = strtoull(buf, NULL, 10);
+	if (!initial && rv && k->state && rv < BENCH_LIST_RV + compacted) {
+		/* As kube-apiserver: 200, then one ERROR event. */
+		static const char gone[] =
+			"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+			"\"status\":\"Failure\",\"message\":\"too old resource version\",\"reason\":\"Expired\",\"code\":410}}\n";
+
+		out_fmt(c, "HTTP/1.1 200 OK%sTransfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n", status_tail,
+			sizeof(gone) - 1, gone);
+		return;
+	}
+	st.watches++;
+	out_fmt(c, "HTTP/1.1 200 OK%sTransfer-Encoding: chunked\r\n\r\n", status_tail);
+	c->mode = CONN_WATCH;
+	c->watch = k;
+	c->deadline_ns = now_ns() + timeout * 1000000000ULL;
+	c->last_bm_ns = now_ns();
+	c->wl_pos = -1;
+	if (initial) {
+		st.watchlists++;
+		c->wl_pos = 0;
+		c->wl_snap = evlen;
+		c->cursor = evlen;
+	} else if (rv >= BENCH_LIST_RV) {
+		c->cursor = rv - BENCH_LIST_RV < evlen ? rv - BENCH_LIST_RV : evlen;
+	} else {
+		c->cursor = evlen;
+	}
+	pump(c);
+}
+
+/* Ends a watch cleanly (the last chunk), as a server does at timeoutSeconds. */
+static void watch_end(struct conn *c, const char *error_event)
+{
+	if (error_event) {
+		size_t hdr, b0;
+
+		chunk_begin(c, &hdr, &b0);
+		out_ref(c, error_event, strlen(error_event));
+		chunk_end(c, hdr, b0);
+	}
+	out_ref(c, "0\r\n\r\n", 5);
+	c->close_after = true;
+	conn_flush(c);
+}
+
+/* ---- events and evictions ----------------------------------------------------------- */
+
+static void log_event(uint32_t pod, uint8_t type)
+{
+	if (evlen == evcap) {
+		evcap = evcap ? evcap * 2 : 1 << 16;
+		evlog = xrealloc(evlog, evcap * sizeof(*evlog));
+	}
+	evlog[evlen].pod = pod;
+	evlog[evlen].type = type;
+	evlen++;
+	pods.rv[pod] = cur_rv();
+	if (type == EV_UNHEALTHY)
+		pods.sick_rv[pod] = cur_rv();
+	else if (type == EV_DELETED || type == EV_DELETED_HEALTHY)
+		pods.gone_rv[pod] = cur_rv();
+}
+
+/* Pod index from ".../namespaces/NS/pods/NAME/eviction", or -1 when it is none of ours. */
+static int64_t pod_of(const char *path)
+{
+	const char *ns = path + strlen("/api/v1/namespaces/"), *slash = strchr(ns, '/'), *name, *end;
+	uint64_t v = 0;
+	char expect[64];
+
+	if (!slash || strncmp(slash, "/pods/", 6) != 0)
+		return -1;
+	name = slash + 6;
+	end = strchr(name, '/');
+	if (!end || end - name < 6)
+		return -1;
+	for (const char *p = end - 5; p < end; p++) {
+		const char *at = strchr(bench_suffix_alphabet, *p);
+
+		if (!at || !*p)
+			return -1;
+		v = v * BENCH_SUFFIX_BASE + (uint64_t)(at - bench_suffix_alphabet);
+	}
+	if (v >= pods.n)
+		return -1;
+	snprintf(expect, sizeof(expect), "team-%02u/pods/train-%u-7d9f8c6b5-", (unsigned)(v / 10 % BENCH_NAMESPACES),
+		 (unsigned)(v / 10));
+	if (strncmp(ns, expect, strlen(expect)) != 0)
+		return -1;
+	return (int64_t)v;
+}
+
+static void serve_eviction(struct conn *c, const char *path, uint64_t t)
+{
+	int64_t i = pod_of(path);
+	struct track *tr = NULL;
+
+	st.evictions++;
+	if (i < 0) {
+		st.unknown_pods++;
+		respond_status(c, 404, "Not Found", "NotFound", "pods not found", NULL);
+		return;
+	}
+	if (pods.state[i] == POD_DELETED) {
+		st.dup++;
+		respond_status(c, 404, "Not Found", "NotFound", "pods not found", NULL);
+		return;
+	}
+	if (pods.state[i] == POD_HEALTHY) {
+		st.wrong++;
+		fprintf(stderr, "benchsrv: WRONG eviction of healthy pod %s\n", path);
+	} else if (ph.tr && track_of[i] >= 0) {
+		tr = &ph.tr[track_of[i]];
+		tr->attempts++;
+		if (!tr->first_evict_ns)
+			tr->first_evict_ns = t;
+		if (tr->fail > 0) {
+			int code = tr->fail;
+
+			tr->fail = -code; /* answered once */
+			st.failed_injected++;
+			if (code == 429)
+				respond_status(c, 429, "Too Many Requests", "TooManyRequests",
+					       "Too many requests, please try again later.", "Retry-After: 1\r\n");
+			else
+				respond_status(c, 500, "Internal Server Error", "InternalError",
+					       "Internal error occurred: etcdserver: request timed out", NULL);
+			return;
+		}
+		tr->accepted_ns = t;
+	}
+	log_event((uint32_t)i, pods.state[i] == POD_UNHEALTHY ? EV_DELETED : EV_DELETED_HEALTHY);
+	pods.state[i] = POD_DELETED;
+	respond_status(c, 201, "Created", "", "", NULL);
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static const char discovery_apis[] =
+	"{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":["
+	"{\"name\":\"apps\",\"versions\":[{\"groupVersion\":\"apps/v1\",\"version\":\"v1\"}],"
+	"\"preferredVersion\":{\"groupVersion\":\"apps/v1\",\"version\":\"v1\"}},"
+	"{\"name\":\"events.k8s.io\",\"versions\":[{\"groupVersion\":\"events.k8s.io/v1\",\"version\":\"v1\"}],"
+	"\"preferredVersion\":{\"groupVersion\":\"events.k8s.io/v1\",\"version\":\"v1\"}},"
+	"{\"name\":\"policy\",\"versions\":[{\"groupVersion\":\"policy/v1\",\"version\":\"v1\"}],"
+	"\"preferredVersion\":{\"groupVersion\":\"policy/v1\",\"version\":\"v1\"}},"
+	"{\"name\":\"coordination.k8s.io\",\"versions\":[{\"groupVersion\":\"coordination.k8s.io/v1\",\"version\":\"v1\"}],"
+	"\"preferredVersion\":{\"groupVersion\":\"coordination.k8s.io/v1\",\"version\":\"v1\"}}]}";
+static const char discovery_api[] =
+	"{\"kind\":\"APIVersions\",\"versions\":[\"v1\"],\"serverAddressByClientCIDRs\":"
+	"[{\"clientCIDR\":\"0.0.0.0/0\",\"serverAddress\":\"127.0.0.1:6443\"}]}";
+static const char version_json[] =
+	"{\"major\":\"1\",\"minor\":\"36\",\"gitVersion\":\"v1.36.1\",\"gitCommit\":\"bench-e2e\","
+	"\"gitTreeState\":\"clean\",\"buildDate\":\"2026-11-01T00:00:00Z\",\"goVersion\":\"go1.25.3\","
+	"\"compiler\":\"gc\",\"platform\":\"linux/amd64\"}";
+
+static void serve(struct conn *c, const char *method, char *target, const char *body, size_t blen, uint64_t t)
+{
+	char *query = strchr(target, '?');
+	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+	char buf[16];
+
+	if (query)
+		*query++ = 0;
+	if (get && strcmp(target, "/version") == 0) {
+		respond(c, 200, "OK", NULL, version_json, sizeof(version_json) - 1);
+	} else if (get && strcmp(target, "/apis") == 0) {
+		respond(c, 200, "OK", NULL, discovery_apis, sizeof(discovery_apis) - 1);
+	} else if (get && strcmp(target, "/api") == 0) {
+		respond(c, 200, "OK", NULL, discovery_api, sizeof(discovery_api) - 1);
+	} else if (get && (strcmp(target, "/healthz") == 0 || strcmp(target, "/readyz") == 0 ||
+			   strcmp(target, "/livez") == 0)) {
+		respond(c, 200, "OK", NULL, "ok", 2);
+	} else if (get && (strcmp(target, "/api/v1/pods") == 0 || strcmp(target, "/api/v1/nodes") == 0)) {
+		struct kind *k = target[8] == 'p' ? &pods : &nodes;
+
+		if (qparam(query, "watch", buf, sizeof(buf)) && (strcmp(buf, "1") == 0 || strcmp(buf, "true") == 0))
+			serve_watch(c, k, query);
+		else
+			serve_list(c, k, query);
+	} else if (post && strncmp(target, "/api/v1/namespaces/", 19) == 0 && strstr(target, "/eviction")) {
+		serve_eviction(c, target, t);
+	} else if ((post || strcmp(method, "PATCH") == 0) && strncmp(target, "/api/v1/namespaces/", 19) == 0 &&
+		   strstr(target, "/events")) {
+		/* The controller reads the name the server gave the Event: echo the object. */
+		st.events_posted++;
+		respond(c, post ? 201 : 200, post ? "Created" : "OK", NULL, body, blen);
+	} else {
+		st.unknown_paths++;
+		if (st.unknown_paths <= 20)
+			fprintf(stderr, "benchsrv: not served: %s %s%s%s\n", method, target, query ? "?" : "",
+				query ? query : "");
+		respond_status(c, 404, "Not Found", "NotFound", "the server could not find the requested resource",
+			       NULL);
+	}
+}
+
+/* Serves every complete request in the input buffer (none while the connection is a watch). */
+static void conn_input(struct conn *c)
+{
+	uint64_t t = now_ns();
+
+	while (!c->dead && c->mode == CONN_REQUESTS) {
+		char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4), *sp1, *sp2, *line_end, *h;
+		size_t hlen, clen = 0, total;
+		char method[16], target[8192];
+
+		if (!end)
+			return;
+		hlen = (size_t)(end - c->in) + 4;
+		*end = 0;
+		line_end = strstr(c->in, "\r\n");
+		sp1 = strchr(c->in, ' ');
+		sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+		if (!sp1 || !sp2 || (line_end && sp2 > line_end) || (size_t)(sp1 - c->in) >= sizeof(method) ||
+		    (size_t)(sp2 - sp1 - 1) >= sizeof(target)) {
+			conn_kill(c);
+			return;
+		}
+		memcpy(method, c->in, (size_t)(sp1 - c->in));
+		method[sp1 - c->in] = 0;
+		memcpy(target, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+		target[sp2 - sp1 - 1] = 0;
+		for (h = line_end; h && *h;) {
+			h += 2;
+			if (strncasecmp(h, "content-length:", 15) == 0)
+				clen = strtoull(h + 15, NULL, 10);
+			else if (strncasecmp(h, "transfer-encoding:", 18) == 0) {
+				fprintf(stderr, "benchsrv: chunked request bodies are not supported\n");
+				conn_kill(c);
+				return;
+			}
+			h = strstr(h, "\r\n");
+		}
+		total = hlen + clen;
+		if (total > MAX_IN) {
+			conn_kill(c);
+			return;
+		}
+		if (c->inlen < total) {
+			*end = '\r';
+			return;
+		}
+		serve(c, method, target, c->in + hlen, clen, t);
+		memmove(c->in, c->in + total, c->inlen - total);
+		c->inlen -= total;
+		if (!c->dead && conn_flush(c) < 0)
+			return;
+	}
+}
+
+static void conn_read(struct conn *c)
+{
+	if (c->dead)
+		return;
+	for (;;) {
+		ssize_t r;
+
+		if (c->incap - c->inlen < 65536) {
+			if (c->incap >= MAX_IN + 65536) {
+				conn_kill(c);
+				return;
+			}
+			c->incap = c->incap ? c->incap * 2 : 65536;
+			c->in = xrealloc(c->in, c->incap);
+		}
+		r = read(c->fd, c->in + c->inlen, c->incap - c->inlen - 1);
+		if (r == 0) {
+			conn_kill(c);
+			return;
+		}
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			conn_kill(c);
+			return;
+		}
+		c->inlen += (size_t)r;
+		if (c->mode == CONN_WATCH)
+			c->inlen = 0; /* a client says nothing more on a watch */
+	}
+	conn_input(c);
+}
+
+static void conn_accept(int lfd)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct epoll_event e;
+		struct conn *c;
+
+		if (fd < 0)
+			return;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			abort();
+		c->fd = fd;
+		c->wl_pos = -1;
+		c->next = conns;
+		conns = c;
+		e.events = EPOLLIN;
+		e.data.ptr = c;
+		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+	}
+}
+
+static void reap(void)
+{
+	for (struct conn **pp = &conns; *pp;) {
+		struct conn *c = *pp;
+
+		if (c->dead) {
+			*pp = c->next;
+			free(c->in);
+			free(c->q);
+			free(c->own);
+			free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+}
+
+/* ---- phases ----------------------------------------------------------------------- */
+
+static uint32_t pick_healthy(void)
+{
+	for (;;) {
+		uint32_t i = (uint32_t)(rnd() % pods.n);
+
+		if (pods.state[i] == POD_HEALTHY && track_of[i] < 0)
+			return i;
+	}
+}
+
+static void phase_start(const char *args)
+{
+	char key[32];
+	unsigned long long v;
+	int n;
+
+	memset(&ph, 0, sizeof(ph));
+	ph.fail = 20;
+	ph.grace_ms = 20000;
+	while (sscanf(args, " %31[a-z_]=%llu%n", key, &v, &n) == 2) {
+		args += n;
+		if (strcmp(key, "rate") == 0)
+			ph.rate = v;
+		else if (strcmp(key, "ms") == 0)
+			ph.ms = v;
+		else if (strcmp(key, "health") == 0)
+			ph.health = v;
+		else if (strcmp(key, "fail") == 0)
+			ph.fail = v;
+		else if (strcmp(key, "close") == 0)
+			ph.close = v != 0;
+		else if (strcmp(key, "gone") == 0)
+			ph.gone = v != 0;
+		else if (strcmp(key, "grace_ms") == 0)
+			ph.grace_ms = v;
+	}
+	if (ph.health * 4 > pods.n)
+		ph.health = pods.n / 4;
+	ph.tr = calloc(ph.health + 2, sizeof(*ph.tr)); /* 2: one after each fault */
+	if (!ph.tr)
+		abort();
+	ph.on = ph.producing = true;
+	ph.t0 = now_ns();
+	ph.events_written0 = st.events_written;
+	ph.wrong0 = st.wrong;
+	ph.dup0 = st.dup;
+	ph.unknown0 = st.unknown_pods;
+	ph.evict0 = st.evictions;
+}
+
+/* Turns one healthy pod's GPU Unhealthy: the event the phase times. */
+static void health_event(uint64_t t)
+{
+	uint32_t i = pick_healthy();
+	struct track *tr = &ph.tr[ph.health_sent];
+
+	tr->pod = i;
+	tr->sent_ns = t;
+	if (ph.fail && ph.health_sent % ph.fail == ph.fail / 4)
+		tr->fail = 429;
+	else if (ph.fail && ph.health_sent % ph.fail == ph.fail * 3 / 4)
+		tr->fail = 500;
+	track_of[i] = (int32_t)ph.health_sent;
+	pods.state[i] = POD_UNHEALTHY;
+	log_event(i, EV_UNHEALTHY);
+	ph.health_sent++;
+}
+
+static void pump_all(void)
+{
+	for (struct conn *c = conns; c; c = c->next)
+		if (c->watch == &pods)
+			pump(c);
+}
+
+static void inject(bool gone)
+{
+	static const char gone_ev[] =
+		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+		"\"status\":\"Failure\",\"message\":\"too old resource version\",\"reason\":\"Expired\",\"code\":410}}\n";
+
+	if (gone)
+		compacted = evlen;
+	for (struct conn *c = conns; c; c = c->next) {
+		if (c->dead || c->mode != CONN_WATCH || c->watch != &pods || c->close_after)
+			continue;
+		if (gone) {
+			st.gones++;
+			watch_end(c, gone_ev);
+		} else {
+			/* Mid-stream: whatever is queued is lost, the client sees the connection end. */
+			st.closes++;
+			conn_kill(c);
+		}
+	}
+}
+
+/* Logs the events due by now (and the faults), and hands them to the pods watches. */
+static void produce(uint64_t t)
+{
+	uint64_t el = (t - ph.t0) / 1000000ULL, due;
+
+	if (el >= ph.ms)
+		el = ph.ms;
+	due = ph.rate * el / 1000;
+	for (;;) {
+		/* The k-th scheduled health event is due at (k + 1/2) ms/health. */
+		bool health_due = ph.sched < ph.health && (2 * ph.sched + 1) * ph.ms / (2 * ph.health) <= el;
+
+		if (health_due) {
+			ph.sched++;
+			health_event(t);
+			continue;
+		}
+		if (ph.produced >= due)
+			break;
+		log_event(pick_healthy(), EV_MODIFIED);
+		ph.produced++;
+	}
+	/* Each fault is followed at once by one more health event: it arrives while the
+	 * controller has no watch (replayed on the new one) or is listing again. */
+	if (ph.close && !ph.closed_done && el >= ph.ms / 3) {
+		ph.closed_done = true;
+		inject(false);
+		health_event(t);
+		ph.tr[ph.health_sent - 1].after_fault = true;
+	}
+	if (ph.gone && !ph.gone_done && el >= ph.ms * 2 / 3) {
+		ph.gone_done = true;
+		inject(true);
+		health_event(t);
+		ph.tr[ph.health_sent - 1].after_fault = true;
+	}
+	pump_all();
+	if (el >= ph.ms && ph.produced >= due && ph.sched >= ph.health)
+		ph.producing = false;
+}
+
+static void phase_report(uint64_t t)
+{
+	uint64_t right = 0, missing = 0, retried = 0;
+
+	printf("result {\"ms\":%.1f,\"events_written\":%" PRIu64 ",\"churn\":%" PRIu64 ",\"health\":%" PRIu64,
+	       (double)(t - ph.t0) / 1e6, st.events_written - ph.events_written0, ph.produced, ph.health_sent);
+	printf(",\"to_request_ms\":[");
+	for (uint64_t k = 0, first = 1; k < ph.health_sent; k++) {
+		struct track *tr = &ph.tr[k];
+
+		if (tr->accepted_ns)
+			right++;
+		else
+			missing++;
+		if (tr->attempts > 1)
+			retried++;
+		if (tr->first_evict_ns && tr->written_ns && !tr->after_fault) {
+			printf("%s%.3f", first ? "" : ",", (double)(tr->first_evict_ns - tr->written_ns) / 1e6);
+			first = 0;
+		}
+	}
+	printf("],\"to_accepted_ms\":[");
+	for (uint64_t k = 0, first = 1; k < ph.health_sent; k++) {
+		struct track *tr = &ph.tr[k];
+
+		if (tr->accepted_ns && tr->written_ns && !tr->after_fault && !tr->fail) {
+			printf("%s%.3f", first ? "" : ",", (double)(tr->accepted_ns - tr->written_ns) / 1e6);
+			first = 0;
+		}
+	}
+	/* The pods whose first eviction got a 429 or a 500: the time includes the retry. */
+	printf("],\"retried_ms\":[");
+	for (uint64_t k = 0, first = 1; k < ph.health_sent; k++) {
+		struct track *tr = &ph.tr[k];
+
+		if (tr->accepted_ns && tr->written_ns && tr->fail) {
+			printf("%s%.3f", first ? "" : ",", (double)(tr->accepted_ns - tr->written_ns) / 1e6);
+			first = 0;
+		}
+	}
+	/* The events right after a fault may reach the controller only on its next watch or LIST:
+	 * timed from the moment they happened. */
+	printf("],\"after_fault_ms\":[");
+	for (uint64_t k = 0, first = 1; k < ph.health_sent; k++) {
+		struct track *tr = &ph.tr[k];
+
+		if (tr->after_fault && tr->first_evict_ns) {
+			printf("%s%.3f", first ? "" : ",", (double)(tr->first_evict_ns - tr->sent_ns) / 1e6);
+			first = 0;
+		}
+	}
+	printf("],\"right\":%" PRIu64 ",\"missing\":%" PRIu64 ",\"wrong\":%" PRIu64 ",\"dup\":%" PRIu64
+	       ",\"unknown\":%" PRIu64 ",\"retried\":%" PRIu64 ",\"eviction_requests\":%" PRIu64
+	       ",\"closes\":%" PRIu64 ",\"gones\":%" PRIu64 ",\"lists\":%" PRIu64 ",\"watches\":%" PRIu64 "}\n",
+	       right, missing, st.wrong - ph.wrong0, st.dup - ph.dup0, st.unknown_pods - ph.unknown0, retried,
+	       st.evictions - ph.evict0, st.closes, st.gones, st.lists, st.watches);
+	fflush(stdout);
+	for (uint64_t k = 0; k < ph.health_sent; k++)
+		track_of[ph.tr[k].pod] = -1;
+	free(ph.tr);
+	ph.tr = NULL;
+	ph.on = false;
+}
+
+static bool phase_settled(void)
+{
+	for (uint64_t k = 0; k < ph.health_sent; k++)
+		if (!ph.tr[k].accepted_ns)
+			return false;
+	return true;
+}
+
+static void command(char *line)
+{
+	if (strncmp(line, "phase", 5) == 0 && !ph.on) {
+		phase_start(line + 5);
+	} else if (strncmp(line, "stats", 5) == 0) {
+		printf("stats {\"lists\":%" PRIu64 ",\"watches\":%" PRIu64 ",\"watchlists\":%" PRIu64
+		       ",\"evictions\":%" PRIu64 ",\"events_posted\":%" PRIu64 ",\"events_written\":%" PRIu64
+		       ",\"bytes_written\":%" PRIu64 ",\"wrong\":%" PRIu64 ",\"dup\":%" PRIu64 ",\"not_served\":%" PRIu64
+		       ",\"injected_failures\":%" PRIu64 "}\n",
+		       st.lists, st.watches, st.watchlists, st.evictions, st.events_posted, st.events_written,
+		       st.bytes_written, st.wrong, st.dup, st.unknown_paths, st.failed_injected);
+		fflush(stdout);
+	} else if (strncmp(line, "quit", 4) == 0) {
+		exit(0);
+	} else {
+		printf("error unknown or untimely command: %s\n", line);
+		fflush(stdout);
+	}
+}
+
+static void on_stdin(void)
+{
+	static char buf[4096];
+	static size_t len;
+	ssize_t r = read(0, buf + len, sizeof(buf) - 1 - len);
+	char *nl;
+
+	if (r <= 0)
+		exit(0); /* the driver is gone: so are we */
+	len += (size_t)r;
+	buf[len] = 0;
+	while ((nl = strchr(buf, '\n'))) {
+		*nl = 0;
+		command(buf);
+		memmove(buf, nl + 1, len - (size_t)(nl + 1 - buf) + 1);
+		len -= (size_t)(nl + 1 - buf);
+	}
+	if (len == sizeof(buf) - 1)
+		len = 0;
+}
+
+static void timers(uint64_t t)
+{
+	if (ph.on && ph.producing)
+		produce(t);
+	if (ph.on && !ph.producing &&
+	    (phase_settled() || t - ph.t0 >= (ph.ms + ph.grace_ms) * 1000000ULL))
+		phase_report(t);
+	for (struct conn *c = conns; c; c = c->next) {
+		if (c->dead || c->mode != CONN_WATCH || c->close_after)
+			continue;
+		if (t >= c->deadline_ns) {
+			watch_end(c, NULL);
+			continue;
+		}
+		if (t - c->last_bm_ns >= BOOKMARK_MS * 1000000ULL && c->wl_pos < 0 && c->qbytes == 0 &&
+		    (c->watch != &pods || c->cursor >= evlen)) {
+			out_bookmark(c, c->watch, false);
+			conn_flush(c);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct epoll_event e;
+	int lfd, one = 1;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: benchsrv DIR [--watchlist]\n");
+		return 2;
+	}
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--watchlist") == 0)
+			watchlist = true;
+	signal(SIGPIPE, SIG_IGN);
+	load_kind(&pods, argv[1]);
+	load_kind(&nodes, argv[1]);
+	pods.state = calloc(pods.n ? pods.n : 1, 1);
+	pods.rv = calloc(pods.n ? pods.n : 1, sizeof(*pods.rv));
+	pods.sick_rv = calloc(pods.n ? pods.n : 1, sizeof(*pods.rv));
+	pods.gone_rv = calloc(pods.n ? pods.n : 1, sizeof(*pods.rv));
+	track_of = malloc((pods.n ? pods.n : 1) * sizeof(*track_of));
+	if (!pods.state || !pods.rv || !pods.sick_rv || !pods.gone_rv || !track_of)
+		abort();
+	memset(track_of, 0xff, pods.n * sizeof(*track_of));
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 128) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0) {
+		fprintf(stderr, "benchsrv: cannot listen: %s\n", strerror(errno));
+		return 1;
+	}
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	e.events = EPOLLIN;
+	e.data.ptr = NULL;
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e);
+	e.data.ptr = &ep; /* stdin */
+	epoll_ctl(ep, EPOLL_CTL_ADD, 0, &e);
+	printf("READY %u %u %u\n", ntohs(sa.sin_port), pods.n, nodes.n);
+	fflush(stdout);
+	for (;;) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(ep, evs, 64, ph.on && ph.producing ? 1 : 50);
+
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+
+			if (!c) {
+				conn_accept(lfd);
+			} else if (evs[i].data.ptr == &ep) {
+				on_stdin();
+			} else {
+				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					conn_read(c);
+				if (!c->dead && (evs[i].events & EPOLLOUT)) {
+					if (conn_flush(c) == 0)
+						pump(c);
+				}
+			}
+		}
+		timers(now_ns());
+		reap();
+	}
+}

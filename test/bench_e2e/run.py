@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""`make bench-e2e`: the real controller against benchsrv, the project's fast API server.
+
+Usage: run.py --bin BIN --build DIR [--sizes "5000 150000 500000"] [--phase-ms 15000]
+              [--health 200] [--watchlist both|on|off] [--cache DIR]
+
+For each cluster size (device pods; 5,000 on 200 nodes, 150,000 on 5,000, 500,000 on
+65,000, any other N on N/30), generated once by DIR/gen into the cache
+(~/.cache/device-descheduler/bench-e2e/<pods>), it starts DIR/benchsrv and the
+controller, and prints:
+
+- initial sync: from the controller's start to its /readyz answering 200 (polled every
+  10 ms; ready means every cache has synced), with paged LIST (the server refuses
+  WatchList with 422, as a server without the feature gate does) and, unless
+  --watchlist off, once more with WatchList (a second controller process);
+- the controller's peak RSS (VmHWM) and its RSS right after the sync;
+- CPU per watch event: (utime + stime) of the whole controller process over a churn
+  phase, divided by the watch events the server wrote to it, at 1,000 and 5,000
+  MODIFIED pods a second;
+- event -> eviction: from the moment the server wrote the last byte of a health event
+  (a pod's GPU turned Unhealthy in allocatedResourcesStatus) to the arrival of that
+  pod's first eviction request, p50/p99/max over --health events spread over each
+  phase (server-side CLOCK_MONOTONIC); and to the accepted eviction (201), which for
+  the pods given a 429 (Retry-After: 1) or a 500 first includes the controller's retry;
+- a fault phase at 1,000/s: the pods watch is cut mid-stream at 1/3 and gets a
+  410 Gone at 2/3 (the controller lists again), rescues still checked;
+- evictions right (the pods made unhealthy) and wrong (any other pod), and the server's
+  own CPU next to the controller's.
+
+It exits non-zero when an eviction was wrong, a rescue is missing, or a process failed.
+Nothing here is asserted on time: the figures are printed.  Every process it starts is
+killed on every way out (and dies with it: PR_SET_PDEATHSIG).
+"""
+import argparse
+import atexit
+import ctypes
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NODES = {5000: 200, 150000: 5000, 500000: 65000}
+CHILDREN = []
+
+POLICY = """apiVersion: device-descheduler/v1alpha1
+kind: DeviceDeschedulerPolicy
+signals:
+  podResourceHealth: {enabled: true, for: 0s}
+eviction:
+  retry: {initialBackoff: 100ms, maxBackoff: 1s}
+  limits: {window: 1m, maxPerNode: 0, maxPerNamespace: 0, maxTotal: 0, maxInFlight: 0}
+  circuitBreaker: {enabled: false}
+"""
+
+
+def die_with_parent():
+    """Runs in the child before exec: SIGKILL when the driver dies, however it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def spawn(cmd, **kw):
+    p = subprocess.Popen(cmd, preexec_fn=die_with_parent, **kw)
+    CHILDREN.append(p)
+    return p
+
+
+def kill_all():
+    for p in CHILDREN:
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def stop(p, sig=signal.SIGTERM, wait=15):
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(wait)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_s(pid):
+    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_kb(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def mib(kb):
+    return kb / 1024.0
+
+
+def pct(values, p):
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+class Server:
+    def __init__(self, build, data, watchlist, log):
+        cmd = [os.path.join(build, "benchsrv"), data] + (["--watchlist"] if watchlist else [])
+        self.p = spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+        line = self.p.stdout.readline().split()
+        if not line or line[0] != "READY":
+            raise RuntimeError("benchsrv did not start")
+        self.port, self.pods, self.nodes = int(line[1]), int(line[2]), int(line[3])
+
+    def ask(self, cmd, want):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise RuntimeError("benchsrv exited")
+            if line.startswith(want + " "):
+                return json.loads(line[len(want) + 1:])
+            if line.startswith("error"):
+                raise RuntimeError(line.strip())
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.write("quit\n")
+                self.p.stdin.flush()
+            except BrokenPipeError:
+                pass
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+class Controller:
+    def __init__(self, binary, tmp, port, log):
+        self.kubeconfig = os.path.join(tmp, "kubeconfig")
+        with open(self.kubeconfig, "w") as f:
+            f.write(
+                "apiVersion: v1\nkind: Config\n"
+                f"clusters: [{{name: bench, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+                "users: [{name: bench, user: {}}]\n"
+                "contexts: [{name: bench, context: {cluster: bench, user: bench}}]\n"
+                "current-context: bench\n")
+        policy = os.path.join(tmp, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write(POLICY)
+        self.probe = free_port()
+        self.metrics = free_port()
+        log.write(f"---- bench-e2e: controller started at {time.strftime('%H:%M:%S')}\n")
+        log.flush()
+        cmd = [binary, "--policy-config-file", policy, "--kubeconfig", self.kubeconfig,
+               "--metrics-bind-address", f"127.0.0.1:{self.metrics}",
+               "--health-probe-bind-address", f"127.0.0.1:{self.probe}",
+               "--kube-api-qps", "1000", "--kube-api-burst", "1000", "-v", "0"]
+        self.t0 = time.monotonic()
+        self.p = spawn(cmd, stdout=log, stderr=log)
+        self.pid = self.p.pid
+
+    def wait_ready(self, limit_s):
+        url = f"http://127.0.0.1:{self.probe}/readyz"
+        deadline = self.t0 + limit_s
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"controller exited with status {self.p.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        return time.monotonic() - self.t0
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.01)
+        raise RuntimeError(f"controller not ready after {limit_s} s")
+
+    def cached(self, want=None):
+        """cached_objects{resource=...} from /metrics (refreshed once a second: waits up to 5 s for want)."""
+        deadline = time.monotonic() + 5
+        while True:
+            out = {}
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=5) as r:
+                for line in r.read().decode().splitlines():
+                    if "cached_objects{" in line and not line.startswith("#"):
+                        res = line.split('resource="', 1)[1].split('"', 1)[0]
+                        out[res] = int(float(line.rsplit(" ", 1)[1]))
+            if want is None or all(out.get(k) == v for k, v in want.items()) or time.monotonic() > deadline:
+                return out
+            time.sleep(0.05)
+
+    def stop(self):
+        stop(self.p)
+
+
+def generate(build, cache, pods, nodes):
+    d = os.path.join(cache, str(pods))
+    done = os.path.join(d, "DONE")
+    if os.path.exists(done):
+        with open(done) as f:
+            parts = f.read().split()
+        if len(parts) >= 3 and parts[0] == "bench-e2e-format-1" and parts[1:3] == [str(pods), str(nodes)]:
+            return d, None
+    os.makedirs(d, exist_ok=True)
+    t = time.monotonic()
+    subprocess.run([os.path.join(build, "gen"), d, str(pods), str(nodes)], check=True, stdout=subprocess.DEVNULL)
+    return d, time.monotonic() - t
+
+
+def sync_once(args, data, tmp, watchlist, log):
+    srv = Server(args.build, data, watchlist, log)
+    try:
+        s0 = cpu_s(srv.p.pid)
+        ctl = Controller(args.bin, tmp, srv.port, log)
+        try:
+            t = ctl.wait_ready(300)
+            rss = status_kb(ctl.pid, "VmRSS")
+            hwm = status_kb(ctl.pid, "VmHWM")
+            ctl_cpu = cpu_s(ctl.pid)
+            cached = ctl.cached({"pods": srv.pods, "nodes": srv.nodes})
+        finally:
+            ctl.stop()
+        srv_cpu = cpu_s(srv.p.pid) - s0
+        st = srv.ask("stats", "stats")
+    finally:
+        srv.stop()
+    return {"sync_s": t, "rss_kb": rss, "hwm_kb": hwm, "cached": cached, "ctl_cpu": ctl_cpu, "srv_cpu": srv_cpu,
+            "stats": st}
+
+
+def run_phase(srv, ctl, spec):
+    c0, s0, t0 = cpu_s(ctl.pid), cpu_s(srv.p.pid), time.monotonic()
+    res = srv.ask("phase " + spec, "result")
+    res["ctl_cpu"] = cpu_s(ctl.pid) - c0
+    res["srv_cpu"] = cpu_s(srv.p.pid) - s0
+    res["wall"] = time.monotonic() - t0
+    if ctl.p.poll() is not None:
+        raise RuntimeError(f"controller exited with status {ctl.p.returncode}")
+    return res
+
+
+def fmt_lat(v):
+    return f"{pct(v, 50):6.2f} {pct(v, 99):6.2f} {max(v) if v else float('nan'):6.2f}"
+
+
+def bench_size(args, pods, tmp, log):
+    nodes = NODES.get(pods, max(1, pods // 30))
+    data, gen_s = generate(args.build, args.cache, pods, nodes)
+    out = {"pods": pods, "nodes": nodes, "gen_s": gen_s}
+    if args.watchlist in ("both", "on"):
+        out["wl"] = sync_once(args, data, tmp, True, log)
+    srv = Server(args.build, data, args.watchlist == "on", log)
+    try:
+        s0 = cpu_s(srv.p.pid)
+        ctl = Controller(args.bin, tmp, srv.port, log)
+        try:
+            out["sync_s"] = ctl.wait_ready(300)
+            out["rss_sync_kb"] = status_kb(ctl.pid, "VmRSS")
+            out["hwm_sync_kb"] = status_kb(ctl.pid, "VmHWM")
+            out["sync_ctl_cpu"] = cpu_s(ctl.pid)
+            out["cached"] = ctl.cached({"pods": pods, "nodes": nodes})
+            out["sync_srv_cpu"] = cpu_s(srv.p.pid) - s0
+            ms, h = args.phase_ms, args.health
+            out["p1000"] = run_phase(srv, ctl, f"rate=1000 ms={ms} health={h}")
+            out["p5000"] = run_phase(srv, ctl, f"rate=5000 ms={ms} health={h}")
+            out["fault"] = run_phase(srv, ctl, f"rate=1000 ms={ms} health={max(10, h // 10)} close=1 gone=1 "
+                                               "grace_ms=60000")
+            out["hwm_kb"] = status_kb(ctl.pid, "VmHWM")
+            out["rss_end_kb"] = status_kb(ctl.pid, "VmRSS")
+            out["cached_end"] = ctl.cached()
+        finally:
+            ctl.stop()
+        out["stats"] = srv.ask("stats", "stats")
+    finally:
+        srv.stop()
+    return out
+
+
+def report(r):
+    p = r["pods"]
+    print(f"\n== {p:,} device pods on {r['nodes']:,} nodes"
+          + (f" (dataset generated in {r['gen_s']:.1f} s)" if r["gen_s"] is not None else " (cached dataset)"))
+    c = r["cached"]
+    print(f"initial sync, paged LIST (limit=500): {r['sync_s']:6.2f} s to /readyz; cached_objects pods={c.get('pods')}"
+          f" nodes={c.get('nodes')}; controller CPU {r['sync_ctl_cpu']:.2f} s, server CPU {r['sync_srv_cpu']:.2f} s")
+    if "wl" in r:
+        w = r["wl"]
+        print(f"initial sync, WatchList:              {w['sync_s']:6.2f} s to /readyz; cached_objects pods="
+              f"{w['cached'].get('pods')}; peak RSS {mib(w['hwm_kb']):.0f} MiB, RSS after sync {mib(w['rss_kb']):.0f} MiB;"
+              f" controller CPU {w['ctl_cpu']:.2f} s, server CPU {w['srv_cpu']:.2f} s")
+    print(f"RSS after sync {mib(r['rss_sync_kb']):.0f} MiB, peak at sync {mib(r['hwm_sync_kb']):.0f} MiB, "
+          f"peak over the run {mib(r['hwm_kb']):.0f} MiB, at the end {mib(r['rss_end_kb']):.0f} MiB")
+    print("phase      watch events  CPU/event: controller  server (share)   event->eviction request ms"
+          "   ->201 ms (no retry)       right wrong missing  retried: ->201 max")
+    print("                                                                 p50    p99    max"
+          "      p50    p99    max")
+    for name in ("p1000", "p5000", "fault"):
+        x = r[name]
+        ev = max(1, x["events_written"])
+        label = {"p1000": "1,000/s", "p5000": "5,000/s", "fault": "faults"}[name]
+        print(f"{label:10} {x['events_written']:10}  {x['ctl_cpu'] / ev * 1e6:16.1f} us {x['srv_cpu'] / ev * 1e6:6.1f} us"
+              f" ({x['srv_cpu'] / max(x['ctl_cpu'], 1e-9) * 100:3.0f}%)   {fmt_lat(x['to_request_ms'])}   "
+              f"{fmt_lat(x['to_accepted_ms'])}   {x['right']:5} {x['wrong']:5} {x['missing']:7}  {x['retried']:7}: "
+              f"{max(x['retried_ms']) if x['retried_ms'] else 0:6.0f} ms")
+    f = r["fault"]
+    print(f"faults: {f['closes']} watch cut mid-stream, {f['gones']} 410 Gone (LISTs served in all: {f['lists']}, "
+          f"watches: {f['watches']}); the health event right after each, to its eviction request: "
+          + ", ".join(f"{v:.0f} ms" for v in f["after_fault_ms"])
+          + f"; evictions of pods already gone: {sum(r[n]['dup'] for n in ('p1000', 'p5000', 'fault'))}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--sizes", default="5000 150000 500000")
+    ap.add_argument("--phase-ms", type=int, default=15000)
+    ap.add_argument("--health", type=int, default=200)
+    ap.add_argument("--watchlist", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "device-descheduler",
+                                                     "bench-e2e"))
+    args = ap.parse_args()
+    atexit.register(kill_all)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, lambda n, f: sys.exit(128 + n))
+    t_all = time.monotonic()
+    sizes = [int(s) for s in args.sizes.replace(",", " ").split()]
+    failed = []
+    os.makedirs(args.cache, exist_ok=True)
+    log_path = os.path.join(args.cache, "last-run.log")
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        with open(log_path, "w") as log:
+            print(f"bench-e2e: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                  f"phases of {args.phase_ms} ms with {args.health} health events; log: {log_path}")
+            for pods in sizes:
+                try:
+                    r = bench_size(args, pods, tmp, log)
+                except Exception as e:  # noqa: BLE001 (report, clean up, go on with the next size)
+                    print(f"\n== {pods:,} device pods: FAILED: {e}")
+                    failed.append(f"{pods}: {e}")
+                    continue
+                report(r)
+                for n in ("p1000", "p5000", "fault"):
+                    if r[n]["wrong"] or r[n]["missing"] or r[n]["unknown"]:
+                        failed.append(f"{pods} {n}: {r[n]['wrong']} wrong, {r[n]['missing']} missing, "
+                                      f"{r[n]['unknown']} unknown evictions")
+                if r["cached"].get("pods") != pods or r["cached"].get("nodes") != r["nodes"]:
+                    failed.append(f"{pods}: cached_objects {r['cached']} after sync")
+                if r["stats"]["not_served"]:
+                    failed.append(f"{pods}: {r['stats']['not_served']} requests not served (see the log)")
+        if failed:
+            with open(log_path) as f:
+                tail = f.readlines()[-40:]
+            sys.stdout.write("\n-- last lines of the log:\n" + "".join(tail))
+    print(f"\nbench-e2e: {time.monotonic() - t_all:.0f} s in all")
+    if failed:
+        print("bench-e2e: FAILED:\n  " + "\n  ".join(failed))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
