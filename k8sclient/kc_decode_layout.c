@@ -320,7 +320,7 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	}
 	if (b->base) {
 		m->owners = o;
-		m->n_owners = d->v.owners.n;
+		m->n_owners = (uint8_t)d->v.owners.n;
 	}
 }
 
@@ -712,6 +712,11 @@ static void *finish_pod_merged(struct dec *d)
 
 void *kc_dec_finish(struct dec *d)
 {
+	if (d->v.owners.n > UINT8_MAX) {
+		snprintf(d->errmsg, sizeof(d->errmsg), "more than %u ownerReferences", UINT8_MAX);
+		d->err = -EMSGSIZE;
+		return NULL;
+	}
 	switch (d->t->ops->kind) {
 	case K_POD:
 		return finish_pod_merged(d);

@@ -495,7 +495,7 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 		SET(d->rv, dup_v(d, v));
 		d->h.meta.rv_key = kc_decode_rv_key(v->s, v->len);
 		break;
-	case M_DEL: d->h.meta.deletion_timestamp = time_of(v); break;
+	case M_DEL: d->h.meta.deleting = time_of(v) != 0; break;
 	case O_KIND: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->kind, intern_v(d, v)); break;
 	case O_NAME: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->name, dup_v(d, v)); break;
 	case O_UID: {
@@ -641,8 +641,9 @@ static int on_bool(struct dec *d, unsigned id, bool b)
 {
 	switch (id) {
 	case O_CTRL:
-		if (b && !d->h.meta.controller)
-			d->h.meta.controller = (uint16_t)d->v.owners.n;  /* 1-based: the owner being decoded */
+		/* 1-based: the owner being decoded (kc_dec_finish refuses more than 255). */
+		if (b && !d->h.meta.controller && d->v.owners.n <= UINT8_MAX)
+			d->h.meta.controller = (uint8_t)d->v.owners.n;
 		break;
 	case N_UNSCHED: d->h.node.unschedulable = b; break;
 	case SL_ALL: d->h.slice.all_nodes = b; break;

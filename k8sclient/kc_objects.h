@@ -16,8 +16,9 @@
  *    reflector) casts any object to struct kc_meta *.
  *  - Times are Unix seconds; 0 means absent.
  *  - Counts are 16 bits: the decoder refuses more than 16,384 elements of one
- *    kind in an object (and a pod with more than 255 containers, statuses or
- *    claims kept: 8 bits).  Enums that the structs keep in one byte say so.
+ *    kind in an object.  Some are 8 bits: it refuses more than 255
+ *    ownerReferences, and a pod that keeps more than 255 containers, statuses
+ *    or claims.  Enums that the structs keep in one byte say so.
  *  - A pod keeps what a device controller reads, not the whole object: with a
  *    device predicate (kc_decode_opts.is_device) only the containers and
  *    statuses of devices, and never the fields no reader uses.
@@ -61,14 +62,14 @@ struct kc_meta {
 	 * kc_watch_event.resource_version while an event is delivered.
 	 */
 	uint64_t rv_key;
-	int64_t deletion_timestamp;  /* 0 = not being deleted */
 	struct kc_kv *labels;
 	struct kc_kv *annotations;   /* only the keys the decode options keep */
 	struct kc_owner_ref *owners;
 	uint16_t n_labels;
 	uint16_t n_annotations;
-	uint16_t n_owners;
-	uint16_t controller;  /* 1 + the index of the first owner marked controller; 0 = none */
+	uint8_t n_owners;     /* the decoder refuses more than 255 ownerReferences */
+	uint8_t controller;   /* 1 + the index of the first owner marked controller; 0 = none */
+	bool deleting;        /* metadata.deletionTimestamp is set (a valid time): being deleted */
 };
 
 /* The name of an owner of m: *ret_len bytes at the returned pointer (not NUL-terminated). */

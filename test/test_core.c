@@ -623,7 +623,7 @@ static void test_filters(void **state)
 	pod->is_mirror = true;
 	check_skip(tb_policy(), pod, PLANNER_SKIP_MIRROR);
 	pod = gpu_pod("a", "u", "n1");
-	pod->meta.deletion_timestamp = 1700000000;
+	pod->meta.deleting = true;
 	check_skip(tb_policy(), pod, PLANNER_SKIP_TERMINATING);
 	pod = gpu_pod("a", "u", "n1");
 	pod->phase = KC_POD_FAILED;

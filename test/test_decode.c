@@ -35,7 +35,7 @@ static void dump_meta(FILE *f, const struct kc_meta *m)
 		snprintf(rv, sizeof(rv), "#%llx", (unsigned long long)m->rv_key);
 	else if (m->rv_key)
 		snprintf(rv, sizeof(rv), "%llu", (unsigned long long)m->rv_key);
-	fprintf(f, "meta %s/%s uid=%s rv=%s del=%lld\n", m->ns, m->name, m->uid, rv, (long long)m->deletion_timestamp);
+	fprintf(f, "meta %s/%s uid=%s rv=%s del=%d\n", m->ns, m->name, m->uid, rv, m->deleting);
 	for (uint32_t i = 0; i < m->n_labels; i++)
 		fprintf(f, " label %s=%s\n", m->labels[i].key, m->labels[i].value);
 	for (uint32_t i = 0; i < m->n_annotations; i++)
@@ -1022,7 +1022,7 @@ static void test_non_ascii_and_options(void **state)
 
 	(void)state;
 	/* The message is cut at 10 bytes without splitting a character. */
-	assert_string_equal(got, "meta nsé/pöd-日本 uid= rv= del=1795741323\n"
+	assert_string_equal(got, "meta nsé/pöd-日本 uid= rv= del=1\n"
 				 " label app=trainé\n"
 				 " label ünïcode/ключ=значение\n"
 				 " annot team=ml\n"
@@ -1073,6 +1073,23 @@ static void test_bounds(void **state)
 	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, &obj, &err), -EMSGSIZE);
 	assert_null(obj);
 	assert_non_null(strstr(err.msg, "elements"));
+	/* 256 fit a vector but not kc_meta's 8-bit count; 255 decode, the last the controller. */
+	for (size_t k = 255; k <= 256; k++) {
+		len = (size_t)sprintf(json, "{\"metadata\":{\"ownerReferences\":[");
+		for (size_t i = 0; i < k; i++)
+			len += (size_t)sprintf(json + len, "%s{%s}", i ? "," : "", i == k - 1 ? "\"controller\":true" : "");
+		len += (size_t)sprintf(json + len, "]}}");
+		if (k == 256) {
+			assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, &obj, &err), -EMSGSIZE);
+			assert_non_null(strstr(err.msg, "ownerReferences"));
+			continue;
+		}
+		assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, len, &obj, &err), 0);
+		assert_int_equal(((struct kc_pod *)obj)->meta.n_owners, 255);
+		assert_ptr_equal(kc_meta_controller(obj), &((struct kc_pod *)obj)->meta.owners[254]);
+		kc_object_free(obj);
+		obj = NULL;
+	}
 	free(json);
 	/* A pod keeps at most 255 containers (its counts are 8 bits): 256 with a device is
 	 * -EMSGSIZE, and 256 of which the device predicate keeps none decode. */

@@ -128,7 +128,7 @@ static void test_filter_order_and_names(void **state)
 	pod->phase = KC_POD_PENDING;
 	assert_int_equal(planner_filter(p, pod), PLANNER_SKIP_NONE);
 	pod->is_mirror = true;
-	pod->meta.deletion_timestamp = 5;
+	pod->meta.deleting = true;
 	assert_int_equal(planner_filter(p, pod), PLANNER_SKIP_TERMINATING);
 	for (int s = 0; s < PLANNER_SKIP_COUNT; s++) {
 		assert_true(strlen(planner_skip_name((enum planner_skip)s)) > 0);

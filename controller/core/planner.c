@@ -115,7 +115,7 @@ void planner_filter_each(const struct policy *p, const struct kc_pod *pod, bool 
 
 	memset(ret_fails, 0, PLANNER_SKIP_COUNT * sizeof(*ret_fails));
 	ret_fails[PLANNER_SKIP_UNSCHEDULED] = !*pod->node_name;
-	ret_fails[PLANNER_SKIP_TERMINATING] = pod->meta.deletion_timestamp != 0;
+	ret_fails[PLANNER_SKIP_TERMINATING] = pod->meta.deleting;
 	ret_fails[PLANNER_SKIP_COMPLETED] = pod->phase == KC_POD_SUCCEEDED || pod->phase == KC_POD_FAILED;
 	ret_fails[PLANNER_SKIP_MIRROR] = pod->is_mirror;
 	ret_fails[PLANNER_SKIP_DAEMONSET] = owner && strcmp(owner->kind, "DaemonSet") == 0;

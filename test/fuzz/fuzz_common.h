@@ -155,7 +155,8 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 	fuzz_interned(d, "ns", m->ns);
 	fuzz_str(d, "name", m->name);
 	fuzz_str(d, "uid", m->uid);
-	fprintf(d->f, " rv=%llu del=%lld\n", (unsigned long long)m->rv_key, (long long)m->deletion_timestamp);
+	FUZZ_CHECK(m->controller <= m->n_owners);
+	fprintf(d->f, " rv=%llu del=%d\n", (unsigned long long)m->rv_key, m->deleting);
 	fuzz_array(d, m->labels, m->n_labels, sizeof(*m->labels));
 	for (uint32_t i = 0; i < m->n_labels; i++) {
 		fuzz_interned(d, "label", m->labels[i].key);
