@@ -495,10 +495,15 @@ int main(int argc, char **argv)
 		double t0, t_sync, t_node;
 		int actions = 0;
 
+		struct mallinfo2 c0 = mallinfo2(), c1;
+
 		c = core_new(p, pod_sink.store, node_sink.store, NULL, NULL);
 		t0 = now_s(CLOCK_MONOTONIC);
 		core_set_synced(c, true, 1000);
 		t_sync = now_s(CLOCK_MONOTONIC) - t0;
+		c1 = mallinfo2();
+		printf("core:        %.0f B of the core's own state per cached pod after sync (mallinfo2 delta)\n",
+		       (double)(c1.uordblks - c0.uordblks) / (double)kc_store_count(pod_sink.store));
 		/* The core's share of a pod watch event that changes nothing it acts on: health,
 		 * planner and breaker for one pod (the reflector calls this after the store put). */
 		{
@@ -566,6 +571,12 @@ int main(int argc, char **argv)
 		idx = (double)kc_store_index_bytes(pod_sink.store) / (double)n;
 		printf("memory per cached pod: %.0f B = object block %.0f (malloc_usable_size) + intern %.0f + store index %.0f\n",
 		       objs + internb + idx, objs, internb, idx);
+		usable_sum = 0;
+		kc_store_foreach(node_sink.store, usable_cb, NULL);
+		printf("memory per cached node: %.0f B = object block %.0f (malloc_usable_size) + store index %.0f\n",
+		       ((double)usable_sum + (double)kc_store_index_bytes(node_sink.store)) / (double)nodes,
+		       (double)usable_sum / (double)nodes,
+		       (double)kc_store_index_bytes(node_sink.store) / (double)nodes);
 		printf("  mallinfo2 delta over the pod LIST: %.0f B per pod (%zu interned strings, %.1f MB intern)\n",
 		       (double)(m1.uordblks - m0.uordblks) / (double)pods, kc_intern_count(in),
 		       (double)kc_intern_bytes(in) / 1e6);

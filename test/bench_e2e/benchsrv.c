@@ -60,15 +60,18 @@
 #define WATCH_HIGH (4u << 20)       /* a watch's queue is filled up to this many bytes */
 #define EVENTS_PER_CHUNK 64
 #define BOOKMARK_MS 1000
+#define POLL_MS 2
 #define IOV_BATCH 512
 
 enum pod_state { POD_HEALTHY, POD_UNHEALTHY, POD_DELETED };
 enum ev_type { EV_MODIFIED, EV_UNHEALTHY, EV_DELETED, EV_DELETED_HEALTHY };
+enum { PRE_ADDED, PRE_MODIFIED, PRE_DELETED };
 
 /* A resource served from the cache: its bytes and where each object is. */
 struct kind {
 	const char *name;      /* "pods" */
 	const char *kind;      /* "Pod" */
+	char prefix[3][64];    /* of an ADDED, MODIFIED and DELETED event, up to the object's first field */
 	const char *data;
 	const struct bench_rec *recs;
 	uint32_t n;
@@ -97,6 +100,7 @@ struct conn {
 	size_t inlen, incap;
 	struct seg *q;
 	size_t qhead, qlen, qcap, qbytes, head_done;
+	size_t qshift; /* segments moved out of the array's front so far: q_at() of a remembered position */
 	char *own;
 	size_t ownlen, owncap;
 	enum conn_kind mode;
@@ -107,6 +111,7 @@ struct conn {
 	uint64_t deadline_ns;  /* timeoutSeconds */
 	uint64_t last_bm_ns;
 	bool epollout, close_after, dead;
+	bool poll_later; /* a WatchList's initial state waits for the socket: retried every POLL_MS */
 	struct conn *next;
 };
 
@@ -129,12 +134,12 @@ struct phase {
 	uint64_t wrong0, dup0, unknown0, evict0;
 };
 
-static struct kind pods = { "pods", "Pod", NULL, NULL, 0, NULL, NULL, NULL, NULL },
-		   nodes = { "nodes", "Node", NULL, NULL, 0, NULL, NULL, NULL, NULL };
+static struct kind pods = { .name = "pods", .kind = "Pod" }, nodes = { .name = "nodes", .kind = "Node" };
 static struct { uint32_t pod; uint8_t type; } *evlog;
 static uint64_t evlen, evcap, compacted; /* watches from before `compacted` get 410 */
 static bool watchlist;
 static int ep;
+static unsigned polling; /* connections with poll_later set */
 static struct conn *conns;
 static struct phase ph;
 static int32_t *track_of; /* pod -> index in ph.tr, -1 */
@@ -210,6 +215,9 @@ static void load_kind(struct kind *k, const char *dir)
 	snprintf(name, sizeof(name), "%s.idx", k->name);
 	k->recs = map_file(dir, name, &len);
 	k->n = (uint32_t)(len / sizeof(struct bench_rec));
+	for (int t = 0; t < 3; t++)
+		snprintf(k->prefix[t], sizeof(k->prefix[t]), "{\"type\":\"%s\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"v1\",",
+			 t == PRE_ADDED ? "ADDED" : t == PRE_MODIFIED ? "MODIFIED" : "DELETED", k->kind);
 }
 
 /* ---- output --------------------------------------------------------------------- */
@@ -233,6 +241,7 @@ static void q_push(struct conn *c, const char *p, size_t off, size_t len, int32_
 		if (c->qhead > 0) {
 			memmove(c->q, c->q + c->qhead, (c->qlen - c->qhead) * sizeof(*c->q));
 			c->qlen -= c->qhead;
+			c->qshift += c->qhead;
 			c->qhead = 0;
 		}
 		if (c->qlen == c->qcap) {
@@ -242,6 +251,17 @@ static void q_push(struct conn *c, const char *p, size_t off, size_t len, int32_
 	}
 	c->q[c->qlen++] = (struct seg){ p, off, len, tag };
 	c->qbytes += len;
+}
+
+/* A position in the queue that stays valid when q_push() moves the array: see q_at(). */
+static size_t q_pos(const struct conn *c)
+{
+	return c->qshift + c->qlen;
+}
+
+static struct seg *q_at(struct conn *c, size_t pos)
+{
+	return &c->q[pos - c->qshift];
 }
 
 /* Bytes of the mapping (or static text): referenced, not copied. */
@@ -276,6 +296,10 @@ static void conn_kill(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	if (c->poll_later) {
+		c->poll_later = false;
+		polling--;
+	}
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 }
@@ -357,6 +381,7 @@ static int conn_flush(struct conn *c)
 		}
 	}
 	if (c->qhead == c->qlen) {
+		c->qshift += c->qlen;
 		c->qhead = c->qlen = 0;
 		c->ownlen = 0;
 		c->head_done = 0;
@@ -365,6 +390,16 @@ static int conn_flush(struct conn *c)
 			conn_kill(c);
 			return -1;
 		}
+	} else if (c->wl_pos >= 0) {
+		/*
+		 * Streaming a WatchList's initial state as fast as the client reads: waking at
+		 * every EPOLLOUT (each time it has read a few tens of KB) would cost the server
+		 * more CPU than the bytes do.  A timer comes back every POLL_MS instead.
+		 */
+		set_epollout(c, false);
+		if (!c->poll_later)
+			polling++;
+		c->poll_later = true;
 	} else {
 		set_epollout(c, true);
 	}
@@ -399,15 +434,19 @@ static void respond_status(struct conn *c, int code, const char *reason, const c
  * "Healthy".  `skip` leaves out the opening '{' (a watch event's prefix has
  * opened the object with its kind and apiVersion).
  */
-static void out_object(struct conn *c, const struct kind *k, uint32_t i, size_t skip, const char *rv, bool sick)
+static void out_object(struct conn *c, const struct kind *k, uint32_t i, size_t skip, uint64_t rv, bool sick)
 {
 	const struct bench_rec *r = &k->recs[i];
 	const char *p = k->data + r->off;
 	size_t at = skip;
 
 	if (rv) {
+		char d[BENCH_RV_DIGITS];
+
+		for (int j = BENCH_RV_DIGITS - 1; j >= 0; j--, rv /= 10)
+			d[j] = (char)('0' + rv % 10);
 		out_ref(c, p + at, r->rv_rel - at);
-		out_copy(c, rv, BENCH_RV_DIGITS);
+		out_copy(c, d, BENCH_RV_DIGITS);
 		at = r->rv_rel + BENCH_RV_DIGITS;
 	}
 	if (sick) {
@@ -438,18 +477,6 @@ static struct view view_at(const struct kind *k, uint32_t i, uint64_t at)
 	return v;
 }
 
-static void out_view(struct conn *c, const struct kind *k, uint32_t i, size_t skip, struct view v)
-{
-	char rvs[24];
-
-	if (!v.rv) {
-		out_object(c, k, i, skip, NULL, v.sick);
-		return;
-	}
-	snprintf(rvs, sizeof(rvs), "%013" PRIu64, v.rv);
-	out_object(c, k, i, skip, rvs, v.sick);
-}
-
 static const char *qparam(const char *query, const char *name, char *buf, size_t size)
 {
 	size_t n = strlen(name);
@@ -472,14 +499,26 @@ static const char *qparam(const char *query, const char *name, char *buf, size_t
 	return NULL;
 }
 
+/* Queues the objects [*run, end) (with the commas between them in the file), if a run is open. */
+static void end_run(struct conn *c, const struct kind *k, int64_t *run, uint32_t end)
+{
+	const struct bench_rec *a, *b;
+
+	if (*run < 0)
+		return;
+	a = &k->recs[*run];
+	b = &k->recs[end - 1];
+	out_ref(c, k->data + a->off, b->off + b->len - a->off);
+	*run = -1;
+}
+
 static void serve_list(struct conn *c, struct kind *k, const char *query)
 {
 	char buf[128], cont[64] = "";
 	uint64_t limit = 0, start = 0, rv = cur_rv();
 	size_t hdr, body0;
 	uint32_t i, taken = 0;
-	int64_t run = -1; /* first pod of the open run */
-	bool first = true;
+	int64_t run = -1; /* first object of the open run */
 
 	if (qparam(query, "limit", buf, sizeof(buf)))
 		limit = strtoull(buf, NULL, 10);
@@ -501,49 +540,31 @@ static void serve_list(struct conn *c, struct kind *k, const char *query)
 	}
 	st.lists++;
 	/* The header's length is known only at the end: a placeholder segment, filled in below. */
-	hdr = c->qlen;
+	hdr = q_pos(c);
 	q_push(c, NULL, 0, 0, TAG_NONE);
 	body0 = c->qbytes;
 	for (i = (uint32_t)start; i < k->n && (!limit || taken < limit); i++) {
 		struct view v = view_at(k, i, rv);
 
-		if (!v.present)
-			goto close_run;
-		taken++;
-		if (!v.sick && !v.rv) {
+		if (v.present && !v.sick && !v.rv) {
 			/* Unchanged since generated: part of a run of bytes straight from the mapping. */
 			if (run < 0) {
-				if (!first)
+				if (taken)
 					out_ref(c, ",", 1);
 				run = i;
 			}
-			first = false;
+			taken++;
 			continue;
 		}
-		if (run >= 0) {
-			const struct bench_rec *a = &k->recs[run], *b = &k->recs[i - 1];
-
-			out_ref(c, k->data + a->off, b->off + b->len - a->off);
-			run = -1;
-		}
-		if (!first)
+		end_run(c, k, &run, i);
+		if (!v.present)
+			continue;
+		if (taken)
 			out_ref(c, ",", 1);
-		first = false;
-		out_view(c, k, i, 0, v);
-		continue;
-close_run:
-		if (run >= 0) {
-			const struct bench_rec *a = &k->recs[run], *b = &k->recs[i - 1];
-
-			out_ref(c, k->data + a->off, b->off + b->len - a->off);
-			run = -1;
-		}
+		out_object(c, k, i, 0, v.rv, v.sick);
+		taken++;
 	}
-	if (run >= 0) {
-		const struct bench_rec *a = &k->recs[run], *b = &k->recs[i - 1];
-
-		out_ref(c, k->data + a->off, b->off + b->len - a->off);
-	}
+	end_run(c, k, &run, i);
 	while (i < k->n && !view_at(k, i, rv).present)
 		i++;
 	if (i < k->n)
@@ -560,8 +581,8 @@ close_run:
 				  list);
 		size_t off = own_add(c, head, (size_t)hn);
 
-		c->q[hdr].off = off;
-		c->q[hdr].len = (size_t)hn;
+		q_at(c, hdr)->off = off;
+		q_at(c, hdr)->len = (size_t)hn;
 		c->qbytes += (size_t)hn;
 	}
 }
@@ -570,35 +591,26 @@ close_run:
 
 static void chunk_begin(struct conn *c, size_t *hdr, size_t *bytes0)
 {
-	*hdr = c->qlen;
+	*hdr = q_pos(c);
 	q_push(c, NULL, own_add(c, "00000000\r\n", 10), 10, TAG_NONE);
 	*bytes0 = c->qbytes;
 }
 
 static void chunk_end(struct conn *c, size_t hdr, size_t bytes0)
 {
-	char h[11];
+	size_t n = c->qbytes - bytes0;
+	char *h = c->own + q_at(c, hdr)->off;
 
-	snprintf(h, sizeof(h), "%08zx\r", c->qbytes - bytes0);
-	memcpy(c->own + c->q[hdr].off, h, 9);
+	for (int j = 7; j >= 0; j--, n >>= 4)
+		h[j] = "0123456789abcdef"[n & 15];
 	out_ref(c, "\r\n", 2);
 }
 
-/* A watch event; rv 0: the object as it was at the WatchList's snapshot (its ADDED). */
-static void out_event(struct conn *c, const char *type, struct kind *k, uint32_t i, uint64_t rv, bool sick,
-		      int32_t tag)
+/* A watch event: the fixed prefix, the object from its second byte on, the fixed end. */
+static void out_event(struct conn *c, int pre, const struct kind *k, uint32_t i, uint64_t rv, bool sick, int32_t tag)
 {
-	char pre[128], rvs[24];
-	int n = snprintf(pre, sizeof(pre), "{\"type\":\"%s\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"v1\",", type,
-			 k->kind);
-
-	out_copy(c, pre, (size_t)n);
-	if (rv) {
-		snprintf(rvs, sizeof(rvs), "%013" PRIu64, rv);
-		out_object(c, k, i, 1, rvs, sick);
-	} else {
-		out_view(c, k, i, 1, view_at(k, i, BENCH_LIST_RV + c->wl_snap));
-	}
+	out_ref(c, k->prefix[pre], strlen(k->prefix[pre]));
+	out_object(c, k, i, 1, rv, sick);
 	q_push(c, "}\n", 0, 2, tag);
 }
 
@@ -645,7 +657,9 @@ static void pump(struct conn *c)
 				for (; (uint64_t)c->wl_pos < k->n && n < EVENTS_PER_CHUNK; c->wl_pos++) {
 					if (!view_at(k, (uint32_t)c->wl_pos, BENCH_LIST_RV + c->wl_snap).present)
 						continue;
-					out_event(c, "ADDED", k, (uint32_t)c->wl_pos, 0, false, TAG_NONE);
+					struct view v = view_at(k, (uint32_t)c->wl_pos, BENCH_LIST_RV + c->wl_snap);
+
+					out_event(c, PRE_ADDED, k, (uint32_t)c->wl_pos, v.rv, v.sick, TAG_NONE);
 					n++;
 				}
 				chunk_end(c, hdr, b0);
@@ -659,7 +673,7 @@ static void pump(struct conn *c)
 
 				if (type == EV_UNHEALTHY && track_of[pod] >= 0)
 					tag = track_of[pod];
-				out_event(c, type == EV_DELETED || type == EV_DELETED_HEALTHY ? "DELETED" : "MODIFIED", k,
+				out_event(c, type == EV_DELETED || type == EV_DELETED_HEALTHY ? PRE_DELETED : PRE_MODIFIED, k,
 					  pod, BENCH_LIST_RV + c->cursor + 1, type == EV_UNHEALTHY || type == EV_DELETED,
 					  tag);
 			}
@@ -1274,6 +1288,12 @@ static void timers(uint64_t t)
 	    (phase_settled() || t - ph.t0 >= (ph.ms + ph.grace_ms) * 1000000ULL))
 		phase_report(t);
 	for (struct conn *c = conns; c; c = c->next) {
+		if (c->poll_later) {
+			c->poll_later = false;
+			polling--;
+			if (!c->dead && conn_flush(c) == 0)
+				pump(c);
+		}
 		if (c->dead || c->mode != CONN_WATCH || c->close_after)
 			continue;
 		if (t >= c->deadline_ns) {
@@ -1330,7 +1350,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(ep, evs, 64, ph.on && ph.producing ? 1 : 50);
+		int n = epoll_wait(ep, evs, 64, ph.on && ph.producing ? 1 : polling ? POLL_MS : 50);
 
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;

@@ -34,7 +34,9 @@ killed on every way out (and dies with it: PR_SET_PDEATHSIG).
 import argparse
 import atexit
 import ctypes
+import fcntl
 import json
+import shutil
 import os
 import signal
 import socket
@@ -219,17 +221,21 @@ class Controller:
 
 
 def generate(build, cache, pods, nodes):
+    """The cached dataset, generated first when missing (under a lock: runs may share the cache)."""
     d = os.path.join(cache, str(pods))
     done = os.path.join(d, "DONE")
-    if os.path.exists(done):
-        with open(done) as f:
-            parts = f.read().split()
-        if len(parts) >= 3 and parts[0] == "bench-e2e-format-1" and parts[1:3] == [str(pods), str(nodes)]:
-            return d, None
     os.makedirs(d, exist_ok=True)
-    t = time.monotonic()
-    subprocess.run([os.path.join(build, "gen"), d, str(pods), str(nodes)], check=True, stdout=subprocess.DEVNULL)
-    return d, time.monotonic() - t
+    with open(os.path.join(cache, f".{pods}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(done):
+            with open(done) as f:
+                parts = f.read().split()
+            if len(parts) >= 3 and parts[0] == "bench-e2e-format-1" and parts[1:3] == [str(pods), str(nodes)]:
+                return d, None
+        t = time.monotonic()
+        subprocess.run([os.path.join(build, "gen"), d, str(pods), str(nodes)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return d, time.monotonic() - t
 
 
 def sync_once(args, data, tmp, watchlist, log):
@@ -334,6 +340,28 @@ def report(r):
           + f"; evictions of pods already gone: {sum(r[n]['dup'] for n in ('p1000', 'p5000', 'fault'))}")
 
 
+def run_size(args, pods, tmp, log):
+    """Benchmarks one size and prints its figures; returns what went wrong."""
+    try:
+        r = bench_size(args, pods, tmp, log)
+    except Exception as e:  # noqa: BLE001 (report, clean up, go on with the next size)
+        print(f"\n== {pods:,} device pods: FAILED: {e}")
+        return [f"{pods}: {e}"]
+    report(r)
+    failed = []
+    for n in ("p1000", "p5000", "fault"):
+        if r[n]["wrong"] or r[n]["missing"] or r[n]["unknown"]:
+            failed.append(f"{pods} {n}: {r[n]['wrong']} wrong, {r[n]['missing']} missing, "
+                          f"{r[n]['unknown']} unknown evictions")
+    if r["cached"].get("pods") != pods or r["cached"].get("nodes") != r["nodes"]:
+        failed.append(f"{pods}: cached_objects {r['cached']} after sync")
+    if r.get("wl") and r["wl"]["cached"].get("pods") != pods:
+        failed.append(f"{pods}: cached_objects {r['wl']['cached']} after the WatchList sync")
+    if r["stats"]["not_served"]:
+        failed.append(f"{pods}: {r['stats']['not_served']} requests not served (see the log)")
+    return failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -352,31 +380,24 @@ def main():
     sizes = [int(s) for s in args.sizes.replace(",", " ").split()]
     failed = []
     os.makedirs(args.cache, exist_ok=True)
-    log_path = os.path.join(args.cache, "last-run.log")
+    kept_log = os.path.join(args.cache, "last-run.log")
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        with open(log_path, "w") as log:
-            print(f"bench-e2e: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                  f"phases of {args.phase_ms} ms with {args.health} health events; log: {log_path}")
-            for pods in sizes:
-                try:
-                    r = bench_size(args, pods, tmp, log)
-                except Exception as e:  # noqa: BLE001 (report, clean up, go on with the next size)
-                    print(f"\n== {pods:,} device pods: FAILED: {e}")
-                    failed.append(f"{pods}: {e}")
-                    continue
-                report(r)
-                for n in ("p1000", "p5000", "fault"):
-                    if r[n]["wrong"] or r[n]["missing"] or r[n]["unknown"]:
-                        failed.append(f"{pods} {n}: {r[n]['wrong']} wrong, {r[n]['missing']} missing, "
-                                      f"{r[n]['unknown']} unknown evictions")
-                if r["cached"].get("pods") != pods or r["cached"].get("nodes") != r["nodes"]:
-                    failed.append(f"{pods}: cached_objects {r['cached']} after sync")
-                if r["stats"]["not_served"]:
-                    failed.append(f"{pods}: {r['stats']['not_served']} requests not served (see the log)")
-        if failed:
-            with open(log_path) as f:
-                tail = f.readlines()[-40:]
-            sys.stdout.write("\n-- last lines of the log:\n" + "".join(tail))
+        # The log of this run only (another may run beside it), kept as last-run.log at the end.
+        log_path = os.path.join(tmp, "log")
+        try:
+            with open(log_path, "w") as log:
+                print(f"bench-e2e: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                      f"phases of {args.phase_ms} ms with {args.health} health events; the server's and the "
+                      f"controller's logs: {kept_log}")
+                for pods in sizes:
+                    failed += run_size(args, pods, tmp, log)
+            if failed:
+                with open(log_path, errors="replace") as f:
+                    tail = [line[:300] + "\n" for line in f.readlines()[-40:]]
+                sys.stdout.write("\n-- last lines of the log:\n" + "".join(tail))
+        finally:
+            if os.path.exists(log_path):
+                shutil.copyfile(log_path, kept_log)
     print(f"\nbench-e2e: {time.monotonic() - t_all:.0f} s in all")
     if failed:
         print("bench-e2e: FAILED:\n  " + "\n  ".join(failed))
