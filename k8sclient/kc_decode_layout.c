@@ -348,10 +348,13 @@ static bool noted(const struct dec_device *dev)
 	return dev->health != KC_HEALTH_HEALTHY || *dev->message;
 }
 
-/* The IDs and notes of one allocatedResourcesStatus entry (r is NULL in the sizing pass). */
-static void layout_devices(struct blk *b, struct kc_resource_status *r, const struct dec_device *dev, uint32_t n)
+/* The IDs and notes of one allocatedResourcesStatus entry: the n devices of d->v.devhealth
+ * from index from (r is NULL in the sizing pass). */
+static void layout_devices(struct dec *d, struct blk *b, struct kc_resource_status *r, uint32_t from, uint32_t n)
 {
 	const char **ids = blk_alloc(b, n * sizeof(*ids));
+	/* Not vec_at(): with no device the vector may have no storage at all. */
+	const struct dec_device *dev = n ? vec_at(&d->v.devhealth, from) : NULL;
 	struct kc_device_note *notes;
 	uint16_t n_notes = 0;
 
@@ -529,7 +532,7 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 		for (uint32_t k = 0; k < ss->n_resources; k++) {
 			const struct kc_resource_status *sr = vec_at(&d->v.resstat, rs + k);
 
-			layout_devices(b, b->base ? &r[k] : NULL, vec_at(&d->v.devhealth, dh), sr->n_devices);
+			layout_devices(d, b, b->base ? &r[k] : NULL, dh, sr->n_devices);
 			dh += sr->n_devices;
 		}
 		rs += ss->n_resources;

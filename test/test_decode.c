@@ -812,6 +812,22 @@ static void test_device_notes(void **state)
 	assert_int_equal(kc_device_health(rs, 4, NULL), KC_HEALTH_UNKNOWN);
 	assert_int_equal(kc_device_health(rs, 5, NULL), KC_HEALTH_HEALTHY);
 	kc_object_free(p);
+	/* An entry without devices in a decoder that never saw one: no device vector at all
+	 * (the layout once did pointer arithmetic on its NULL storage: UBSan, fuzz_list). */
+	{
+		static const char empty[] = "{\"status\":{\"containerStatuses\":[{\"name\":\"c\","
+					    "\"allocatedResourcesStatus\":[{\"name\":\"x.io/gpu\",\"resources\":[]}]}]}}";
+		struct kc_intern *own = kc_intern_new();
+		struct kc_decode_ctx fresh = { own, NULL };
+
+		p = NULL;
+		assert_int_equal(kc_decode_object(&kc_type_pod, &fresh, empty, strlen(empty), (void **)&p, NULL), 0);
+		assert_int_equal(p->statuses[0].n_resources, 1);
+		assert_int_equal(p->statuses[0].resources[0].n_devices, 0);
+		assert_null(p->statuses[0].resources[0].ids);
+		kc_object_free(p);
+		kc_intern_free(own);
+	}
 }
 
 /* A decimal resourceVersion is its own key; any other text is a hash apart from every number. */
