@@ -100,11 +100,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def cpu_s(pid):
-    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
+def cpu_s(pid, user_only=False):
+    """utime + stime (or utime alone) of a process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + (0 if user_only else int(fields[12]))) / CLK_TCK
 
 
 def status_kb(pid, key):
@@ -260,10 +260,11 @@ def sync_once(args, data, tmp, watchlist, log):
 
 
 def run_phase(srv, ctl, spec):
-    c0, s0, t0 = cpu_s(ctl.pid), cpu_s(srv.p.pid), time.monotonic()
+    c0, s0, u0, t0 = cpu_s(ctl.pid), cpu_s(srv.p.pid), cpu_s(srv.p.pid, True), time.monotonic()
     res = srv.ask("phase " + spec, "result")
     res["ctl_cpu"] = cpu_s(ctl.pid) - c0
     res["srv_cpu"] = cpu_s(srv.p.pid) - s0
+    res["srv_user"] = cpu_s(srv.p.pid, True) - u0
     res["wall"] = time.monotonic() - t0
     if ctl.p.poll() is not None:
         raise RuntimeError(f"controller exited with status {ctl.p.returncode}")
@@ -321,16 +322,17 @@ def report(r):
               f" controller CPU {w['ctl_cpu']:.2f} s, server CPU {w['srv_cpu']:.2f} s")
     print(f"RSS after sync {mib(r['rss_sync_kb']):.0f} MiB, peak at sync {mib(r['hwm_sync_kb']):.0f} MiB, "
           f"peak over the run {mib(r['hwm_kb']):.0f} MiB, at the end {mib(r['rss_end_kb']):.0f} MiB")
-    print("phase      watch events  CPU/event: controller  server (share)   event->eviction request ms"
+    print("phase      watch events  CPU/event: controller  server (share; user)   event->eviction request ms"
           "   ->201 ms (no retry)       right wrong missing  retried: ->201 max")
-    print("                                                                 p50    p99    max"
+    print("                                                                       p50    p99    max"
           "      p50    p99    max")
     for name in ("p1000", "p5000", "fault"):
         x = r[name]
         ev = max(1, x["events_written"])
         label = {"p1000": "1,000/s", "p5000": "5,000/s", "fault": "faults"}[name]
         print(f"{label:10} {x['events_written']:10}  {x['ctl_cpu'] / ev * 1e6:16.1f} us {x['srv_cpu'] / ev * 1e6:6.1f} us"
-              f" ({x['srv_cpu'] / max(x['ctl_cpu'], 1e-9) * 100:3.0f}%)   {fmt_lat(x['to_request_ms'])}   "
+              f" ({x['srv_cpu'] / max(x['ctl_cpu'], 1e-9) * 100:3.0f}%; {x['srv_user'] / ev * 1e6:4.1f} us)   "
+              f"{fmt_lat(x['to_request_ms'])}   "
               f"{fmt_lat(x['to_accepted_ms'])}   {x['right']:5} {x['wrong']:5} {x['missing']:7}  {x['retried']:7}: "
               f"{max(x['retried_ms']) if x['retried_ms'] else 0:6.0f} ms")
     f = r["fault"]
