@@ -28,12 +28,16 @@
 
 #define FUZZ_UNUSED __attribute__((unused))
 
-static const struct kc_type *const fuzz_types[4] = {
+static const struct kc_type *const fuzz_types[5] = {
     &kc_type_pod,
     &kc_type_node,
     &kc_type_resource_claim,
     &kc_type_resource_slice,
+    &kc_type_device_taint_rule,
 };
+
+/* The kind a selector byte picks (the byte's other bits pick options). */
+#define FUZZ_TYPE(sel) (fuzz_types[(unsigned)(sel) % 5])
 
 static const char *const fuzz_keep_labels[] = {"app", "nvidia.com/gpu.present", NULL};
 static const char *const fuzz_keep_annotations[] = {"kubernetes.io/config.mirror", "device-descheduler.io/evict",
@@ -342,6 +346,17 @@ static FUZZ_UNUSED void fuzz_slice(struct fuzz_dump *d, const struct kc_resource
 	}
 }
 
+static FUZZ_UNUSED void fuzz_rule(struct fuzz_dump *d, const struct kc_device_taint_rule *r)
+{
+	fuzz_meta(d, &r->meta);
+	fprintf(d->f, "rule");
+	fuzz_interned(d, "driver", r->driver);
+	fuzz_interned(d, "pool", r->pool);
+	fuzz_str(d, "device", r->device);
+	fprintf(d->f, " selector=%d\n", r->has_selector);
+	fuzz_taints(d, &r->taint, 1);
+}
+
 /* Writes the canonical form of obj (of kind t) to f, checking invariants. */
 static FUZZ_UNUSED void fuzz_dump_object(FILE *f, const struct kc_type *t, struct kc_intern *in,
 					 const struct kc_decode_opts *o, const void *obj)
@@ -361,8 +376,10 @@ static FUZZ_UNUSED void fuzz_dump_object(FILE *f, const struct kc_type *t, struc
 		fuzz_node(&d, obj);
 	else if (t == &kc_type_resource_claim)
 		fuzz_claim(&d, obj);
-	else
+	else if (t == &kc_type_resource_slice)
 		fuzz_slice(&d, obj);
+	else
+		fuzz_rule(&d, obj);
 	/* node_of must be safe on any decoded object. */
 	if (t->node_of) {
 		const char *node = t->node_of(obj);

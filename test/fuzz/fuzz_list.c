@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.opts = fuzz_opts((uint8_t)(sel >> 2));
 	ctx.intern = kc_intern_new();
 	memset(&whole, 0, sizeof(whole));
-	whole.t = fuzz_types[sel & 3];
+	whole.t = FUZZ_TYPE(sel);
 	whole.intern = ctx.intern;
 	whole.opts = ctx.opts;
 	whole.stop_at = sel >> 4;

@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	fuzz_set_input(data, size);
-	t = fuzz_types[data[0] & 3];
+	t = FUZZ_TYPE(data[0]);
 	ctx.opts = fuzz_opts((uint8_t)(data[0] >> 2));
 	ctx.intern = kc_intern_new();
 	memset(&err, 0, sizeof(err));

@@ -164,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.intern = kc_intern_new();
 	max_line = (sel & 0x80) ? SMALL_MAX_LINE : 0;
 	memset(&whole, 0, sizeof(whole));
-	whole.t = fuzz_types[sel & 3];
+	whole.t = FUZZ_TYPE(sel);
 	whole.intern = ctx.intern;
 	whole.opts = ctx.opts;
 	whole.stop_at = (sel >> 4) & 7;
