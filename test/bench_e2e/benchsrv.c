@@ -29,7 +29,7 @@
  *     one line "result {json}" with the latencies (CLOCK_MONOTONIC: from the
  *     moment the health event's last byte was written to the socket, to the
  *     arrival of the pod's first eviction request and to the 201).
- *   stats   prints "stats {json}" (requests served so far).
+ *   stats   prints "stats {json}" (requests served so far, pods deleted).
  *   quit    exits.
  * It prints "READY <port>" when it listens on 127.0.0.1.
  */
@@ -147,6 +147,7 @@ static uint64_t rng = 0x2545F4914F6CDD1DULL;
 static struct {
 	uint64_t lists, watches, watchlists, evictions, events_posted, other, unknown_paths;
 	uint64_t events_written, bytes_written, wrong, dup, unknown_pods, failed_injected, closes, gones;
+	uint64_t deleted;  /* pods deleted (after their eviction): a new LIST has that many fewer */
 } st;
 
 static uint64_t now_ns(void)
@@ -760,8 +761,10 @@ static void log_event(uint32_t pod, uint8_t type)
 	pods.rv[pod] = cur_rv();
 	if (type == EV_UNHEALTHY)
 		pods.sick_rv[pod] = cur_rv();
-	else if (type == EV_DELETED || type == EV_DELETED_HEALTHY)
+	else if ((type == EV_DELETED || type == EV_DELETED_HEALTHY) && !pods.gone_rv[pod]) {
 		pods.gone_rv[pod] = cur_rv();
+		st.deleted++;
+	}
 }
 
 /* Pod index from ".../namespaces/NS/pods/NAME/eviction", or -1 when it is none of ours. */
@@ -1247,9 +1250,9 @@ static void command(char *line)
 		printf("stats {\"lists\":%" PRIu64 ",\"watches\":%" PRIu64 ",\"watchlists\":%" PRIu64
 		       ",\"evictions\":%" PRIu64 ",\"events_posted\":%" PRIu64 ",\"events_written\":%" PRIu64
 		       ",\"bytes_written\":%" PRIu64 ",\"wrong\":%" PRIu64 ",\"dup\":%" PRIu64 ",\"not_served\":%" PRIu64
-		       ",\"injected_failures\":%" PRIu64 "}\n",
+		       ",\"injected_failures\":%" PRIu64 ",\"deleted\":%" PRIu64 "}\n",
 		       st.lists, st.watches, st.watchlists, st.evictions, st.events_posted, st.events_written,
-		       st.bytes_written, st.wrong, st.dup, st.unknown_paths, st.failed_injected);
+		       st.bytes_written, st.wrong, st.dup, st.unknown_paths, st.failed_injected, st.deleted);
 		fflush(stdout);
 	} else if (strncmp(line, "quit", 4) == 0) {
 		exit(0);

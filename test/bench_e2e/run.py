@@ -2,7 +2,7 @@
 """`make bench-e2e`: the real controller against benchsrv, the project's fast API server.
 
 Usage: run.py --bin BIN --build DIR [--sizes "5000 150000 500000"] [--phase-ms 15000]
-              [--health 200] [--watchlist both|on|off] [--cache DIR]
+              [--health 200] [--watchlist both|on|off] [--[no-]tls] [--cache DIR]
 
 For each cluster size (device pods; 5,000 on 200 nodes, 150,000 on 5,000, 500,000 on
 65,000, any other N on N/30), generated once by DIR/gen into the cache
@@ -25,7 +25,10 @@ controller, and prints:
 - a fault phase at 1,000/s: the pods watch is cut mid-stream at 1/3 and gets a
   410 Gone at 2/3 (the controller lists again), rescues still checked;
 - evictions right (the pods made unhealthy) and wrong (any other pod), and the server's
-  own CPU next to the controller's.
+  own CPU next to the controller's;
+- with --tls (the default when nghttpx is installed): a second controller through nghttpx
+  (TLS, ALPN h2, a bearer token), its sync and the 1,000/s and 5,000/s phases again, with
+  nghttpx's CPU counted as the server's.
 
 It exits non-zero when an eviction was wrong, a rescue is missing, or a process failed.
 Nothing here is asserted on time: the figures are printed.  Every process it starts is
@@ -46,6 +49,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from test.apiserver import h2proxy  # noqa: E402
+from test.apiserver.kube_apiserver import make_certs  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NODES = {5000: 200, 150000: 5000, 500000: 65000}
@@ -163,13 +170,17 @@ class Server:
 
 
 class Controller:
-    def __init__(self, binary, tmp, port, log):
+    def __init__(self, binary, tmp, port, log, tls=None):
+        """tls: (server URL, CA file) to connect through the TLS front with a bearer token."""
         self.kubeconfig = os.path.join(tmp, "kubeconfig")
+        server, cluster, user = f"http://127.0.0.1:{port}", "", "{}"
+        if tls:
+            server, cluster, user = tls[0], f", certificate-authority: '{tls[1]}'", "{token: bench-e2e-token}"
         with open(self.kubeconfig, "w") as f:
             f.write(
                 "apiVersion: v1\nkind: Config\n"
-                f"clusters: [{{name: bench, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-                "users: [{name: bench, user: {}}]\n"
+                f"clusters: [{{name: bench, cluster: {{server: '{server}'{cluster}}}}}]\n"
+                f"users: [{{name: bench, user: {user}}}]\n"
                 "contexts: [{name: bench, context: {cluster: bench, user: bench}}]\n"
                 "current-context: bench\n")
         policy = os.path.join(tmp, "policy.yaml")
@@ -259,12 +270,15 @@ def sync_once(args, data, tmp, watchlist, log):
             "stats": st}
 
 
-def run_phase(srv, ctl, spec):
-    c0, s0, u0, t0 = cpu_s(ctl.pid), cpu_s(srv.p.pid), cpu_s(srv.p.pid, True), time.monotonic()
+def run_phase(srv, ctl, spec, front=()):
+    """One phase; front: the TLS front's processes, counted as the server's."""
+    pids = [srv.p.pid] + list(front)
+    c0, t0 = cpu_s(ctl.pid), time.monotonic()
+    s0, u0 = sum(cpu_s(p) for p in pids), sum(cpu_s(p, True) for p in pids)
     res = srv.ask("phase " + spec, "result")
     res["ctl_cpu"] = cpu_s(ctl.pid) - c0
-    res["srv_cpu"] = cpu_s(srv.p.pid) - s0
-    res["srv_user"] = cpu_s(srv.p.pid, True) - u0
+    res["srv_cpu"] = sum(cpu_s(p) for p in pids) - s0
+    res["srv_user"] = sum(cpu_s(p, True) for p in pids) - u0
     res["wall"] = time.monotonic() - t0
     if ctl.p.poll() is not None:
         raise RuntimeError(f"controller exited with status {ctl.p.returncode}")
@@ -302,10 +316,55 @@ def bench_size(args, pods, tmp, log):
             out["cached_end"] = ctl.cached()
         finally:
             ctl.stop()
+        if args.tls:
+            out["tls"] = tls_pass(args, srv, tmp, log)
         out["stats"] = srv.ask("stats", "stats")
     finally:
         srv.stop()
     return out
+
+
+def tls_pass(args, srv, tmp, log):
+    """A second controller through nghttpx: TLS with ALPN h2 and a bearer token, as a client of
+    kube-apiserver sees it (nghttpx passes the requests on to benchsrv as HTTP/1.1). Its sync
+    and the two churn phases; nghttpx's CPU is counted as the server's."""
+    certs = os.path.join(tmp, "tls")
+    if not os.path.exists(os.path.join(certs, "server.crt")):
+        os.makedirs(certs, exist_ok=True)
+        make_certs(certs)
+    front = h2proxy.H2Proxy(certs, f"http://127.0.0.1:{srv.port}")
+    front.start()
+    atexit.register(front.stop)  # nghttpx daemonizes: PR_SET_PDEATHSIG does not reach it
+    out = {}
+    try:
+        pids = [front.pid] + front.workers()
+        s0 = sum(cpu_s(p) for p in pids)
+        ctl = Controller(args.bin, tmp, srv.port, log, tls=(front.url, os.path.join(certs, "ca.crt")))
+        try:
+            out["sync_s"] = ctl.wait_ready(300)
+            out["sync_ctl_cpu"] = cpu_s(ctl.pid)
+            out["sync_srv_cpu"] = sum(cpu_s(p) for p in pids) - s0
+            out["rss_sync_kb"] = status_kb(ctl.pid, "VmRSS")
+            # The pods evicted by the plain run are gone: this LIST has that many fewer.
+            out["want_pods"] = srv.pods - srv.ask("stats", "stats")["deleted"]
+            out["cached"] = ctl.cached({"pods": out["want_pods"], "nodes": srv.nodes})
+            ms, h = args.phase_ms, args.health
+            out["p1000"] = run_phase(srv, ctl, f"rate=1000 ms={ms} health={h}", pids)
+            out["p5000"] = run_phase(srv, ctl, f"rate=5000 ms={ms} health={h}", pids)
+        finally:
+            ctl.stop()
+    finally:
+        front.stop()
+    return out
+
+
+def phase_row(label, x):
+    ev = max(1, x["events_written"])
+    print(f"{label:11} {x['events_written']:9}  {x['ctl_cpu'] / ev * 1e6:16.1f} us {x['srv_cpu'] / ev * 1e6:6.1f} us"
+          f" ({x['srv_cpu'] / max(x['ctl_cpu'], 1e-9) * 100:3.0f}%; {x['srv_user'] / ev * 1e6:4.1f} us)   "
+          f"{fmt_lat(x['to_request_ms'])}   "
+          f"{fmt_lat(x['to_accepted_ms'])}   {x['right']:5} {x['wrong']:5} {x['missing']:7}  {x['retried']:7}: "
+          f"{max(x['retried_ms']) if x['retried_ms'] else 0:6.0f} ms")
 
 
 def report(r):
@@ -322,19 +381,21 @@ def report(r):
               f" controller CPU {w['ctl_cpu']:.2f} s, server CPU {w['srv_cpu']:.2f} s")
     print(f"RSS after sync {mib(r['rss_sync_kb']):.0f} MiB, peak at sync {mib(r['hwm_sync_kb']):.0f} MiB, "
           f"peak over the run {mib(r['hwm_kb']):.0f} MiB, at the end {mib(r['rss_end_kb']):.0f} MiB")
-    print("phase      watch events  CPU/event: controller  server (share; user)   event->eviction request ms"
+    print("phase       watch events  CPU/event: controller  server (share; user)   event->eviction request ms"
           "   ->201 ms (no retry)       right wrong missing  retried: ->201 max")
-    print("                                                                       p50    p99    max"
+    print("                                                                        p50    p99    max"
           "      p50    p99    max")
     for name in ("p1000", "p5000", "fault"):
-        x = r[name]
-        ev = max(1, x["events_written"])
-        label = {"p1000": "1,000/s", "p5000": "5,000/s", "fault": "faults"}[name]
-        print(f"{label:10} {x['events_written']:10}  {x['ctl_cpu'] / ev * 1e6:16.1f} us {x['srv_cpu'] / ev * 1e6:6.1f} us"
-              f" ({x['srv_cpu'] / max(x['ctl_cpu'], 1e-9) * 100:3.0f}%; {x['srv_user'] / ev * 1e6:4.1f} us)   "
-              f"{fmt_lat(x['to_request_ms'])}   "
-              f"{fmt_lat(x['to_accepted_ms'])}   {x['right']:5} {x['wrong']:5} {x['missing']:7}  {x['retried']:7}: "
-              f"{max(x['retried_ms']) if x['retried_ms'] else 0:6.0f} ms")
+        phase_row({"p1000": "1,000/s", "p5000": "5,000/s", "fault": "faults"}[name], r[name])
+    if "tls" in r:
+        t = r["tls"]
+        phase_row("1,000/s TLS", t["p1000"])
+        phase_row("5,000/s TLS", t["p5000"])
+    if "tls" in r:
+        t = r["tls"]
+        print(f"TLS (h2, bearer token, through nghttpx): paged-LIST sync {t['sync_s']:.2f} s to /readyz, controller CPU "
+              f"{t['sync_ctl_cpu']:.2f} s, server + nghttpx CPU {t['sync_srv_cpu']:.2f} s, RSS after sync "
+              f"{mib(t['rss_sync_kb']):.0f} MiB")
     f = r["fault"]
     print(f"faults: {f['closes']} watch cut mid-stream, {f['gones']} 410 Gone (LISTs served in all: {f['lists']}, "
           f"watches: {f['watches']}); the health event right after each, to its eviction request: "
@@ -351,10 +412,15 @@ def run_size(args, pods, tmp, log):
         return [f"{pods}: {e}"]
     report(r)
     failed = []
-    for n in ("p1000", "p5000", "fault"):
-        if r[n]["wrong"] or r[n]["missing"] or r[n]["unknown"]:
-            failed.append(f"{pods} {n}: {r[n]['wrong']} wrong, {r[n]['missing']} missing, "
-                          f"{r[n]['unknown']} unknown evictions")
+    phases = [(n, r[n]) for n in ("p1000", "p5000", "fault")]
+    if "tls" in r:
+        phases += [("TLS " + n, r["tls"][n]) for n in ("p1000", "p5000")]
+        if r["tls"]["cached"].get("pods") != r["tls"]["want_pods"]:
+            failed.append(f"{pods}: cached_objects {r['tls']['cached']} after the TLS sync")
+    for n, x in phases:
+        if x["wrong"] or x["missing"] or x["unknown"]:
+            failed.append(f"{pods} {n}: {x['wrong']} wrong, {x['missing']} missing, "
+                          f"{x['unknown']} unknown evictions")
     if r["cached"].get("pods") != pods or r["cached"].get("nodes") != r["nodes"]:
         failed.append(f"{pods}: cached_objects {r['cached']} after sync")
     if r.get("wl") and r["wl"]["cached"].get("pods") != pods:
@@ -372,6 +438,9 @@ def main():
     ap.add_argument("--phase-ms", type=int, default=15000)
     ap.add_argument("--health", type=int, default=200)
     ap.add_argument("--watchlist", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--tls", action=argparse.BooleanOptionalAction, default=h2proxy.available(),
+                    help="also run a controller over TLS (h2, bearer token) through nghttpx (default: when "
+                         "nghttpx is installed)")
     ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "device-descheduler",
                                                      "bench-e2e"))
     args = ap.parse_args()
