@@ -697,29 +697,39 @@ FINISH(rule, struct kc_device_taint_rule, rule)
 
 FINISH(pod, struct kc_pod, pod)
 
+/*
+ * An object past a count the structs keep in 8 bits (ownerReferences; a pod's
+ * device containers, statuses and claims) keeps the first 255 instead of
+ * failing: an object the decoder refused would fail the whole LIST page or
+ * watch stream it came in, so one pod that anybody may create could stop the
+ * cache of the whole cluster.  What is dropped can only hide a device or an
+ * owner, never add one: a device beyond the kept containers is not read, and
+ * an owner past the 255th is not seen (a pod whose controller is not kept
+ * counts as bare, which is never evicted unless evictBarePods is on).
+ */
+static void clamp(struct vec *v, uint32_t max)
+{
+	if (v->n > max)
+		v->n = max;
+}
+
 static void *finish_pod_merged(struct dec *d)
 {
 	merge_claims(d);
 	if (d->err)
 		return NULL;
 	filter_pod(d);
-	if (d->v.containers.n > UINT8_MAX || d->v.statuses.n > UINT8_MAX || d->v.sclaims.n > UINT8_MAX) {
-		snprintf(d->errmsg, sizeof(d->errmsg), "a pod keeps more than %u containers, statuses or claims",
-			 UINT8_MAX);
-		d->err = -EMSGSIZE;
-		return NULL;
-	}
+	/* Past the 8-bit counts, the first 255 are kept (see clamp). */
+	clamp(&d->v.containers, UINT8_MAX);
+	clamp(&d->v.statuses, UINT8_MAX);
+	clamp(&d->v.sclaims, UINT8_MAX);
 	return finish_pod(d);
 }
 
 
 void *kc_dec_finish(struct dec *d)
 {
-	if (d->v.owners.n > UINT8_MAX) {
-		snprintf(d->errmsg, sizeof(d->errmsg), "more than %u ownerReferences", UINT8_MAX);
-		d->err = -EMSGSIZE;
-		return NULL;
-	}
+	clamp(&d->v.owners, UINT8_MAX);
 	switch (d->t->ops->kind) {
 	case K_POD:
 		return finish_pod_merged(d);

@@ -641,7 +641,7 @@ static int on_bool(struct dec *d, unsigned id, bool b)
 {
 	switch (id) {
 	case O_CTRL:
-		/* 1-based: the owner being decoded (kc_dec_finish refuses more than 255). */
+		/* 1-based: the owner being decoded (kc_dec_finish keeps the first 255). */
 		if (b && !d->h.meta.controller && d->v.owners.n <= UINT8_MAX)
 			d->h.meta.controller = (uint8_t)d->v.owners.n;
 		break;

@@ -16,9 +16,10 @@
  *    reflector) casts any object to struct kc_meta *.
  *  - Times are Unix seconds; 0 means absent.
  *  - Counts are 16 bits: the decoder refuses more than 16,384 elements of one
- *    kind in an object.  Some are 8 bits: it refuses more than 255
- *    ownerReferences, and a pod that keeps more than 255 containers, statuses
- *    or claims.  Enums that the structs keep in one byte say so.
+ *    kind in an object.  Some are 8 bits: past 255 ownerReferences, or 255
+ *    containers, statuses or claims that a pod keeps, the first 255 are kept
+ *    (one object must not fail the LIST or watch it comes in).  Enums that the
+ *    structs keep in one byte say so.
  *  - A pod keeps what a device controller reads, not the whole object: with a
  *    device predicate (kc_decode_opts.is_device) only the containers and
  *    statuses of devices, and never the fields no reader uses.
@@ -67,7 +68,7 @@ struct kc_meta {
 	struct kc_owner_ref *owners;
 	uint16_t n_labels;
 	uint16_t n_annotations;
-	uint8_t n_owners;     /* the decoder refuses more than 255 ownerReferences */
+	uint8_t n_owners;     /* the first 255 ownerReferences are kept */
 	uint8_t controller;   /* 1 + the index of the first owner marked controller; 0 = none */
 	bool deleting;        /* metadata.deletionTimestamp is set (a valid time): being deleted */
 };
