@@ -68,7 +68,7 @@ struct chunk {
 /* A device of allocatedResourcesStatus as decoded; the layout makes it an ID and, unless
  * it is plainly Healthy, a kc_device_note. */
 struct dec_device {
-	const char *id;
+	struct kc_devid id;
 	const char *message;
 	enum kc_health health;
 };

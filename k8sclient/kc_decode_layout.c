@@ -254,6 +254,20 @@ static void *blk_alloc(struct blk *b, size_t sz)
 	return p;
 }
 
+/* Room for sz bytes with no alignment, among the strings (byte arrays such as device IDs:
+ * no padding before them); NULL in the sizing pass. */
+static void *blk_bytes(struct blk *b, size_t sz)
+{
+	void *p = NULL;
+
+	if (sz == 0)
+		return NULL;
+	if (b->base)
+		p = b->base + b->s;
+	b->s += sz;
+	return p;
+}
+
 static const char *blk_str(struct blk *b, const char *s)
 {
 	size_t len;
@@ -352,7 +366,7 @@ static bool noted(const struct dec_device *dev)
  * from index from (r is NULL in the sizing pass). */
 static void layout_devices(struct dec *d, struct blk *b, struct kc_resource_status *r, uint32_t from, uint32_t n)
 {
-	const char **ids = blk_alloc(b, n * sizeof(*ids));
+	struct kc_devid *ids = blk_bytes(b, n * sizeof(*ids));  /* 17 bytes each, unaligned */
 	/* Not vec_at(): with no device the vector may have no storage at all. */
 	const struct dec_device *dev = n ? vec_at(&d->v.devhealth, from) : NULL;
 	struct kc_device_note *notes;

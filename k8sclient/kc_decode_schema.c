@@ -439,7 +439,7 @@ static int on_begin(struct dec *d, unsigned id)
 		((struct kc_container_status *)vec_last(&d->v.statuses))->n_resources++;
 		return 0;
 	case RS_RES:
-		if (!kc_dec_vec_push(d, &d->v.devhealth, &(struct dec_device){ "", "", KC_HEALTH_UNSET }))
+		if (!kc_dec_vec_push(d, &d->v.devhealth, &(struct dec_device){ .message = "", .health = KC_HEALTH_UNSET }))
 			return d->err;
 		((struct kc_resource_status *)vec_last(&d->v.resstat))->n_devices++;
 		return 0;
@@ -546,11 +546,21 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 		((struct kc_container_status *)vec_last(&d->v.statuses))->crash_loop_backoff = eq(v, "CrashLoopBackOff");
 		break;
 	case RS_NAME: SET(((struct kc_resource_status *)vec_last(&d->v.resstat))->name, intern_v(d, v)); break;
-	case DH_ID:
-		/* Device IDs belong to the hardware (a few per node), not to the
-		 * pod, so interning them is bounded and saves ~40 B per device. */
-		SET(((struct dec_device *)vec_last(&d->v.devhealth))->id, intern_v(d, v));
+	case DH_ID: {
+		/* Packed when UUID-shaped (unique to a device: interning would
+		 * share nothing); else interned, as such IDs belong to the
+		 * hardware (a few per node) and repeat as pods come and go. */
+		struct dec_device *dv = vec_last(&d->v.devhealth);
+
+		if (!kc_devid_pack(v->s, v->len, &dv->id)) {
+			const char *text = intern_v(d, v);
+
+			if (!text)
+				return d->err;
+			kc_devid_set_text(&dv->id, text);
+		}
 		break;
+	}
 	case DH_MSG: SET(((struct dec_device *)vec_last(&d->v.devhealth))->message, msg_v(d, v)); break;
 	case DH_HEALTH:
 		((struct dec_device *)vec_last(&d->v.devhealth))->health =

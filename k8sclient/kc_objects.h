@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kc_devid.h"
 #include "kc_uid.h"
 
 struct kc_kv {
@@ -156,10 +157,18 @@ struct kc_device_note {
  * device is Healthy without a message, and a training pod holds eight: such a
  * device is only its ID; the others have a note too.  Read a device's health
  * with kc_device_health().
+ *
+ * Device IDs are kc_devid values in the object's block, 17 bytes each: a
+ * UUID-shaped ID ("GPU-<uuid>", "MIG-<uuid>", a bare UUID) is packed, since
+ * it names one device and interning it would cost ~70 bytes a device (slab
+ * and table slot) for no sharing; any other ID points at its interned text
+ * (PCI addresses, "nvidia0", "GPU-<uuid>::3": they repeat as pods come and go
+ * on the same device).  Read one with kc_devid_str(), compare with
+ * kc_devid_eq() or kc_devid_eq_str(): an ID cannot be compared by pointer.
  */
 struct kc_resource_status {
 	const char *name;  /* interned: "nvidia.com/gpu" or "claim:<claim>/<request>" */
-	const char **ids;  /* resources[].resourceID, interned: device IDs are bounded by the hardware */
+	struct kc_devid *ids;  /* resources[].resourceID, n_devices of them */
 	struct kc_device_note *notes;  /* in the order of their index */
 	uint16_t n_devices;
 	uint16_t n_notes;

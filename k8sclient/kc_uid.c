@@ -18,9 +18,9 @@ static int hexval(char c)
 	return -1;  /* upper case too: it would not come back the same */
 }
 
-bool kc_uid_pack(const char *s, size_t len, struct kc_uid *ret)
+bool kc_uid_parse_hex(const char *s, size_t len, uint8_t ret[16])
 {
-	struct kc_uid u;
+	uint8_t b[16];
 	size_t i = 0;
 
 	if (len != 36)
@@ -37,9 +37,33 @@ bool kc_uid_pack(const char *s, size_t len, struct kc_uid *ret)
 		lo = hexval(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
-		u.b[k] = (uint8_t)(hi << 4 | lo);
+		b[k] = (uint8_t)(hi << 4 | lo);
 		i += 2;
 	}
+	memcpy(ret, b, sizeof(b));
+	return true;
+}
+
+void kc_uid_format_hex(const uint8_t b[16], char buf[KC_UID_BUF])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (int k = 0; k < 16; k++) {
+		if (k == 4 || k == 6 || k == 8 || k == 10)
+			buf[o++] = '-';
+		buf[o++] = hex[b[k] >> 4];
+		buf[o++] = hex[b[k] & 15];
+	}
+	buf[o] = '\0';
+}
+
+bool kc_uid_pack(const char *s, size_t len, struct kc_uid *ret)
+{
+	struct kc_uid u;
+
+	if (!kc_uid_parse_hex(s, len, u.b))
+		return false;
 	if ((u.b[TEXT_MARK] & 0xC0) != 0x80)
 		return false;  /* not the RFC variant: kept as text */
 	*ret = u;
@@ -70,19 +94,11 @@ const char *kc_uid_text(const struct kc_uid *u)
 
 const char *kc_uid_str(const struct kc_uid *u, char buf[KC_UID_BUF])
 {
-	static const char hex[] = "0123456789abcdef";
 	const char *text = kc_uid_text(u);
-	size_t o = 0;
 
 	if (text)
 		return text;
-	for (int k = 0; k < 16; k++) {
-		if (k == 4 || k == 6 || k == 8 || k == 10)
-			buf[o++] = '-';
-		buf[o++] = hex[u->b[k] >> 4];
-		buf[o++] = hex[u->b[k] & 15];
-	}
-	buf[o] = '\0';
+	kc_uid_format_hex(u->b, buf);
 	return buf;
 }
 

@@ -24,6 +24,14 @@ struct kc_uid {
 /* Room for any packed UUID as text, with its NUL. */
 #define KC_UID_BUF 37
 
+/*
+ * The 8-4-4-4-12 text of 16 bytes in lower-case hex, with no check of the
+ * variant (device IDs, kc_devid.h, carry UUIDs of any variant): parse fills
+ * ret[0..16) and returns true only for text that format gives back byte for
+ * byte; format writes KC_UID_BUF bytes, the NUL included.
+ */
+bool kc_uid_parse_hex(const char *s, size_t len, uint8_t ret[16]);
+void kc_uid_format_hex(const uint8_t b[16], char buf[KC_UID_BUF]);
 /* Packs s[0..len) into *ret when it is a lower-case RFC 9562 UUID; false (and *ret untouched) otherwise. */
 bool kc_uid_pack(const char *s, size_t len, struct kc_uid *ret);
 /* Makes *u stand for text, which it borrows (NUL-terminated, outliving *u). */

@@ -187,10 +187,10 @@ void tb_status_health(struct kc_container_status *cs, const char *resource, cons
 		rs = APPEND(cs->resources, cs->n_resources);
 		rs->name = tb_str(resource);
 	}
-	while (idx < rs->n_devices && strcmp(rs->ids[idx], id) != 0)
+	while (idx < rs->n_devices && !kc_devid_eq_str(&rs->ids[idx], id))
 		idx++;
 	if (idx == rs->n_devices)
-		*APPEND(rs->ids, rs->n_devices) = tb_str(id);
+		kc_devid_set(APPEND(rs->ids, rs->n_devices), tb_str(id));
 	/* As the decoder keeps it: a note unless plainly Healthy, notes in the order of their index. */
 	for (uint32_t i = 0; i < rs->n_notes; i++)
 		if (rs->notes[i].index == idx)

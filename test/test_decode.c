@@ -92,8 +92,10 @@ static void dump_pod(FILE *f, const struct kc_pod *p)
 			for (uint32_t k = 0; k < s->resources[j].n_devices; k++) {
 				const char *msg;
 				enum kc_health h = kc_device_health(&s->resources[j], k, &msg);
+				char buf[KC_DEVID_BUF];
 
-				fprintf(f, "   device %s health=%d msg=%s\n", s->resources[j].ids[k], h, msg);
+				fprintf(f, "   device %s health=%d msg=%s\n", kc_devid_str(&s->resources[j].ids[k], buf),
+					h, msg);
 			}
 		}
 	}
@@ -798,7 +800,7 @@ static void test_device_notes(void **state)
 	assert_int_equal(p->n_statuses, 1);
 	rs = &p->statuses[0].resources[0];
 	assert_int_equal(rs->n_devices, 6);
-	assert_string_equal(rs->ids[5], "g5");
+	assert_true(kc_devid_eq_str(&rs->ids[5], "g5"));
 	assert_int_equal(rs->n_notes, 4);
 	assert_int_equal(rs->notes[0].index, 1);
 	assert_int_equal(rs->notes[3].index, 4);
@@ -828,6 +830,73 @@ static void test_device_notes(void **state)
 		kc_object_free(p);
 		kc_intern_free(own);
 	}
+}
+
+/*
+ * Device IDs of every shape dump as the text that came in; UUID-shaped ones are packed
+ * in the block (nothing interned for them), the others interned (one pointer per text).
+ */
+static void test_device_ids(void **state)
+{
+#define DEV_JSON(a, b)                                                                                    \
+	"{\"status\":{\"containerStatuses\":[{\"name\":\"c\",\"allocatedResourcesStatus\":[{\"name\":\"x.io/gpu\"," \
+	"\"resources\":[{\"resourceID\":\"GPU-" a "\"},{\"resourceID\":\"MIG-" b "\"},"                         \
+	"{\"resourceID\":\"" a "\"},{\"resourceID\":\"GPU-5B2D6B8B-2AD5-B5F7-D3FF-FFA5B24FDAD0\"},"               \
+	"{\"resourceID\":\"GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0::3\"},{\"resourceID\":\"0000:3b:00.0\"},{\"resourceID\":\"nvidia0\"},"     \
+	"{\"resourceID\":\"\"},{\"resourceID\":\"GPU-" a "\",\"health\":\"Unhealthy\"}]}]}]}}"
+	static const char one[] = DEV_JSON("5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0", "00000000-0000-4a5b-8c9d-000000000000");
+	static const char two[] = DEV_JSON("00000000-0000-4a5b-8c9d-000000000001", "ffffffff-ffff-ffff-ffff-ffffffffffff");
+#undef DEV_JSON
+	static const char want[] =
+		"meta / uid= rv= del=0\n"
+		"pod node= phase=0 prio=0/0 mirror=0\n"
+		" status c init=0 ready=0 restarts=0 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+		"  resource x.io/gpu\n"
+		"   device GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0 health=0 msg=\n"
+		"   device MIG-00000000-0000-4a5b-8c9d-000000000000 health=0 msg=\n"
+		"   device 5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0 health=0 msg=\n"
+		"   device GPU-5B2D6B8B-2AD5-B5F7-D3FF-FFA5B24FDAD0 health=0 msg=\n"
+		"   device GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0::3 health=0 msg=\n"
+		"   device 0000:3b:00.0 health=0 msg=\n"
+		"   device nvidia0 health=0 msg=\n"
+		"   device  health=0 msg=\n"
+		"   device GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0 health=2 msg=\n";
+	static const enum kc_devid_kind kinds[] = { KC_DEVID_GPU, KC_DEVID_MIG, KC_DEVID_UUID, KC_DEVID_TEXT,
+						    KC_DEVID_TEXT, KC_DEVID_TEXT, KC_DEVID_TEXT, KC_DEVID_TEXT,
+						    KC_DEVID_GPU };
+	struct kc_decode_ctx ctx = { intern, NULL };
+	struct kc_pod *a = NULL, *b = NULL;
+	const struct kc_resource_status *ra, *rb;
+	char *got = decode_dump(&kc_type_pod, NULL, one);
+	size_t count;
+
+	(void)state;
+	if (strcmp(got, want) != 0)
+		fail_msg("--- got\n%s--- want\n%s", got, want);
+	free(got);
+	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, one, strlen(one), (void **)&a, NULL), 0);
+	count = kc_intern_count(intern);
+	/* Other UUIDs, the same other texts: nothing new is interned. */
+	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, two, strlen(two), (void **)&b, NULL), 0);
+	assert_int_equal(kc_intern_count(intern), count);
+	ra = &a->statuses[0].resources[0];
+	rb = &b->statuses[0].resources[0];
+	assert_int_equal(ra->n_devices, KC_ARRAY_SIZE(kinds));
+	for (uint32_t i = 0; i < ra->n_devices; i++) {
+		assert_int_equal(kc_devid_kind(&ra->ids[i]), kinds[i]);
+		if (kinds[i] == KC_DEVID_TEXT) {
+			assert_ptr_equal(kc_devid_text(&ra->ids[i]), kc_devid_text(&rb->ids[i]));
+			assert_true(kc_devid_eq(&ra->ids[i], &rb->ids[i]));
+		} else {
+			assert_false(kc_devid_eq(&ra->ids[i], &rb->ids[i]));
+		}
+	}
+	assert_true(kc_devid_eq(&ra->ids[0], &ra->ids[8]));
+	assert_true(kc_devid_eq_str(&rb->ids[0], "GPU-00000000-0000-4a5b-8c9d-000000000001"));
+	/* The packed IDs live in the block. */
+	assert_true((const char *)ra->ids > (const char *)a && (const char *)ra->ids < (const char *)a + 4096);
+	kc_object_free(a);
+	kc_object_free(b);
 }
 
 /* A decimal resourceVersion is its own key; any other text is a hash apart from every number. */
@@ -1245,6 +1314,7 @@ int main(void)
 		cmocka_unit_test(test_requests_and_limits),
 		cmocka_unit_test(test_rv_key),
 		cmocka_unit_test(test_device_notes),
+		cmocka_unit_test(test_device_ids),
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed),
 		cmocka_unit_test(test_watch_long_lines),

@@ -70,7 +70,7 @@ static void test_node_state(void **state)
 	assert_int_equal(unh, 1);
 
 	/* Another device: the pattern does not name it. */
-	pod->statuses[0].resources[0].ids[0] = "0000:af:00.0";
+	kc_devid_set(&pod->statuses[0].resources[0].ids[0], "0000:af:00.0");
 	assert_int_equal(eval(h, p, pod, 6000, &hits), 0);
 	assert_null(hits);
 
@@ -159,6 +159,52 @@ static void test_device_id_exact(void **state)
 		free(pods[i]);
 	}
 	assert_int_equal(hit_pods, 1);
+	free(n);
+	health_free(h);
+	policy_free(p);
+	tb_reset();
+}
+
+/* UUID-shaped device IDs (packed in the pod, kc_devid.h) match a node condition's IDs exactly, as text did:
+ * not in another case, not as a time-sliced replica; the hit names the device by its text. */
+static void test_device_id_uuid(void **state)
+{
+	static const char *const ids[] = {
+		"GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0", "GPU-5B2D6B8B-2AD5-B5F7-D3FF-FFA5B24FDAD0",
+		"GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0::3", "GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad1",
+		"MIG-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0",
+	};
+	struct policy *p = tb_policy_yaml("signals:\n  nodeConditions:\n"
+					  "    - {type: GPUXIDErrors, deviceIDPattern: \"GPU-[0-9a-fA-F-]+\"}\n");
+	struct health *h = health_new();
+	struct kc_node *n = tb_node("n1");
+	struct health_hit *hits;
+
+	(void)state;
+	tb_node_resource(n, GPU, 8, 8);
+	tb_node_condition(n, "GPUXIDErrors", KC_COND_TRUE, "XID 79 on GPU-5b2d6b8b-2ad5-b5f7-d3ff-ffa5b24fdad0");
+	assert_true(health_node_update(h, p, n, 0));
+	for (size_t i = 0; i < KC_ARRAY_SIZE(ids); i++) {
+		struct kc_pod *pod = tb_gpu_pod("ns", tb_fmt("p%zu", i), tb_fmt("u%zu", i), "n1", GPU, 1);
+		size_t k;
+
+		tb_status_health(tb_pod_status(pod, "main"), GPU, ids[i], KC_HEALTH_HEALTHY, "");
+		assert_int_equal(kc_devid_kind(&pod->statuses[0].resources[0].ids[0]),
+				 i == 0 || i == 3 ? KC_DEVID_GPU : i == 4 ? KC_DEVID_MIG : KC_DEVID_TEXT);
+		k = eval(h, p, pod, 0, &hits);
+		assert_int_equal(k, i == 0);
+		if (k)
+			assert_string_equal(hits[0].device, ids[0]);
+		health_hits_free(hits, k);
+		/* A packed ID reported Unhealthy by the kubelet: the hit names it by its text. */
+		tb_status_health(tb_pod_status(pod, "main"), GPU, ids[i], KC_HEALTH_UNHEALTHY, "XID 79");
+		k = eval(h, p, pod, 0, &hits);
+		assert_int_equal(k, 1 + (i == 0));
+		for (size_t j = 0; j < k; j++)
+			assert_string_equal(hits[j].device, ids[i]);
+		health_hits_free(hits, k);
+		free(pod);
+	}
 	free(n);
 	health_free(h);
 	policy_free(p);
@@ -797,6 +843,7 @@ int main(void)
 	    cmocka_unit_test(test_signal_names),
 	    cmocka_unit_test(test_node_state),
 	    cmocka_unit_test(test_device_id_exact),
+	    cmocka_unit_test(test_device_id_uuid),
 	    cmocka_unit_test(test_device_id_none_means_node),
 	    cmocka_unit_test(test_device_id_debounce),
 	    cmocka_unit_test(test_taint_index),

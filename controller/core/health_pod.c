@@ -164,7 +164,8 @@ static void eval_pod_health(const struct policy *p, const struct kc_pod *pod, st
 			/* A plainly Healthy device has no note (kc_objects.h). */
 			for (uint32_t k = 0; k < rs->n_notes; k++) {
 				const struct kc_device_note *d = &rs->notes[k];
-				const char *id = d->index < rs->n_devices ? rs->ids[d->index] : "";
+				char buf[KC_DEVID_BUF];
+				const char *id = d->index < rs->n_devices ? kc_devid_str(&rs->ids[d->index], buf) : "";
 
 				if (d->health == KC_HEALTH_UNHEALTHY)
 					add_hit(hs, HEALTH_POD_RESOURCE, rs->name, id, "Unhealthy",
@@ -207,9 +208,9 @@ static void eval_node_conditions(const struct policy *p, const struct kc_pod *po
 						continue;
 					for (uint32_t d = 0; d < rs->n_devices; d++)
 						for (size_t k = 0; k < c->n_ids; k++)
-							if (strcmp(rs->ids[d], c->ids[k]) == 0) {
+							if (kc_devid_eq_str(&rs->ids[d], c->ids[k])) {
 								add_hit(hs, HEALTH_NODE_CONDITION, rs->name,
-									rs->ids[d], "unhealthy",
+									c->ids[k], "unhealthy",
 									kc_xasprintf("%s: %s", c->key,
 										     c->message),
 									c->id_first_seen[k], false, pc->for_ms);
@@ -585,9 +586,12 @@ size_t health_pod_devices(const struct policy *p, const struct kc_pod *pod, cons
 			for (uint32_t r = 0; r < cs->n_resources; r++) {
 				if (strcmp(cs->resources[r].name, held[i].name) != 0)
 					continue;
-				for (uint32_t d = 0; d < cs->resources[r].n_devices; d++, n++)
-					cb(held[i].name, cs->resources[r].ids[d],
+				for (uint32_t d = 0; d < cs->resources[r].n_devices; d++, n++) {
+					char buf[KC_DEVID_BUF];
+
+					cb(held[i].name, kc_devid_str(&cs->resources[r].ids[d], buf),
 					   health_word(kc_device_health(&cs->resources[r], d, NULL)), userdata);
+				}
 			}
 		}
 		if (n == before) {

@@ -273,8 +273,18 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 			for (uint32_t k = 0; k < r->n_devices; k++) {
 				const char *msg;
 				enum kc_health h = kc_device_health(r, k, &msg);
+				const char *text = kc_devid_text(&r->ids[k]);
+				char ib[KC_DEVID_BUF];
 
-				fuzz_interned(d, "dev", r->ids[k]);
+				/* A packed ID is in the block (fuzz_array); a text one is
+				 * interned, and never one the decoder could have packed. */
+				if (text) {
+					struct kc_devid packed;
+
+					FUZZ_CHECK(fuzz_input_has_nul || !kc_devid_pack(text, strlen(text), &packed));
+					fuzz_interned(d, "dev", text);
+				} else
+					fprintf(d->f, " dev=%s", kc_devid_str(&r->ids[k], ib));
 				fuzz_message(d, msg);
 				FUZZ_CHECK(h <= KC_HEALTH_UNKNOWN);
 				fprintf(d->f, " health=%d\n", h);
