@@ -226,6 +226,15 @@ static bool is_device(const char *resource, void *ud)
 	return policy_is_device_resource(app->pod_policy, resource);
 }
 
+/* A node keeps only the conditions that a rule of the same policy reads; a reload that reads a
+ * new type relists the nodes. */
+static bool keep_condition(const char *type, void *ud)
+{
+	struct app *app = ud;
+
+	return policy_reads_node_condition(app->pod_policy, type);
+}
+
 /* A LIST or WATCH of a DRA resource got 404: the version may be gone, so discovery looks again. */
 static void on_reflector_error(struct kc_reflector *r, long http_status, void *ud)
 {
@@ -378,6 +387,7 @@ static void on_policy_reloaded(const struct policy *p, const char *why, void *ud
 	struct app *app = ud;
 	bool widened = policy_devices_widened(app->pod_policy, p);
 	bool new_labels = policy_label_keys_widened(app->pod_policy, p);
+	bool new_conditions = policy_node_conditions_widened(app->pod_policy, p);
 
 	(void)why;
 	app->pod_policy = p;
@@ -394,6 +404,11 @@ static void on_policy_reloaded(const struct policy *p, const char *why, void *ud
 			    : widened	       ? "widened the device resources"
 					       : "reads new pod labels");
 		kc_reflector_relist(app->pods);
+	}
+	if (new_conditions && app->nodes && !app->shutting_down) {
+		/* The cached nodes lack the conditions of the new types. */
+		kc_log_info(0, "policy reload reads new node condition types: relisting nodes");
+		kc_reflector_relist(app->nodes);
 	}
 	if (!app->shutting_down)
 		set_dra(app, p->dra);
@@ -738,6 +753,8 @@ int main(int argc, char **argv)
 	app->decode.max_message = 1024;
 	app->decode.is_device = is_device;
 	app->decode.device_userdata = app;
+	app->decode.keep_condition = keep_condition;
+	app->decode.condition_userdata = app;
 	/* The stores exist before the core; the reflectors fill them once started.  The DRA
 	 * reflectors wait for discovery, which says whether and in which version to watch. */
 	app->pod_policy = policy_watch_policy(app->policy);

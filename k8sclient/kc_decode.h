@@ -34,6 +34,13 @@ struct kc_decode_opts {
 	 */
 	bool (*is_device)(const char *resource, void *userdata);
 	void *device_userdata;
+	/*
+	 * Nodes: whether a condition type (interned) is kept; NULL keeps every one.  A node
+	 * reports four or five conditions that a device controller never reads (MemoryPressure,
+	 * Ready, ...): with 65,000 nodes they cost more than a MiB each.
+	 */
+	bool (*keep_condition)(const char *type, void *userdata);
+	void *condition_userdata;
 };
 
 struct kc_decode_ctx {

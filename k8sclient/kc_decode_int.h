@@ -93,6 +93,8 @@ struct dec {
 	size_t max_message;
 	bool (*is_device)(const char *resource, void *userdata);
 	void *device_userdata;
+	bool (*keep_condition)(const char *type, void *userdata);
+	void *condition_userdata;
 	enum layer layer;
 	int err;
 	char errmsg[256];

@@ -128,6 +128,8 @@ static void read_opts(struct dec *d)
 	d->max_message = o && o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
 	d->is_device = o ? o->is_device : NULL;
 	d->device_userdata = o ? o->device_userdata : NULL;
+	d->keep_condition = o ? o->keep_condition : NULL;
+	d->condition_userdata = o ? o->condition_userdata : NULL;
 }
 
 void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_ctx *ctx, enum layer layer)
@@ -741,6 +743,26 @@ static void *finish_pod_merged(struct dec *d)
 }
 
 
+/* A node keeps the conditions of the types kc_decode_opts.keep_condition keeps, in their order. */
+static void filter_node(struct dec *d)
+{
+	struct vec *v = &d->v.conds;
+	uint32_t n = 0;
+
+	if (!d->keep_condition)
+		return;
+	for (uint32_t i = 0; i < v->n; i++) {
+		const struct kc_condition *c = vec_at(v, i);
+
+		if (!d->keep_condition(c->type, d->condition_userdata))
+			continue;
+		if (n != i)
+			memcpy(vec_at(v, n), c, v->elsz);
+		n++;
+	}
+	v->n = n;
+}
+
 void *kc_dec_finish(struct dec *d)
 {
 	clamp(&d->v.owners, UINT8_MAX);
@@ -748,6 +770,7 @@ void *kc_dec_finish(struct dec *d)
 	case K_POD:
 		return finish_pod_merged(d);
 	case K_NODE:
+		filter_node(d);
 		return finish_node(d);
 	case K_CLAIM:
 		return finish_claim(d);

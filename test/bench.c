@@ -315,6 +315,12 @@ static bool is_device(const char *resource, void *ud)
 	return policy_is_device_resource(ud, resource);
 }
 
+/* Nodes keep only the condition types the policy reads, as in the daemon. */
+static bool keep_condition(const char *type, void *ud)
+{
+	return policy_reads_node_condition(ud, type);
+}
+
 struct pod_list {
 	const struct kc_pod **v;
 	size_t n;
@@ -353,11 +359,11 @@ int main(int argc, char **argv)
 	struct policy *p = NULL;
 	struct kc_error err;
 	/* Decoded as the daemon does with this policy: its selector reads no pod label
-	 * (policy_label_keys_new), only the annotations the core reads are kept, and only
-	 * the containers and statuses of its devices. */
+	 * (policy_label_keys_new), only the annotations the core reads are kept, only
+	 * the containers and statuses of its devices, and only the node conditions it reads. */
 	static const char *const no_labels[] = { NULL };
 	struct kc_decode_opts opts = { .keep_labels = no_labels, .keep_annotations = core_keep_annotations,
-				       .is_device = is_device };
+				       .is_device = is_device, .keep_condition = keep_condition };
 	struct kc_decode_ctx ctx = { in, &opts };
 	struct sink pod_sink = { kc_store_new(&kc_type_pod) }, node_sink = { kc_store_new(&kc_type_node) };
 	struct sb b = { NULL, 0, 0 };
@@ -374,6 +380,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	opts.device_userdata = p;
+	opts.condition_userdata = p;
 	printf("device-descheduler bench (in-process, one thread, generation not timed): %d nodes, %d pods\n",
 	       nodes, pods);
 

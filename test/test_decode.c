@@ -721,6 +721,46 @@ static void test_keep_only_devices(void **state)
 	free(got);
 }
 
+static bool no_condition(const char *type, void *ud)
+{
+	(void)type;
+	(void)ud;
+	return false;
+}
+
+static bool xid_only(const char *type, void *ud)
+{
+	(void)ud;
+	return strcmp(type, "GPUXIDErrors") == 0;
+}
+
+/*
+ * With a condition predicate a node keeps only the conditions of the types it
+ * keeps (the ones a policy rule reads), in their order; the rest of the node
+ * is as without one.
+ */
+static void test_keep_node_conditions(void **state)
+{
+	struct kc_decode_opts o = { .keep_condition = xid_only };
+	char *json = fixture("node-gpu-degraded.json", NULL);
+	char *got = decode_dump(&kc_type_node, &o, json);
+	const char *ready = strstr(want_node, " cond Ready=");
+	const char *xid = strstr(want_node, " cond GPUXIDErrors=");
+	char *want = kc_xasprintf("%.*s%s", (int)(ready - want_node), want_node, xid);
+
+	(void)state;
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	/* None kept: the node is still there, without conditions. */
+	o.keep_condition = no_condition;
+	got = decode_dump(&kc_type_node, &o, json);
+	assert_non_null(strstr(got, "allocatable nvidia.com/gpu=7\n"));
+	assert_null(strstr(got, " cond "));
+	free(got);
+	free(json);
+}
+
 /* ---- compact owners, UIDs and quantities --------------------------------------------------- */
 
 /*
@@ -1310,6 +1350,7 @@ int main(void)
 		cmocka_unit_test(test_watch_every_split),
 		cmocka_unit_test(test_opts_change_between_objects),
 		cmocka_unit_test(test_keep_only_devices),
+		cmocka_unit_test(test_keep_node_conditions),
 		cmocka_unit_test(test_owners_and_uids),
 		cmocka_unit_test(test_requests_and_limits),
 		cmocka_unit_test(test_rv_key),

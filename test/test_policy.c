@@ -886,6 +886,40 @@ static void test_devices_widened(void **state)
 		policy_free(p[i]);
 }
 
+/* The node condition types a policy reads, and which reloads read new ones (the node cache relists). */
+static void test_node_conditions_widened(void **state)
+{
+	static const char *const yamls[] = {
+	    /* 0 */ HEADER "signals: {nodeConditions: []}\n",
+	    /* 1 */ HEADER "signals: {nodeConditions: [{type: GPUXIDErrors}]}\n",
+	    /* 2 */ HEADER "signals: {nodeConditions: [{type: GPUXIDErrors, status: \"False\"}, {type: NVLinkDown}]}\n",
+	    /* 3 */ HEADER "signals: {nodeConditions: [{type: NVLinkDown, for: 1m}]}\n",
+	};
+	/* want[prev][next]: whether going from prev to next reads a new type. */
+	static const bool want[4][4] = {
+	    {false, true, true, true},
+	    {false, false, true, true},
+	    {false, false, false, false},  /* the same types with other statuses or debounce: no */
+	    {false, true, true, false},
+	};
+	struct policy *p[4];
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++)
+		p[i] = parse_ok(yamls[i]);
+	for (size_t i = 0; i < 4; i++)
+		for (size_t j = 0; j < 4; j++)
+			if (policy_node_conditions_widened(p[i], p[j]) != want[i][j])
+				fail_msg("from %zu to %zu: got %d", i, j, policy_node_conditions_widened(p[i], p[j]));
+	assert_true(policy_node_conditions_widened(NULL, p[0]));
+	assert_true(policy_reads_node_condition(p[2], "NVLinkDown"));
+	assert_true(policy_reads_node_condition(p[2], "GPUXIDErrors"));
+	assert_false(policy_reads_node_condition(p[2], "Ready"));
+	assert_false(policy_reads_node_condition(p[0], "GPUXIDErrors"));
+	for (size_t i = 0; i < 4; i++)
+		policy_free(p[i]);
+}
+
 /* The pod label keys a policy reads, each once; and which reloads read new ones. */
 static void test_label_keys(void **state)
 {
@@ -940,6 +974,7 @@ int main(void)
 	    cmocka_unit_test(test_manifest_is_default),
 	    cmocka_unit_test(test_device_resources),
 	    cmocka_unit_test(test_devices_widened),
+	    cmocka_unit_test(test_node_conditions_widened),
 	    cmocka_unit_test(test_label_keys),
 	};
 

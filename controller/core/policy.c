@@ -828,6 +828,24 @@ bool policy_devices_widened(const struct policy *prev, const struct policy *next
 	       any_new_device(prev, next, prev->exclude_resources, prev->n_exclude_resources);
 }
 
+bool policy_reads_node_condition(const struct policy *p, const char *type)
+{
+	for (size_t i = 0; i < p->n_node_conditions; i++)
+		if (strcmp(p->node_conditions[i].type, type) == 0)
+			return true;
+	return false;
+}
+
+bool policy_node_conditions_widened(const struct policy *prev, const struct policy *next)
+{
+	if (!prev)
+		return true;
+	for (size_t i = 0; i < next->n_node_conditions; i++)
+		if (!policy_reads_node_condition(prev, next->node_conditions[i].type))
+			return true;
+	return false;
+}
+
 /* Whether the selector reads the label key. */
 static bool has_key(const struct policy *p, const char *key)
 {

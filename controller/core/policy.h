@@ -204,6 +204,14 @@ bool policy_is_device_resource(const struct policy *p, const char *resource);
  */
 bool policy_devices_widened(const struct policy *prev, const struct policy *next);
 
+/* Whether a node condition of this type is read by a rule of signals.nodeConditions: the node
+ * cache keeps only those (kc_decode_opts.keep_condition). */
+bool policy_reads_node_condition(const struct policy *p, const char *type);
+
+/* Whether next reads a node condition type that prev does not: the node cache must list again
+ * to get back the conditions it dropped.  Accepts NULL prev (true). */
+bool policy_node_conditions_widened(const struct policy *prev, const struct policy *next);
+
 /*
  * The pod label keys the policy reads (podFilters.labelSelector), each once,
  * as a new NULL-terminated array (free() it) of pointers into p, valid while p

@@ -166,3 +166,32 @@ class LabelsKept(ScenarioTest):
         wait_evictions(self.srv, 1, ctl=ctl, status=201, name=a.name)
         self.assertEqual(evictions(self.srv, name=b.name), [])
         self.assertStopsCleanly(ctl)
+
+
+class NodeConditionsKept(ScenarioTest):
+    """The node cache keeps only the condition types the policy's rules read; a reload that reads
+    a new type relists the nodes, so a condition that was already there counts."""
+
+    def test_reload_reading_a_new_condition_type_relists(self):
+        c = self.cluster
+        c.node("gpu-node-1")
+        rs = c.replicaset("trainer-7c9d8f6b5")
+        pod = c.pod("trainer-7c9d8f6b5-x", "gpu-node-1", rs=rs)
+        # The condition is there before the controller starts, and never changes after.
+        c.set_node_condition("gpu-node-1", "GPUXIDErrors", "True", message="XID 79", reason="XIDCriticalError")
+        ctl = self.controller(base_policy())
+        ctl.wait_log(r"reflector nodes: listed 1 objects")
+        # Another rule on a type the cache keeps no more than before: no relist.
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(signals={"podResourceHealth": {"for": "1s"}})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reloaded from .*\(SIGHUP\)")
+        self.assertNotRegex(ctl.log(), r"relisting nodes")
+        self.assertEqual(evictions(self.srv, name=pod.name), [])
+        # Reading GPUXIDErrors: the relist brings the condition the cache had dropped.
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(signals={"nodeConditions": [
+            {"type": "GPUXIDErrors", "status": "True", "resources": [GPU], "for": "0s"}]})))
+        ctl.signal(signal.SIGHUP)
+        ctl.wait_log(r"policy reload reads new node condition types: relisting nodes")
+        ctl.wait_log(r"reflector nodes: listed 1 objects", count=2)
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pod.name)
+        self.assertStopsCleanly(ctl)
