@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kc_decode_int.h"
+#include "kc_log.h"
 
 #define DEFAULT_MAX_LINE (16u * 1024 * 1024)
 
@@ -37,9 +38,9 @@ int kc_decode_object(const struct kc_type *t, const struct kc_decode_ctx *ctx, c
 	if (r == 0)
 		obj = kc_dec_finish(&d);
 	if (r == 0 && !obj)
-		r = d.err;
+		r = d.err ? d.err : -EMSGSIZE;
 	if (r != 0)
-		kc_error_set(err, r, "%s: %s", t->kind, d.err ? d.errmsg : msg);
+		kc_error_set(err, r, "%s: %s", t->kind, d.err ? d.errmsg : d.over ? d.overmsg : msg);
 	kc_sax_done(&sax);
 	kc_dec_done(&d);
 	if (r == 0)
@@ -57,6 +58,7 @@ struct kc_list_decoder {
 	kc_list_item_cb cb;
 	void *userdata;
 	size_t items;
+	size_t skipped;  /* items over a bound, not delivered */
 	char *rv;
 	char *cont;
 	int error;  /* sticky */
@@ -109,6 +111,13 @@ int kc_dec_layer_event(struct dec *d, unsigned id, enum kc_sax_event ev, const s
 			if (ev != KC_SAX_EV_END)
 				break;
 			obj = kc_dec_finish(d);
+			if (!obj && d->over) {
+				/* Over a bound: not cached, the rest of the LIST goes on. */
+				l->skipped++;
+				kc_log_warn("%s %s%s%s: not cached: %s", d->t->kind, d->h.meta.ns,
+					    *d->h.meta.ns ? "/" : "", d->h.meta.name, d->overmsg);
+				return 0;
+			}
 			if (!obj)
 				return d->err;
 			l->items++;
@@ -196,6 +205,11 @@ const char *kc_list_decoder_resource_version(const struct kc_list_decoder *l)
 const char *kc_list_decoder_continue(const struct kc_list_decoder *l)
 {
 	return l->cont ? l->cont : "";
+}
+
+size_t kc_list_decoder_skipped(const struct kc_list_decoder *l)
+{
+	return l->skipped;
 }
 
 size_t kc_list_decoder_items(const struct kc_list_decoder *l)
@@ -288,6 +302,18 @@ static int end_line(struct kc_watch_decoder *w)
 	case KC_WATCH_MODIFIED:
 	case KC_WATCH_DELETED:
 		ev.object = kc_dec_finish(&w->d);
+		if (!ev.object && w->d.over) {
+			/*
+			 * Over a bound: the object is not cached, as a LIST would skip it, so
+			 * the event becomes the deletion of any copy the cache holds.
+			 */
+			kc_log_warn("%s %s%s%s: not cached: %s", w->d.t->kind, w->d.h.meta.ns,
+				    *w->d.h.meta.ns ? "/" : "", w->d.h.meta.name, w->d.overmsg);
+			ev.object = kc_dec_finish_meta_only(&w->d);
+			if (!ev.object)
+				return 0;
+			ev.type = KC_WATCH_DELETED;
+		}
 		if (!ev.object)
 			return kc_error_set(&w->err, w->d.err, "%s watch: %s",
 					    w->d.t->kind, w->d.errmsg);

@@ -87,6 +87,12 @@ int kc_list_decoder_finish(struct kc_list_decoder *d);
 const char *kc_list_decoder_resource_version(const struct kc_list_decoder *d);
 const char *kc_list_decoder_continue(const struct kc_list_decoder *d);
 size_t kc_list_decoder_items(const struct kc_list_decoder *d);
+/*
+ * Items over one of the decoder's bounds (more than 16,384 elements in one array, or more
+ * than 4 MiB of kept strings): each is logged as a warning with its name and left out,
+ * and the LIST goes on.  (A watch event of such an object is delivered as its DELETED.)
+ */
+size_t kc_list_decoder_skipped(const struct kc_list_decoder *d);
 const char *kc_list_decoder_error(const struct kc_list_decoder *d);
 /* Accepts NULL; returns NULL. */
 struct kc_list_decoder *kc_list_decoder_free(struct kc_list_decoder *d);

@@ -98,6 +98,13 @@ struct dec {
 	enum layer layer;
 	int err;
 	char errmsg[256];
+	/*
+	 * The object is over one of the decoder's bounds (elements of one array, bytes of kept
+	 * strings): its decoding goes on, so that the stream stays in step, and the object is
+	 * dropped (kc_dec_finish returns NULL with err 0); overmsg says which bound.
+	 */
+	bool over;
+	char overmsg[96];
 
 	union {
 		struct kc_meta meta;
@@ -147,6 +154,9 @@ const char *kc_dec_arena_dup(struct dec *d, const char *s, size_t len);
 /* Copies the finished object out of the scratch area into one new heap block
  * owned by the caller; NULL (and d->err) when it is over a bound. */
 void *kc_dec_finish(struct dec *d);
+/* An over-bound object (d->over) as only its metadata, all its arrays empty: what a watch
+ * delivers as DELETED, so that the cache holds no stale copy of it.  NULL without a name. */
+void *kc_dec_finish_meta_only(struct dec *d);
 
 /* kc_decode_schema.c: the kc_sax handler; ud is the struct dec. */
 int kc_dec_handler(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_sax_value *v);

@@ -52,8 +52,11 @@ void *kc_dec_vec_push(struct dec *d, struct vec *v, const void *tmpl)
 	void *p;
 
 	if (v->n >= MAX_ELEMS) {
-		snprintf(d->errmsg, sizeof(d->errmsg), "more than %u elements in one array", MAX_ELEMS);
-		d->err = -EMSGSIZE;
+		/* Not an error: one object anybody may create must not fail the LIST or watch
+		 * it comes in.  The push is dropped, and with it the object (struct dec.over). */
+		if (!d->over)
+			snprintf(d->overmsg, sizeof(d->overmsg), "more than %u elements in one array", MAX_ELEMS);
+		d->over = true;
 		return NULL;
 	}
 	if (v->n == v->cap) {
@@ -73,8 +76,10 @@ const char *kc_dec_arena_dup(struct dec *d, const char *s, size_t len)
 	if (len == 0)
 		return "";
 	if (d->arena_used + len + 1 > MAX_ARENA) {
-		snprintf(d->errmsg, sizeof(d->errmsg), "object keeps more than %u bytes of strings", MAX_ARENA);
-		d->err = -EMSGSIZE;
+		if (!d->over)
+			snprintf(d->overmsg, sizeof(d->overmsg), "object keeps more than %u bytes of strings",
+				 MAX_ARENA);
+		d->over = true;
 		return NULL;
 	}
 	while (c && c->size - c->used < len + 1)
@@ -207,6 +212,7 @@ void kc_dec_reset(struct dec *d)
 	d->mirror = false;
 	d->initial_events_end = false;
 	d->err = 0;
+	d->over = false;
 	d->st_code = d->st_retry = 0;
 	d->st_status = d->st_reason = d->st_message = "";
 }
@@ -765,6 +771,8 @@ static void filter_node(struct dec *d)
 
 void *kc_dec_finish(struct dec *d)
 {
+	if (d->over)
+		return NULL;  /* dropped, err 0: the callers skip it (see struct dec.over) */
 	clamp(&d->v.owners, UINT8_MAX);
 	switch (d->t->ops->kind) {
 	case K_POD:
@@ -780,4 +788,17 @@ void *kc_dec_finish(struct dec *d)
 		return finish_rule(d);
 	}
 	return NULL;
+}
+
+void *kc_dec_finish_meta_only(struct dec *d)
+{
+	size_t n;
+	struct vec *v = dec_vecs(d, &n);
+
+	if (!*d->h.meta.name)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		v[i].n = 0;
+	d->over = false;
+	return kc_dec_finish(d);
 }

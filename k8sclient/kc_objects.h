@@ -15,8 +15,9 @@
  *  - Every object starts with struct kc_meta, so generic code (the store, the
  *    reflector) casts any object to struct kc_meta *.
  *  - Times are Unix seconds; 0 means absent.
- *  - Counts are 16 bits: the decoder refuses more than 16,384 elements of one
- *    kind in an object.  Some are 8 bits: past 255 ownerReferences, or 255
+ *  - Counts are 16 bits: an object with more than 16,384 elements of one
+ *    kind is not cached (a LIST leaves it out with a warning, a watch
+ *    delivers its deletion; kc_decode.h).  Some are 8 bits: past 255 ownerReferences, or 255
  *    containers, statuses or claims that a pod keeps, the first 255 are kept
  *    (one object must not fail the LIST or watch it comes in).  Enums that the
  *    structs keep in one byte say so.
