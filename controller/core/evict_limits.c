@@ -44,7 +44,8 @@ struct limits {
 	uint64_t breaker_close_after;
 	bool breaker_open;
 	uint64_t breaker_below_since; /* UINT64_MAX: the condition holds (or the breaker is closed) */
-	char breaker_reason[192];
+	uint32_t breaker_device_nodes, breaker_unhealthy_nodes; /* of the last limits_breaker_update() */
+	char breaker_reason[192];  /* filled by limits_breaker_reason() */
 };
 
 /* Whether time t still counts at now: t lies in (now - window, now]. */
@@ -288,33 +289,41 @@ uint32_t limits_in_flight(const struct limits *l)
 	return l->in_flight;
 }
 
-/* Whether the breaker's condition holds; fills the reason either way. */
-static bool breaker_over(struct limits *l, uint32_t device_nodes, uint32_t unhealthy_nodes)
+/*
+ * Whether the breaker's condition holds for these counts; with buf, also says
+ * why (or the counts, when it does not).  Formatting is left to the reader of
+ * the reason: the counts are updated on every pod event, the reason read on a
+ * trip or a status request.
+ */
+static bool breaker_over(const struct limits *l, uint32_t device_nodes, uint32_t unhealthy_nodes, char *buf,
+			 size_t size)
 {
 	if (l->breaker_enabled && l->breaker_max_nodes && unhealthy_nodes > l->breaker_max_nodes) {
-		snprintf(l->breaker_reason, sizeof(l->breaker_reason),
-			 "%u of %u device nodes are unhealthy (maximum %u)", unhealthy_nodes, device_nodes,
-			 l->breaker_max_nodes);
+		if (buf)
+			snprintf(buf, size, "%u of %u device nodes are unhealthy (maximum %u)", unhealthy_nodes,
+				 device_nodes, l->breaker_max_nodes);
 		return true;
 	}
 	if (l->breaker_enabled && l->breaker_max_percent && device_nodes >= l->breaker_min_nodes &&
 	    device_nodes &&
 	    (uint64_t)unhealthy_nodes * 100 > (uint64_t)l->breaker_max_percent * device_nodes) {
-		snprintf(l->breaker_reason, sizeof(l->breaker_reason),
-			 "%u of %u device nodes (%u%%) are unhealthy (maximum %u%%)", unhealthy_nodes,
-			 device_nodes, (unsigned)((uint64_t)unhealthy_nodes * 100 / device_nodes),
-			 l->breaker_max_percent);
+		if (buf)
+			snprintf(buf, size, "%u of %u device nodes (%u%%) are unhealthy (maximum %u%%)",
+				 unhealthy_nodes, device_nodes,
+				 (unsigned)((uint64_t)unhealthy_nodes * 100 / device_nodes), l->breaker_max_percent);
 		return true;
 	}
-	snprintf(l->breaker_reason, sizeof(l->breaker_reason), "%u of %u device nodes are unhealthy",
-		 unhealthy_nodes, device_nodes);
+	if (buf)
+		snprintf(buf, size, "%u of %u device nodes are unhealthy", unhealthy_nodes, device_nodes);
 	return false;
 }
 
 enum limits_breaker_change limits_breaker_update(struct limits *l, uint32_t device_nodes,
 						 uint32_t unhealthy_nodes, uint64_t now_ms)
 {
-	if (breaker_over(l, device_nodes, unhealthy_nodes)) {
+	l->breaker_device_nodes = device_nodes;
+	l->breaker_unhealthy_nodes = unhealthy_nodes;
+	if (breaker_over(l, device_nodes, unhealthy_nodes, NULL, 0)) {
 		l->breaker_below_since = UINT64_MAX;
 		if (l->breaker_open)
 			return LIMITS_BREAKER_SAME;
@@ -350,7 +359,9 @@ uint64_t limits_breaker_wake(const struct limits *l)
 	return t < l->breaker_below_since ? UINT64_MAX : t;
 }
 
-const char *limits_breaker_reason(const struct limits *l)
+const char *limits_breaker_reason(struct limits *l)
 {
+	breaker_over(l, l->breaker_device_nodes, l->breaker_unhealthy_nodes, l->breaker_reason,
+		     sizeof(l->breaker_reason));
 	return l->breaker_reason;
 }

@@ -86,6 +86,6 @@ uint64_t limits_breaker_wake(const struct limits *l);
  * Why the breaker is open, e.g. "3 of 4 device nodes (75%) are unhealthy
  * (maximum 50%)", or the counts when it is not; static buffer in l.
  */
-const char *limits_breaker_reason(const struct limits *l);
+const char *limits_breaker_reason(struct limits *l);
 
 #endif

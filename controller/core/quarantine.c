@@ -266,6 +266,8 @@ void quarantine_foreach_node(const struct quarantine *q, quarantine_node_cb cb, 
 {
 	struct node_count nc = {.cb = cb, .userdata = userdata};
 
+	if (!q->units.count)
+		return;  /* the common case, on every pod event: no map to build */
 	strmap_init(&nc.seen, NULL);
 	strmap_foreach(&q->units, count_node_cb, &nc);
 	strmap_done(&nc.seen);

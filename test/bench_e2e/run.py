@@ -57,6 +57,7 @@ from test.apiserver.kube_apiserver import make_certs  # noqa: E402
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NODES = {5000: 200, 150000: 5000, 500000: 65000}
 CHILDREN = []
+CTL_ARGS = []  # --ctl-arg: more flags for every controller started
 
 POLICY = """apiVersion: device-descheduler/v1alpha1
 kind: DeviceDeschedulerPolicy
@@ -193,7 +194,7 @@ class Controller:
         cmd = [binary, "--policy-config-file", policy, "--kubeconfig", self.kubeconfig,
                "--metrics-bind-address", f"127.0.0.1:{self.metrics}",
                "--health-probe-bind-address", f"127.0.0.1:{self.probe}",
-               "--kube-api-qps", "1000", "--kube-api-burst", "1000", "-v", "0"]
+               "--kube-api-qps", "1000", "--kube-api-burst", "1000", "-v", "0"] + CTL_ARGS
         self.t0 = time.monotonic()
         self.p = spawn(cmd, stdout=log, stderr=log)
         self.pid = self.p.pid
@@ -437,6 +438,8 @@ def main():
     ap.add_argument("--sizes", default="5000 150000 500000")
     ap.add_argument("--phase-ms", type=int, default=15000)
     ap.add_argument("--health", type=int, default=200)
+    ap.add_argument("--ctl-arg", action="append", default=[],
+                    help="one more flag for the controller (repeat for more), e.g. --ctl-arg=--read-coalescing-window=0")
     ap.add_argument("--watchlist", choices=("both", "on", "off"), default="both")
     ap.add_argument("--tls", action=argparse.BooleanOptionalAction, default=h2proxy.available(),
                     help="also run a controller over TLS (h2, bearer token) through nghttpx (default: when "
@@ -444,6 +447,7 @@ def main():
     ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "device-descheduler",
                                                      "bench-e2e"))
     args = ap.parse_args()
+    CTL_ARGS.extend(args.ctl_arg)
     atexit.register(kill_all)
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lambda n, f: sys.exit(128 + n))
