@@ -15,7 +15,8 @@ struct kc_intern;
 struct kc_intern *kc_intern_new(void);
 /* Frees the table and every string it returned; accepts NULL; returns NULL. */
 struct kc_intern *kc_intern_free(struct kc_intern *in);
-/* Returns the interned copy of s[0..len) (which need not be NUL-terminated). */
+/* Returns the interned copy of s[0..len) (which need not be NUL-terminated), up to its first NUL
+ * if it holds one: interned strings are C strings.  At most 4 GiB of strings (kc_intern.c). */
 const char *kc_intern(struct kc_intern *in, const char *s, size_t len);
 const char *kc_intern_str(struct kc_intern *in, const char *s);
 /* Bytes held by the table (strings and index), for the benchmark and metrics. */
