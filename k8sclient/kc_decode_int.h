@@ -120,7 +120,8 @@ struct dec {
 	/* Only struct vec members: dec_vecs() walks them as an array. */
 	struct {
 		struct vec labels, annots, owners, conds, taints, qa, qb, containers, statuses, resstat,
-			devhealth, sclaims, clst, results, devstat, consumers, sdevs, tols;
+			devhealth, sclaims, clst, results, devstat, consumers, sdevs, tols,
+			cclaims;  /* per container: the claim name it uses (interned), "" if none */
 	} v;
 
 	struct chunk *chunks;  /* the first chunk is kept between objects */

@@ -153,6 +153,7 @@ void kc_dec_init(struct dec *d, const struct kc_type *t, const struct kc_decode_
 	vec_init(&d->v.qa, sizeof(struct kc_quantity));
 	vec_init(&d->v.qb, sizeof(struct kc_quantity));
 	vec_init(&d->v.containers, sizeof(struct kc_container));
+	vec_init(&d->v.cclaims, sizeof(const char *));
 	vec_init(&d->v.statuses, sizeof(struct kc_container_status));
 	vec_init(&d->v.resstat, sizeof(struct kc_resource_status));
 	vec_init(&d->v.devhealth, sizeof(struct dec_device));
@@ -308,6 +309,8 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 
 	PUT(m->name, blk_str(b, d->h.meta.name));
 	PUT(m->uid, blk_str(b, d->h.meta.uid));
+	/* Labels then annotations, one array (kc_meta_annotations): a kc_kv is 16 bytes, so the
+	 * second blk_arr starts where the first ends. */
 	kv = blk_arr(b, &d->v.labels, 0, d->v.labels.n);
 	for (uint32_t i = 0; i < d->v.labels.n; i++)
 		PUT(kv[i].value, blk_str(b, ((struct kc_kv *)vec_at(&d->v.labels, i))->value));
@@ -319,7 +322,8 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	for (uint32_t i = 0; i < d->v.annots.n; i++)
 		PUT(kv[i].value, blk_str(b, ((struct kc_kv *)vec_at(&d->v.annots, i))->value));
 	if (b->base) {
-		m->annotations = kv;
+		if (!m->n_labels)
+			m->labels = kv;
 		m->n_annotations = d->v.annots.n;
 	}
 	o = blk_arr(b, &d->v.owners, 0, d->v.owners.n);
@@ -448,6 +452,21 @@ static uint32_t keep_quantities(struct dec *d, struct vec *q, uint32_t *from, ui
 	return kept;
 }
 
+/*
+ * Whether the pod declares a claim of this name (spec.resourceClaims, or a status
+ * entry): a container's resources.claims[].name must name one, the API server
+ * refuses a pod otherwise, and one that names none holds no device.
+ */
+static bool claim_declared(const struct dec *d, const char *name)
+{
+	if (!*name)
+		return false;
+	for (uint32_t i = 0; i < d->v.sclaims.n; i++)
+		if (strcmp(((const struct kc_claim_ref *)vec_at(&d->v.sclaims, i))->name, name) == 0)
+			return true;
+	return false;
+}
+
 static void filter_containers(struct dec *d)
 {
 	uint32_t qa = 0, wa = 0, w = 0;
@@ -456,14 +475,18 @@ static void filter_containers(struct dec *d)
 		struct kc_container c = *(struct kc_container *)vec_at(&d->v.containers, i);
 		uint32_t wa0 = wa;
 
+		const char *claim = *(const char **)vec_at(&d->v.cclaims, i);
+
 		c.n_requests = (uint16_t)keep_quantities(d, &d->v.qa, &qa, &wa, c.n_requests);
-		if (!c.n_requests && !*c.claim) {
+		if (!c.n_requests && !claim_declared(d, claim)) {
 			wa = wa0;  /* a container without a device: its quantities go too */
 			continue;
 		}
+		*(const char **)vec_at(&d->v.cclaims, w) = claim;
 		*(struct kc_container *)vec_at(&d->v.containers, w++) = c;
 	}
 	d->v.containers.n = w;
+	d->v.cclaims.n = w;
 	d->v.qa.n = wa;
 }
 
@@ -526,6 +549,18 @@ static void filter_pod(struct dec *d)
 	filter_statuses(d);
 }
 
+/* 1 + the index of the pod's claim named name, 0 if none (kc_container.claim); after
+ * the clamp of the claims to 255. */
+static uint8_t claim_index(const struct dec *d, const char *name)
+{
+	if (!*name)
+		return 0;
+	for (uint32_t i = 0; i < d->v.sclaims.n; i++)
+		if (strcmp(((const struct kc_claim_ref *)vec_at(&d->v.sclaims, i))->name, name) == 0)
+			return (uint8_t)(i + 1);  /* sclaims keeps at most 255 (clamp) */
+	return 0;
+}
+
 static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 {
 	struct kc_container *c;
@@ -541,8 +576,10 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 		struct kc_quantity *rq = blk_arr(b, &d->v.qa, qa, sc->n_requests);
 
 		qa += sc->n_requests;
-		if (b->base)
+		if (b->base) {
 			c[i].requests = rq;
+			c[i].claim = claim_index(d, *(const char **)vec_at(&d->v.cclaims, i));
+		}
 	}
 	cs = blk_arr(b, &d->v.statuses, 0, d->v.statuses.n);
 	for (uint32_t i = 0; i < d->v.statuses.n; i++) {

@@ -412,9 +412,9 @@ static int on_begin(struct dec *d, unsigned id)
 		return 0;
 	case P_CONT:
 	case P_INITCONT:
-		return kc_dec_vec_push(d, &d->v.containers,
-				       &(struct kc_container){ .name = "", .claim = "", .init = id == P_INITCONT })
-			       ? 0 : d->err;
+		if (!kc_dec_vec_push(d, &d->v.containers, &(struct kc_container){ .name = "", .init = id == P_INITCONT }))
+			return d->err;
+		return kc_dec_vec_push(d, &d->v.cclaims, &(const char *){ "" }) ? 0 : d->err;
 	case P_SCLAIM:
 		return kc_dec_vec_push(d, &d->v.sclaims, &(struct kc_claim_ref){ "", "" }) ? 0 : d->err;
 	case P_CLST:
@@ -524,10 +524,10 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case PC_NAME: SET(((struct kc_container *)vec_last(&d->v.containers))->name, intern_v(d, v)); break;
 	case PCC_NAME: {
 		/* The first claim is enough to know the container holds a DRA device; claim names are few. */
-		struct kc_container *c = vec_last(&d->v.containers);
+		const char **claim = vec_last(&d->v.cclaims);
 
-		if (!*c->claim)
-			SET(c->claim, intern_v(d, v));
+		if (!**claim)
+			SET(*claim, intern_v(d, v));
 		break;
 	}
 	case PSC_NAME: SET(((struct kc_claim_ref *)vec_last(&d->v.sclaims))->name, dup_v(d, v)); break;

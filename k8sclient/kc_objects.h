@@ -65,8 +65,12 @@ struct kc_meta {
 	 * kc_watch_event.resource_version while an event is delivered.
 	 */
 	uint64_t rv_key;
+	/*
+	 * The labels, then the annotations (only the keys the decode options keep) in
+	 * the same array: read the annotations with kc_meta_annotations().  One
+	 * pointer less in every cached object.
+	 */
 	struct kc_kv *labels;
-	struct kc_kv *annotations;   /* only the keys the decode options keep */
 	struct kc_owner_ref *owners;
 	uint16_t n_labels;
 	uint16_t n_annotations;
@@ -74,6 +78,12 @@ struct kc_meta {
 	uint8_t controller;   /* 1 + the index of the first owner marked controller; 0 = none */
 	bool deleting;        /* metadata.deletionTimestamp is set (a valid time): being deleted */
 };
+
+/* The n_annotations annotations of m, right after its labels. */
+static inline const struct kc_kv *kc_meta_annotations(const struct kc_meta *m)
+{
+	return m->n_annotations ? m->labels + m->n_labels : NULL;
+}
 
 /* The name of an owner of m: *ret_len bytes at the returned pointer (not NUL-terminated). */
 static inline const char *kc_owner_name(const struct kc_meta *m, const struct kc_owner_ref *o, size_t *ret_len)
@@ -140,8 +150,10 @@ enum kc_health {
 struct kc_container {
 	const char *name;  /* interned: container names repeat across a workload's pods */
 	struct kc_quantity *requests;
-	const char *claim;  /* the first of resources.claims[].name: a DRA claim of the pod it uses; "" if none */
 	uint16_t n_requests;
+	/* The first of resources.claims[].name, a DRA claim of the pod it uses, as 1 + its index
+	 * in kc_pod.claims; 0 if none.  Read it with kc_container_claim(). */
+	uint8_t claim;
 	bool init;  /* from spec.initContainers (sidecars can hold devices) */
 };
 
@@ -235,6 +247,12 @@ struct kc_pod {
 	bool has_priority : 1;
 	bool is_mirror : 1;      /* has the kubernetes.io/config.mirror annotation */
 };
+
+/* The name of the pod's claim that c uses (resources.claims), or "". */
+static inline const char *kc_container_claim(const struct kc_pod *p, const struct kc_container *c)
+{
+	return c->claim && c->claim <= p->n_claims ? p->claims[c->claim - 1].name : "";
+}
 
 struct kc_taint {
 	const char *key;     /* interned */

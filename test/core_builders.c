@@ -112,9 +112,8 @@ struct kc_pod *tb_pod_clone(const struct kc_pod *src)
 			rs->notes = grow(rs->notes, rs->n_notes, sizeof(*rs->notes));
 		}
 	}
-	p->meta.labels = grow(src->meta.labels, src->meta.n_labels, sizeof(*p->meta.labels));
-	p->meta.annotations =
-	    grow(src->meta.annotations, src->meta.n_annotations, sizeof(*p->meta.annotations));
+	p->meta.labels = grow(src->meta.labels, src->meta.n_labels + src->meta.n_annotations,
+			      sizeof(*p->meta.labels));
 	p->meta.owners = grow(src->meta.owners, src->meta.n_owners, sizeof(*p->meta.owners));
 	return p;
 }
@@ -130,20 +129,31 @@ void tb_pod_owner(struct kc_pod *p, const char *kind, const char *name, bool con
 		p->meta.controller = p->meta.n_owners;
 }
 
-void tb_pod_label(struct kc_pod *p, const char *key, const char *value)
+/* Labels and annotations share one array, labels first (kc_meta_annotations). */
+static void meta_kv(struct kc_meta *m, bool label, const char *key, const char *value)
 {
-	struct kc_kv *kv = APPEND(p->meta.labels, p->meta.n_labels);
+	uint32_t n = (uint32_t)m->n_labels + m->n_annotations, at = label ? m->n_labels : n;
+	struct kc_kv *kv;
 
+	m->labels = grow(m->labels, n, sizeof(*m->labels));
+	kv = &m->labels[at];
+	memmove(kv + 1, kv, (n - at) * sizeof(*kv));
 	kv->key = tb_str(key);
 	kv->value = tb_str(value);
+	if (label)
+		m->n_labels++;
+	else
+		m->n_annotations++;
+}
+
+void tb_pod_label(struct kc_pod *p, const char *key, const char *value)
+{
+	meta_kv(&p->meta, true, key, value);
 }
 
 void tb_pod_annotation(struct kc_pod *p, const char *key, const char *value)
 {
-	struct kc_kv *kv = APPEND(p->meta.annotations, p->meta.n_annotations);
-
-	kv->key = tb_str(key);
-	kv->value = tb_str(value);
+	meta_kv(&p->meta, false, key, value);
 }
 
 struct kc_container *tb_pod_container(struct kc_pod *p, const char *name, const char *resource, int64_t count)
@@ -151,7 +161,7 @@ struct kc_container *tb_pod_container(struct kc_pod *p, const char *name, const 
 	struct kc_container *c = APPEND(p->containers, p->n_containers);
 
 	c->name = tb_str(name);
-	c->claim = "";
+	c->claim = 0;
 	if (resource) {
 		struct kc_quantity *q = APPEND(c->requests, c->n_requests);
 
@@ -241,7 +251,7 @@ struct kc_node *tb_node_clone(const struct kc_node *src)
 	n->capacity = grow(src->capacity, src->n_capacity, sizeof(*n->capacity));
 	n->allocatable = grow(src->allocatable, src->n_allocatable, sizeof(*n->allocatable));
 	n->taints = grow(src->taints, src->n_taints, sizeof(*n->taints));
-	n->meta.annotations = grow(src->meta.annotations, src->meta.n_annotations, sizeof(*n->meta.annotations));
+	n->meta.labels = grow(src->meta.labels, src->meta.n_labels + src->meta.n_annotations, sizeof(*n->meta.labels));
 	return n;
 }
 
@@ -256,10 +266,7 @@ void tb_node_taint(struct kc_node *n, const char *key, const char *value, const 
 
 void tb_node_annotation(struct kc_node *n, const char *key, const char *value)
 {
-	struct kc_kv *kv = APPEND(n->meta.annotations, n->meta.n_annotations);
-
-	kv->key = tb_str(key);
-	kv->value = tb_str(value);
+	meta_kv(&n->meta, false, key, value);
 }
 
 void tb_node_resource(struct kc_node *n, const char *resource, int64_t capacity, int64_t allocatable)

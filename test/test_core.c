@@ -376,8 +376,8 @@ static struct kc_pod *crashing_dra_pod(void)
 
 	tb_pod_owner(pod, "StatefulSet", "s", true);
 	c = tb_pod_container(pod, "main", NULL, 0);
-	c->claim = "gpu";
 	tb_pod_claim(pod, "gpu", "dra-gpu");
+	c->claim = 1;  /* the pod's first claim, "gpu" */
 	cs = tb_pod_status(pod, "main");
 	cs->has_last_exit_code = true;
 	cs->last_exit_code = 79;

@@ -39,7 +39,7 @@ static void dump_meta(FILE *f, const struct kc_meta *m)
 	for (uint32_t i = 0; i < m->n_labels; i++)
 		fprintf(f, " label %s=%s\n", m->labels[i].key, m->labels[i].value);
 	for (uint32_t i = 0; i < m->n_annotations; i++)
-		fprintf(f, " annot %s=%s\n", m->annotations[i].key, m->annotations[i].value);
+		fprintf(f, " annot %s=%s\n", kc_meta_annotations(m)[i].key, kc_meta_annotations(m)[i].value);
 	for (uint32_t i = 0; i < m->n_owners; i++) {
 		char ub[KC_UID_BUF];
 		size_t len;
@@ -77,7 +77,7 @@ static void dump_pod(FILE *f, const struct kc_pod *p)
 	for (uint32_t i = 0; i < p->n_containers; i++) {
 		const struct kc_container *c = &p->containers[i];
 
-		fprintf(f, " container %s init=%d claim=%s\n", c->name, c->init, c->claim);
+		fprintf(f, " container %s init=%d claim=%s\n", c->name, c->init, kc_container_claim(p, c));
 		dump_quants(f, "req", c->requests, c->n_requests);
 	}
 	for (uint32_t i = 0; i < p->n_statuses; i++) {
@@ -640,7 +640,7 @@ static const char sidecar_pod[] =
 	"{\"name\":\"sidecar\",\"resources\":{\"requests\":{\"example.com/nic\":\"1\"}}},"
 	"{\"name\":\"log\",\"resources\":{\"requests\":{\"nvidia.com/gpu\":\"0\"}}}],"
 	"\"initContainers\":[{\"name\":\"init\",\"resources\":{\"claims\":[{\"name\":\"gpu\"}]}},"
-	"{\"name\":\"trainer\"}]}}";
+	"{\"name\":\"trainer\"}],\"resourceClaims\":[{\"name\":\"gpu\",\"resourceClaimName\":\"gpu-0\"}]}}";
 
 static const char want_gpu_only[] =
 	"meta n/p uid=u rv= del=0\n"
@@ -651,7 +651,8 @@ static const char want_gpu_only[] =
 	" status trainer init=0 ready=0 restarts=3 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-0 health=1 msg=\n"
-	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n";
+	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+	" claim gpu -> gpu-0\n";
 
 static const char want_gpu_and_nic[] =
 	"meta n/p uid=u rv= del=0\n"
@@ -671,7 +672,8 @@ static const char want_gpu_and_nic[] =
 	"   device nic-0 health=1 msg=\n"
 	"  resource nvidia.com/gpu\n"
 	"   device GPU-0 health=1 msg=\n"
-	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n";
+	" status init init=1 ready=0 restarts=4 state=0 crashloop=0 exit=0/0 last exit=0/0\n"
+	" claim gpu -> gpu-0\n";
 
 static int list_keep(void *obj, void *ud)
 {
@@ -759,6 +761,34 @@ static void test_keep_node_conditions(void **state)
 	assert_null(strstr(got, " cond "));
 	free(got);
 	free(json);
+}
+
+/*
+ * A container's claim is the pod's claim of that name (stored as its index): one
+ * the pod does not declare (the API server refuses such a pod) holds no device.
+ */
+static void test_container_claims(void **state)
+{
+	static const char json[] =
+		"{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":["
+		"{\"name\":\"x\",\"resources\":{\"claims\":[{\"name\":\"b\"},{\"name\":\"a\"}]}},"
+		"{\"name\":\"y\",\"resources\":{\"claims\":[{\"name\":\"z\"}]}}],"
+		"\"resourceClaims\":[{\"name\":\"a\",\"resourceClaimName\":\"ca\"},{\"name\":\"b\"}]},"
+		"\"status\":{\"resourceClaimStatuses\":[{\"name\":\"b\",\"resourceClaimName\":\"p-b-x7\"}]}}";
+	struct kc_decode_opts o = { .is_device = listed_device, .device_userdata = (void *)gpu_only };
+	char *got;
+
+	(void)state;
+	got = decode_dump(&kc_type_pod, &o, json);
+	assert_string_equal(got, "meta /p uid= rv= del=0\n"
+				 "pod node= phase=0 prio=0/0 mirror=0\n"
+				 " container x init=0 claim=b\n"
+				 " claim a -> ca\n"
+				 " claim b -> p-b-x7\n");
+	free(got);
+	got = decode_dump(&kc_type_pod, NULL, json);
+	assert_non_null(strstr(got, " container x init=0 claim=b\n container y init=0 claim=\n"));
+	free(got);
 }
 
 /* ---- compact owners, UIDs and quantities --------------------------------------------------- */
@@ -1099,7 +1129,7 @@ static void test_wrong_types_and_missing(void **state)
 	got = decode_dump(&kc_type_pod, NULL,
 			  "{\"metadata\":{\"name\":5,\"namespace\":null,\"labels\":\"x\",\"annotations\":[1],"
 			  "\"ownerReferences\":{\"kind\":\"X\"},\"uid\":{\"a\":[{\"b\":1}]},\"resourceVersion\":\"3\"},"
-			  "\"spec\":{\"containers\":\"no\",\"priority\":\"high\",\"nodeName\":[\"n\"],"
+			  "\"spec\":{\"resourceClaims\":[{\"name\":\"c\"}],\"containers\":\"no\",\"priority\":\"high\",\"nodeName\":[\"n\"],"
 			  "\"terminationGracePeriodSeconds\":1.5,\"initContainers\":[1,\"a\",null,[],"
 			  "{\"name\":\"i\",\"resources\":{\"limits\":{\"x.io/y\":2,\"a.io/b\":\"3\"},"
 			  "\"claims\":[{\"name\":7},\"gpu\",{\"name\":\"c\"},{\"name\":\"d\"}]}}]},"
@@ -1111,7 +1141,8 @@ static void test_wrong_types_and_missing(void **state)
 				 "pod node= phase=0 prio=0/0 mirror=0\n"
 				 " container i init=1 claim=c\n"
 				 "  req a.io/b=3\n"
-				 " status  init=0 ready=0 restarts=0 state=3 crashloop=0 exit=0/0 last exit=0/0\n");
+				 " status  init=0 ready=0 restarts=0 state=3 crashloop=0 exit=0/0 last exit=0/0\n"
+				 " claim c -> \n");
 	free(got);
 	/* Wrong root types and broken documents are errors, never crashes. */
 	{
@@ -1394,6 +1425,7 @@ int main(void)
 		cmocka_unit_test(test_opts_change_between_objects),
 		cmocka_unit_test(test_keep_only_devices),
 		cmocka_unit_test(test_keep_node_conditions),
+		cmocka_unit_test(test_container_claims),
 		cmocka_unit_test(test_owners_and_uids),
 		cmocka_unit_test(test_requests_and_limits),
 		cmocka_unit_test(test_rv_key),

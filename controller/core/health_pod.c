@@ -269,8 +269,8 @@ static char *container_device(const struct policy *p, const struct kc_pod *pod,
 		for (uint32_t j = 0; j < c->n_requests; j++)
 			if (c->requests[j].value > 0 && policy_is_device_resource(p, c->requests[j].name))
 				return kc_xstrdup(c->requests[j].name);
-		if (c->claim && *c->claim) {
-			char *claim = kc_xasprintf("claim:%s", c->claim);
+		if (*kc_container_claim(pod, c)) {
+			char *claim = kc_xasprintf("claim:%s", kc_container_claim(pod, c));
 
 			if (policy_is_device_resource(p, claim))
 				return claim;

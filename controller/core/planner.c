@@ -102,9 +102,11 @@ bool planner_selector_matches(const struct policy_selector *s, const struct kc_p
 
 static bool opted_out(const struct kc_pod *pod)
 {
+	const struct kc_kv *a = kc_meta_annotations(&pod->meta);
+
 	for (uint32_t i = 0; i < pod->meta.n_annotations; i++)
-		if (strcmp(pod->meta.annotations[i].key, POLICY_OPT_OUT_ANNOTATION) == 0)
-			return strcmp(pod->meta.annotations[i].value, "false") == 0;
+		if (strcmp(a[i].key, POLICY_OPT_OUT_ANNOTATION) == 0)
+			return strcmp(a[i].value, "false") == 0;
 	return false;
 }
 

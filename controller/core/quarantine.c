@@ -438,7 +438,7 @@ void quarantine_node_signal(struct quarantine *q, const char *node, bool signal,
 static bool node_is_ours(const struct policy *p, const struct kc_node *node)
 {
 	for (uint32_t i = 0; i < node->meta.n_annotations; i++)
-		if (strcmp(node->meta.annotations[i].key, QUARANTINE_ANNOTATION) == 0)
+		if (strcmp(kc_meta_annotations(&node->meta)[i].key, QUARANTINE_ANNOTATION) == 0)
 			return true;
 	/* Exactly our key and effect: a similar key, or our key with another effect, is someone else's. */
 	for (uint32_t i = 0; i < node->n_taints; i++)

@@ -166,10 +166,10 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 		fuzz_interned(d, "label", m->labels[i].key);
 		fuzz_str(d, "value", m->labels[i].value);
 	}
-	fuzz_array(d, m->annotations, m->n_annotations, sizeof(*m->annotations));
+	fuzz_array(d, kc_meta_annotations(m), m->n_annotations, sizeof(struct kc_kv));
 	for (uint32_t i = 0; i < m->n_annotations; i++) {
-		fuzz_interned(d, "annot", m->annotations[i].key);
-		fuzz_str(d, "value", m->annotations[i].value);
+		fuzz_interned(d, "annot", kc_meta_annotations(m)[i].key);
+		fuzz_str(d, "value", kc_meta_annotations(m)[i].value);
 	}
 	fuzz_array(d, m->owners, m->n_owners, sizeof(*m->owners));
 	for (uint32_t i = 0; i < m->n_owners; i++) {
