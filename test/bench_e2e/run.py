@@ -378,10 +378,10 @@ def report(r):
     if "wl" in r:
         w = r["wl"]
         print(f"initial sync, WatchList:              {w['sync_s']:6.2f} s to /readyz; cached_objects pods="
-              f"{w['cached'].get('pods')}; peak RSS {mib(w['hwm_kb']):.0f} MiB, RSS after sync {mib(w['rss_kb']):.0f} MiB;"
+              f"{w['cached'].get('pods')}; peak RSS {mib(w['hwm_kb']):.1f} MiB, RSS after sync {mib(w['rss_kb']):.1f} MiB;"
               f" controller CPU {w['ctl_cpu']:.2f} s, server CPU {w['srv_cpu']:.2f} s")
-    print(f"RSS after sync {mib(r['rss_sync_kb']):.0f} MiB, peak at sync {mib(r['hwm_sync_kb']):.0f} MiB, "
-          f"peak over the run {mib(r['hwm_kb']):.0f} MiB, at the end {mib(r['rss_end_kb']):.0f} MiB")
+    print(f"RSS after sync {mib(r['rss_sync_kb']):.1f} MiB, peak at sync {mib(r['hwm_sync_kb']):.1f} MiB, "
+          f"peak over the run {mib(r['hwm_kb']):.1f} MiB, at the end {mib(r['rss_end_kb']):.1f} MiB")
     print("phase       watch events  CPU/event: controller  server (share; user)   event->eviction request ms"
           "   ->201 ms (no retry)       right wrong missing  retried: ->201 max")
     print("                                                                        p50    p99    max"
@@ -396,7 +396,7 @@ def report(r):
         t = r["tls"]
         print(f"TLS (h2, bearer token, through nghttpx): paged-LIST sync {t['sync_s']:.2f} s to /readyz, controller CPU "
               f"{t['sync_ctl_cpu']:.2f} s, server + nghttpx CPU {t['sync_srv_cpu']:.2f} s, RSS after sync "
-              f"{mib(t['rss_sync_kb']):.0f} MiB")
+              f"{mib(t['rss_sync_kb']):.1f} MiB")
     f = r["fault"]
     print(f"faults: {f['closes']} watch cut mid-stream, {f['gones']} 410 Gone (LISTs served in all: {f['lists']}, "
           f"watches: {f['watches']}); the health event right after each, to its eviction request: "
