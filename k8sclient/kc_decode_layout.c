@@ -263,20 +263,6 @@ static void *blk_alloc(struct blk *b, size_t sz)
 	return p;
 }
 
-/* Room for sz bytes with no alignment, among the strings (byte arrays such as device IDs:
- * no padding before them); NULL in the sizing pass. */
-static void *blk_bytes(struct blk *b, size_t sz)
-{
-	void *p = NULL;
-
-	if (sz == 0)
-		return NULL;
-	if (b->base)
-		p = b->base + b->s;
-	b->s += sz;
-	return p;
-}
-
 static const char *blk_str(struct blk *b, const char *s)
 {
 	size_t len;
@@ -378,18 +364,24 @@ static bool noted(const struct dec_device *dev)
  * from index from (r is NULL in the sizing pass). */
 static void layout_devices(struct dec *d, struct blk *b, struct kc_resource_status *r, uint32_t from, uint32_t n)
 {
-	struct kc_devid *ids = blk_bytes(b, n * sizeof(*ids));  /* 17 bytes each, unaligned */
 	/* Not vec_at(): with no device the vector may have no storage at all. */
 	const struct dec_device *dev = n ? vec_at(&d->v.devhealth, from) : NULL;
-	struct kc_device_note *notes;
+	struct kc_device_note *notes = NULL;
+	struct kc_devid *ids = NULL;
 	uint16_t n_notes = 0;
+	char *p;
 
-	for (uint32_t m = 0; m < n; m++) {
-		if (ids)
-			ids[m] = dev[m].id;
+	for (uint32_t m = 0; m < n; m++)
 		n_notes += noted(&dev[m]);
+	/* The notes, then the IDs (17 bytes each) right after them: kc_rs_notes() finds the
+	 * notes before the IDs, so a resource status keeps no pointer to them. */
+	p = blk_alloc(b, n_notes * sizeof(*notes) + n * sizeof(*ids));
+	if (p) {
+		notes = n_notes ? (struct kc_device_note *)(void *)p : NULL;
+		ids = (struct kc_devid *)(void *)(p + n_notes * sizeof(*notes));
+		for (uint32_t m = 0; m < n; m++)
+			ids[m] = dev[m].id;
 	}
-	notes = blk_alloc(b, n_notes * sizeof(*notes));
 	n_notes = 0;
 	for (uint32_t m = 0; m < n; m++) {
 		const char *msg;
@@ -403,7 +395,6 @@ static void layout_devices(struct dec *d, struct blk *b, struct kc_resource_stat
 	}
 	if (r) {
 		r->ids = ids;
-		r->notes = notes;
 		r->n_notes = n_notes;
 	}
 }
@@ -569,7 +560,16 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 	uint32_t qa = 0, rs = 0, dh = 0;
 
 	layout_meta(d, b, &p->meta);
+	/* The claims right after the containers, in one piece (kc_pod_claims): a kc_container is a
+	 * multiple of 8 bytes, so the second blk_arr starts where the first ends. */
 	c = blk_arr(b, &d->v.containers, 0, d->v.containers.n);
+	cl = blk_arr(b, &d->v.sclaims, 0, d->v.sclaims.n);
+	for (uint32_t i = 0; i < d->v.sclaims.n; i++) {
+		const struct kc_claim_ref *sc = vec_at(&d->v.sclaims, i);
+
+		PUT(cl[i].name, blk_str(b, sc->name));
+		PUT(cl[i].claim_name, blk_str(b, sc->claim_name));
+	}
 	for (uint32_t i = 0; i < d->v.containers.n; i++) {
 		const struct kc_container *sc = vec_at(&d->v.containers, i);
 		/* The name is interned: blk_arr copied the pointer. */
@@ -598,19 +598,11 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 		if (b->base)
 			cs[i].resources = r;
 	}
-	cl = blk_arr(b, &d->v.sclaims, 0, d->v.sclaims.n);
-	for (uint32_t i = 0; i < d->v.sclaims.n; i++) {
-		const struct kc_claim_ref *sc = vec_at(&d->v.sclaims, i);
-
-		PUT(cl[i].name, blk_str(b, sc->name));
-		PUT(cl[i].claim_name, blk_str(b, sc->claim_name));
-	}
 	if (b->base) {
-		p->containers = c;
+		p->containers = d->v.containers.n ? c : (struct kc_container *)(void *)cl;
 		p->n_containers = (uint8_t)d->v.containers.n;
 		p->statuses = cs;
 		p->n_statuses = (uint8_t)d->v.statuses.n;
-		p->claims = cl;
 		p->n_claims = (uint8_t)d->v.sclaims.n;
 		p->is_mirror = d->mirror;
 	}
@@ -739,7 +731,7 @@ static void layout_rule(struct dec *d, struct blk *b, struct kc_device_taint_rul
 		type sizing;  /* written to, never read, by the sizing pass */     \
                                                                                    \
 		layout_##name(d, &b, &sizing);                                     \
-		arrays = ALIGN8(b.a);                                              \
+		arrays = b.a;  /* may end in device IDs' bytes: strings need no alignment */ \
 		b.base = kc_xmalloc(head + arrays + b.s);                          \
 		o = (type *)(void *)b.base;                                        \
 		*o = d->h.field;                                                   \

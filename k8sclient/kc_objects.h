@@ -181,21 +181,32 @@ struct kc_device_note {
  */
 struct kc_resource_status {
 	const char *name;  /* interned: "nvidia.com/gpu" or "claim:<claim>/<request>" */
-	struct kc_devid *ids;  /* resources[].resourceID, n_devices of them */
-	struct kc_device_note *notes;  /* in the order of their index */
+	/* resources[].resourceID, n_devices of them; right before them, the n_notes notes in the
+	 * order of their index (kc_rs_notes): one pointer for both. */
+	struct kc_devid *ids;
 	uint16_t n_devices;
 	uint16_t n_notes;
 };
+
+/* The notes of rs (n_notes of them), right before its IDs; NULL without one. */
+static inline const struct kc_device_note *kc_rs_notes(const struct kc_resource_status *rs)
+{
+	return rs->n_notes ? (const struct kc_device_note *)(const void *)((const char *)rs->ids -
+									 rs->n_notes * sizeof(struct kc_device_note))
+			   : NULL;
+}
 
 /* The health of device i of rs, and its message ("" if none) in *ret_message (may be NULL). */
 static inline enum kc_health kc_device_health(const struct kc_resource_status *rs, uint32_t i,
 					      const char **ret_message)
 {
+	const struct kc_device_note *notes = kc_rs_notes(rs);
+
 	for (uint32_t k = 0; k < rs->n_notes; k++) {
-		if (rs->notes[k].index == i) {
+		if (notes[k].index == i) {
 			if (ret_message)
-				*ret_message = rs->notes[k].message;
-			return (enum kc_health)rs->notes[k].health;
+				*ret_message = notes[k].message;
+			return (enum kc_health)notes[k].health;
 		}
 	}
 	if (ret_message)
@@ -236,9 +247,10 @@ struct kc_claim_ref {
 struct kc_pod {
 	struct kc_meta meta;
 	const char *node_name;   /* interned; "" when not scheduled */
+	/* The containers, then the n_claims claims right after them (kc_pod_claims): one pointer
+	 * for both, set when either count is not 0. */
 	struct kc_container *containers;
 	struct kc_container_status *statuses;
-	struct kc_claim_ref *claims;
 	int32_t priority;
 	uint8_t n_containers;    /* counts of a pod's parts: the decoder refuses more than 255 */
 	uint8_t n_statuses;
@@ -248,10 +260,17 @@ struct kc_pod {
 	bool is_mirror : 1;      /* has the kubernetes.io/config.mirror annotation */
 };
 
+/* The pod's claims (spec.resourceClaims with the names the status gives them), n_claims of
+ * them, right after its containers; NULL without one. */
+static inline const struct kc_claim_ref *kc_pod_claims(const struct kc_pod *p)
+{
+	return p->n_claims ? (const struct kc_claim_ref *)(const void *)(p->containers + p->n_containers) : NULL;
+}
+
 /* The name of the pod's claim that c uses (resources.claims), or "". */
 static inline const char *kc_container_claim(const struct kc_pod *p, const struct kc_container *c)
 {
-	return c->claim && c->claim <= p->n_claims ? p->claims[c->claim - 1].name : "";
+	return c->claim && c->claim <= p->n_claims ? kc_pod_claims(p)[c->claim - 1].name : "";
 }
 
 struct kc_taint {

@@ -94,6 +94,43 @@ struct kc_pod *tb_gpu_pod(const char *ns, const char *name, const char *uid, con
 	return p;
 }
 
+/*
+ * Lays out a resource status's notes and IDs as the decoder does: the notes,
+ * then the IDs right after them (kc_rs_notes), in a new arena block.
+ */
+static void rs_lay_out(struct kc_resource_status *rs, const struct kc_device_note *notes, uint32_t n_notes,
+		       const struct kc_devid *ids, uint32_t n_ids)
+{
+	size_t nb = n_notes * sizeof(*notes);
+	char *d = arena_alloc(nb + n_ids * sizeof(*ids) + 1);
+
+	if (n_notes)
+		memmove(d, notes, nb);
+	if (n_ids)
+		memmove(d + nb, ids, n_ids * sizeof(*ids));
+	rs->ids = (struct kc_devid *)(void *)(d + nb);
+	rs->n_notes = (uint16_t)n_notes;
+	rs->n_devices = (uint16_t)n_ids;
+}
+
+/* A pod's containers and claims share one array, the claims after the containers
+ * (kc_pod_claims): a copy with one more of either, zeroed. */
+static void pod_parts(struct kc_pod *p, bool container)
+{
+	size_t cb = p->n_containers * sizeof(struct kc_container), lb = p->n_claims * sizeof(struct kc_claim_ref);
+	char *d = arena_alloc(cb + lb + sizeof(struct kc_container) + sizeof(struct kc_claim_ref));
+
+	if (cb)
+		memcpy(d, p->containers, cb);
+	if (lb)
+		memcpy(d + cb + (container ? sizeof(struct kc_container) : 0), kc_pod_claims(p), lb);
+	p->containers = (struct kc_container *)(void *)d;
+	if (container)
+		p->n_containers++;
+	else
+		p->n_claims++;
+}
+
 struct kc_pod *tb_pod_clone(const struct kc_pod *src)
 {
 	struct kc_pod *p = kc_xmalloc(sizeof(*p));
@@ -108,8 +145,7 @@ struct kc_pod *tb_pod_clone(const struct kc_pod *src)
 		for (uint32_t j = 0; j < cs->n_resources; j++) {
 			struct kc_resource_status *rs = &cs->resources[j];
 
-			rs->ids = grow(rs->ids, rs->n_devices, sizeof(*rs->ids));
-			rs->notes = grow(rs->notes, rs->n_notes, sizeof(*rs->notes));
+			rs_lay_out(rs, kc_rs_notes(rs), rs->n_notes, rs->ids, rs->n_devices);
 		}
 	}
 	p->meta.labels = grow(src->meta.labels, src->meta.n_labels + src->meta.n_annotations,
@@ -158,8 +194,10 @@ void tb_pod_annotation(struct kc_pod *p, const char *key, const char *value)
 
 struct kc_container *tb_pod_container(struct kc_pod *p, const char *name, const char *resource, int64_t count)
 {
-	struct kc_container *c = APPEND(p->containers, p->n_containers);
+	struct kc_container *c;
 
+	pod_parts(p, true);
+	c = &p->containers[p->n_containers - 1];
 	c->name = tb_str(name);
 	c->claim = 0;
 	if (resource) {
@@ -199,37 +237,48 @@ void tb_status_health(struct kc_container_status *cs, const char *resource, cons
 	}
 	while (idx < rs->n_devices && !kc_devid_eq_str(&rs->ids[idx], id))
 		idx++;
-	if (idx == rs->n_devices)
-		kc_devid_set(APPEND(rs->ids, rs->n_devices), tb_str(id));
+	/* Work on copies, then lay the notes and IDs out again as the decoder does. */
+	struct kc_device_note *notes = kc_xcalloc(rs->n_notes + 1u, sizeof(*notes));
+	struct kc_devid *ids = kc_xcalloc(rs->n_devices + 1u, sizeof(*ids));
+	uint32_t n_notes = rs->n_notes, n_ids = rs->n_devices, at = 0;
+
+	if (n_notes)
+		memcpy(notes, kc_rs_notes(rs), n_notes * sizeof(*notes));
+	if (n_ids)
+		memcpy(ids, rs->ids, n_ids * sizeof(*ids));
+	if (idx == n_ids)
+		kc_devid_set(&ids[n_ids++], tb_str(id));
 	/* As the decoder keeps it: a note unless plainly Healthy, notes in the order of their index. */
-	for (uint32_t i = 0; i < rs->n_notes; i++)
-		if (rs->notes[i].index == idx)
-			note = &rs->notes[i];
+	while (at < n_notes && notes[at].index < idx)
+		at++;
+	if (at < n_notes && notes[at].index == idx)
+		note = &notes[at];
 	if (h == KC_HEALTH_HEALTHY && (!message || !*message)) {
 		if (note) {
-			memmove(note, note + 1, (size_t)(rs->notes + rs->n_notes - note - 1) * sizeof(*note));
-			rs->n_notes--;
+			memmove(note, note + 1, (n_notes - at - 1) * sizeof(*note));
+			n_notes--;
 		}
-		return;
+	} else {
+		if (!note) {
+			memmove(&notes[at + 1], &notes[at], (n_notes - at) * sizeof(*notes));
+			n_notes++;
+			note = &notes[at];
+			note->index = idx;
+		}
+		note->health = (uint8_t)h;
+		note->message = tb_str(message ? message : "");
 	}
-	if (!note) {
-		uint32_t at = 0;
-
-		APPEND(rs->notes, rs->n_notes);
-		while (at < rs->n_notes - 1u && rs->notes[at].index < idx)
-			at++;
-		memmove(&rs->notes[at + 1], &rs->notes[at], (rs->n_notes - 1u - at) * sizeof(*rs->notes));
-		note = &rs->notes[at];
-		note->index = idx;
-	}
-	note->health = (uint8_t)h;
-	note->message = tb_str(message ? message : "");
+	rs_lay_out(rs, notes, n_notes, ids, n_ids);
+	free(notes);
+	free(ids);
 }
 
 void tb_pod_claim(struct kc_pod *p, const char *name, const char *claim_name)
 {
-	struct kc_claim_ref *c = APPEND(p->claims, p->n_claims);
+	struct kc_claim_ref *c;
 
+	pod_parts(p, false);
+	c = (struct kc_claim_ref *)(void *)(p->containers + p->n_containers) + p->n_claims - 1;
 	c->name = tb_str(name);
 	c->claim_name = tb_str(claim_name);
 }

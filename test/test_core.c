@@ -375,8 +375,9 @@ static struct kc_pod *crashing_dra_pod(void)
 	struct kc_container_status *cs;
 
 	tb_pod_owner(pod, "StatefulSet", "s", true);
-	c = tb_pod_container(pod, "main", NULL, 0);
-	tb_pod_claim(pod, "gpu", "dra-gpu");
+	tb_pod_container(pod, "main", NULL, 0);
+	tb_pod_claim(pod, "gpu", "dra-gpu");  /* moves the containers: they share one array */
+	c = &pod->containers[0];
 	c->claim = 1;  /* the pod's first claim, "gpu" */
 	cs = tb_pod_status(pod, "main");
 	cs->has_last_exit_code = true;

@@ -100,7 +100,7 @@ static void dump_pod(FILE *f, const struct kc_pod *p)
 		}
 	}
 	for (uint32_t i = 0; i < p->n_claims; i++)
-		fprintf(f, " claim %s -> %s\n", p->claims[i].name, p->claims[i].claim_name);
+		fprintf(f, " claim %s -> %s\n", kc_pod_claims(p)[i].name, kc_pod_claims(p)[i].claim_name);
 }
 
 static void dump_node(FILE *f, const struct kc_node *n)
@@ -872,8 +872,8 @@ static void test_device_notes(void **state)
 	assert_int_equal(rs->n_devices, 6);
 	assert_true(kc_devid_eq_str(&rs->ids[5], "g5"));
 	assert_int_equal(rs->n_notes, 4);
-	assert_int_equal(rs->notes[0].index, 1);
-	assert_int_equal(rs->notes[3].index, 4);
+	assert_int_equal(kc_rs_notes(rs)[0].index, 1);
+	assert_int_equal(kc_rs_notes(rs)[3].index, 4);
 	assert_int_equal(kc_device_health(rs, 0, &msg), KC_HEALTH_HEALTHY);
 	assert_string_equal(msg, "");
 	assert_int_equal(kc_device_health(rs, 1, &msg), KC_HEALTH_UNHEALTHY);

@@ -223,8 +223,9 @@ static int64_t hit_since(const struct kc_pod *pod, const struct kc_store *nodes,
 			return 0;
 		for (uint32_t i = 0; i < pod->n_claims; i++) {
 			const struct kc_resource_claim *rc =
-			    *pod->claims[i].claim_name ? kc_store_get(claims, pod->meta.ns, pod->claims[i].claim_name)
-						       : NULL;
+			    *kc_pod_claims(pod)[i].claim_name
+				? kc_store_get(claims, pod->meta.ns, kc_pod_claims(pod)[i].claim_name)
+				: NULL;
 
 			for (uint32_t j = 0; rc && j < rc->n_device_statuses; j++) {
 				const struct kc_device_status *ds = &rc->device_statuses[j];

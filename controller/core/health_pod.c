@@ -51,8 +51,8 @@ static size_t pod_held(const struct policy *p, const struct kc_pod *pod, struct 
 	for (uint32_t i = 0; i < pod->n_containers; i++)
 		add_quantities(p, pod->containers[i].requests, pod->containers[i].n_requests, held, &n);
 	for (uint32_t i = 0; p->dra && i < pod->n_claims && n < MAX_HELD; i++) {
-		held[n].name = pod->claims[i].name;
-		held[n].claim = pod->claims[i].name;
+		held[n].name = kc_pod_claims(pod)[i].name;
+		held[n].claim = kc_pod_claims(pod)[i].name;
 		n++;
 	}
 	return n;
@@ -163,7 +163,7 @@ static void eval_pod_health(const struct policy *p, const struct kc_pod *pod, st
 				continue;
 			/* A plainly Healthy device has no note (kc_objects.h). */
 			for (uint32_t k = 0; k < rs->n_notes; k++) {
-				const struct kc_device_note *d = &rs->notes[k];
+				const struct kc_device_note *d = &kc_rs_notes(rs)[k];
 				char buf[KC_DEVID_BUF];
 				const char *id = d->index < rs->n_devices ? kc_devid_str(&rs->ids[d->index], buf) : "";
 
@@ -449,7 +449,7 @@ static void eval_dra(const struct health *h, const struct policy *p, const struc
 	if (!p->dra || !claims || (!p->dra_taints_enabled && !p->dra_conditions_enabled))
 		return;
 	for (uint32_t i = 0; i < pod->n_claims; i++) {
-		const struct kc_claim_ref *ref = &pod->claims[i];
+		const struct kc_claim_ref *ref = &kc_pod_claims(pod)[i];
 		const struct kc_resource_claim *rc;
 
 		if (!*ref->claim_name)
@@ -545,8 +545,8 @@ static size_t claim_devices(const struct kc_pod *pod, const struct kc_store *cla
 	size_t n = 0;
 
 	for (uint32_t i = 0; i < pod->n_claims && !rc; i++)
-		if (strcmp(pod->claims[i].name, claim) == 0 && *pod->claims[i].claim_name && claims)
-			rc = kc_store_get(claims, pod->meta.ns, pod->claims[i].claim_name);
+		if (strcmp(kc_pod_claims(pod)[i].name, claim) == 0 && *kc_pod_claims(pod)[i].claim_name && claims)
+			rc = kc_store_get(claims, pod->meta.ns, kc_pod_claims(pod)[i].claim_name);
 	for (uint32_t j = 0; rc && rc->allocated && j < rc->n_results; j++) {
 		const struct kc_device_result *r = &rc->results[j];
 		char *res = kc_xasprintf("claim:%s/%s", claim, r->request);

@@ -263,12 +263,14 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 
 			fuzz_interned(d, "resource", r->name);
 			fuzz_array(d, r->ids, r->n_devices, sizeof(*r->ids));
-			fuzz_array(d, r->notes, r->n_notes, sizeof(*r->notes));
+			const struct kc_device_note *notes = kc_rs_notes(r);
+
+			fuzz_array(d, notes, r->n_notes, sizeof(*notes));
 			/* Notes are of distinct devices, in the order of their index, never plainly Healthy. */
 			for (uint32_t k = 0; k < r->n_notes; k++) {
-				FUZZ_CHECK(r->notes[k].index < r->n_devices);
-				FUZZ_CHECK(k == 0 || r->notes[k - 1].index < r->notes[k].index);
-				FUZZ_CHECK(r->notes[k].health != KC_HEALTH_HEALTHY || *r->notes[k].message);
+				FUZZ_CHECK(notes[k].index < r->n_devices);
+				FUZZ_CHECK(k == 0 || notes[k - 1].index < notes[k].index);
+				FUZZ_CHECK(notes[k].health != KC_HEALTH_HEALTHY || *notes[k].message);
 			}
 			for (uint32_t k = 0; k < r->n_devices; k++) {
 				const char *msg;
@@ -291,10 +293,10 @@ static FUZZ_UNUSED void fuzz_pod(struct fuzz_dump *d, const struct kc_pod *p)
 			}
 		}
 	}
-	fuzz_array(d, p->claims, p->n_claims, sizeof(*p->claims));
+	fuzz_array(d, kc_pod_claims(p), p->n_claims, sizeof(struct kc_claim_ref));
 	for (uint32_t i = 0; i < p->n_claims; i++) {
-		fuzz_str(d, "claim", p->claims[i].name);
-		fuzz_str(d, "claim_name", p->claims[i].claim_name);
+		fuzz_str(d, "claim", kc_pod_claims(p)[i].name);
+		fuzz_str(d, "claim_name", kc_pod_claims(p)[i].claim_name);
 		fprintf(d->f, "\n");
 	}
 }
