@@ -444,18 +444,18 @@ static uint32_t keep_quantities(struct dec *d, struct vec *q, uint32_t *from, ui
 }
 
 /*
- * Whether the pod declares a claim of this name (spec.resourceClaims, or a status
- * entry): a container's resources.claims[].name must name one, the API server
- * refuses a pod otherwise, and one that names none holds no device.
+ * 1 + the index of the pod's claim of this name (spec.resourceClaims, or a status
+ * entry), 0 if none: a container's resources.claims[].name must name one, the API
+ * server refuses a pod otherwise, and one that names none holds no device.
  */
-static bool claim_declared(const struct dec *d, const char *name)
+static uint32_t claim_slot(const struct dec *d, const char *name)
 {
 	if (!*name)
-		return false;
+		return 0;
 	for (uint32_t i = 0; i < d->v.sclaims.n; i++)
 		if (strcmp(((const struct kc_claim_ref *)vec_at(&d->v.sclaims, i))->name, name) == 0)
-			return true;
-	return false;
+			return i + 1;
+	return 0;
 }
 
 static void filter_containers(struct dec *d)
@@ -464,12 +464,11 @@ static void filter_containers(struct dec *d)
 
 	for (uint32_t i = 0; i < d->v.containers.n; i++) {
 		struct kc_container c = *(struct kc_container *)vec_at(&d->v.containers, i);
+		const char *claim = *(const char **)vec_at(&d->v.cclaims, i);
 		uint32_t wa0 = wa;
 
-		const char *claim = *(const char **)vec_at(&d->v.cclaims, i);
-
 		c.n_requests = (uint16_t)keep_quantities(d, &d->v.qa, &qa, &wa, c.n_requests);
-		if (!c.n_requests && !claim_declared(d, claim)) {
+		if (!c.n_requests && !claim_slot(d, claim)) {
 			wa = wa0;  /* a container without a device: its quantities go too */
 			continue;
 		}
@@ -540,18 +539,6 @@ static void filter_pod(struct dec *d)
 	filter_statuses(d);
 }
 
-/* 1 + the index of the pod's claim named name, 0 if none (kc_container.claim); after
- * the clamp of the claims to 255. */
-static uint8_t claim_index(const struct dec *d, const char *name)
-{
-	if (!*name)
-		return 0;
-	for (uint32_t i = 0; i < d->v.sclaims.n; i++)
-		if (strcmp(((const struct kc_claim_ref *)vec_at(&d->v.sclaims, i))->name, name) == 0)
-			return (uint8_t)(i + 1);  /* sclaims keeps at most 255 (clamp) */
-	return 0;
-}
-
 static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 {
 	struct kc_container *c;
@@ -578,7 +565,8 @@ static void layout_pod(struct dec *d, struct blk *b, struct kc_pod *p)
 		qa += sc->n_requests;
 		if (b->base) {
 			c[i].requests = rq;
-			c[i].claim = claim_index(d, *(const char **)vec_at(&d->v.cclaims, i));
+			/* After the clamp: at most 255 claims, the slot fits kc_container.claim. */
+			c[i].claim = (uint8_t)claim_slot(d, *(const char **)vec_at(&d->v.cclaims, i));
 		}
 	}
 	cs = blk_arr(b, &d->v.statuses, 0, d->v.statuses.n);

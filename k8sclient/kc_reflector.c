@@ -124,6 +124,9 @@ struct kc_reflector {
 	bool list_restarted;  /* a 410 on a continue token already restarted this LIST at once */
 	bool fresh_connection; /* a watch stalled: the next request opens a new connection */
 	bool relist_wanted;   /* kc_reflector_relist() while a request ran: LIST again once it ends */
+	/* kc_reflector_relist() until the next sync completes: the caller keeps more of each object
+	 * now, so an object listed again at the same resourceVersion differs from the cached copy. */
+	bool widened;
 	bool watch_list;      /* try the streaming initial sync (options.watch_list) */
 	bool initial;         /* the watch in progress is a WatchList before its initial-events-end bookmark */
 	unsigned wl_failures; /* WatchLists in a row that ended before their initial events did */
@@ -273,7 +276,7 @@ static void apply(struct kc_reflector *r, void *obj, enum source src)
 		deliver(r, KC_DELTA_ADDED, obj, NULL);
 		return;
 	}
-	if (meta_of(old)->rv_key != meta_of(obj)->rv_key)
+	if (meta_of(old)->rv_key != meta_of(obj)->rv_key || (src == SRC_LIST && r->widened))
 		deliver(r, KC_DELTA_MODIFIED, obj, old);
 	kc_object_free(old);
 }
@@ -414,6 +417,7 @@ static void sync_complete(struct kc_reflector *r, const char *how)
 		r->stats.relists++;
 	r->listed_once = true;
 	r->synced = true;
+	r->widened = false;
 	r->attempt = 0;
 	kc_log_info(2, "reflector %s: %s %zu objects at resourceVersion %s (%zu deleted meanwhile, %llu not kept)",
 		    r->type->resource, how, kc_store_count(r->store), r->rv, s.n, (unsigned long long)r->list_ignored);
@@ -970,6 +974,7 @@ void kc_reflector_relist(struct kc_reflector *r)
 	if (!r || !r->started || r->stopped)
 		return;
 	kc_log_info(2, "reflector %s: relisting %s: the caller widened what it keeps", r->type->resource, r->path);
+	r->widened = true;
 	if (!r->req) {
 		schedule(r, NEXT_LIST_RESTART, 0);
 		return;

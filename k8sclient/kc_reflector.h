@@ -120,8 +120,11 @@ int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct
 int kc_reflector_start(struct kc_reflector *r);
 /*
  * Starts a new LIST at once (ending the watch or LIST in progress), for a
- * caller that widened its keep() predicate: objects it ignored are stored
- * from the new list on.  A no-op before kc_reflector_start() or after stop.
+ * caller that widened its keep() predicate or its decode options: objects it
+ * ignored are stored from the new list on, and every cached object listed
+ * again is delivered as MODIFIED, even at the same resourceVersion (the new
+ * copy may keep what the old one dropped).  A no-op before
+ * kc_reflector_start() or after stop.
  */
 void kc_reflector_relist(struct kc_reflector *r);
 /* Cancels its requests and timers; no handler runs afterwards.  May be called

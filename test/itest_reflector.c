@@ -928,7 +928,9 @@ static void test_keep(void **state)
 	assert_change(&pods, 2, KC_DELTA_ADDED, "team-2/k-6");
 	assert_kept(r);
 
-	/* Widened: the relist brings in what was turned away, and the watch carries on. */
+	/* Widened: the relist brings in what was turned away, and delivers the cached pods again
+	 * as MODIFIED though their resourceVersion did not move (the caller may keep more of
+	 * each now: labels, node conditions); the watch carries on. */
 	rec_clear(&pods);
 	keep_apps[1] = "later";
 	keep_apps[2] = "base";
@@ -937,7 +939,9 @@ static void test_keep(void **state)
 	assert_int_equal(kc_reflector_stats(r)->relists, 1);
 	assert_int_equal(pods.synced, 2);
 	assert_int_equal(rec_count(&pods, KC_DELTA_ADDED, "team-2/k-2"), 1);
-	assert_int_equal(rec_count(&pods, KC_DELTA_MODIFIED, NULL), 0);
+	assert_int_equal(rec_count(&pods, KC_DELTA_MODIFIED, "team-2/k-3"), 1);
+	assert_int_equal(rec_count(&pods, KC_DELTA_MODIFIED, "team-2/k-6"), 1);
+	assert_int_equal(rec_count(&pods, KC_DELTA_MODIFIED, NULL), 2);
 	assert_int_equal(rec_count(&pods, KC_DELTA_DELETED, NULL), 0);
 	assert_kept(r);
 	rec_clear(&pods);

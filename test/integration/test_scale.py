@@ -179,19 +179,23 @@ class NodeConditionsKept(ScenarioTest):
         pod = c.pod("trainer-7c9d8f6b5-x", "gpu-node-1", rs=rs)
         # The condition is there before the controller starts, and never changes after.
         c.set_node_condition("gpu-node-1", "GPUXIDErrors", "True", message="XID 79", reason="XIDCriticalError")
-        ctl = self.controller(base_policy())
+        # Without DRA no other cache's sync re-evaluates the pods: only the relisted node can.
+        no_dra = {"devices": {"dra": False}}
+        ctl = self.controller(base_policy(**no_dra))
         ctl.wait_log(r"reflector nodes: listed 1 objects")
         # Another rule on a type the cache keeps no more than before: no relist.
-        write_atomic(ctl.policy_path, policy_yaml(base_policy(signals={"podResourceHealth": {"for": "1s"}})))
+        write_atomic(ctl.policy_path, policy_yaml(base_policy(signals={"podResourceHealth": {"for": "1s"}},
+                                                              **no_dra)))
         ctl.signal(signal.SIGHUP)
         ctl.wait_log(r"policy reloaded from .*\(SIGHUP\)")
         self.assertNotRegex(ctl.log(), r"relisting nodes")
         self.assertEqual(evictions(self.srv, name=pod.name), [])
         # Reading GPUXIDErrors: the relist brings the condition the cache had dropped.
         write_atomic(ctl.policy_path, policy_yaml(base_policy(signals={"nodeConditions": [
-            {"type": "GPUXIDErrors", "status": "True", "resources": [GPU], "for": "0s"}]})))
+            {"type": "GPUXIDErrors", "status": "True", "resources": [GPU], "for": "0s"}]}, **no_dra)))
         ctl.signal(signal.SIGHUP)
         ctl.wait_log(r"policy reload reads new node condition types: relisting nodes")
+        # Listed again at the same resourceVersion: delivered anyway, the condition now kept.
         ctl.wait_log(r"reflector nodes: listed 1 objects", count=2)
         wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pod.name)
         self.assertStopsCleanly(ctl)
