@@ -1025,13 +1025,17 @@ static void test_watch_list(void **state)
 	assert_int_equal(st->watches, 1);
 	assert_int_equal(st->events, 3);
 
-	/* A relist streams again; a pod deleted meanwhile is swept as a deletion. */
+	/* A relist streams again: every cached pod comes again as MODIFIED (kc_reflector_relist),
+	 * nothing is added or deleted. */
 	rec_clear(&pods);
+	pods.widening = true;
 	kc_reflector_relist(r);
 	WAIT_STAT(r, lists, 2);
+	pods.widening = false;
 	assert_int_equal(st->watch_lists, 2);
 	assert_int_equal(st->relists, 1);
-	assert_int_equal(pods.n, 0);
+	assert_int_equal(pods.n, n);
+	assert_int_equal(rec_count(&pods, KC_DELTA_MODIFIED, NULL), n);
 	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "limit=", -1), 0);
 	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", WATCH_LIST_QUERY, -1), 2);
 	assert_store_matches(r, "/api/v1/pods");
@@ -1065,8 +1069,10 @@ static void test_watch_list_refused(void **state)
 
 	/* Enabled later: this reflector keeps listing (it would only try again after a restart). */
 	ktest_admin_ok("POST", "/_test/watch-list", "{\"enabled\":true}");
+	pods.widening = true;
 	kc_reflector_relist(r);
 	WAIT_STAT(r, lists, 2);
+	pods.widening = false;
 	assert_int_equal(st->watch_lists, 0);
 	assert_int_equal(ktest_count_requests("watch", "/api/v1/pods", "sendInitialEvents", -1), 1);
 	assert_int_equal(ktest_count_requests("list", "/api/v1/pods", "limit=300", 200), 2 * ((n + 299) / 300));
