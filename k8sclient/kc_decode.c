@@ -48,6 +48,13 @@ int kc_decode_object(const struct kc_type *t, const struct kc_decode_ctx *ctx, c
 	return r;
 }
 
+/* An object over a decoder bound is not cached: say which, and why. */
+static void warn_over(const struct dec *d)
+{
+	kc_log_warn("%s %s%s%s: not cached: %s", d->t->kind, d->h.meta.ns, *d->h.meta.ns ? "/" : "",
+		    d->h.meta.name, d->overmsg);
+}
+
 /* ---- LIST ------------------------------------------------------------------------------ */
 
 #define MAX_LIST_TOKEN 8192  /* resourceVersion and continue tokens */
@@ -114,8 +121,7 @@ int kc_dec_layer_event(struct dec *d, unsigned id, enum kc_sax_event ev, const s
 			if (!obj && d->over) {
 				/* Over a bound: not cached, the rest of the LIST goes on. */
 				l->skipped++;
-				kc_log_warn("%s %s%s%s: not cached: %s", d->t->kind, d->h.meta.ns,
-					    *d->h.meta.ns ? "/" : "", d->h.meta.name, d->overmsg);
+				warn_over(d);
 				return 0;
 			}
 			if (!obj)
@@ -307,8 +313,7 @@ static int end_line(struct kc_watch_decoder *w)
 			 * Over a bound: the object is not cached, as a LIST would skip it, so
 			 * the event becomes the deletion of any copy the cache holds.
 			 */
-			kc_log_warn("%s %s%s%s: not cached: %s", w->d.t->kind, w->d.h.meta.ns,
-				    *w->d.h.meta.ns ? "/" : "", w->d.h.meta.name, w->d.overmsg);
+			warn_over(&w->d);
 			ev.object = kc_dec_finish_meta_only(&w->d);
 			if (!ev.object)
 				return 0;
