@@ -83,7 +83,8 @@ static void on_key(struct kc_sax *s, const char *key, size_t len)
 	struct kc_sax_frame *top = &s->st[s->depth];
 
 	if (top->type == KC_SAX_MAP) {
-		s->key_ok = len < sizeof(s->key);
+		/* A key holding \u0000 drops its entry, as on_string drops such a value. */
+		s->key_ok = len < sizeof(s->key) && !(key == s->tok && memchr(key, '\0', len));
 		if (s->key_ok) {
 			memcpy(s->key, key, len);
 			s->key[len] = '\0';
@@ -161,11 +162,12 @@ static void on_string(struct kc_sax *s, const char *str, size_t len)
 		return;
 	/* Our strings are C strings: a value (or map key) holding \u0000 cannot be kept
 	 * whole, so it is dropped like a value of the wrong type.  Kubernetes names,
-	 * labels and resource names never contain one. */
-	if (str && memchr(str, '\0', len))
+	 * labels and resource names never contain one.  Only a string copied into tok
+	 * can (through an escape): the scanner refuses raw control bytes. */
+	if (str && str == s->tok && memchr(str, '\0', len))
 		str = NULL;
 	if (s->st[s->depth].type == KC_SAX_MAP) {
-		if (!str || memchr(s->key, '\0', s->klen))
+		if (!str)
 			return;
 		v.key = s->key;
 		v.klen = s->klen;
@@ -716,7 +718,7 @@ static const unsigned char *scan_lit(struct kc_sax *s, const unsigned char *p, c
 }
 
 /* Whether a value may begin here; records the error if not. */
-static bool value_ok(struct kc_sax *s, const unsigned char *p)
+static inline __attribute__((always_inline)) bool value_ok(struct kc_sax *s, const unsigned char *p)
 {
 	if (s->gs == G_VALUE || s->gs == G_ARR0)
 		return true;
@@ -729,14 +731,14 @@ static bool value_ok(struct kc_sax *s, const unsigned char *p)
 	return false;
 }
 
-static bool top_is_obj(const struct kc_sax *s)
+static inline __attribute__((always_inline)) bool top_is_obj(const struct kc_sax *s)
 {
 	unsigned i = s->nest - 1;
 
 	return s->objs[i / 8] >> (i % 8) & 1;
 }
 
-static bool open_container(struct kc_sax *s, bool obj)
+static inline __attribute__((always_inline)) bool open_container(struct kc_sax *s, bool obj)
 {
 	unsigned i = s->nest;
 
