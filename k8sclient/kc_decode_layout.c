@@ -194,7 +194,7 @@ void kc_dec_reset(struct dec *d)
 		v[i].n = 0;
 	arena_reset(d);
 	memset(&d->h, 0, sizeof(d->h));
-	d->h.meta.ns = d->h.meta.name = d->h.meta.uid = d->rv = "";
+	d->h.meta.ns = d->h.meta.name = d->rv = "";  /* the memset made meta.uid the empty UID */
 	switch (d->t->ops->kind) {
 	case K_POD:
 		d->h.pod.node_name = "";
@@ -287,6 +287,22 @@ static const char *blk_str(struct blk *b, const char *s)
 			(dst) = v_;               \
 	} while (0)
 
+/*
+ * A packed UID (or the empty one) is all in its 16 bytes, copied with the struct it is in;
+ * an unpacked one points to its text, which goes into the block, NUL-terminated.
+ */
+static void layout_uid(struct blk *b, struct kc_uid *dst, const struct kc_uid *src)
+{
+	const char *text = kc_uid_text(src);
+
+	if (text && *text) {
+		const char *copy = blk_str(b, text);
+
+		if (b->base)
+			kc_uid_set_text(dst, copy);
+	}
+}
+
 static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 {
 	const char *dash = strrchr(d->h.meta.name, '-');
@@ -294,7 +310,7 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	struct kc_owner_ref *o;
 
 	PUT(m->name, blk_str(b, d->h.meta.name));
-	PUT(m->uid, blk_str(b, d->h.meta.uid));
+	layout_uid(b, &m->uid, &d->h.meta.uid);
 	/* Labels then annotations, one array (kc_meta_annotations): a kc_kv is 16 bytes, so the
 	 * second blk_arr starts where the first ends. */
 	kv = blk_arr(b, &d->v.labels, 0, d->v.labels.n);
@@ -315,7 +331,6 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	o = blk_arr(b, &d->v.owners, 0, d->v.owners.n);
 	for (uint32_t i = 0; i < d->v.owners.n; i++) {
 		const struct kc_owner_ref *so = vec_at(&d->v.owners, i);
-		const char *text = kc_uid_text(&so->uid);
 
 		/* A pod is most often named <owner>-<suffix>: no copy of the owner's name then. */
 		if (*so->name && dash && (size_t)(dash - d->h.meta.name) == strlen(so->name) &&
@@ -323,12 +338,7 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 			PUT(o[i].name, NULL);
 		else
 			PUT(o[i].name, blk_str(b, so->name));
-		if (text && *text) {
-			const char *copy = blk_str(b, text);
-
-			if (b->base)
-				kc_uid_set_text(&o[i].uid, copy);
-		}
+		layout_uid(b, &o[i].uid, &so->uid);
 	}
 	if (b->base) {
 		m->owners = o;
