@@ -288,29 +288,28 @@ static const char *blk_str(struct blk *b, const char *s)
 	} while (0)
 
 /*
- * A packed UID (or the empty one) is all in its 16 bytes, copied with the struct it is in;
- * an unpacked one points to its text, which goes into the block, NUL-terminated.
+ * The block's copy (NUL-terminated) of an unpacked UID's text; NULL for a packed UID or the
+ * empty one, which are all in their 16 bytes, copied with the struct they are in, and NULL
+ * in the sizing pass.
  */
-static void layout_uid(struct blk *b, struct kc_uid *dst, const struct kc_uid *src)
+static const char *uid_text_copy(struct blk *b, const struct kc_uid *src)
 {
 	const char *text = kc_uid_text(src);
 
-	if (text && *text) {
-		const char *copy = blk_str(b, text);
-
-		if (b->base)
-			kc_uid_set_text(dst, copy);
-	}
+	return text && *text ? blk_str(b, text) : NULL;
 }
 
 static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 {
 	const char *dash = strrchr(d->h.meta.name, '-');
+	const char *text;
 	struct kc_kv *kv;
 	struct kc_owner_ref *o;
 
 	PUT(m->name, blk_str(b, d->h.meta.name));
-	layout_uid(b, &m->uid, &d->h.meta.uid);
+	text = uid_text_copy(b, &d->h.meta.uid);
+	if (text)
+		kc_uid_set_text(&m->uid, text);
 	/* Labels then annotations, one array (kc_meta_annotations): a kc_kv is 16 bytes, so the
 	 * second blk_arr starts where the first ends. */
 	kv = blk_arr(b, &d->v.labels, 0, d->v.labels.n);
@@ -338,7 +337,9 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 			PUT(o[i].name, NULL);
 		else
 			PUT(o[i].name, blk_str(b, so->name));
-		layout_uid(b, &o[i].uid, &so->uid);
+		text = uid_text_copy(b, &so->uid);
+		if (text)
+			kc_uid_set_text(&o[i].uid, text);
 	}
 	if (b->base) {
 		m->owners = o;

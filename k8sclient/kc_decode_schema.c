@@ -321,7 +321,7 @@ static const char *msg_v(struct dec *d, const struct kc_sax_value *v)
 
 /*
  * A UID packed in *ret when it is a UUID; else its text in the arena, which the layout copies
- * into the block (layout_uid).  False when the arena bound was hit (d->err is set).
+ * into the block (uid_text_copy).  False when the arena bound was hit (d->err is set).
  */
 static bool uid_v(struct dec *d, const struct kc_sax_value *v, struct kc_uid *ret)
 {
