@@ -453,6 +453,9 @@ static void on_metrics_timer(uv_timer_t *t)
 	struct metrics_refresh_watch w[KC_ARRAY_SIZE(rs)] = {{0}};
 	struct procstat ps;
 
+	/* Every reflector's counters reach the registry (the rules' did not when the limit was 4). */
+	_Static_assert(KC_ARRAY_SIZE(rs) <= METRICS_REFRESH_MAX_WATCHES, "metrics_refresh drops watches");
+
 	if (procstat_read("/proc", &ps) == 0)
 		procstat_update(app->metrics, &ps);
 	if (!app->core)
@@ -465,6 +468,7 @@ static void on_metrics_timer(uv_timer_t *t)
 		w[i].relists = kc_reflector_stats(rs[i])->relists;
 		w[i].cached = kc_store_count(kc_reflector_store(rs[i]));
 		w[i].ignored = kc_reflector_stats(rs[i])->ignored;
+		w[i].oversized = kc_reflector_stats(rs[i])->oversized;
 	}
 	metrics_refresh_run(app->refresh, core_stats(app->core), w, KC_ARRAY_SIZE(w));
 }

@@ -277,6 +277,10 @@ struct metrics *metrics_new(void)
 	     "Number of objects on the server the cache does not keep (pods that hold no device under the policy), "
 	     "by resource.",
 	     l_resource},
+	    {METRICS_COUNTER, "oversized_objects_total",
+	     "Number of objects left out of the cache because they exceed a decoder bound (more than 16384 "
+	     "elements in one array or 4 MiB of kept strings), by resource; each is also logged as a warning.",
+	     l_resource},
 	    {METRICS_GAUGE, "circuit_breaker_open",
 	     "1 when the circuit breaker holds evictions because too much looks unhealthy, else 0.", NULL},
 	    {METRICS_GAUGE, "leader", "1 when this replica holds the leader lease, else 0.", NULL},

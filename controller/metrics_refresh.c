@@ -11,6 +11,7 @@
 struct metrics_refresh {
 	struct metrics *m;
 	uint64_t seen_restarts[METRICS_REFRESH_MAX_WATCHES], seen_relists[METRICS_REFRESH_MAX_WATCHES];
+	uint64_t seen_oversized[METRICS_REFRESH_MAX_WATCHES];
 	uint64_t seen_held;
 	uint64_t seen_adds, seen_removes, seen_loops;
 	uint64_t seen_skipped[PLANNER_SKIP_COUNT];
@@ -92,6 +93,8 @@ void metrics_refresh_run(struct metrics_refresh *mr, const struct core_stats *st
 			       watches[i].resource, NULL);
 		add_difference(mr->m, "relists_total", watches[i].relists, &mr->seen_relists[i], watches[i].resource,
 			       NULL);
+		add_difference(mr->m, "oversized_objects_total", watches[i].oversized, &mr->seen_oversized[i],
+			       watches[i].resource, NULL);
 		metrics_gauge_set(mr->m, "cached_objects", (double)watches[i].cached, watches[i].resource, NULL);
 		metrics_gauge_set(mr->m, "ignored_objects", (double)watches[i].ignored, watches[i].resource, NULL);
 	}

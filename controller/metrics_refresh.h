@@ -22,9 +22,11 @@ struct metrics_refresh_watch {
 	uint64_t relists;
 	uint64_t cached;  /* objects in its store now */
 	uint64_t ignored; /* objects on the server its keep predicate turned away, now */
+	uint64_t oversized; /* objects left out, over a decoder bound */
 };
 
-#define METRICS_REFRESH_MAX_WATCHES 4
+/* pods, nodes, resourceclaims, resourceslices, devicetaintrules */
+#define METRICS_REFRESH_MAX_WATCHES 5
 
 struct metrics_refresh;
 

@@ -318,6 +318,7 @@ static int end_line(struct kc_watch_decoder *w)
 			if (!ev.object)
 				return 0;
 			ev.type = KC_WATCH_DELETED;
+			ev.oversized = true;
 		}
 		if (!ev.object)
 			return kc_error_set(&w->err, w->d.err, "%s watch: %s",

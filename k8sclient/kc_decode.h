@@ -122,6 +122,9 @@ struct kc_watch_event {
 	/* BOOKMARK: annotated KC_INITIAL_EVENTS_END "true": the initial state of
 	 * a sendInitialEvents watch (WatchList) is complete. */
 	bool initial_events_end;
+	/* DELETED: the object is over a decoder bound (see kc_list_decoder_skipped), so
+	 * the event stands for its deletion from the cache, whatever the server sent. */
+	bool oversized;
 };
 
 #define KC_INITIAL_EVENTS_END "k8s.io/initial-events-end"

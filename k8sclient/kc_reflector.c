@@ -456,6 +456,7 @@ static void list_done(struct kc_reflector *r, const struct kc_response *resp)
 			return;
 		}
 		r->stats.pages++;
+		r->stats.oversized += kc_list_decoder_skipped(r->ld);
 		r->attempt = 0;
 		free(r->list_rv);
 		r->list_rv = kc_xstrdup(kc_list_decoder_resource_version(r->ld));
@@ -562,10 +563,14 @@ static int on_watch_event(struct kc_watch_event *ev, void *userdata)
 			break;
 		m = meta_of(obj);
 		old = kc_store_take(r->store, m->ns, m->name);
+		/* An object over a decoder bound leaves the cache; whether the ignored gauge
+		 * counted it before is unknown, so that gauge stays as it is. */
+		if (ev->oversized)
+			r->stats.oversized++;
 		if (old) {
 			deliver(r, KC_DELTA_DELETED, obj, NULL);
 			kc_object_free(old);
-		} else if (r->keep && r->stats.ignored > 0) {
+		} else if (r->keep && !ev->oversized && r->stats.ignored > 0) {
 			r->stats.ignored--;
 		}
 		kc_object_free(obj);

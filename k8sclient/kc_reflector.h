@@ -107,6 +107,7 @@ struct kc_reflector_stats {
 	uint64_t ignored;         /* objects on the server that keep() turned away, as of now (a gauge) */
 	uint64_t watch_lists;     /* of the complete LISTs, those streamed by WatchList */
 	uint64_t watch_list_fallbacks; /* 1 once the server refused WatchList (paged LIST since) */
+	uint64_t oversized;       /* objects left out of the cache, over a decoder bound (LIST items and watch events) */
 };
 
 /*

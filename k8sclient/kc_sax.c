@@ -386,7 +386,8 @@ static const unsigned char plain[256] = {
 };
 
 /* The first byte in [p, end) that plain[] does not pass, or end. */
-static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+static inline __attribute__((always_inline)) const unsigned char *plain_run(const unsigned char *p,
+									    const unsigned char *end)
 {
 #ifdef __SSE2__
 	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);

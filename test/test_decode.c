@@ -389,6 +389,7 @@ struct collect {
 	char rvs[16][32];
 	int types[16];
 	bool initial_end[16];
+	bool oversized[16];
 	size_t n;
 	int stop_after;  /* item/event callback returns 7 after this many; 0 = never */
 	struct kc_status status;
@@ -420,6 +421,7 @@ static int watch_cb(struct kc_watch_event *ev, void *ud)
 	assert_true(c->n < KC_ARRAY_SIZE(c->dumps));
 	c->types[c->n] = ev->type;
 	c->initial_end[c->n] = ev->initial_events_end;
+	c->oversized[c->n] = ev->oversized;
 	snprintf(c->rvs[c->n], sizeof(c->rvs[c->n]), "%s", ev->resource_version);
 	c->dumps[c->n] = ev->object ? dump(c->t, ev->object) : NULL;
 	if (ev->type == KC_WATCH_ERROR) {
@@ -1384,10 +1386,12 @@ static void test_bounds(void **state)
 		assert_int_equal(kc_watch_decoder_feed(w, json, len), 0);
 		assert_int_equal(c.n, 2);
 		assert_int_equal(c.types[0], KC_WATCH_DELETED);
+		assert_true(c.oversized[0]);  /* what the reflector counts (oversized_objects_total) */
 		assert_string_equal(c.rvs[0], "7");
 		assert_non_null(strstr(c.dumps[0], "meta ns/b "));
 		assert_null(strstr(c.dumps[0], "owner"));
 		assert_int_equal(c.types[1], KC_WATCH_ADDED);
+		assert_false(c.oversized[1]);
 		assert_non_null(strstr(c.dumps[1], "meta /d "));
 		kc_watch_decoder_free(w);
 		collect_reset(&c);

@@ -35,11 +35,13 @@ static void test_refresh(void **state)
 	struct metrics *m = metrics_new();
 	struct metrics_refresh *mr = metrics_refresh_new(m);
 	struct core_stats st;
-	struct metrics_refresh_watch w[4] = {
-	    {.resource = "pods", .watch_restarts = 2, .relists = 1},
+	struct metrics_refresh_watch w[5] = {
+	    {.resource = "pods", .watch_restarts = 2, .relists = 1, .oversized = 1},
 	    {.resource = "nodes", .watch_restarts = 0, .relists = 0},
 	    {.resource = NULL},
 	    {.resource = NULL},
+	    /* The fifth watch (DeviceTaintRules) was dropped when at most four were copied. */
+	    {.resource = "devicetaintrules", .watch_restarts = 1, .cached = 2},
 	};
 	double v;
 
@@ -53,7 +55,7 @@ static void test_refresh(void **state)
 	st.held_by_limit = 4;
 	st.skipped[PLANNER_SKIP_DAEMONSET] = 5;
 	st.quarantine_at_cap = true;
-	metrics_refresh_run(mr, &st, w, 4);
+	metrics_refresh_run(mr, &st, w, 5);
 	assert_true(metrics_get(m, "quarantine_cap_reached", &v, NULL) == 0 && v == 1);
 	assert_true(metrics_get(m, "pods_bound_to_unhealthy_devices", &v, NULL) == 0 && v == 3);
 	assert_true(metrics_get(m, "circuit_breaker_open", &v, NULL) == 0 && v == 1);
@@ -63,6 +65,9 @@ static void test_refresh(void **state)
 	assert_true(get1(m, "pods_not_evicted_total", "DaemonSet") == 5);
 	assert_true(get1(m, "watch_restarts_total", "pods") == 2);
 	assert_true(get1(m, "relists_total", "pods") == 1);
+	assert_true(get1(m, "oversized_objects_total", "pods") == 1);
+	assert_true(get1(m, "watch_restarts_total", "devicetaintrules") == 1);
+	assert_true(get1(m, "cached_objects", "devicetaintrules") == 2);
 	/* A zero difference creates no series. */
 	assert_int_equal(metrics_get(m, "watch_restarts_total", &v, "nodes", NULL), -ENOENT);
 
@@ -76,7 +81,8 @@ static void test_refresh(void **state)
 	st.skipped[PLANNER_SKIP_BARE] = 1;
 	w[0].watch_restarts = 3;
 	w[1].relists = 2;
-	metrics_refresh_run(mr, &st, w, 4);
+	w[0].oversized = 3;
+	metrics_refresh_run(mr, &st, w, 5);
 	assert_true(metrics_get(m, "circuit_breaker_open", &v, NULL) == 0 && v == 0);
 	assert_true(metrics_get(m, "quarantine_cap_reached", &v, NULL) == 0 && v == 0);
 	assert_true(get1(m, "unhealthy_devices", "nvidia.com/gpu") == 0);
@@ -86,6 +92,7 @@ static void test_refresh(void **state)
 	assert_true(get1(m, "pods_not_evicted_total", "BarePod") == 1);
 	assert_true(get1(m, "watch_restarts_total", "pods") == 3);
 	assert_true(get1(m, "relists_total", "nodes") == 2);
+	assert_true(get1(m, "oversized_objects_total", "pods") == 3);
 	assert_null(metrics_refresh_free(mr));
 	metrics_free(m);
 }

@@ -122,6 +122,8 @@ class ForeignDeviceTaintRulesTest(ScenarioTest):
         ctl.wait_log(r"watching DeviceTaintRules \(resource\.k8s\.io/v1\) but ours")
         self.rule("maintenance", "gpu-0")
         wait_evictions(self.srv, 1, ctl=ctl, status=201, name=POD_A)
+        # The rules' cache is in /metrics like the others (it was the fifth watch, left out).
+        ctl.wait_metric("cached_objects", 1, resource="devicetaintrules")
         ctl.wait_log(r"device gpu\.example\.com/gpu-node-1/gpu-0 is tainted \(signal DRADeviceTaint: "
                      r"DeviceTaintRule maintenance: taint example\.com/maintenance=planned:NoExecute\)")
         self.assertEqual(evictions(self.srv, name=POD_B), [])

@@ -100,6 +100,38 @@ class DeviceOnlyCache(ScenarioTest):
         self.assertStopsCleanly(ctl)
 
 
+class OversizedObjects(ScenarioTest):
+    """An object over a decoder bound (here 16,385 ownerReferences, 1 MB of JSON) is left out of
+    the cache with a warning and counted; the LIST and the watch go on for every other pod."""
+
+    def huge(self, name, rs, device):
+        obj = pod_obj(name, "gpu-node-1", [device], owner=rs, labels={"app": "huge"})
+        obj["metadata"]["ownerReferences"] += [{"apiVersion": "v1", "kind": "ConfigMap", "name": "cm-%d" % i,
+                                                "uid": "u-%d" % i} for i in range(16384)]
+        return obj
+
+    def test_oversized_pod_is_counted_not_cached(self):
+        c = self.cluster
+        c.node("gpu-node-1")
+        rs = c.replicaset("trainer-7c9d8f6b5")
+        pods = [c.pod("trainer-7c9d8f6b5-o%d" % i, "gpu-node-1", rs=rs) for i in range(2)]
+        c.bulk([self.huge("huge-0", rs, "GPU-huge-0")])
+        ctl = self.controller(base_policy(devices={"resources": [GPU]}))
+        ctl.wait_log(r"Pod default/huge-0: not cached: more than 16384 elements in one array")
+        ctl.wait_metric("cached_objects", 2, resource="pods")
+        ctl.wait_metric("oversized_objects_total", 1, resource="pods")
+
+        # In the watch: a cached pod that grows over the bound leaves the cache (no stale copy
+        # stays), and the next event is still applied.
+        c.bulk([self.huge(pods[0].name, rs, pods[0].devices[0])])
+        ctl.wait_metric("oversized_objects_total", 2, resource="pods")
+        ctl.wait_metric("cached_objects", 1, resource="pods")
+        c.set_device_health(pods[1], pods[1].devices[0])
+        wait_evictions(self.srv, 1, ctl=ctl, status=201, name=pods[1].name)
+        self.assertEqual(evictions(self.srv, name="huge-0"), [])
+        self.assertStopsCleanly(ctl)
+
+
 class StreamingSync(ScenarioTest):
     """WatchList: the initial sync streams where the server serves it, and falls back to paged
     LIST where it refuses it."""
