@@ -497,10 +497,12 @@ static int scan_pod(const void *obj, void *userdata)
 	struct core_pod_view v;
 	char *text, *name;
 	const char *last;
+	char ub[KC_UID_BUF];
+	const char *uid = kc_uid_str(&pod->meta.uid, ub);
 
-	core_pod_view(s->core, pod->meta.uid, s->now, &v);
+	core_pod_view(s->core, uid, s->now, &v);
 	if (v.decision == CORE_DECISION_HEALTHY || v.decision == CORE_DECISION_DONE) {
-		free(strmap_del(&s->reported, pod->meta.uid));
+		free(strmap_del(&s->reported, uid));
 		return 0;
 	}
 	text = explain_view_text(&v, s->p->dry_run, s->now);
@@ -514,13 +516,13 @@ static int scan_pod(const void *obj, void *userdata)
 		else
 			printf("  %s on %s: %s\n", name, *pod->node_name ? pod->node_name : "-", text);
 	} else if (v.decision == CORE_DECISION_HELD || v.decision == CORE_DECISION_NEVER) {
-		last = strmap_get(&s->reported, pod->meta.uid);
+		last = strmap_get(&s->reported, uid);
 		if (!last || strcmp(last, text) != 0) {
 			char *msg = kc_xasprintf("%s on %s: %s", name, pod->node_name, text);
 
 			emit(s, v.decision == CORE_DECISION_HELD ? "held" : "not-evicted", name, pod->node_name, msg);
 			free(msg);
-			free(strmap_put(&s->reported, pod->meta.uid, kc_xstrdup(text)));
+			free(strmap_put(&s->reported, uid, kc_xstrdup(text)));
 		}
 	}
 	free(name);

@@ -194,7 +194,7 @@ void kc_dec_reset(struct dec *d)
 		v[i].n = 0;
 	arena_reset(d);
 	memset(&d->h, 0, sizeof(d->h));
-	d->h.meta.ns = d->h.meta.name = d->h.meta.uid = d->rv = "";
+	d->h.meta.ns = d->h.meta.name = d->rv = "";  /* the memset made meta.uid the empty UID */
 	switch (d->t->ops->kind) {
 	case K_POD:
 		d->h.pod.node_name = "";
@@ -287,14 +287,29 @@ static const char *blk_str(struct blk *b, const char *s)
 			(dst) = v_;               \
 	} while (0)
 
+/*
+ * The block's copy (NUL-terminated) of an unpacked UID's text; NULL for a packed UID or the
+ * empty one, which are all in their 16 bytes, copied with the struct they are in, and NULL
+ * in the sizing pass.
+ */
+static const char *uid_text_copy(struct blk *b, const struct kc_uid *src)
+{
+	const char *text = kc_uid_text(src);
+
+	return text && *text ? blk_str(b, text) : NULL;
+}
+
 static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 {
 	const char *dash = strrchr(d->h.meta.name, '-');
+	const char *text;
 	struct kc_kv *kv;
 	struct kc_owner_ref *o;
 
 	PUT(m->name, blk_str(b, d->h.meta.name));
-	PUT(m->uid, blk_str(b, d->h.meta.uid));
+	text = uid_text_copy(b, &d->h.meta.uid);
+	if (text)
+		kc_uid_set_text(&m->uid, text);
 	/* Labels then annotations, one array (kc_meta_annotations): a kc_kv is 16 bytes, so the
 	 * second blk_arr starts where the first ends. */
 	kv = blk_arr(b, &d->v.labels, 0, d->v.labels.n);
@@ -315,7 +330,6 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 	o = blk_arr(b, &d->v.owners, 0, d->v.owners.n);
 	for (uint32_t i = 0; i < d->v.owners.n; i++) {
 		const struct kc_owner_ref *so = vec_at(&d->v.owners, i);
-		const char *text = kc_uid_text(&so->uid);
 
 		/* A pod is most often named <owner>-<suffix>: no copy of the owner's name then. */
 		if (*so->name && dash && (size_t)(dash - d->h.meta.name) == strlen(so->name) &&
@@ -323,12 +337,9 @@ static void layout_meta(struct dec *d, struct blk *b, struct kc_meta *m)
 			PUT(o[i].name, NULL);
 		else
 			PUT(o[i].name, blk_str(b, so->name));
-		if (text && *text) {
-			const char *copy = blk_str(b, text);
-
-			if (b->base)
-				kc_uid_set_text(&o[i].uid, copy);
-		}
+		text = uid_text_copy(b, &so->uid);
+		if (text)
+			kc_uid_set_text(&o[i].uid, text);
 	}
 	if (b->base) {
 		m->owners = o;

@@ -319,6 +319,23 @@ static const char *msg_v(struct dec *d, const struct kc_sax_value *v)
 	return kc_dec_arena_dup(d, v->s, cut_utf8(v->s, v->len, d->max_message));
 }
 
+/*
+ * A UID packed in *ret when it is a UUID; else its text in the arena, which the layout copies
+ * into the block (uid_text_copy).  False when the arena bound was hit (d->err is set).
+ */
+static bool uid_v(struct dec *d, const struct kc_sax_value *v, struct kc_uid *ret)
+{
+	const char *text;
+
+	if (kc_uid_pack(v->s, v->len, ret))
+		return true;
+	text = dup_v(d, v);
+	if (!text)
+		return false;
+	kc_uid_set_text(ret, text);
+	return true;
+}
+
 static const char *intern_v(struct dec *d, const struct kc_sax_value *v)
 {
 	return kc_intern(d->in, v->s, v->len);
@@ -490,7 +507,10 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	switch (id) {
 	case M_NS: SET(d->h.meta.ns, intern_v(d, v)); break;
 	case M_NAME: SET(d->h.meta.name, dup_v(d, v)); break;
-	case M_UID: SET(d->h.meta.uid, dup_v(d, v)); break;
+	case M_UID:
+		if (!uid_v(d, v, &d->h.meta.uid))
+			return d->err;
+		break;
 	case M_RV:
 		SET(d->rv, dup_v(d, v));
 		d->h.meta.rv_key = kc_decode_rv_key(v->s, v->len);
@@ -498,19 +518,10 @@ static int on_string(struct dec *d, unsigned id, const struct kc_sax_value *v)
 	case M_DEL: d->h.meta.deleting = time_of(v) != 0; break;
 	case O_KIND: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->kind, intern_v(d, v)); break;
 	case O_NAME: SET(((struct kc_owner_ref *)vec_last(&d->v.owners))->name, dup_v(d, v)); break;
-	case O_UID: {
-		/* Packed when it is a UUID; else its text, copied into the block by the layout. */
-		struct kc_owner_ref *o = vec_last(&d->v.owners);
-
-		if (!kc_uid_pack(v->s, v->len, &o->uid)) {
-			const char *text = dup_v(d, v);
-
-			if (!text)
-				return d->err;
-			kc_uid_set_text(&o->uid, text);
-		}
+	case O_UID:
+		if (!uid_v(d, v, &((struct kc_owner_ref *)vec_last(&d->v.owners))->uid))
+			return d->err;
 		break;
-	}
 	case C_TYPE: SET(((struct kc_condition *)vec_last(&d->v.conds))->type, intern_v(d, v)); break;
 	case C_STATUS: ((struct kc_condition *)vec_last(&d->v.conds))->status = cond_status(v); break;
 	case C_REASON: SET(((struct kc_condition *)vec_last(&d->v.conds))->reason, intern_v(d, v)); break;

@@ -56,7 +56,11 @@ struct kc_owner_ref {
 struct kc_meta {
 	const char *ns;    /* interned; "" for cluster-scoped objects */
 	const char *name;
-	const char *uid;
+	/*
+	 * Packed when it is a lower-case UUID (what kube-apiserver sends), else its text is in
+	 * the object's block: read it with kc_uid_str(), compare it with kc_uid_eq_str().
+	 */
+	struct kc_uid uid;
 	/*
 	 * metadata.resourceVersion as a key that tells a changed object from an
 	 * unchanged one (kc_decode_rv_key): the number itself for a decimal

@@ -217,7 +217,7 @@ static void deliver(struct kc_reflector *r, enum kc_delta delta, const void *obj
  */
 static bool addressable(const struct kc_reflector *r, const struct kc_meta *m)
 {
-	return m->name[0] && m->uid[0] && (!r->type->namespaced || m->ns[0]);
+	return m->name[0] && !kc_uid_is_empty(&m->uid) && (!r->type->namespaced || m->ns[0]);
 }
 
 /* Where an object handed to apply() comes from: it decides how the ignored gauge moves. */
@@ -257,9 +257,11 @@ static void apply(struct kc_reflector *r, void *obj, enum source src)
 
 	if (!addressable(r, meta_of(obj))) {
 		/* The key of a decimal resourceVersion is the number itself (kc_decode_rv_key). */
+		const struct kc_meta *m = meta_of(obj);
+
 		kc_log_warn("reflector %s: dropping an object without %s (resourceVersion key %llu)",
-			    r->type->resource, !meta_of(obj)->name[0] ? "a name" : !meta_of(obj)->uid[0] ? "a uid" : "a namespace",
-			    (unsigned long long)meta_of(obj)->rv_key);
+			    r->type->resource, !m->name[0] ? "a name" : kc_uid_is_empty(&m->uid) ? "a uid" : "a namespace",
+			    (unsigned long long)m->rv_key);
 		r->stats.decode_errors++;
 		kc_object_free(obj);
 		return;

@@ -108,3 +108,19 @@ bool kc_uid_eq_str(const struct kc_uid *u, const char *s)
 
 	return strcmp(kc_uid_str(u, buf), s) == 0;
 }
+
+bool kc_uid_eq(const struct kc_uid *a, const struct kc_uid *b)
+{
+	char buf[KC_UID_BUF];
+
+	if (!kc_uid_text(a) && !kc_uid_text(b))
+		return memcmp(a->b, b->b, sizeof(a->b)) == 0;
+	return kc_uid_eq_str(a, kc_uid_str(b, buf));
+}
+
+bool kc_uid_is_empty(const struct kc_uid *u)
+{
+	const char *text = kc_uid_text(u);
+
+	return text && !*text;
+}

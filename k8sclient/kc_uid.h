@@ -44,5 +44,9 @@ const char *kc_uid_text(const struct kc_uid *u);
 const char *kc_uid_str(const struct kc_uid *u, char buf[KC_UID_BUF]);
 /* Whether u stands for exactly the text s. */
 bool kc_uid_eq_str(const struct kc_uid *u, const char *s);
+/* Whether a and b stand for the same text (two unpacked UIDs may borrow different copies of it). */
+bool kc_uid_eq(const struct kc_uid *a, const struct kc_uid *b);
+/* Whether u is the empty UID (an object without one). */
+bool kc_uid_is_empty(const struct kc_uid *u);
 
 #endif

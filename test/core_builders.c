@@ -70,7 +70,7 @@ static void meta_init(struct kc_meta *m, const char *ns, const char *name, const
 {
 	m->ns = tb_str(ns);
 	m->name = tb_str(name);
-	m->uid = tb_str(uid);
+	kc_uid_set(&m->uid, tb_str(uid));
 	m->rv_key = 1;
 }
 

@@ -29,13 +29,14 @@
 /* A decimal resourceVersion's key is the number: printed so, it reads as the text did. */
 static void dump_meta(FILE *f, const struct kc_meta *m)
 {
-	char rv[32] = "";
+	char rv[32] = "", mub[KC_UID_BUF];
 
 	if (m->rv_key >> 63)
 		snprintf(rv, sizeof(rv), "#%llx", (unsigned long long)m->rv_key);
 	else if (m->rv_key)
 		snprintf(rv, sizeof(rv), "%llu", (unsigned long long)m->rv_key);
-	fprintf(f, "meta %s/%s uid=%s rv=%s del=%d\n", m->ns, m->name, m->uid, rv, m->deleting);
+	fprintf(f, "meta %s/%s uid=%s rv=%s del=%d\n", m->ns, m->name, kc_uid_str(&m->uid, mub), rv,
+		m->deleting);
 	for (uint32_t i = 0; i < m->n_labels; i++)
 		fprintf(f, " label %s=%s\n", m->labels[i].key, m->labels[i].value);
 	for (uint32_t i = 0; i < m->n_annotations; i++)
@@ -822,7 +823,7 @@ static void test_owners_and_uids(void **state)
 	assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, strlen(json), (void **)&p, NULL), 0);
 	block = (const char *)p;
 	size = malloc_usable_size(p);
-	assert_string_equal(p->meta.uid, "U-1");
+	assert_string_equal(kc_uid_str(&p->meta.uid, ub), "U-1");
 	assert_int_equal(p->meta.n_owners, 5);
 	assert_int_equal(p->meta.controller, 1);
 	assert_ptr_equal(kc_meta_controller(&p->meta), &p->meta.owners[0]);
@@ -850,6 +851,93 @@ static void test_owners_and_uids(void **state)
 	assert_int_equal(len, 3);
 	assert_memory_equal(name, "web", 3);
 	kc_object_free(p);
+}
+
+/*
+ * A pod's own UID: a lower-case RFC 9562 UUID is packed into the 16 bytes of
+ * meta.uid (its bytes in order, no text in the block); anything else ("uid-7",
+ * upper case, another variant) is kept as NUL-terminated text in the block.
+ * Either way it comes back byte for byte, in a single object and in a LIST
+ * split at every offset (the text goes back to the API server in eviction
+ * preconditions and Events).
+ */
+static void test_pod_uid_packed_or_text(void **state)
+{
+	static const struct {
+		const char *uid;
+		bool packed;
+	} cases[] = {
+		{ "5f0c7a3e-1b2d-4c8e-9f10-2a3b4c5d6e7f", true },
+		{ "00000000-0000-0000-8000-000000000000", true },
+		{ "ffffffff-ffff-ffff-bfff-ffffffffffff", true },
+		{ "uid-7", false },
+		{ "5F0C7A3E-1B2D-4C8E-9F10-2A3B4C5D6E7F", false },  /* upper case */
+		{ "5f0c7a3e-1b2d-4c8e-7f10-2a3b4c5d6e7f", false },  /* NCS variant */
+		{ "5f0c7a3e-1b2d-4c8e-9f10-2a3b4c5d6e7f-", false }, /* one byte too many */
+	};
+	static const uint8_t want_bytes[16] = { 0x5f, 0x0c, 0x7a, 0x3e, 0x1b, 0x2d, 0x4c, 0x8e,
+						0x9f, 0x10, 0x2a, 0x3b, 0x4c, 0x5d, 0x6e, 0x7f };
+	struct kc_decode_ctx ctx = { intern, NULL };
+	size_t packed_size = 0, text_size = 0;
+	char *items = kc_xstrdup(""), *body;
+	char ub[KC_UID_BUF];
+
+	(void)state;
+	for (size_t i = 0; i < KC_ARRAY_SIZE(cases); i++) {
+		char *json = kc_xasprintf("{\"metadata\":{\"name\":\"p%zu\",\"namespace\":\"n\",\"uid\":\"%s\"}}", i,
+					  cases[i].uid);
+		char *more = kc_xasprintf("%s%s%s", items, i ? "," : "", json);
+		struct kc_pod *p = NULL;
+		const char *text, *block;
+		size_t size;
+
+		free(items);
+		items = more;
+		assert_int_equal(kc_decode_object(&kc_type_pod, &ctx, json, strlen(json), (void **)&p, NULL), 0);
+		block = (const char *)p;
+		size = malloc_usable_size(p);
+		text = kc_uid_text(&p->meta.uid);
+		assert_string_equal(kc_uid_str(&p->meta.uid, ub), cases[i].uid);
+		assert_true(kc_uid_eq_str(&p->meta.uid, cases[i].uid));
+		assert_false(kc_uid_eq_str(&p->meta.uid, "5f0c7a3e-1b2d-4c8e-9f10-2a3b4c5d6e70"));
+		assert_false(kc_uid_is_empty(&p->meta.uid));
+		if (cases[i].packed) {
+			assert_null(text);
+			packed_size = size;
+		} else {
+			/* In the block, NUL-terminated inside it. */
+			assert_non_null(text);
+			assert_true(text > block && text + strlen(text) < block + size);
+			text_size = size;
+		}
+		if (i == 0)
+			assert_memory_equal(p->meta.uid.b, want_bytes, 16);
+		kc_object_free(p);
+		free(json);
+	}
+	/* The same pod with a 36-byte text UID needs 37 more bytes (malloc rounds to 16). */
+	assert_true(text_size >= packed_size + 32);
+
+	body = kc_xasprintf("{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[%s]}", items);
+	for (size_t k = 0; k <= strlen(body); k++) {
+		struct collect c = { .t = &kc_type_pod };
+		struct kc_list_decoder *d = kc_list_decoder_new(&kc_type_pod, &ctx, list_cb, &c);
+
+		assert_int_equal(kc_list_decoder_feed(d, body, k), 0);
+		assert_int_equal(kc_list_decoder_feed(d, body + k, strlen(body) - k), 0);
+		assert_int_equal(kc_list_decoder_finish(d), 0);
+		assert_int_equal(c.n, KC_ARRAY_SIZE(cases));
+		for (size_t i = 0; i < KC_ARRAY_SIZE(cases); i++) {
+			char *want = kc_xasprintf("meta n/p%zu uid=%s rv= del=0\n", i, cases[i].uid);
+
+			assert_memory_equal(c.dumps[i], want, strlen(want));
+			free(want);
+		}
+		kc_list_decoder_free(d);
+		collect_reset(&c);
+	}
+	free(body);
+	free(items);
 }
 
 /* A plainly Healthy device is only its ID; any other has a note, in device order. */
@@ -1431,6 +1519,7 @@ int main(void)
 		cmocka_unit_test(test_keep_node_conditions),
 		cmocka_unit_test(test_container_claims),
 		cmocka_unit_test(test_owners_and_uids),
+		cmocka_unit_test(test_pod_uid_packed_or_text),
 		cmocka_unit_test(test_requests_and_limits),
 		cmocka_unit_test(test_rv_key),
 		cmocka_unit_test(test_device_notes),

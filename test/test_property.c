@@ -538,7 +538,7 @@ static void check_action(struct model *m, const struct core_action *a)
 	uint32_t dev, unh;
 
 	CHECK(m->synced && m->active, "action while not synced or not active");
-	CHECK(pod && strcmp(pod->meta.uid, a->uid) == 0, "action for %s/%s uid %s not in the store", a->ns,
+	CHECK(pod && kc_uid_eq_str(&pod->meta.uid, a->uid), "action for %s/%s uid %s not in the store", a->ns,
 	      a->name, a->uid);
 	for (int i = 0; i < MAX_PODS; i++)
 		if (m->pods[i].exists && strcmp(m->pods[i].uid, a->uid) == 0)

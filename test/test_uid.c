@@ -82,6 +82,46 @@ static void test_empty_and_compare(void **state)
 	assert_false(kc_uid_eq_str(&u, "5F0C7A3E-1B2D-4C8E-9F10-2A3B4C5D6E7F"));
 	assert_false(kc_uid_eq_str(&u, "5f0c7a3e-1b2d-4c8e-9f10-2a3b4c5d6e70"));
 	assert_false(kc_uid_eq_str(&u, ""));
+	assert_true(kc_uid_is_empty(&zero));
+	assert_false(kc_uid_is_empty(&u));
+	kc_uid_set(&u, "");
+	assert_true(kc_uid_is_empty(&u));
+	kc_uid_set(&u, "uid-7");
+	assert_false(kc_uid_is_empty(&u));
+}
+
+/* Two UIDs are equal when their texts are: packed ones by their bytes, unpacked ones by text, not pointer. */
+static void test_eq(void **state)
+{
+	static const char uuid[] = "5f0c7a3e-1b2d-4c8e-9f10-2a3b4c5d6e7f";
+	char copy1[] = "uid-7", copy2[] = "uid-7";
+	struct kc_uid a, b, zero;
+
+	(void)state;
+	memset(&zero, 0, sizeof(zero));
+	kc_uid_set(&a, uuid);
+	kc_uid_set(&b, "5f0c7a3e-1b2d-4c8e-9f10-2a3b4c5d6e7f");
+	assert_true(kc_uid_eq(&a, &b));
+	kc_uid_set(&b, "5f0c7a3e-1b2d-4c8e-9f10-2a3b4c5d6e70");
+	assert_false(kc_uid_eq(&a, &b));
+	kc_uid_set(&b, "5F0C7A3E-1B2D-4C8E-9F10-2A3B4C5D6E7F");
+	assert_false(kc_uid_eq(&a, &b));
+	assert_false(kc_uid_eq(&b, &a));
+	/* The same text borrowed from two places (two objects' blocks). */
+	kc_uid_set(&a, copy1);
+	kc_uid_set(&b, copy2);
+	assert_true(kc_uid_eq(&a, &b));
+	kc_uid_set(&b, "uid-8");
+	assert_false(kc_uid_eq(&a, &b));
+	/* A lower-case UUID kept as text is the same UID as the packed one. */
+	kc_uid_set_text(&a, uuid);
+	kc_uid_set(&b, uuid);
+	assert_true(kc_uid_eq(&a, &b));
+	assert_true(kc_uid_eq(&b, &a));
+	assert_true(kc_uid_eq(&zero, &zero));
+	assert_false(kc_uid_eq(&zero, &b));
+	kc_uid_set(&a, "");
+	assert_true(kc_uid_eq(&zero, &a));
 }
 
 int main(void)
@@ -90,6 +130,7 @@ int main(void)
 		cmocka_unit_test(test_uuid_round_trip),
 		cmocka_unit_test(test_text_kept_exactly),
 		cmocka_unit_test(test_empty_and_compare),
+		cmocka_unit_test(test_eq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -211,7 +211,8 @@ void core_drop_record(struct core *c, struct planner_pod *r, bool recovered, uin
 
 void core_eval_pod(struct core *c, const struct kc_pod *pod, uint64_t now_ms)
 {
-	struct planner_pod *r = planner_get(c->pl, pod->meta.uid);
+	char ub[KC_UID_BUF];
+	struct planner_pod *r = planner_get(c->pl, kc_uid_str(&pod->meta.uid, ub));
 	struct health_hit *hits = NULL;
 	size_t n =
 	    health_pod_eval(c->h, c->p, pod, c->dra_synced ? c->claims : NULL, r ? r->hits : NULL,
@@ -427,9 +428,10 @@ void core_set_wall_clock(struct core *c, int64_t wall_ms, uint64_t now_ms)
 	health_set_wall_clock(c->h, wall_ms, now_ms);
 }
 
-static void pod_gone(struct core *c, const char *uid, uint64_t now_ms)
+static void pod_gone(struct core *c, const struct kc_uid *uid, uint64_t now_ms)
 {
-	struct planner_pod *r = planner_get(c->pl, uid);
+	char ub[KC_UID_BUF];
+	struct planner_pod *r = planner_get(c->pl, kc_uid_str(uid, ub));
 
 	if (!r)
 		return;
@@ -445,10 +447,10 @@ void core_pod_changed(struct core *c, enum kc_delta delta, const struct kc_pod *
 		      const struct kc_pod *old, uint64_t now_ms)
 {
 	if (delta == KC_DELTA_DELETED) {
-		pod_gone(c, pod->meta.uid, now_ms);
+		pod_gone(c, &pod->meta.uid, now_ms);
 	} else {
-		if (old && strcmp(old->meta.uid, pod->meta.uid) != 0)
-			pod_gone(c, old->meta.uid, now_ms); /* recreated under the same name: a new pod */
+		if (old && !kc_uid_eq(&old->meta.uid, &pod->meta.uid))
+			pod_gone(c, &old->meta.uid, now_ms); /* recreated under the same name: a new pod */
 		core_eval_pod(c, pod, now_ms);
 	}
 	core_update_breaker(c, now_ms);
@@ -481,7 +483,7 @@ static void eval_consumers(struct core *c, const struct kc_resource_claim *claim
 		if (strcmp(u->resource, "pods") != 0)
 			continue;
 		pod = kc_store_get(c->pods, claim->meta.ns, u->name);
-		if (pod && (!*u->uid || strcmp(pod->meta.uid, u->uid) == 0))
+		if (pod && (!*u->uid || kc_uid_eq_str(&pod->meta.uid, u->uid)))
 			core_eval_pod(c, pod, now_ms);
 	}
 }

@@ -31,7 +31,7 @@ static const struct kc_pod *pod_cached(const struct core *c, const struct planne
 {
 	const struct kc_pod *pod = c->pods ? kc_store_get(c->pods, r->ns, r->name) : NULL;
 
-	return pod && strcmp(pod->meta.uid, r->uid) == 0 ? pod : NULL;
+	return pod && kc_uid_eq_str(&pod->meta.uid, r->uid) ? pod : NULL;
 }
 
 /* The controller ownerReference UID of the pod a record stands for, in buf or the pod; "" when none (or gone). */

@@ -100,12 +100,13 @@ static void fill_pod(struct explain *e, const struct policy *p, const struct kc_
 	const struct kc_owner_ref *owner = kc_meta_controller(&pod->meta);
 	const char *owner_name = "";
 	size_t owner_len = 0;
+	char ub[KC_UID_BUF];
 
 	if (owner)
 		owner_name = kc_owner_name(&pod->meta, owner, &owner_len);
 	e->ns = kc_xstrdup(pod->meta.ns);
 	e->name = kc_xstrdup(pod->meta.name);
-	e->uid = kc_xstrdup(pod->meta.uid);
+	e->uid = kc_xstrdup(kc_uid_str(&pod->meta.uid, ub));
 	e->node = kc_xstrdup(pod->node_name);
 	e->owner_kind = kc_xstrdup(owner ? owner->kind : "");
 	e->owner_name = kc_xstrndup(owner_name, owner_len);

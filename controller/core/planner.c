@@ -183,8 +183,9 @@ struct planner_pod *planner_get(const struct planner *pl, const char *uid)
 struct planner_pod *planner_add(struct planner *pl, const struct kc_pod *pod)
 {
 	struct planner_pod *r = kc_xcalloc(1, sizeof(*r));
+	char ub[KC_UID_BUF];
 
-	r->uid = kc_xstrdup(pod->meta.uid);
+	r->uid = kc_xstrdup(kc_uid_str(&pod->meta.uid, ub));
 	r->ns = kc_xstrdup(pod->meta.ns);
 	r->name = kc_xstrdup(pod->meta.name);
 	r->node = kc_xstrdup(pod->node_name);

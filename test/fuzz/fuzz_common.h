@@ -153,12 +153,24 @@ static FUZZ_UNUSED void fuzz_message(struct fuzz_dump *d, const char *s)
 	FUZZ_CHECK(strlen(s) <= d->max_message);
 }
 
+/* An unpacked UID's text is in the object's block; a packed one is all in its 16 bytes. */
+static FUZZ_UNUSED void fuzz_uid(struct fuzz_dump *d, const struct kc_uid *u)
+{
+	const char *text = kc_uid_text(u);
+	char ub[KC_UID_BUF];
+
+	if (text)
+		fuzz_str(d, "uid", text);
+	else
+		fprintf(d->f, " uid=%s", kc_uid_str(u, ub));
+}
+
 static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 {
 	fprintf(d->f, "meta");
 	fuzz_interned(d, "ns", m->ns);
 	fuzz_str(d, "name", m->name);
-	fuzz_str(d, "uid", m->uid);
+	fuzz_uid(d, &m->uid);
 	FUZZ_CHECK(m->controller <= m->n_owners);
 	fprintf(d->f, " rv=%llu del=%d\n", (unsigned long long)m->rv_key, m->deleting);
 	fuzz_array(d, m->labels, m->n_labels, sizeof(*m->labels));
@@ -174,8 +186,6 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 	fuzz_array(d, m->owners, m->n_owners, sizeof(*m->owners));
 	for (uint32_t i = 0; i < m->n_owners; i++) {
 		const struct kc_owner_ref *o = &m->owners[i];
-		const char *text = kc_uid_text(&o->uid);
-		char ub[KC_UID_BUF];
 
 		fuzz_interned(d, "owner", o->kind);
 		if (o->name) {
@@ -188,10 +198,7 @@ static FUZZ_UNUSED void fuzz_meta(struct fuzz_dump *d, const struct kc_meta *m)
 			FUZZ_CHECK(len > 0 && name[len] == '-');
 			fprintf(d->f, " name=%.*s", (int)len, name);
 		}
-		if (text)
-			fuzz_str(d, "uid", text);  /* an unpacked UID's text is in the block */
-		else
-			fprintf(d->f, " uid=%s", kc_uid_str(&o->uid, ub));
+		fuzz_uid(d, &o->uid);
 		fprintf(d->f, " ctl=%d\n", kc_meta_controller(m) == o);
 	}
 }
