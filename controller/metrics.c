@@ -278,8 +278,9 @@ struct metrics *metrics_new(void)
 	     "by resource.",
 	     l_resource},
 	    {METRICS_COUNTER, "oversized_objects_total",
-	     "Number of objects left out of the cache because they exceed a decoder bound (more than 16384 "
-	     "elements in one array or 4 MiB of kept strings), by resource; each is also logged as a warning.",
+	     "Number of times an object was left out of the cache because it exceeds a decoder bound (more than "
+	     "16384 elements in one array or 4 MiB of kept strings): once per LIST and per watch event of it, by "
+	     "resource; each is also logged as a warning.",
 	     l_resource},
 	    {METRICS_GAUGE, "circuit_breaker_open",
 	     "1 when the circuit breaker holds evictions because too much looks unhealthy, else 0.", NULL},
