@@ -259,6 +259,7 @@ static int start_reflector_at(struct app *app, const struct kc_type *type, const
 	o.on_error = on_reflector_error;
 	/* Streaming initial sync where the server serves it; paged LIST where it does not. */
 	o.watch_list = true;
+	o.protobuf = app->opts.protobuf;
 	if (type == &kc_type_pod)
 		o.keep = keep_pod;
 	/* Our own fences are no signal: the server leaves them out of the list and the watch. */

@@ -18,6 +18,7 @@ enum flag_kind {
 	FLAG_DOUBLE,
 	FLAG_DURATION,
 	FLAG_LOG_FORMAT,
+	FLAG_CONTENT_TYPE,
 };
 
 struct flag {
@@ -59,6 +60,9 @@ static const struct flag flags[] = {
 	 "Address of the /healthz and /readyz probes; \"0\" disables them."},
 	{"kube-api-qps", FLAG_DOUBLE, OPT(qps), "50", "Client-side QPS limit for API requests."},
 	{"kube-api-burst", FLAG_INT, OPT(burst), "100", "Client-side burst for API requests."},
+	{"kube-api-content-type", FLAG_CONTENT_TYPE, OPT(protobuf), "application/vnd.kubernetes.protobuf",
+	 "Encoding asked for pods and nodes (LIST and WATCH): application/vnd.kubernetes.protobuf (JSON still "
+	 "read from a server that answers JSON) or application/json. Other requests use JSON."},
 	{"http2-read-idle-timeout", FLAG_DURATION, OPT(read_idle_ms), "30s",
 	 "Probe the API server connection when it read nothing for this long (as client-go's HTTP/2 "
 	 "ReadIdleTimeout)."},
@@ -138,6 +142,16 @@ static int set_flag(struct options *o, const struct flag *f, const char *value, 
 			*(enum kc_log_format *)field = KC_LOG_JSON;
 		else
 			return kc_error_set(err, -EINVAL, "--%s: expected text or json, got \"%s\"", f->name, value);
+		return 0;
+	case FLAG_CONTENT_TYPE:
+		if (strcmp(value, "application/vnd.kubernetes.protobuf") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "application/json") == 0)
+			*(bool *)field = false;
+		else
+			return kc_error_set(err, -EINVAL,
+					    "--%s: expected application/vnd.kubernetes.protobuf or application/json, "
+					    "got \"%s\"", f->name, value);
 		return 0;
 	}
 	return -EINVAL;

@@ -31,6 +31,7 @@ struct options {
 	const char *probe_addr;
 	double qps;
 	unsigned burst;
+	bool protobuf;  /* --kube-api-content-type */
 	uint64_t stall_timeout_ms;
 	uint64_t discovery_interval_ms;
 	uint64_t read_idle_ms;    /* --http2-read-idle-timeout */

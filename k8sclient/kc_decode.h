@@ -77,8 +77,19 @@ typedef int (*kc_list_item_cb)(void *obj, void *userdata);
 
 struct kc_list_decoder;
 
+/* Whether the kind is read from Kubernetes' protobuf encoding as well as JSON
+ * (pods and nodes: the kinds whose watch events are many and large). */
+bool kc_type_reads_protobuf(const struct kc_type *t);
+
 struct kc_list_decoder *kc_list_decoder_new(const struct kc_type *t, const struct kc_decode_ctx *ctx,
 					    kc_list_item_cb item_cb, void *userdata);
+/*
+ * The body is Kubernetes' protobuf encoding (kc_type_reads_protobuf(t) must hold):
+ * call before the first feed, when the response's Content-Type says so.  One item
+ * is held at a time; an item over max_item bytes (0 = 16 MiB) is left out and
+ * counted in kc_list_decoder_skipped, as an object over a JSON bound is.
+ */
+void kc_list_decoder_set_protobuf(struct kc_list_decoder *d, size_t max_item);
 int kc_list_decoder_feed(struct kc_list_decoder *d, const char *buf, size_t len);
 /* Call after the last chunk; fails with -EBADMSG if the document is incomplete. */
 int kc_list_decoder_finish(struct kc_list_decoder *d);
@@ -157,8 +168,16 @@ struct kc_watch_decoder *kc_watch_decoder_new(const struct kc_type *t, const str
 int kc_watch_decoder_feed(struct kc_watch_decoder *d, const char *buf, size_t len);
 const char *kc_watch_decoder_error(const struct kc_watch_decoder *d);
 uint64_t kc_watch_decoder_skipped(const struct kc_watch_decoder *d);
-/* Drops any partial line (for a new stream). */
+/* Drops any partial line or frame (for a new stream); the encoding stays as set. */
 void kc_watch_decoder_reset(struct kc_watch_decoder *d);
+/*
+ * The stream is Kubernetes' protobuf encoding (on) or JSON lines: set it for each
+ * stream from the response's Content-Type (kc_type_reads_protobuf(t) must hold for
+ * on).  Protobuf frames are a 4-byte big-endian length and an event; a frame over
+ * max_line is -EMSGSIZE.  After an error or a stop the stream cannot resynchronize:
+ * the caller ends it.
+ */
+void kc_watch_decoder_set_protobuf(struct kc_watch_decoder *d, bool on);
 struct kc_watch_decoder *kc_watch_decoder_free(struct kc_watch_decoder *d);
 
 #endif

@@ -80,6 +80,11 @@ struct kc_decoder_ops {
 	struct kc_sax_schema root;
 	struct kc_sax_schema list_root;
 	struct kc_sax_schema watch_root;
+	/* Protobuf (kc_pb.h): whether the kind's schema has its field numbers, the
+	 * list message's ListMeta, and the Status of a watch ERROR event. */
+	bool pb;
+	const struct kc_sax_schema *pb_list_meta;
+	const struct kc_sax_schema *pb_status;
 };
 
 enum layer { LAYER_OBJECT, LAYER_LIST, LAYER_WATCH };

@@ -21,6 +21,10 @@
 #define ARR KC_SAX_ARR
 #define MAP KC_SAX_MAP
 #define F KC_SAX_F
+#define P KC_SAX_P
+#define PW KC_SAX_PW
+#define QTY KC_SAX_PB_QUANTITY
+#define TIME KC_SAX_PB_TIME
 #define SCHEMA KC_SAX_SCHEMA
 
 /* ---- schemas --------------------------------------------------------------- */
@@ -28,111 +32,112 @@
 static const struct kc_sax_schema empty_schema = { NULL, 0, NULL };
 
 static const struct kc_sax_field owner_f[] = {
-	F("kind", STR, O_KIND, NULL), F("name", STR, O_NAME, NULL),
-	F("uid", STR, O_UID, NULL), F("controller", BOOL, O_CTRL, NULL),
+	P("kind", 1, STR, O_KIND, NULL), P("name", 3, STR, O_NAME, NULL),
+	P("uid", 4, STR, O_UID, NULL), P("controller", 6, BOOL, O_CTRL, NULL),
 };
 static const struct kc_sax_schema owner_s = SCHEMA(owner_f);
 
 static const struct kc_sax_field meta_f[] = {
-	F("name", STR, M_NAME, NULL), F("namespace", STR, M_NS, NULL), F("uid", STR, M_UID, NULL),
-	F("resourceVersion", STR, M_RV, NULL), F("labels", MAP, M_LABELS, NULL),
-	F("annotations", MAP, M_ANNOT, NULL), F("ownerReferences", ARR, M_OWNER, &owner_s),
-	F("deletionTimestamp", STR, M_DEL, NULL),
+	P("name", 1, STR, M_NAME, NULL), P("namespace", 3, STR, M_NS, NULL), P("uid", 5, STR, M_UID, NULL),
+	P("resourceVersion", 6, STR, M_RV, NULL), P("labels", 11, MAP, M_LABELS, NULL),
+	P("annotations", 12, MAP, M_ANNOT, NULL), P("ownerReferences", 13, ARR, M_OWNER, &owner_s),
+	PW("deletionTimestamp", 9, TIME, STR, M_DEL, NULL),
 };
 static const struct kc_sax_schema meta_s = SCHEMA(meta_f);
 
 static const struct kc_sax_field cond_f[] = {
-	F("type", STR, C_TYPE, NULL), F("status", STR, C_STATUS, NULL), F("reason", STR, C_REASON, NULL),
-	F("message", STR, C_MESSAGE, NULL), F("lastTransitionTime", STR, C_LTT, NULL),
+	P("type", 1, STR, C_TYPE, NULL), P("status", 2, STR, C_STATUS, NULL), P("reason", 5, STR, C_REASON, NULL),
+	P("message", 6, STR, C_MESSAGE, NULL), PW("lastTransitionTime", 4, TIME, STR, C_LTT, NULL),
 };
 static const struct kc_sax_schema cond_s = SCHEMA(cond_f);
 
 static const struct kc_sax_field taint_f[] = {
-	F("key", STR, T_KEY, NULL), F("value", STR, T_VALUE, NULL), F("effect", STR, T_EFFECT, NULL),
-	F("timeAdded", STR, T_ADDED, NULL),
+	P("key", 1, STR, T_KEY, NULL), P("value", 2, STR, T_VALUE, NULL), P("effect", 3, STR, T_EFFECT, NULL),
+	PW("timeAdded", 4, TIME, STR, T_ADDED, NULL),
 };
 static const struct kc_sax_schema taint_s = SCHEMA(taint_f);
 
 /* Pod */
-static const struct kc_sax_field cclaim_f[] = { F("name", STR, PCC_NAME, NULL) };
+static const struct kc_sax_field cclaim_f[] = { P("name", 1, STR, PCC_NAME, NULL) };
 static const struct kc_sax_schema cclaim_s = SCHEMA(cclaim_f);
 static const struct kc_sax_field res_f[] = {
-	F("requests", MAP, PC_REQ, NULL), F("limits", MAP, PC_LIM, NULL),
-	F("claims", ARR, PC_CLAIMS, &cclaim_s),
+	PW("requests", 2, QTY, MAP, PC_REQ, NULL), PW("limits", 1, QTY, MAP, PC_LIM, NULL),
+	P("claims", 3, ARR, PC_CLAIMS, &cclaim_s),
 };
 static const struct kc_sax_schema res_s = SCHEMA(res_f);
 static const struct kc_sax_field cont_f[] = {
-	F("name", STR, PC_NAME, NULL), F("resources", OBJ, PC_RES, &res_s),
+	P("name", 1, STR, PC_NAME, NULL), P("resources", 8, OBJ, PC_RES, &res_s),
 };
 static const struct kc_sax_schema cont_s = SCHEMA(cont_f);
 static const struct kc_sax_field sclaim_f[] = {
-	F("name", STR, PSC_NAME, NULL), F("resourceClaimName", STR, PSC_CLAIM, NULL),
+	P("name", 1, STR, PSC_NAME, NULL), P("resourceClaimName", 3, STR, PSC_CLAIM, NULL),
 };
 static const struct kc_sax_schema sclaim_s = SCHEMA(sclaim_f);
 static const struct kc_sax_field pod_spec_f[] = {
-	F("nodeName", STR, P_NODE, NULL), F("containers", ARR, P_CONT, &cont_s),
-	F("priority", INT, P_PRIO, NULL), F("initContainers", ARR, P_INITCONT, &cont_s), F("resourceClaims", ARR, P_SCLAIM, &sclaim_s),
+	P("nodeName", 10, STR, P_NODE, NULL), P("containers", 2, ARR, P_CONT, &cont_s),
+	P("priority", 25, INT, P_PRIO, NULL), P("initContainers", 20, ARR, P_INITCONT, &cont_s),
+	P("resourceClaims", 39, ARR, P_SCLAIM, &sclaim_s),
 };
 static const struct kc_sax_schema pod_spec_s = SCHEMA(pod_spec_f);
-static const struct kc_sax_field waiting_f[] = { F("reason", STR, CS_W_REASON, NULL) };
+static const struct kc_sax_field waiting_f[] = { P("reason", 1, STR, CS_W_REASON, NULL) };
 static const struct kc_sax_schema waiting_s = SCHEMA(waiting_f);
 static const struct kc_sax_field term_f[] = {
-	F("exitCode", INT, CS_T_EXIT, NULL), F("reason", STR, CS_T_REASON, NULL),
+	P("exitCode", 1, INT, CS_T_EXIT, NULL), P("reason", 3, STR, CS_T_REASON, NULL),
 };
 static const struct kc_sax_schema term_s = SCHEMA(term_f);
 static const struct kc_sax_field state_f[] = {
-	F("waiting", OBJ, CS_WAITING, &waiting_s), F("running", OBJ, CS_RUNNING, &empty_schema),
-	F("terminated", OBJ, CS_TERM, &term_s),
+	P("waiting", 1, OBJ, CS_WAITING, &waiting_s), P("running", 2, OBJ, CS_RUNNING, &empty_schema),
+	P("terminated", 3, OBJ, CS_TERM, &term_s),
 };
 static const struct kc_sax_schema state_s = SCHEMA(state_f);
-static const struct kc_sax_field lterm_f[] = { F("exitCode", INT, CS_L_EXIT, NULL) };
+static const struct kc_sax_field lterm_f[] = { P("exitCode", 1, INT, CS_L_EXIT, NULL) };
 static const struct kc_sax_schema lterm_s = SCHEMA(lterm_f);
-static const struct kc_sax_field last_f[] = { F("terminated", OBJ, CS_LTERM, &lterm_s) };
+static const struct kc_sax_field last_f[] = { P("terminated", 3, OBJ, CS_LTERM, &lterm_s) };
 static const struct kc_sax_schema last_s = SCHEMA(last_f);
 static const struct kc_sax_field devh_f[] = {
-	F("resourceID", STR, DH_ID, NULL), F("health", STR, DH_HEALTH, NULL), F("message", STR, DH_MSG, NULL),
+	P("resourceID", 1, STR, DH_ID, NULL), P("health", 2, STR, DH_HEALTH, NULL), P("message", 6, STR, DH_MSG, NULL),
 };
 static const struct kc_sax_schema devh_s = SCHEMA(devh_f);
 static const struct kc_sax_field ars_f[] = {
-	F("name", STR, RS_NAME, NULL), F("resources", ARR, RS_RES, &devh_s),
+	P("name", 1, STR, RS_NAME, NULL), P("resources", 2, ARR, RS_RES, &devh_s),
 };
 static const struct kc_sax_schema ars_s = SCHEMA(ars_f);
 static const struct kc_sax_field cstat_f[] = {
-	F("name", STR, CS_NAME, NULL), F("restartCount", INT, CS_RESTARTS, NULL),
-	F("ready", BOOL, CS_READY, NULL),
-	F("state", OBJ, CS_STATE, &state_s), F("lastState", OBJ, CS_LAST, &last_s),
-	F("allocatedResourcesStatus", ARR, CS_ARS, &ars_s),
+	P("name", 1, STR, CS_NAME, NULL), P("restartCount", 5, INT, CS_RESTARTS, NULL),
+	P("ready", 4, BOOL, CS_READY, NULL),
+	P("state", 2, OBJ, CS_STATE, &state_s), P("lastState", 3, OBJ, CS_LAST, &last_s),
+	P("allocatedResourcesStatus", 14, ARR, CS_ARS, &ars_s),
 };
 static const struct kc_sax_schema cstat_s = SCHEMA(cstat_f);
 static const struct kc_sax_field clst_f[] = {
-	F("name", STR, PCS_NAME, NULL), F("resourceClaimName", STR, PCS_CLAIM, NULL),
+	P("name", 1, STR, PCS_NAME, NULL), P("resourceClaimName", 2, STR, PCS_CLAIM, NULL),
 };
 static const struct kc_sax_schema clst_s = SCHEMA(clst_f);
 static const struct kc_sax_field pod_status_f[] = {
-	F("phase", STR, P_PHASE, NULL),
-	F("containerStatuses", ARR, P_CSTAT, &cstat_s), F("initContainerStatuses", ARR, P_ICSTAT, &cstat_s),
-	F("resourceClaimStatuses", ARR, P_CLST, &clst_s),
+	P("phase", 1, STR, P_PHASE, NULL),
+	P("containerStatuses", 8, ARR, P_CSTAT, &cstat_s), P("initContainerStatuses", 10, ARR, P_ICSTAT, &cstat_s),
+	P("resourceClaimStatuses", 15, ARR, P_CLST, &clst_s),
 };
 static const struct kc_sax_schema pod_status_s = SCHEMA(pod_status_f);
 static const struct kc_sax_field pod_f[] = {
-	F("metadata", OBJ, M_META, &meta_s), F("spec", OBJ, X_SPEC, &pod_spec_s),
-	F("status", OBJ, X_STATUS, &pod_status_s),
+	P("metadata", 1, OBJ, M_META, &meta_s), P("spec", 2, OBJ, X_SPEC, &pod_spec_s),
+	P("status", 3, OBJ, X_STATUS, &pod_status_s),
 };
 static const struct kc_sax_schema pod_s = SCHEMA(pod_f);
 
 /* Node */
 static const struct kc_sax_field node_spec_f[] = {
-	F("unschedulable", BOOL, N_UNSCHED, NULL), F("taints", ARR, N_TAINTS, &taint_s),
+	P("unschedulable", 4, BOOL, N_UNSCHED, NULL), P("taints", 5, ARR, N_TAINTS, &taint_s),
 };
 static const struct kc_sax_schema node_spec_s = SCHEMA(node_spec_f);
 static const struct kc_sax_field node_status_f[] = {
-	F("capacity", MAP, N_CAP, NULL), F("allocatable", MAP, N_ALLOC, NULL),
-	F("conditions", ARR, N_CONDS, &cond_s),
+	PW("capacity", 1, QTY, MAP, N_CAP, NULL), PW("allocatable", 2, QTY, MAP, N_ALLOC, NULL),
+	P("conditions", 4, ARR, N_CONDS, &cond_s),
 };
 static const struct kc_sax_schema node_status_s = SCHEMA(node_status_f);
 static const struct kc_sax_field node_f[] = {
-	F("metadata", OBJ, M_META, &meta_s), F("spec", OBJ, X_SPEC, &node_spec_s),
-	F("status", OBJ, X_STATUS, &node_status_s),
+	P("metadata", 1, OBJ, M_META, &meta_s), P("spec", 2, OBJ, X_SPEC, &node_spec_s),
+	P("status", 3, OBJ, X_STATUS, &node_status_s),
 };
 static const struct kc_sax_schema node_s = SCHEMA(node_f);
 
@@ -212,14 +217,14 @@ static const struct kc_sax_schema rule_s = SCHEMA(rule_f);
  * ERROR events) and then as the kind; a key such as "status" picks the
  * field whose JSON type matches. */
 static const struct kc_sax_field lmeta_f[] = {
-	F("resourceVersion", STR, L_RV, NULL), F("continue", STR, L_CONT, NULL),
+	P("resourceVersion", 2, STR, L_RV, NULL), P("continue", 3, STR, L_CONT, NULL),
 };
 static const struct kc_sax_schema lmeta_s = SCHEMA(lmeta_f);
-static const struct kc_sax_field details_f[] = { F("retryAfterSeconds", INT, ST_RETRY, NULL) };
+static const struct kc_sax_field details_f[] = { P("retryAfterSeconds", 5, INT, ST_RETRY, NULL) };
 static const struct kc_sax_schema details_s = SCHEMA(details_f);
 static const struct kc_sax_field status_f[] = {
-	F("code", INT, ST_CODE, NULL), F("status", STR, ST_STATUS, NULL), F("reason", STR, ST_REASON, NULL),
-	F("message", STR, ST_MESSAGE, NULL), F("details", OBJ, X_DETAILS, &details_s),
+	P("code", 6, INT, ST_CODE, NULL), P("status", 2, STR, ST_STATUS, NULL), P("reason", 4, STR, ST_REASON, NULL),
+	P("message", 3, STR, ST_MESSAGE, NULL), P("details", 5, OBJ, X_DETAILS, &details_s),
 };
 
 #define ENVELOPES(name, root)                                                                   \
@@ -230,6 +235,8 @@ static const struct kc_sax_field status_f[] = {
 	static const struct kc_sax_field name##_watch_f[] = {                                    \
 		F("type", STR, W_TYPE, NULL), F("object", OBJ, W_OBJ, &name##_wobj_s),          \
 	};
+
+static const struct kc_sax_schema status_s = SCHEMA(status_f);
 
 ENVELOPES(pod, pod_s)
 ENVELOPES(node, node_s)
@@ -699,19 +706,28 @@ int kc_dec_handler(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_
 
 /* ---- types -------------------------------------------------------------------------- */
 
-#define OPS(name, k)                                                                                \
+/* protobuf: the schema has the kind's field numbers (kc_pb.h); DRA kinds are read from JSON. */
+#define OPS(name, k, protobuf)                                                                      \
 	static const struct kc_decoder_ops name##_ops = {                                          \
 		.kind = k,                                                                          \
 		.root = SCHEMA(name##_f),                                                           \
 		.list_root = SCHEMA(name##_list_f),                                                 \
 		.watch_root = SCHEMA(name##_watch_f),                                               \
+		.pb = protobuf,                                                                     \
+		.pb_list_meta = &lmeta_s,                                                           \
+		.pb_status = &status_s,                                                             \
 	};
 
-OPS(pod, K_POD)
-OPS(node, K_NODE)
-OPS(claim, K_CLAIM)
-OPS(slice, K_SLICE)
-OPS(rule, K_RULE)
+OPS(pod, K_POD, true)
+OPS(node, K_NODE, true)
+OPS(claim, K_CLAIM, false)
+OPS(slice, K_SLICE, false)
+OPS(rule, K_RULE, false)
+
+bool kc_type_reads_protobuf(const struct kc_type *t)
+{
+	return t->ops->pb;
+}
 
 static const char *pod_node(const void *obj)
 {

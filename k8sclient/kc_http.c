@@ -388,6 +388,15 @@ long kc_request_http_status(const struct kc_request *r)
 	return r ? r->http_status : 0;
 }
 
+const char *kc_request_content_type(const struct kc_request *r)
+{
+	char *ct = NULL;
+
+	if (!r || !r->easy || curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+		return NULL;
+	return ct;
+}
+
 void kc_client_set_observer(struct kc_client *c, kc_client_observer fn, void *userdata)
 {
 	c->observer = fn;

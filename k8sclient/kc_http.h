@@ -112,6 +112,8 @@ int kc_client_request(struct kc_client *c, const struct kc_request_options *o, k
 void kc_request_cancel(struct kc_request *r);
 /* The HTTP status of a streaming request once headers arrived, else 0. */
 long kc_request_http_status(const struct kc_request *r);
+/* Its Content-Type once headers arrived (valid until the next call into the client), else NULL. */
+const char *kc_request_content_type(const struct kc_request *r);
 
 /* Observes every finished HTTP exchange (each attempt), for metrics. */
 typedef void (*kc_client_observer)(const char *verb, const char *resource, long http_status,

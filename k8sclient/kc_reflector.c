@@ -33,6 +33,7 @@
 
 #include "kc_backoff.h"
 #include "kc_log.h"
+#include "kc_pb.h"
 #include "kc_util.h"
 
 #define DEFAULT_PAGE_SIZE 500u
@@ -86,6 +87,9 @@ struct kc_reflector {
 	uint64_t backoff_initial_ms;
 	uint64_t backoff_max_ms;
 	size_t max_line;
+	bool protobuf;      /* ask for protobuf (kc_reflector_options.protobuf) */
+	bool format_known;  /* the current request's encoding is set in its decoder */
+	bool last_pb;       /* the last response's encoding, for the log */
 	kc_reflector_handler on_change;
 	kc_reflector_synced_cb on_synced;
 	kc_reflector_keep_cb keep;
@@ -300,6 +304,10 @@ static void issue(struct kc_reflector *r, enum req_kind kind, const char *path)
 	ro.on_data = on_data;
 	ro.verb = kind == REQ_LIST ? "list" : "watch";
 	ro.resource = r->type->resource;
+	/* client-go's order: protobuf first, JSON for a server (or proxy) without it. */
+	if (r->protobuf)
+		ro.accept = KC_PB_CONTENT_TYPE ", application/json";
+	r->format_known = false;
 	if (kind == REQ_WATCH) {
 		/* A watch lasts until the server's timeoutSeconds; the stall timer guards it. */
 		ro.timeout_ms = UINT64_MAX;
@@ -783,6 +791,19 @@ static int on_data(struct kc_request *req, const char *buf, size_t len, void *us
 	if (r->stopped || r->req_aborting || r->relist_wanted)
 		return -ECANCELED;
 	r->in_data = true;
+	if (!r->format_known) {
+		/* The first bytes of a 2xx body: its headers say how it is encoded. */
+		bool pb = r->protobuf && kc_pb_is_content_type(kc_request_content_type(req));
+
+		r->format_known = true;
+		if (r->req_kind == REQ_LIST && pb)
+			kc_list_decoder_set_protobuf(r->ld, r->max_line);
+		else if (r->req_kind != REQ_LIST)
+			kc_watch_decoder_set_protobuf(r->wd, pb);
+		if (pb != r->last_pb)
+			kc_log_info(2, "reflector %s: reading %s", r->type->resource, pb ? "protobuf" : "JSON");
+		r->last_pb = pb;
+	}
 	if (r->req_kind == REQ_LIST) {
 		rc = kc_list_decoder_feed(r->ld, buf, len);
 		if (rc < 0 && rc != -ECANCELED && !r->stopped)
@@ -927,6 +948,7 @@ int kc_reflector_new(struct kc_client *c, struct kc_intern *intern, const struct
 	r->keep = o->keep;
 	r->on_error = o->on_error;
 	r->watch_list = o->watch_list;
+	r->protobuf = o->protobuf && kc_type_reads_protobuf(o->type);
 	r->userdata = o->userdata;
 	r->rv = kc_xstrdup("");
 	r->rv_cap = 1;

@@ -90,6 +90,14 @@ struct kc_reflector_options {
 	 * one LIST page chunk at a time is held, never a whole response.
 	 */
 	bool watch_list;
+	/*
+	 * Ask for Kubernetes' protobuf encoding (Accept: application/vnd.kubernetes.protobuf,
+	 * application/json) where the type reads it (kc_type_reads_protobuf): a pod's
+	 * watch event is about a third smaller and decodes in a fraction of the CPU, since
+	 * what is not kept is stepped over unread.  Each response is decoded by its own
+	 * Content-Type, so a server that answers JSON is read as before.
+	 */
+	bool protobuf;
 	kc_reflector_error_cb on_error; /* may be NULL */
 	void *userdata;
 };

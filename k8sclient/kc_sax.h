@@ -47,12 +47,21 @@ struct kc_sax_value {
 
 struct kc_sax_schema;
 
+/* How a field's value is wrapped in protobuf (kc_pb.h), where JSON has a plain value. */
+enum kc_sax_pb_wrap {
+	KC_SAX_PB_PLAIN = 0,
+	KC_SAX_PB_QUANTITY,  /* a MAP whose values are resource.Quantity {1: string} */
+	KC_SAX_PB_TIME,      /* a STR that is a metav1.Time {1: seconds, 2: nanos}, reported as RFC 3339 */
+};
+
 struct kc_sax_field {
 	const char *key;
 	uint16_t klen;
 	uint8_t kind;
 	uint16_t id;
 	const struct kc_sax_schema *sub;
+	uint8_t pb;   /* the field number in the protobuf message; 0: JSON only */
+	uint8_t pbw;  /* enum kc_sax_pb_wrap */
 };
 
 struct kc_sax_schema {
@@ -61,7 +70,10 @@ struct kc_sax_schema {
 	const struct kc_sax_schema *next;
 };
 
-#define KC_SAX_F(k, kind, id, sub) { k, sizeof(k) - 1, kind, id, sub }
+#define KC_SAX_F(k, kind, id, sub) { k, sizeof(k) - 1, kind, id, sub, 0, 0 }
+/* A field read from JSON by key and from protobuf by number n. */
+#define KC_SAX_P(k, n, kind, id, sub) { k, sizeof(k) - 1, kind, id, sub, n, KC_SAX_PB_PLAIN }
+#define KC_SAX_PW(k, n, wrap, kind, id, sub) { k, sizeof(k) - 1, kind, id, sub, n, wrap }
 #define KC_SAX_SCHEMA(arr) { arr, sizeof(arr) / sizeof((arr)[0]), NULL }
 
 /* Returns 0 to go on; anything else aborts the parse and is returned by kc_sax_feed. */

@@ -11,7 +11,8 @@
 #include "kc_objects.h"
 
 /* Returns 0 and fills *ret (free with kc_status_done) when json is a Status
- * object; -EBADMSG when it is not JSON or not kind Status. */
+ * object, in JSON or in Kubernetes' protobuf encoding ("k8s\0" first: kc_pb.h);
+ * -EBADMSG when it is neither or not kind Status. */
 int kc_status_decode(const char *json, size_t len, struct kc_status *ret);
 /* True when any cause has this reason (e.g. "DisruptionBudget"). */
 int kc_status_has_cause(const struct kc_status *s, const char *reason);
