@@ -25,6 +25,7 @@
 #define PW KC_SAX_PW
 #define QTY KC_SAX_PB_QUANTITY
 #define TIME KC_SAX_PB_TIME
+#define FIRST KC_SAX_PB_FIRST
 #define SCHEMA KC_SAX_SCHEMA
 
 /* ---- schemas --------------------------------------------------------------- */
@@ -75,7 +76,7 @@ static const struct kc_sax_field sclaim_f[] = {
 static const struct kc_sax_schema sclaim_s = SCHEMA(sclaim_f);
 static const struct kc_sax_field pod_spec_f[] = {
 	P("nodeName", 10, STR, P_NODE, NULL), P("containers", 2, ARR, P_CONT, &cont_s),
-	P("priority", 25, INT, P_PRIO, NULL), P("initContainers", 20, ARR, P_INITCONT, &cont_s),
+	P("priority", 25, INT, P_PRIO, NULL), PW("initContainers", 20, FIRST, ARR, P_INITCONT, &cont_s),
 	P("resourceClaims", 39, ARR, P_SCLAIM, &sclaim_s),
 };
 static const struct kc_sax_schema pod_spec_s = SCHEMA(pod_spec_f);
@@ -115,7 +116,7 @@ static const struct kc_sax_field clst_f[] = {
 static const struct kc_sax_schema clst_s = SCHEMA(clst_f);
 static const struct kc_sax_field pod_status_f[] = {
 	P("phase", 1, STR, P_PHASE, NULL),
-	P("containerStatuses", 8, ARR, P_CSTAT, &cstat_s), P("initContainerStatuses", 10, ARR, P_ICSTAT, &cstat_s),
+	P("containerStatuses", 8, ARR, P_CSTAT, &cstat_s), PW("initContainerStatuses", 10, FIRST, ARR, P_ICSTAT, &cstat_s),
 	P("resourceClaimStatuses", 15, ARR, P_CLST, &clst_s),
 };
 static const struct kc_sax_schema pod_status_s = SCHEMA(pod_status_f);

@@ -11,11 +11,19 @@
 #include <strings.h>
 #include <time.h>
 
-int kc_pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+#define HOT static inline __attribute__((always_inline))
+
+HOT int varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
 {
 	const uint8_t *q = *p;
 	uint64_t v = 0;
 
+	/* Keys, lengths under 128 and small numbers: one byte. */
+	if (q < end && *q < 0x80) {
+		*ret = *q;
+		*p = q + 1;
+		return 1;
+	}
 	for (unsigned shift = 0; shift < 70; shift += 7) {
 		if (q == end)
 			return 0;
@@ -29,13 +37,18 @@ int kc_pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
 	return -EBADMSG;
 }
 
-int kc_pb_next(struct kc_pb_reader *r, struct kc_pb_field *f)
+int kc_pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+	return varint(p, end, ret);
+}
+
+HOT int next_field(struct kc_pb_reader *r, struct kc_pb_field *f)
 {
 	uint64_t key, n;
 
 	if (r->p == r->end)
 		return 0;
-	if (kc_pb_varint(&r->p, r->end, &key) != 1 || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+	if (varint(&r->p, r->end, &key) != 1 || key >> 3 == 0 || key >> 3 > UINT32_MAX)
 		return -EBADMSG;
 	f->num = (uint32_t)(key >> 3);
 	f->wire = key & 7;
@@ -44,7 +57,7 @@ int kc_pb_next(struct kc_pb_reader *r, struct kc_pb_field *f)
 	f->v = 0;
 	switch (f->wire) {
 	case KC_PB_VARINT:
-		return kc_pb_varint(&r->p, r->end, &f->v) == 1 ? 1 : -EBADMSG;
+		return varint(&r->p, r->end, &f->v) == 1 ? 1 : -EBADMSG;
 	case KC_PB_I64:
 	case KC_PB_I32:
 		n = f->wire == KC_PB_I64 ? 8 : 4;
@@ -55,7 +68,7 @@ int kc_pb_next(struct kc_pb_reader *r, struct kc_pb_field *f)
 		r->p += n;
 		return 1;
 	case KC_PB_LEN:
-		if (kc_pb_varint(&r->p, r->end, &n) != 1 || n > (uint64_t)(r->end - r->p))
+		if (varint(&r->p, r->end, &n) != 1 || n > (uint64_t)(r->end - r->p))
 			return -EBADMSG;
 		f->data = r->p;
 		f->len = (size_t)n;
@@ -63,6 +76,11 @@ int kc_pb_next(struct kc_pb_reader *r, struct kc_pb_field *f)
 		return 1;
 	}
 	return -EBADMSG;  /* groups (3, 4) are not used by Kubernetes; 6 and 7 do not exist */
+}
+
+int kc_pb_next(struct kc_pb_reader *r, struct kc_pb_field *f)
+{
+	return next_field(r, f);
 }
 
 int kc_pb_unwrap(const void *body, size_t len, const uint8_t **kind, size_t *kind_len, const uint8_t **raw,
@@ -79,12 +97,12 @@ int kc_pb_unwrap(const void *body, size_t len, const uint8_t **kind, size_t *kin
 		return -EBADMSG;
 	}
 	kc_pb_reader_init(&r, (const uint8_t *)body + KC_PB_MAGIC_LEN, len - KC_PB_MAGIC_LEN);
-	while ((n = kc_pb_next(&r, &f)) == 1) {
+	while ((n = next_field(&r, &f)) == 1) {
 		if (f.wire != KC_PB_LEN)
 			continue;
 		if (f.num == 1) {
 			kc_pb_reader_init(&tm, f.data, f.len);
-			while ((n = kc_pb_next(&tm, &g)) == 1)
+			while ((n = next_field(&tm, &g)) == 1)
 				if (g.num == 2 && g.wire == KC_PB_LEN) {
 					*kind = g.data;
 					*kind_len = g.len;
@@ -184,11 +202,18 @@ static int fail(struct walk *w, int r, const char *why, uint32_t num)
  */
 static int string_ok(struct walk *w, const uint8_t *s, size_t n, uint32_t num)
 {
+	size_t i = 0;
+
 	if (n > KC_SAX_MAX_TOKEN)
 		return fail(w, -EMSGSIZE, "token longer than the bound", num);
-	if (!utf8_ok(s, n))
+	/* Most kept strings are ASCII without NUL: one pass; the rest are checked in full. */
+	while (i < n && s[i] - 1u < 0x7Fu)
+		i++;
+	if (i == n)
+		return 1;
+	if (!utf8_ok(s + i, n - i))
 		return fail(w, -EBADMSG, "a string that is not UTF-8", num);
-	return memchr(s, '\0', n) ? 0 : 1;
+	return memchr(s + i, '\0', n - i) ? 0 : 1;
 }
 
 /* A metav1.Time {1: seconds, 2: nanos} as RFC 3339 in buf; 0 for the zero time
@@ -204,7 +229,7 @@ static size_t format_time(const uint8_t *m, size_t len, char *buf, size_t size)
 	int n;
 
 	kc_pb_reader_init(&r, m, len);
-	while ((n = kc_pb_next(&r, &f)) == 1) {
+	while ((n = next_field(&r, &f)) == 1) {
 		if (f.wire != KC_PB_VARINT)
 			continue;
 		if (f.num == 1)
@@ -230,7 +255,7 @@ static int map_entry(struct walk *w, const struct kc_sax_field *fd, const uint8_
 	int n, ok;
 
 	kc_pb_reader_init(&r, m, len);
-	while ((n = kc_pb_next(&r, &f)) == 1) {
+	while ((n = next_field(&r, &f)) == 1) {
 		if (f.wire != KC_PB_LEN)
 			continue;
 		if (f.num == 1) {
@@ -241,7 +266,7 @@ static int map_entry(struct walk *w, const struct kc_sax_field *fd, const uint8_
 			kc_pb_reader_init(&q, f.data, f.len);
 			v.s = "";
 			v.len = 0;
-			while ((n = kc_pb_next(&q, &g)) == 1)
+			while ((n = next_field(&q, &g)) == 1)
 				if (g.num == 1 && g.wire == KC_PB_LEN) {
 					v.s = (const char *)g.data;
 					v.len = g.len;
@@ -276,7 +301,7 @@ static bool wire_fits(const struct kc_sax_field *fd, uint8_t wire)
 	return fd->kind == KC_SAX_INT || fd->kind == KC_SAX_BOOL ? wire == KC_PB_VARINT : wire == KC_PB_LEN;
 }
 
-static const struct kc_sax_field *lookup(const struct kc_sax_schema *sc, const struct kc_pb_field *f)
+HOT const struct kc_sax_field *lookup(const struct kc_sax_schema *sc, const struct kc_pb_field *f)
 {
 	if (f->num > UINT8_MAX)
 		return NULL;
@@ -287,7 +312,31 @@ static const struct kc_sax_field *lookup(const struct kc_sax_schema *sc, const s
 	return NULL;
 }
 
-static int walk(struct walk *w, const struct kc_sax_schema *sc, const uint8_t *m, size_t len, int depth)
+/*
+ * The field numbers below 64 the schema reads, as a mask: most fields of a
+ * message are not kept, and the mask turns them away without a look at the
+ * schema.  *first: some field is KC_SAX_PB_FIRST.
+ */
+static uint64_t schema_mask(const struct kc_sax_schema *sc, bool *first)
+{
+	uint64_t mask = 0;
+
+	*first = false;
+	for (; sc; sc = sc->next)
+		for (size_t i = 0; i < sc->n; i++) {
+			unsigned pb = sc->fields[i].pb;
+
+			mask |= pb >= 64 ? 1 : (uint64_t)1 << pb;  /* bit 0: a number above 63, looked up */
+			*first |= sc->fields[i].pbw == KC_SAX_PB_FIRST;
+		}
+	return mask;
+}
+
+static int walk(struct walk *w, const struct kc_sax_schema *sc, const uint8_t *m, size_t len, int depth);
+
+/* Two passes where the schema orders some fields first: those, then the others. */
+static int walk_fields(struct walk *w, const struct kc_sax_schema *sc, uint64_t mask, const uint8_t *m,
+		       size_t len, int depth, int pass)
 {
 	struct kc_pb_reader r;
 	struct kc_pb_field f;
@@ -295,13 +344,14 @@ static int walk(struct walk *w, const struct kc_sax_schema *sc, const uint8_t *m
 	char tbuf[40];
 	int n, ok;
 
-	if (depth > KC_SAX_MAX_DEPTH)
-		return fail(w, -EMSGSIZE, "nesting deeper than the bound", 0);
 	kc_pb_reader_init(&r, m, len);
-	while ((n = kc_pb_next(&r, &f)) == 1) {
-		const struct kc_sax_field *fd = lookup(sc, &f);
+	while ((n = next_field(&r, &f)) == 1) {
+		const struct kc_sax_field *fd;
 
-		if (!fd)
+		if (!(mask >> (f.num < 64 ? f.num : 0) & 1))
+			continue;
+		fd = lookup(sc, &f);
+		if (!fd || (pass >= 0 && (fd->pbw == KC_SAX_PB_FIRST) != (pass == 0)))
 			continue;
 		memset(&v, 0, sizeof(v));
 		switch (fd->kind) {
@@ -348,6 +398,20 @@ static int walk(struct walk *w, const struct kc_sax_schema *sc, const uint8_t *m
 			return ok;
 	}
 	return n < 0 ? fail(w, -EBADMSG, "malformed protobuf message", 0) : 0;
+}
+
+static int walk(struct walk *w, const struct kc_sax_schema *sc, const uint8_t *m, size_t len, int depth)
+{
+	bool first;
+	uint64_t mask = schema_mask(sc, &first);
+	int r;
+
+	if (depth > KC_SAX_MAX_DEPTH)
+		return fail(w, -EMSGSIZE, "nesting deeper than the bound", 0);
+	if (!first)
+		return walk_fields(w, sc, mask, m, len, depth, -1);
+	r = walk_fields(w, sc, mask, m, len, depth, 0);
+	return r ? r : walk_fields(w, sc, mask, m, len, depth, 1);
 }
 
 int kc_pb_walk(const struct kc_sax_schema *root, const void *msg, size_t len, kc_sax_handler h, void *ud,

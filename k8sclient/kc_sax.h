@@ -52,6 +52,9 @@ enum kc_sax_pb_wrap {
 	KC_SAX_PB_PLAIN = 0,
 	KC_SAX_PB_QUANTITY,  /* a MAP whose values are resource.Quantity {1: string} */
 	KC_SAX_PB_TIME,      /* a STR that is a metav1.Time {1: seconds, 2: nanos}, reported as RFC 3339 */
+	/* Reported before the message's other fields, as JSON orders it: protobuf orders
+	 * fields by number, JSON by Go's struct (initContainers before containers). */
+	KC_SAX_PB_FIRST,
 };
 
 struct kc_sax_field {
