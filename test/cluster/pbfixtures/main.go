@@ -253,8 +253,8 @@ func variants() map[string]*corev1.Pod {
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
 				StartedAt: ts("2026-11-27T01:00:00Z"), FinishedAt: ts("2026-11-27T01:00:05Z")}}},
 		{Name: "gpu-check", Ready: false, RestartCount: 4, Started: ptr(false), Image: "registry.example/gpu-check:1",
-			State:     corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 1m20s"}},
-			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
+			State:                    corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 1m20s"}},
+			LastTerminationState:     corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
 			AllocatedResourcesStatus: []corev1.ResourceStatus{gpuStatus("nvidia.com/gpu", corev1.ResourceHealthStatusUnhealthy, ptr("XID 48: double bit ECC error"))}},
 	}
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{
