@@ -38,6 +38,7 @@ static void test_defaults(void **state)
 	assert_true(o.qps == 50.0);
 	assert_int_equal(o.burst, 100);
 	assert_int_equal(o.stall_timeout_ms, 120000);
+	assert_true(o.protobuf);
 }
 
 static void test_forms(void **state)
@@ -45,7 +46,8 @@ static void test_forms(void **state)
 	const char *argv[] = {"dd", "--policy-config-file=p.yaml", "--dry-run", "-v", "4", "--log-format=json",
 			      "--leader-elect=true", "--leader-elect-lease-duration", "2s",
 			      "--leader-elect-renew-deadline=1500ms", "--leader-elect-retry-period=300ms",
-			      "--kubeconfig", "/k", "--kube-api-qps=7.5", "--v=5"};
+			      "--kubeconfig", "/k", "--kube-api-qps=7.5", "--v=5",
+			      "--kube-api-content-type", "application/json"};
 	struct options o;
 	struct kc_error err = {{0}};
 
@@ -60,6 +62,7 @@ static void test_forms(void **state)
 	assert_int_equal(o.retry_period_ms, 300);
 	assert_string_equal(o.kubeconfig, "/k");
 	assert_true(o.qps == 7.5);
+	assert_false(o.protobuf);
 }
 
 static void expect_error(const char *msg, int argc, const char **argv)
@@ -82,6 +85,7 @@ static void test_errors(void **state)
 	const char *a7[] = {"dd", "--policy-config-file=p", "--leader-elect", "--leader-elect-renew-deadline=20s"};
 	const char *a8[] = {"dd", "--policy-config-file=p", "--leader-elect-lease-duration=soon"};
 	const char *a9[] = {"dd", "stray"};
+	const char *a10[] = {"dd", "--policy-config-file=p", "--kube-api-content-type=application/yaml"};
 
 	(void)state;
 	expect_error("--policy-config-file is required (see --help)", 1, a1);
@@ -93,6 +97,8 @@ static void test_errors(void **state)
 	expect_error("leader election timings: need lease-duration > renew-deadline > retry-period", 4, a7);
 	expect_error("--leader-elect-lease-duration: expected a duration such as 15s or 1m30s, got \"soon\"", 3, a8);
 	expect_error("unexpected argument \"stray\" (flags start with --)", 2, a9);
+	expect_error("--kube-api-content-type: expected application/vnd.kubernetes.protobuf or application/json, "
+		     "got \"application/yaml\"", 3, a10);
 }
 
 static void test_help_without_policy(void **state)
