@@ -708,7 +708,7 @@ func verifyReal(c *codec, dir string) error {
 		{"real-status-404.pb", c.pb, false}, {"real-status-400.pb", c.pb, false},
 		{"real-status-410-list-exact.pb", c.pb, false}, {"real-status-410-continue.pb", c.pb, false},
 		{"real-watch.pb", c.pb, true}, {"real-watch.jsonl", c.js, true},
-		{"real-watchlist.pb", c.pb, true},
+		{"real-watchlist.pb", c.pb, true}, {"real-watch-bookmark.pb", c.pb, true},
 		{"real-watch-410.pb", c.pb, true}, {"real-watch-410.jsonl", c.js, true},
 	}
 	for _, cp := range captures {
