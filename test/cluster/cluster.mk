@@ -5,7 +5,7 @@
 
 CLUSTER_STATE ?= $(BUILD)/cluster
 
-.PHONY: cluster-build cluster-up cluster-down realtest
+.PHONY: cluster-build cluster-up cluster-down realtest pb-fixtures pb-fixtures-check
 
 # Builds the launcher (cold: compiles Kubernetes; warm: returns at once) and prints its path.
 cluster-build:
@@ -22,3 +22,16 @@ cluster-down:
 realtest: $(BIN)
 	@bin=$$(test/cluster/build.sh) && DD_KUBE_CLUSTER=$$bin DD_BIN=$(CURDIR)/$(BIN) \
 		$(PYTHON) -m unittest discover -s test/realcluster -p 'real_*.py' -t . -v
+
+# The protobuf Pod fixtures of test/fixtures/pb/ (see its README): regenerated with the
+# Kubernetes Go libraries of this module, then checked (each .pb decodes like its JSON
+# twin; the real-*.pb captures re-encode byte for byte). Committed: the C tests read them
+# and need no Go. pb-fixtures-check only checks.
+PBFIX_GO = cd test/cluster && GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+	$$(command -v go || echo /usr/local/go/bin/go) run ./pbfixtures -in ../fixtures -out ../fixtures/pb
+pb-fixtures:
+	@$(PBFIX_GO)
+	@$(PBFIX_GO) -verify
+
+pb-fixtures-check:
+	@$(PBFIX_GO) -verify
