@@ -11,6 +11,10 @@
 #include <strings.h>
 #include <time.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define HOT static inline __attribute__((always_inline))
 
 HOT int varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
@@ -200,6 +204,16 @@ static int fail(struct walk *w, int r, const char *why, uint32_t num)
  * (JSON's \u0000), one over KC_SAX_MAX_TOKEN or not UTF-8 fails the message.
  * Returns 1 to report it, 0 to drop it, or the error.
  */
+#ifdef __SSE2__
+/* Whether 16 bytes are all ASCII and none is NUL. */
+HOT bool plain16(const uint8_t *s)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+
+	return !_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, _mm_setzero_si128())));
+}
+#endif
+
 static int string_ok(struct walk *w, const uint8_t *s, size_t n, uint32_t num)
 {
 	size_t i = 0;
@@ -207,6 +221,16 @@ static int string_ok(struct walk *w, const uint8_t *s, size_t n, uint32_t num)
 	if (n > KC_SAX_MAX_TOKEN)
 		return fail(w, -EMSGSIZE, "token longer than the bound", num);
 	/* Most kept strings are ASCII without NUL: one pass; the rest are checked in full. */
+#ifdef __SSE2__
+	while (n - i >= 16) {
+		if (!plain16(s + i))
+			break;
+		i += 16;
+	}
+	/* The tail: the last 16 bytes again, overlapping what was checked. */
+	if (i < n && n >= 16 && plain16(s + n - 16))
+		i = n;
+#endif
 	while (i < n && s[i] - 1u < 0x7Fu)
 		i++;
 	if (i == n)
@@ -334,6 +358,44 @@ static uint64_t schema_mask(const struct kc_sax_schema *sc, bool *first)
 
 static int walk(struct walk *w, const struct kc_sax_schema *sc, const uint8_t *m, size_t len, int depth);
 
+/*
+ * Steps over the fields the mask says are not read, in the common forms (a
+ * one-byte key; a varint of one byte or a length of one or two), without
+ * decoding them into a kc_pb_field: most of a message's fields are such.
+ * Returns 1 when a field is left for next_field (kept, or in another form),
+ * 0 at the end of the message.
+ */
+HOT int skip_unread(struct kc_pb_reader *r, uint64_t mask)
+{
+	const uint8_t *p = r->p, *end = r->end;
+
+	while (p < end && *p < 0x80 && *p >> 3 && !(mask >> (*p >> 3) & 1)) {
+		const uint8_t *q = p + 1;
+		size_t n;
+
+		if ((*p & 7) == KC_PB_VARINT && q < end && *q < 0x80) {
+			p = q + 1;
+			continue;
+		}
+		if ((*p & 7) != KC_PB_LEN || q >= end)
+			break;
+		if (*q < 0x80) {
+			n = *q;
+			q += 1;
+		} else if (end - q >= 2 && q[1] < 0x80) {
+			n = (size_t)(q[0] & 0x7F) | (size_t)q[1] << 7;
+			q += 2;
+		} else {
+			break;
+		}
+		if ((size_t)(end - q) < n)
+			break;  /* next_field says what is wrong */
+		p = q + n;
+	}
+	r->p = p;
+	return p < end;
+}
+
 /* Two passes where the schema orders some fields first: those, then the others. */
 static int walk_fields(struct walk *w, const struct kc_sax_schema *sc, uint64_t mask, const uint8_t *m,
 		       size_t len, int depth, int pass)
@@ -345,7 +407,7 @@ static int walk_fields(struct walk *w, const struct kc_sax_schema *sc, uint64_t 
 	int n, ok;
 
 	kc_pb_reader_init(&r, m, len);
-	while ((n = next_field(&r, &f)) == 1) {
+	while ((n = skip_unread(&r, mask)) > 0 && (n = next_field(&r, &f)) == 1) {
 		const struct kc_sax_field *fd;
 
 		if (!(mask >> (f.num < 64 ? f.num : 0) & 1))

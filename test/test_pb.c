@@ -355,7 +355,11 @@ static void test_walk_drops_and_refuses(void **state)
 	assert_string_equal(r.buf, "6 entry ok=\xc3\xa9t\xc3\xa9\n");
 
 	/* A kept string that is not UTF-8 fails the message, as invalid JSON does. */
-	static const char *const bad_utf8[] = { "\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82" };
+	static const char *const bad_utf8[] = {
+		"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82",
+		"0123456789abcdefghi\xff",            /* past 16 bytes: in the tail */
+		"0123456789abcdef0123456789abcdef\x80", /* after two clean blocks */
+	};
 
 	for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
 		m.n = 0;
@@ -363,6 +367,15 @@ static void test_walk_drops_and_refuses(void **state)
 		assert_int_equal(kc_pb_walk(&top_s, m.b, m.n, record, &r, err, sizeof(err)), -EBADMSG);
 		assert_non_null(strstr(err, "UTF-8"));
 	}
+	/* A NUL past the first 16 bytes drops the string too. */
+	m.n = 0;
+	r.n = 0;
+	put_bytes(&m, 1, "0123456789abcdefgh\0j", 20);
+	put_str(&m, 1, "0123456789abcdefghij");
+	assert_int_equal(kc_pb_walk(&top_s, m.b, m.n, record, &r, err, sizeof(err)), 0);
+	r.buf[r.n] = '\0';
+	assert_string_equal(r.buf, "1 str 0123456789abcdefghij\n");
+
 	/* Not UTF-8 where it is skipped: no matter. */
 	m.n = 0;
 	put_str(&m, 50, "\xff");
