@@ -402,6 +402,41 @@ static void test_walk_drops_and_refuses(void **state)
 	assert_string_equal(r.buf, "1 str a\n");
 }
 
+/* Unread fields of every length form are stepped over (one-byte keys take a shortcut). */
+static void test_walk_skips_unread_fields(void **state)
+{
+	static const size_t lens[] = { 0, 5, 127, 128, 300, 1000 };  /* lengths of one and two bytes */
+	static uint8_t big[1000];
+	static struct msg m;
+	struct rec r = { .n = 0 };
+	char err[128];
+
+	(void)state;
+	m.n = 0;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		put_bytes(&m, 9 + (unsigned)(i % 6), big, lens[i]);
+		put_int(&m, 15, 1);          /* a one-byte varint */
+		put_int(&m, 14, 1u << 20);   /* a longer one */
+		put_key(&m, 13, KC_PB_I32);  /* a fixed32: the general path */
+		memcpy(m.b + m.n, "abcd", 4);
+		m.n += 4;
+		put_str(&m, 1, "kept");
+	}
+	assert_int_equal(kc_pb_walk(&top_s, m.b, m.n, record, &r, err, sizeof(err)), 0);
+	r.buf[r.n] = '\0';
+	assert_string_equal(r.buf, "1 str kept\n1 str kept\n1 str kept\n1 str kept\n1 str kept\n1 str kept\n");
+	/* An unread field whose length runs past the end is malformed, at every length form. */
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct msg b = { .n = 0 };
+
+		put_key(&b, 9, KC_PB_LEN);
+		put_varint(&b, lens[i] + 1);
+		memset(b.b + b.n, 'x', lens[i]);
+		b.n += lens[i];
+		assert_int_equal(kc_pb_walk(&top_s, b.b, b.n, record, &r, err, sizeof(err)), -EBADMSG);
+	}
+}
+
 /* A field marked first is reported before the others, as JSON orders it, wherever it is. */
 static void test_walk_first_fields(void **state)
 {
@@ -497,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_content_type),
 		cmocka_unit_test(test_walk_reports_every_kind),
 		cmocka_unit_test(test_walk_drops_and_refuses),
+		cmocka_unit_test(test_walk_skips_unread_fields),
 		cmocka_unit_test(test_walk_first_fields),
 		cmocka_unit_test(test_status_body),
 	};
