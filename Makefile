@@ -156,7 +156,7 @@ bench: check-deps $(BUILD)/bench
 # cached cluster (not part of `make test`; SIZES=5000 for a quick run).
 SIZES ?= 5000 150000 500000
 BENCH_E2E_BIN := $(BUILD)/bench_e2e/benchsrv $(BUILD)/bench_e2e/gen
-$(BUILD)/bench_e2e/%: test/bench_e2e/%.c test/bench_e2e/bench_e2e.h | check-deps
+$(BUILD)/bench_e2e/%: test/bench_e2e/%.c test/bench_e2e/bench_e2e.h test/bench_e2e/pb.h | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 

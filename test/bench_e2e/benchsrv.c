@@ -2,7 +2,7 @@
  * benchsrv: the API server of `make bench-e2e`, fast enough that the
  * controller under test, not the server, is what the figures measure.
  *
- *   benchsrv DIR [--watchlist]
+ *   benchsrv DIR [--watchlist] [--no-protobuf]
  *
  * It serves the cluster gen wrote into DIR (gen.c): the files are mapped
  * once, a LIST page is a header, runs of pods straight from the mapping and
@@ -10,6 +10,14 @@
  * the pod's bytes with a fresh 13-digit resourceVersion spliced in (and, for
  * a health event, "Unhealthy" in place of its GPU's "Healthy"), and a fixed
  * suffix.  One thread, epoll, non-blocking sockets, plain HTTP/1.1.
+ *
+ * Pods are served in protobuf (application/vnd.kubernetes.protobuf, from
+ * DIR/pods.pb) when the request's Accept header prefers it, as kube-apiserver
+ * negotiates: LIST pages, watch frames (";stream=watch"), bookmarks, the 410
+ * ERROR event and the Status of an error.  The Pod messages come from the
+ * mapping as the JSON does; a health event's pod has the lengths around its
+ * "Unhealthy" written again (out_pod_pb()).  Everything else (nodes, discovery,
+ * evictions, Events) is JSON.  --no-protobuf serves JSON whatever is asked.
  *
  * What the controller needs is served: /version, discovery without
  * resource.k8s.io (so no DRA reflectors start), pods and nodes LIST (limit and
@@ -55,6 +63,7 @@
 #include <unistd.h>
 
 #include "bench_e2e.h"
+#include "pb.h"
 
 #define MAX_IN (4u << 20)           /* the largest request we read */
 #define WATCH_HIGH (4u << 20)       /* a watch's queue is filled up to this many bytes */
@@ -75,6 +84,9 @@ struct kind {
 	const char *data;
 	const struct bench_rec *recs;
 	uint32_t n;
+	/* Pods only: the same objects in protobuf (NULL for nodes: served as JSON). */
+	const uint8_t *pb;
+	const struct bench_pbrec *pbrecs;
 	/* Pods only: the state now, and the history a LIST or a WatchList at an older
 	 * resourceVersion reads (a snapshot, as kube-apiserver serves one). */
 	uint8_t *state;
@@ -104,6 +116,7 @@ struct conn {
 	char *own;
 	size_t ownlen, owncap;
 	enum conn_kind mode;
+	bool pb;               /* this request (or watch) is answered in protobuf */
 	struct kind *watch;    /* the resource watched */
 	uint64_t cursor;       /* next event of the log to send */
 	int64_t wl_pos;        /* WatchList: next object of the initial state, -1 when sent */
@@ -138,6 +151,7 @@ static struct kind pods = { .name = "pods", .kind = "Pod" }, nodes = { .name = "
 static struct { uint32_t pod; uint8_t type; } *evlog;
 static uint64_t evlen, evcap, compacted; /* watches from before `compacted` get 410 */
 static bool watchlist;
+static bool no_protobuf; /* --no-protobuf: JSON whatever the Accept header asks */
 static int ep;
 static unsigned polling; /* connections with poll_later set */
 static struct conn *conns;
@@ -148,6 +162,7 @@ static struct {
 	uint64_t lists, watches, watchlists, evictions, events_posted, other, unknown_paths;
 	uint64_t events_written, bytes_written, wrong, dup, unknown_pods, failed_injected, closes, gones;
 	uint64_t deleted;  /* pods deleted (after their eviction): a new LIST has that many fewer */
+	uint64_t pod_lists_pb, pod_lists_json, pod_watches_pb, pod_watches_json; /* the encoding pods were served in */
 } st;
 
 static uint64_t now_ns(void)
@@ -216,6 +231,16 @@ static void load_kind(struct kind *k, const char *dir)
 	snprintf(name, sizeof(name), "%s.idx", k->name);
 	k->recs = map_file(dir, name, &len);
 	k->n = (uint32_t)(len / sizeof(struct bench_rec));
+	if (k == &pods) {
+		size_t plen;
+
+		k->pb = map_file(dir, "pods.pb", &plen);
+		k->pbrecs = map_file(dir, "pods.pbidx", &plen);
+		if (plen / sizeof(struct bench_pbrec) != k->n) {
+			fprintf(stderr, "benchsrv: %s/pods.pbidx does not match pods.idx\n", dir);
+			exit(1);
+		}
+	}
 	for (int t = 0; t < 3; t++)
 		snprintf(k->prefix[t], sizeof(k->prefix[t]), "{\"type\":\"%s\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"v1\",",
 			 t == PRE_ADDED ? "ADDED" : t == PRE_MODIFIED ? "MODIFIED" : "DELETED", k->kind);
@@ -408,22 +433,140 @@ static int conn_flush(struct conn *c)
 }
 
 static const char status_tail[] = "\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\n";
+static const char status_tail_pb[] =
+	"\r\nContent-Type: application/vnd.kubernetes.protobuf\r\nCache-Control: no-cache, private\r\n";
+static const char status_tail_pb_watch[] =
+	"\r\nContent-Type: application/vnd.kubernetes.protobuf;stream=watch\r\nCache-Control: no-cache, private\r\n";
+
+/* ---- protobuf ------------------------------------------------------------------- */
+
+/*
+ * kube-apiserver's protobuf (application/vnd.kubernetes.protobuf): an object
+ * is "k8s\0" then a runtime.Unknown {1: typeMeta {1: apiVersion, 2: kind},
+ * 2: raw (the object's message), 3: contentEncoding "", 4: contentType ""};
+ * a watch (";stream=watch") is frames of a 4-byte big-endian length and a
+ * metav1.WatchEvent {1: type, 2: object: RawExtension {1: raw (an object as
+ * above)}}, written without the Unknown wrapper.
+ */
+static const uint8_t pb_unknown_tail[4] = { 0x1a, 0x00, 0x22, 0x00 };
+
+/* The bytes of an object before its message (raw of objlen bytes); pb_unknown_tail follows it. */
+static size_t pb_unknown_head(uint8_t *out, const char *kind, size_t objlen)
+{
+	size_t kl = strlen(kind);
+	uint8_t *p = out;
+
+	memcpy(p, PB_K8S_MAGIC, PB_K8S_MAGIC_LEN);
+	p += PB_K8S_MAGIC_LEN;
+	*p++ = 0x0a;
+	*p++ = (uint8_t)(4 + 2 + kl);
+	memcpy(p, "\x0a\x02v1\x12", 5);
+	p += 5;
+	*p++ = (uint8_t)kl;
+	memcpy(p, kind, kl);
+	p += kl;
+	*p++ = 0x12;
+	p += pb_varint_put(p, objlen);
+	return (size_t)(p - out);
+}
+
+static size_t pb_unknown_size(const char *kind, size_t objlen)
+{
+	return PB_K8S_MAGIC_LEN + 2 + 4 + 2 + strlen(kind) + 1 + pb_varint_size(objlen) + objlen + sizeof(pb_unknown_tail);
+}
+
+/* A watch frame up to the object's message (objlen bytes of kind); pb_unknown_tail follows it. At most 64 bytes. */
+static size_t pb_event_head(uint8_t *out, const char *type, const char *kind, size_t objlen)
+{
+	size_t tl = strlen(type), raw = pb_unknown_size(kind, objlen), re = 1 + pb_varint_size(raw) + raw,
+	       ev = 1 + pb_varint_size(tl) + tl + 1 + pb_varint_size(re) + re;
+	uint8_t *p = out;
+
+	*p++ = (uint8_t)(ev >> 24);
+	*p++ = (uint8_t)(ev >> 16);
+	*p++ = (uint8_t)(ev >> 8);
+	*p++ = (uint8_t)ev;
+	*p++ = 0x0a;
+	p += pb_varint_put(p, tl);
+	memcpy(p, type, tl);
+	p += tl;
+	*p++ = 0x12;
+	p += pb_varint_put(p, re);
+	*p++ = 0x0a;
+	p += pb_varint_put(p, raw);
+	return (size_t)(p - out) + pb_unknown_head(p, kind, objlen);
+}
+
+/* A metav1.Status message (metadata written empty, as Go writes a ListMeta). */
+static void pb_status(struct pbw *w, const char *status, const char *msg, const char *reason, int code)
+{
+	pb_begin(w, 1);
+	pb_str(w, 1, "");
+	pb_str(w, 2, "");
+	pb_str(w, 3, "");
+	pb_end(w);
+	pb_str(w, 2, status);
+	pb_str(w, 3, msg);
+	pb_str(w, 4, reason);
+	pb_int(w, 6, code);
+}
+
+/* A whole watch frame of a Status (the 410 ERROR event) into w. */
+static void pb_status_frame(struct pbw *w, const char *msg, const char *reason, int code)
+{
+	struct pbw obj = { 0 };
+	uint8_t head[64];
+
+	pb_status(&obj, "Failure", msg, reason, code);
+	pb_reset(w);
+	pb_raw(w, head, pb_event_head(head, "ERROR", "Status", obj.len));
+	pb_raw(w, obj.buf, obj.len);
+	pb_raw(w, pb_unknown_tail, sizeof(pb_unknown_tail));
+	pb_free(&obj);
+}
 
 static void respond(struct conn *c, int code, const char *reason, const char *extra, const char *body, size_t len)
 {
-	out_fmt(c, "HTTP/1.1 %d %s%sContent-Length: %zu\r\n%s\r\n", code, reason, status_tail, len, extra ? extra : "");
+	out_fmt(c, "HTTP/1.1 %d %s%sContent-Length: %zu\r\n%s\r\n", code, reason, c->pb ? status_tail_pb : status_tail,
+		len, extra ? extra : "");
 	out_copy(c, body, len);
 }
 
+/* A metav1.Status answer, in protobuf when the request asked for it (msg is JSON-escaped). */
 static void respond_status(struct conn *c, int code, const char *reason, const char *kreason, const char *msg,
 			   const char *extra)
 {
 	char body[2048];
-	int n = snprintf(body, sizeof(body),
-			 "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"%s\",\"message\":\"%s\","
-			 "\"reason\":\"%s\",\"code\":%d}",
-			 code < 300 ? "Success" : "Failure", msg, kreason, code);
+	int n;
 
+	if (c->pb) {
+		struct pbw obj = { 0 };
+		uint8_t out[2048];
+		size_t m = 0, len;
+
+		/* The message without its JSON escapes. */
+		for (const char *q = msg; *q && m < sizeof(body) - 1; q++)
+			if (!(q[0] == '\\' && q[1]))
+				body[m++] = *q;
+			else
+				body[m++] = *++q;
+		body[m] = 0;
+		pb_status(&obj, code < 300 ? "Success" : "Failure", body, kreason, code);
+		len = pb_unknown_head(out, "Status", obj.len);
+		if (len + obj.len + sizeof(pb_unknown_tail) > sizeof(out))
+			abort();
+		memcpy(out + len, obj.buf, obj.len);
+		len += obj.len;
+		memcpy(out + len, pb_unknown_tail, sizeof(pb_unknown_tail));
+		len += sizeof(pb_unknown_tail);
+		pb_free(&obj);
+		respond(c, code, reason, extra, (const char *)out, len);
+		return;
+	}
+	n = snprintf(body, sizeof(body),
+		     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"%s\",\"message\":\"%s\","
+		     "\"reason\":\"%s\",\"code\":%d}",
+		     code < 300 ? "Success" : "Failure", msg, kreason, code);
 	respond(c, code, reason, extra, body, (size_t)n);
 }
 
@@ -456,6 +599,64 @@ static void out_object(struct conn *c, const struct kind *k, uint32_t i, size_t 
 		at = r->health_rel + 7;
 	}
 	out_ref(c, p + at, r->len - at);
+}
+
+/*
+ * A pod's Pod message in protobuf, the same as out_object(): rv (when given)
+ * in place of its resourceVersion and, when sick, "Unhealthy" in place of
+ * "Healthy", which makes each message around it 2 bytes longer (the lengths
+ * on that path, bench_pbrec.path, are written again; one may need a byte
+ * more).  pb_pod_len() is the length it writes.
+ */
+static size_t pb_pod_len(const struct kind *k, uint32_t i, bool sick)
+{
+	const struct bench_pbrec *r = &k->pbrecs[i];
+	const uint8_t *p = k->pb + r->off + r->hdr, *end = p + r->len;
+	size_t n = r->len;
+
+	if (sick) {
+		n += 2;
+		for (int j = 0; j < BENCH_PB_PATH; j++) {
+			size_t w;
+			uint64_t v = pb_varint_get(p + r->path[j], end, &w);
+
+			n += pb_varint_size(v + 2) - w;
+		}
+	}
+	return n;
+}
+
+static void out_pod_pb(struct conn *c, const struct kind *k, uint32_t i, uint64_t rv, bool sick)
+{
+	const struct bench_pbrec *r = &k->pbrecs[i];
+	const uint8_t *p = k->pb + r->off + r->hdr, *end = p + r->len;
+	size_t at = 0;
+
+	if (rv) {
+		char d[BENCH_RV_DIGITS];
+
+		for (int j = BENCH_RV_DIGITS - 1; j >= 0; j--, rv /= 10)
+			d[j] = (char)('0' + rv % 10);
+		out_ref(c, (const char *)p, r->rv_rel);
+		out_copy(c, d, BENCH_RV_DIGITS);
+		at = r->rv_rel + BENCH_RV_DIGITS;
+	}
+	if (sick) {
+		uint8_t v[10];
+
+		for (int j = 0; j < BENCH_PB_PATH; j++) {
+			size_t w;
+			uint64_t len = pb_varint_get(p + r->path[j], end, &w);
+
+			out_ref(c, (const char *)p + at, r->path[j] - at);
+			out_copy(c, v, pb_varint_put(v, len + 2));
+			at = r->path[j] + w;
+		}
+		out_ref(c, (const char *)p + at, r->health_rel - 1 - at);
+		out_ref(c, "\x09Unhealthy", 10);
+		at = r->health_rel + 7;
+	}
+	out_ref(c, (const char *)p + at, r->len - at);
 }
 
 /* An object as it was at resourceVersion `at`. */
@@ -500,17 +701,53 @@ static const char *qparam(const char *query, const char *name, char *buf, size_t
 	return NULL;
 }
 
-/* Queues the objects [*run, end) (with the commas between them in the file), if a run is open. */
+/*
+ * Queues the objects [*run, end) (with the commas between them in the file, or
+ * in protobuf as PodList items), if a run is open.
+ */
 static void end_run(struct conn *c, const struct kind *k, int64_t *run, uint32_t end)
 {
-	const struct bench_rec *a, *b;
-
 	if (*run < 0)
 		return;
-	a = &k->recs[*run];
-	b = &k->recs[end - 1];
-	out_ref(c, k->data + a->off, b->off + b->len - a->off);
+	if (c->pb) {
+		const struct bench_pbrec *a = &k->pbrecs[*run], *b = &k->pbrecs[end - 1];
+
+		out_ref(c, (const char *)k->pb + a->off, b->off + b->hdr + b->len - a->off);
+	} else {
+		const struct bench_rec *a = &k->recs[*run], *b = &k->recs[end - 1];
+
+		out_ref(c, k->data + a->off, b->off + b->len - a->off);
+	}
 	*run = -1;
+}
+
+/* The LIST page's bytes before its items, in protobuf: the HTTP head, the Unknown, the PodList's metadata. */
+static size_t pb_list_head(char *out, size_t size, const struct kind *k, uint64_t rv, const char *cont, size_t items)
+{
+	struct pbw lm = { 0 };
+	char kind[32], digits[24];
+	size_t obj, n;
+	uint8_t un[64];
+	int hn;
+
+	pb_begin(&lm, 1); /* ListMeta */
+	pb_str(&lm, 1, "");
+	snprintf(digits, sizeof(digits), "%" PRIu64, rv);
+	pb_str(&lm, 2, digits);
+	pb_str(&lm, 3, cont);
+	pb_end(&lm);
+	snprintf(kind, sizeof(kind), "%sList", k->kind);
+	obj = lm.len + items;
+	n = pb_unknown_head(un, kind, obj);
+	hn = snprintf(out, size, "HTTP/1.1 200 OK%sContent-Length: %zu\r\n\r\n", status_tail_pb,
+		      n + obj + sizeof(pb_unknown_tail));
+	if (hn < 0 || (size_t)hn + n + lm.len > size)
+		abort();
+	memcpy(out + hn, un, n);
+	memcpy(out + (size_t)hn + n, lm.buf, lm.len);
+	n += (size_t)hn + lm.len;
+	pb_free(&lm);
+	return n;
 }
 
 static void serve_list(struct conn *c, struct kind *k, const char *query)
@@ -540,6 +777,8 @@ static void serve_list(struct conn *c, struct kind *k, const char *query)
 		}
 	}
 	st.lists++;
+	if (k == &pods)
+		(*(c->pb ? &st.pod_lists_pb : &st.pod_lists_json))++;
 	/* The header's length is known only at the end: a placeholder segment, filled in below. */
 	hdr = q_pos(c);
 	q_push(c, NULL, 0, 0, TAG_NONE);
@@ -550,7 +789,7 @@ static void serve_list(struct conn *c, struct kind *k, const char *query)
 		if (v.present && !v.sick && !v.rv) {
 			/* Unchanged since generated: part of a run of bytes straight from the mapping. */
 			if (run < 0) {
-				if (taken)
+				if (taken && !c->pb)
 					out_ref(c, ",", 1);
 				run = i;
 			}
@@ -560,14 +799,35 @@ static void serve_list(struct conn *c, struct kind *k, const char *query)
 		end_run(c, k, &run, i);
 		if (!v.present)
 			continue;
-		if (taken)
-			out_ref(c, ",", 1);
-		out_object(c, k, i, 0, v.rv, v.sick);
+		if (c->pb) {
+			uint8_t h[11];
+
+			h[0] = 0x12; /* PodList.items */
+			out_copy(c, h, 1 + pb_varint_put(h + 1, pb_pod_len(k, i, v.sick)));
+			out_pod_pb(c, k, i, v.rv, v.sick);
+		} else {
+			if (taken)
+				out_ref(c, ",", 1);
+			out_object(c, k, i, 0, v.rv, v.sick);
+		}
 		taken++;
 	}
 	end_run(c, k, &run, i);
 	while (i < k->n && !view_at(k, i, rv).present)
 		i++;
+	if (c->pb) {
+		char head[1024];
+		size_t hn;
+
+		if (i < k->n)
+			snprintf(cont, sizeof(cont), "c%ux%" PRIu64, i, rv);
+		hn = pb_list_head(head, sizeof(head), k, rv, cont, c->qbytes - body0);
+		q_at(c, hdr)->off = own_add(c, head, hn);
+		q_at(c, hdr)->len = hn;
+		c->qbytes += hn;
+		out_ref(c, (const char *)pb_unknown_tail, sizeof(pb_unknown_tail));
+		return;
+	}
 	if (i < k->n)
 		snprintf(cont, sizeof(cont), ",\"continue\":\"c%ux%" PRIu64 "\"", i, rv);
 	out_ref(c, "]}", 2);
@@ -608,23 +868,104 @@ static void chunk_end(struct conn *c, size_t hdr, size_t bytes0)
 }
 
 /* A watch event: the fixed prefix, the object from its second byte on, the fixed end. */
+/* In protobuf: the frame's head (built per event: its lengths depend on the pod's), the Pod, the tail. */
 static void out_event(struct conn *c, int pre, const struct kind *k, uint32_t i, uint64_t rv, bool sick, int32_t tag)
 {
+	if (c->pb) {
+		static const char *const types[] = { "ADDED", "MODIFIED", "DELETED" };
+		uint8_t h[64];
+
+		out_copy(c, h, pb_event_head(h, types[pre], k->kind, pb_pod_len(k, i, sick)));
+		out_pod_pb(c, k, i, rv, sick);
+		q_push(c, (const char *)pb_unknown_tail, 0, sizeof(pb_unknown_tail), tag);
+		return;
+	}
 	out_ref(c, k->prefix[pre], strlen(k->prefix[pre]));
 	out_object(c, k, i, 1, rv, sick);
 	q_push(c, "}\n", 0, 2, tag);
 }
 
+/*
+ * A bookmark's object in protobuf: a Pod with nothing but its resourceVersion
+ * (and the annotation that ends a WatchList's initial events), every field
+ * Go's marshaller writes for an empty Pod included.
+ */
+static void pb_bookmark_pod(struct pbw *w, uint64_t rv, bool initial_end)
+{
+	char digits[24];
+
+	snprintf(digits, sizeof(digits), "%" PRIu64, rv);
+	pb_begin(w, 1); /* ObjectMeta */
+	for (uint32_t f = 1; f <= 5; f++)
+		pb_str(w, f, "");
+	pb_str(w, 6, digits);
+	pb_int(w, 7, 0);
+	pb_time(w, 8, 0);
+	if (initial_end)
+		pb_map_str(w, 12, "k8s.io/initial-events-end", "true");
+	pb_end(w);
+	pb_begin(w, 2); /* PodSpec */
+	pb_str(w, 3, "");
+	pb_str(w, 6, "");
+	pb_str(w, 8, "");
+	pb_str(w, 9, "");
+	pb_str(w, 10, "");
+	pb_int(w, 11, 0);
+	pb_int(w, 12, 0);
+	pb_int(w, 13, 0);
+	pb_str(w, 16, "");
+	pb_str(w, 17, "");
+	pb_str(w, 19, "");
+	pb_str(w, 24, "");
+	pb_end(w);
+	pb_begin(w, 3); /* PodStatus */
+	pb_str(w, 1, "");
+	pb_str(w, 3, "");
+	pb_str(w, 4, "");
+	pb_str(w, 5, "");
+	pb_str(w, 6, "");
+	pb_str(w, 9, "");
+	pb_str(w, 11, "");
+	pb_str(w, 14, "");
+	pb_int(w, 17, 0);
+	pb_end(w);
+}
+
 static void out_bookmark(struct conn *c, struct kind *k, bool initial_end)
 {
+	uint64_t rv = BENCH_LIST_RV + (initial_end ? c->wl_snap : evlen);
 	size_t hdr, b0;
 
 	chunk_begin(c, &hdr, &b0);
-	out_fmt(c, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%" PRIu64 "\"%s}}}\n",
-		k->kind, BENCH_LIST_RV + (initial_end ? c->wl_snap : evlen),
-		initial_end ? ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}" : "");
+	if (c->pb) {
+		struct pbw w = { 0 };
+		uint8_t h[64];
+
+		pb_bookmark_pod(&w, rv, initial_end);
+		out_copy(c, h, pb_event_head(h, "BOOKMARK", k->kind, w.len));
+		out_copy(c, w.buf, w.len);
+		out_ref(c, (const char *)pb_unknown_tail, sizeof(pb_unknown_tail));
+		pb_free(&w);
+	} else {
+		out_fmt(c, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%" PRIu64 "\"%s}}}\n",
+			k->kind, rv, initial_end ? ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}" : "");
+	}
 	chunk_end(c, hdr, b0);
 	c->last_bm_ns = now_ns();
+}
+
+/* The ERROR event of a watch from a compacted resourceVersion, in JSON and (built in main) protobuf. */
+static const char gone_json[] =
+	"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+	"\"status\":\"Failure\",\"message\":\"too old resource version\",\"reason\":\"Expired\",\"code\":410}}\n";
+static struct pbw gone_pb;
+
+static void out_gone(struct conn *c)
+{
+	if (c->pb)
+		out_ref(c, (const char *)gone_pb.buf, gone_pb.len);
+	else
+		out_ref(c, gone_json, sizeof(gone_json) - 1);
 }
 
 static bool watch_has_more(const struct conn *c)
@@ -704,16 +1045,20 @@ static void serve_watch(struct conn *c, struct kind *k, const char *query)
 		rv = strtoull(buf, NULL, 10);
 	if (!initial && rv && k->state && rv < BENCH_LIST_RV + compacted) {
 		/* As kube-apiserver: 200, then one ERROR event. */
-		static const char gone[] =
-			"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-			"\"status\":\"Failure\",\"message\":\"too old resource version\",\"reason\":\"Expired\",\"code\":410}}\n";
+		size_t hdr, b0;
 
-		out_fmt(c, "HTTP/1.1 200 OK%sTransfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n", status_tail,
-			sizeof(gone) - 1, gone);
+		out_fmt(c, "HTTP/1.1 200 OK%sTransfer-Encoding: chunked\r\n\r\n",
+			c->pb ? status_tail_pb_watch : status_tail);
+		chunk_begin(c, &hdr, &b0);
+		out_gone(c);
+		chunk_end(c, hdr, b0);
+		out_ref(c, "0\r\n\r\n", 5);
 		return;
 	}
 	st.watches++;
-	out_fmt(c, "HTTP/1.1 200 OK%sTransfer-Encoding: chunked\r\n\r\n", status_tail);
+	if (k == &pods)
+		(*(c->pb ? &st.pod_watches_pb : &st.pod_watches_json))++;
+	out_fmt(c, "HTTP/1.1 200 OK%sTransfer-Encoding: chunked\r\n\r\n", c->pb ? status_tail_pb_watch : status_tail);
 	c->mode = CONN_WATCH;
 	c->watch = k;
 	c->deadline_ns = now_ns() + timeout * 1000000000ULL;
@@ -732,14 +1077,14 @@ static void serve_watch(struct conn *c, struct kind *k, const char *query)
 	pump(c);
 }
 
-/* Ends a watch cleanly (the last chunk), as a server does at timeoutSeconds. */
-static void watch_end(struct conn *c, const char *error_event)
+/* Ends a watch cleanly (the last chunk), as a server does at timeoutSeconds; gone: after a 410 ERROR event. */
+static void watch_end(struct conn *c, bool gone)
 {
-	if (error_event) {
+	if (gone) {
 		size_t hdr, b0;
 
 		chunk_begin(c, &hdr, &b0);
-		out_ref(c, error_event, strlen(error_event));
+		out_gone(c);
 		chunk_end(c, hdr, b0);
 	}
 	out_ref(c, "0\r\n\r\n", 5);
@@ -860,7 +1205,63 @@ static const char version_json[] =
 	"\"gitTreeState\":\"clean\",\"buildDate\":\"2026-11-01T00:00:00Z\",\"goVersion\":\"go1.25.3\","
 	"\"compiler\":\"gc\",\"platform\":\"linux/amd64\"}";
 
-static void serve(struct conn *c, const char *method, char *target, const char *body, size_t blen, uint64_t t)
+/*
+ * Whether an Accept header asks for protobuf before JSON, as kube-apiserver
+ * negotiates: the media range of the highest q wins, the first listed among
+ * equals; any type (star/star) and application/star mean JSON, the server's first choice.
+ */
+static bool accept_protobuf(const char *a, size_t n)
+{
+	static const char pb_type[] = "application/vnd.kubernetes.protobuf";
+	double best_q = 0;
+	bool best_pb = false;
+
+	while (n > 0) {
+		size_t item = 0, tlen;
+		double q = 1;
+		int kind; /* 0 unknown, 1 JSON, 2 protobuf */
+		const char *t, *semi;
+
+		while (item < n && a[item] != ',')
+			item++;
+		t = a;
+		while (t < a + item && (*t == ' ' || *t == '\t'))
+			t++;
+		semi = memchr(t, ';', (size_t)(a + item - t));
+		tlen = (size_t)((semi ? semi : a + item) - t);
+		while (tlen && (t[tlen - 1] == ' ' || t[tlen - 1] == '\t'))
+			tlen--;
+		for (const char *p = semi; p && p < a + item; p = memchr(p + 1, ';', (size_t)(a + item - p - 1))) {
+			const char *v = p + 1;
+
+			while (v < a + item && *v == ' ')
+				v++;
+			if (a + item - v > 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=')
+				q = strtod(v + 2, NULL);
+		}
+		if (tlen == sizeof(pb_type) - 1 && strncasecmp(t, pb_type, tlen) == 0)
+			kind = 2;
+		else if ((tlen == 16 && strncasecmp(t, "application/json", 16) == 0) ||
+			 (tlen == 13 && strncasecmp(t, "application/*", 13) == 0) || (tlen == 3 && strncmp(t, "*/*", 3) == 0))
+			kind = 1;
+		else
+			kind = 0;
+		if (kind && q > best_q) {
+			best_q = q;
+			best_pb = kind == 2;
+		}
+		a += item;
+		n -= item;
+		if (n) {
+			a++;
+			n--;
+		}
+	}
+	return best_pb;
+}
+
+static void serve(struct conn *c, const char *method, char *target, const char *body, size_t blen, uint64_t t,
+		  bool want_pb)
 {
 	char *query = strchr(target, '?');
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
@@ -879,6 +1280,14 @@ static void serve(struct conn *c, const char *method, char *target, const char *
 		respond(c, 200, "OK", NULL, "ok", 2);
 	} else if (get && (strcmp(target, "/api/v1/pods") == 0 || strcmp(target, "/api/v1/nodes") == 0)) {
 		struct kind *k = target[8] == 'p' ? &pods : &nodes;
+
+		/*
+		 * Pods in protobuf when asked, as kube-apiserver serves every built-in type.
+		 * Nodes stay JSON even then (a real server would send protobuf): the
+		 * controller lists application/json as its second choice, and only pods'
+		 * decoding is what the benchmark measures.
+		 */
+		c->pb = want_pb && k == &pods && !no_protobuf;
 
 		if (qparam(query, "watch", buf, sizeof(buf)) && (strcmp(buf, "1") == 0 || strcmp(buf, "true") == 0))
 			serve_watch(c, k, query);
@@ -910,6 +1319,8 @@ static void conn_input(struct conn *c)
 		char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4), *sp1, *sp2, *line_end, *h;
 		size_t hlen, clen = 0, total;
 		char method[16], target[8192];
+		const char *accept = NULL;
+		size_t accept_len = 0;
 
 		if (!end)
 			return;
@@ -931,6 +1342,10 @@ static void conn_input(struct conn *c)
 			h += 2;
 			if (strncasecmp(h, "content-length:", 15) == 0)
 				clen = strtoull(h + 15, NULL, 10);
+			else if (strncasecmp(h, "accept:", 7) == 0) {
+				accept = h + 7;
+				accept_len = strcspn(accept, "\r\n");
+			}
 			else if (strncasecmp(h, "transfer-encoding:", 18) == 0) {
 				fprintf(stderr, "benchsrv: chunked request bodies are not supported\n");
 				conn_kill(c);
@@ -947,7 +1362,8 @@ static void conn_input(struct conn *c)
 			*end = '\r';
 			return;
 		}
-		serve(c, method, target, c->in + hlen, clen, t);
+		c->pb = false;
+		serve(c, method, target, c->in + hlen, clen, t, accept && accept_protobuf(accept, accept_len));
 		memmove(c->in, c->in + total, c->inlen - total);
 		c->inlen -= total;
 		if (!c->dead && conn_flush(c) < 0)
@@ -1109,10 +1525,6 @@ static void pump_all(void)
 
 static void inject(bool gone)
 {
-	static const char gone_ev[] =
-		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-		"\"status\":\"Failure\",\"message\":\"too old resource version\",\"reason\":\"Expired\",\"code\":410}}\n";
-
 	if (gone)
 		compacted = evlen;
 	for (struct conn *c = conns; c; c = c->next) {
@@ -1120,7 +1532,7 @@ static void inject(bool gone)
 			continue;
 		if (gone) {
 			st.gones++;
-			watch_end(c, gone_ev);
+			watch_end(c, true);
 		} else {
 			/* Mid-stream: whatever is queued is lost, the client sees the connection end. */
 			st.closes++;
@@ -1250,9 +1662,11 @@ static void command(char *line)
 		printf("stats {\"lists\":%" PRIu64 ",\"watches\":%" PRIu64 ",\"watchlists\":%" PRIu64
 		       ",\"evictions\":%" PRIu64 ",\"events_posted\":%" PRIu64 ",\"events_written\":%" PRIu64
 		       ",\"bytes_written\":%" PRIu64 ",\"wrong\":%" PRIu64 ",\"dup\":%" PRIu64 ",\"not_served\":%" PRIu64
-		       ",\"injected_failures\":%" PRIu64 ",\"deleted\":%" PRIu64 "}\n",
+		       ",\"injected_failures\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"pod_lists_pb\":%" PRIu64
+		       ",\"pod_lists_json\":%" PRIu64 ",\"pod_watches_pb\":%" PRIu64 ",\"pod_watches_json\":%" PRIu64 "}\n",
 		       st.lists, st.watches, st.watchlists, st.evictions, st.events_posted, st.events_written,
-		       st.bytes_written, st.wrong, st.dup, st.unknown_paths, st.failed_injected, st.deleted);
+		       st.bytes_written, st.wrong, st.dup, st.unknown_paths, st.failed_injected, st.deleted,
+		       st.pod_lists_pb, st.pod_lists_json, st.pod_watches_pb, st.pod_watches_json);
 		fflush(stdout);
 	} else if (strncmp(line, "quit", 4) == 0) {
 		exit(0);
@@ -1300,7 +1714,7 @@ static void timers(uint64_t t)
 		if (c->dead || c->mode != CONN_WATCH || c->close_after)
 			continue;
 		if (t >= c->deadline_ns) {
-			watch_end(c, NULL);
+			watch_end(c, false);
 			continue;
 		}
 		if (t - c->last_bm_ns >= BOOKMARK_MS * 1000000ULL && c->wl_pos < 0 && c->qbytes == 0 &&
@@ -1319,15 +1733,18 @@ int main(int argc, char **argv)
 	int lfd, one = 1;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: benchsrv DIR [--watchlist]\n");
+		fprintf(stderr, "usage: benchsrv DIR [--watchlist] [--no-protobuf]\n");
 		return 2;
 	}
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "--watchlist") == 0)
 			watchlist = true;
+		else if (strcmp(argv[i], "--no-protobuf") == 0)
+			no_protobuf = true;
 	signal(SIGPIPE, SIG_IGN);
 	load_kind(&pods, argv[1]);
 	load_kind(&nodes, argv[1]);
+	pb_status_frame(&gone_pb, "too old resource version", "Expired", 410);
 	pods.state = calloc(pods.n ? pods.n : 1, 1);
 	pods.rv = calloc(pods.n ? pods.n : 1, sizeof(*pods.rv));
 	pods.sick_rv = calloc(pods.n ? pods.n : 1, sizeof(*pods.rv));

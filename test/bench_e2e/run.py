@@ -2,7 +2,7 @@
 """`make bench-e2e`: the real controller against benchsrv, the project's fast API server.
 
 Usage: run.py --bin BIN --build DIR [--sizes "5000 150000 500000"] [--phase-ms 15000]
-              [--health 200] [--watchlist both|on|off] [--[no-]tls] [--cache DIR]
+              [--health 200] [--watchlist both|on|off] [--[no-]tls] [--no-protobuf] [--cache DIR]
 
 For each cluster size (device pods; 5,000 on 200 nodes, 150,000 on 5,000, 500,000 on
 65,000, any other N on N/30), generated once by DIR/gen into the cache
@@ -29,6 +29,10 @@ controller, and prints:
 - with --tls (the default when nghttpx is installed): a second controller through nghttpx
   (TLS, ALPN h2, a bearer token), its sync and the 1,000/s and 5,000/s phases again, with
   nghttpx's CPU counted as the server's.
+
+Pods are served in protobuf when the controller's Accept header asks for it, as
+kube-apiserver serves them (--no-protobuf: JSON whatever it asks); the report says which
+encoding each pods LIST and watch was served in.
 
 It exits non-zero when an eviction was wrong, a rescue is missing, or a process failed.
 Nothing here is asserted on time: the figures are printed.  Every process it starts is
@@ -58,6 +62,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 NODES = {5000: 200, 150000: 5000, 500000: 65000}
 CHILDREN = []
 CTL_ARGS = []  # --ctl-arg: more flags for every controller started
+SRV_ARGS = []  # more flags for every benchsrv started (--no-protobuf)
 
 POLICY = """apiVersion: device-descheduler/v1alpha1
 kind: DeviceDeschedulerPolicy
@@ -137,7 +142,7 @@ def pct(values, p):
 
 class Server:
     def __init__(self, build, data, watchlist, log):
-        cmd = [os.path.join(build, "benchsrv"), data] + (["--watchlist"] if watchlist else [])
+        cmd = [os.path.join(build, "benchsrv"), data] + (["--watchlist"] if watchlist else []) + SRV_ARGS
         self.p = spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
         line = self.p.stdout.readline().split()
         if not line or line[0] != "READY":
@@ -242,7 +247,7 @@ def generate(build, cache, pods, nodes):
         if os.path.exists(done):
             with open(done) as f:
                 parts = f.read().split()
-            if len(parts) >= 3 and parts[0] == "bench-e2e-format-1" and parts[1:3] == [str(pods), str(nodes)]:
+            if len(parts) >= 3 and parts[0] == "bench-e2e-format-2" and parts[1:3] == [str(pods), str(nodes)]:
                 return d, None
         t = time.monotonic()
         subprocess.run([os.path.join(build, "gen"), d, str(pods), str(nodes)], check=True,
@@ -404,6 +409,12 @@ def report(r):
           + f"; evictions of pods already gone: {sum(r[n]['dup'] for n in ('p1000', 'p5000', 'fault'))}")
 
 
+def encodings(st):
+    """Which encoding benchsrv served the pods LISTs and watches in (from its stats)."""
+    return (f"pods served as protobuf: LIST {st['pod_lists_pb']}, WATCH {st['pod_watches_pb']} / as JSON: "
+            f"LIST {st['pod_lists_json']}, WATCH {st['pod_watches_json']}")
+
+
 def run_size(args, pods, tmp, log):
     """Benchmarks one size and prints its figures; returns what went wrong."""
     try:
@@ -412,6 +423,8 @@ def run_size(args, pods, tmp, log):
         print(f"\n== {pods:,} device pods: FAILED: {e}")
         return [f"{pods}: {e}"]
     report(r)
+    print(encodings(r["stats"]) + (" (with the TLS controller)" if "tls" in r else "")
+          + (f"; WatchList sync: {encodings(r['wl']['stats'])}" if "wl" in r else ""))
     failed = []
     phases = [(n, r[n]) for n in ("p1000", "p5000", "fault")]
     if "tls" in r:
@@ -444,10 +457,14 @@ def main():
     ap.add_argument("--tls", action=argparse.BooleanOptionalAction, default=h2proxy.available(),
                     help="also run a controller over TLS (h2, bearer token) through nghttpx (default: when "
                          "nghttpx is installed)")
+    ap.add_argument("--no-protobuf", action="store_true",
+                    help="benchsrv serves pods as JSON even when the controller asks for protobuf")
     ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "device-descheduler",
                                                      "bench-e2e"))
     args = ap.parse_args()
     CTL_ARGS.extend(args.ctl_arg)
+    if args.no_protobuf:
+        SRV_ARGS.append("--no-protobuf")
     atexit.register(kill_all)
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lambda n, f: sys.exit(128 + n))

@@ -706,8 +706,10 @@ func verifyReal(c *codec, dir string) error {
 	}{
 		{"real-list.pb", c.pb, false}, {"real-list.json", c.js, false}, {"real-pod.pb", c.pb, false},
 		{"real-status-404.pb", c.pb, false}, {"real-status-400.pb", c.pb, false},
+		{"real-status-410-list-exact.pb", c.pb, false}, {"real-status-410-continue.pb", c.pb, false},
 		{"real-watch.pb", c.pb, true}, {"real-watch.jsonl", c.js, true},
-		{"real-watchlist.pb", c.pb, true}, {"real-watch-410.pb", c.pb, true},
+		{"real-watchlist.pb", c.pb, true}, {"real-watch-bookmark.pb", c.pb, true},
+		{"real-watch-410.pb", c.pb, true}, {"real-watch-410.jsonl", c.js, true},
 	}
 	for _, cp := range captures {
 		data, err := os.ReadFile(filepath.Join(dir, cp.name))
@@ -761,6 +763,15 @@ func verifyReal(c *codec, dir string) error {
 			errs = append(errs, err)
 		} else {
 			fmt.Println("verify: real-list.pb and real-list.json decode to the same PodList")
+		}
+	}
+	pbw, err1 := os.ReadFile(filepath.Join(dir, "real-watch-410.pb"))
+	jsw, err2 := os.ReadFile(filepath.Join(dir, "real-watch-410.jsonl"))
+	if err1 == nil && err2 == nil {
+		if n, err := compareWatch(c, "real-watch-410.pb", pbw, jsw); err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Printf("verify: real-watch-410.pb: %d events, each equal to its real-watch-410.jsonl line\n", n)
 		}
 	}
 	return errors.Join(errs...)
