@@ -21,7 +21,8 @@
  * watch decoder; where both accept it, they must agree on the code and
  * retryAfterSeconds.  An object body is wrapped as an ADDED, a MODIFIED, a
  * DELETED and a BOOKMARK frame: a one-object stream the fuzzer need not
- * frame itself.
+ * frame itself; its raw object is also made the one item of a LIST body,
+ * which must give what the ADDED event gives.
  *
  * Every stream is decoded in one piece and in the chosen chunks, and up to the
  * first non-zero return both runs must deliver the same items or events (the
@@ -43,6 +44,7 @@
 #include "kc_decode.h"
 #include "kc_intern.h"
 #include "kc_log.h"
+#include "kc_pb.h"
 #include "kc_status.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -311,6 +313,66 @@ static uint8_t *wrap(const char *const *types, size_t n_types, const uint8_t *bo
 	return out;
 }
 
+/*
+ * An object body's raw object is also the one item of a LIST body built
+ * around it: read there, it must give what its ADDED event gives (the same
+ * object, the same error, or left out where the event stands for a deletion).
+ */
+static void check_list_item(const struct kc_decode_ctx *ctx, const struct run *proto, const uint8_t *body,
+			    size_t len)
+{
+	static const char *const added[] = {"ADDED"};
+	const uint8_t *kind, *raw;
+	size_t kind_len, raw_len, frame_len, list_len = 0, item_len;
+	struct run ev = *proto, item = *proto;
+	uint8_t *frame, *list, hdr[10];
+	const char *dump;
+	char err[128];
+
+	if (kc_pb_unwrap(body, len, &kind, &kind_len, &raw, &raw_len, err, sizeof(err)) != 0)
+		return;
+	/* "k8s\0", Unknown {2: the list message {2: the item}} */
+	list = kc_xmalloc(raw_len + 32);
+	memcpy(list, KC_PB_MAGIC, KC_PB_MAGIC_LEN);
+	list_len = KC_PB_MAGIC_LEN;
+	list[list_len++] = 0x12;
+	item_len = 1 + put_varint(hdr, raw_len);
+	list_len += put_varint(list + list_len, item_len + raw_len);
+	list[list_len++] = 0x12;
+	list_len += put_varint(list + list_len, raw_len);
+	if (raw_len)
+		memcpy(list + list_len, raw, raw_len);
+	list_len += raw_len;
+	frame = wrap(added, 1, body, len, &frame_len);
+	ev.stop_at = item.stop_at = 0;
+	decode_watch(&ev, ctx, 0, frame, frame_len, NULL);
+	decode_list(&item, ctx, 0, list, list_len, NULL);
+	if (ev.failed || item.r) {
+		FUZZ_CHECK(ev.failed && ev.r == item.r);
+	} else if (ev.count == 0) {
+		/* Over a bound, without even a name to delete: nothing to say. */
+		FUZZ_CHECK(item.count == 0 && item.skipped == 1);
+	} else {
+		FUZZ_CHECK(ev.count == 1);
+		dump = strchr(ev.text, '\n');
+		FUZZ_CHECK(dump != NULL);
+		if (dump - ev.text >= 6 && memcmp(dump - 6, "over=1", 6) == 0) {
+			FUZZ_CHECK(item.count == 0 && item.skipped == 1);
+		} else if (item.count != 1 || item.text_len != strlen(dump + 1) + 3 ||
+			   memcmp(item.text, dump + 1, item.text_len - 3) != 0) {
+			fprintf(stderr, "an object as an ADDED event and as a LIST item:\n--- event\n%s--- item\n%s",
+				ev.text, item.text);
+			abort();
+		}
+	}
+	free(ev.text);
+	free(item.text);
+	free(item.rv);
+	free(item.cont);
+	free(frame);
+	free(list);
+}
+
 /* ---- Status bodies ------------------------------------------------------------------------ */
 
 static bool status_is_zero(const struct kc_status *s)
@@ -437,6 +499,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		stream = wrapped = wrap(error_type, 1, data, size, &stream_len);
 	} else if (mode == M_OBJECT) {
 		stream = wrapped = wrap(object_types, 4, data, size, &stream_len);
+		check_list_item(&ctx, &whole, data, size);
 	}
 
 	if (mode == M_LIST) {
