@@ -1,9 +1,10 @@
 /*
  * The decoders of kc_decode.h as their callers see them: one whole document,
- * a LIST page fed in chunks, and a WATCH stream of newline-delimited events.
- * Each wraps kc_sax's walker around the handler of kc_decode_schema.c and
+ * a LIST page fed in chunks, and a WATCH stream of newline-delimited events,
+ * in JSON or (LIST and WATCH) in Kubernetes' protobuf encoding.  Each wraps
+ * kc_sax's or kc_pb's walker around the handler of kc_decode_schema.c and
  * takes finished objects from kc_decode_layout.c; this file owns only the
- * envelopes (list metadata, the items array, watch lines and their type).
+ * envelopes (list metadata, the items, watch lines or frames and their type).
  */
 #include "kc_decode.h"
 
@@ -115,6 +116,7 @@ struct kc_watch_decoder {
 	struct kc_error err;
 	/* Protobuf: frames of a 4-byte big-endian length and a metav1.WatchEvent. */
 	bool pb;
+	int pb_error;  /* a frame over max_line: the stream is over (sticky until reset) */
 	uint8_t fhdr[4];
 	unsigned fhlen;
 	uint32_t flen;
@@ -270,9 +272,8 @@ static int pb_header(struct pb_list *s, uint8_t *wire)
 	*wire = key & 7;
 	switch (*wire) {
 	case KC_PB_VARINT:
-		r = kc_pb_varint(&p, end, &v);
 		s->want = 0;
-		return r;
+		return kc_pb_varint(&p, end, &v);
 	case KC_PB_I64:
 		s->want = 8;
 		return 1;
@@ -280,8 +281,7 @@ static int pb_header(struct pb_list *s, uint8_t *wire)
 		s->want = 4;
 		return 1;
 	case KC_PB_LEN:
-		r = kc_pb_varint(&p, end, &s->want);
-		return r;
+		return kc_pb_varint(&p, end, &s->want);
 	}
 	return -EBADMSG;
 }
@@ -324,10 +324,8 @@ static int pb_list_feed(struct kc_list_decoder *l, const uint8_t *p, const uint8
 				/* Unknown.raw: the list message itself. */
 				s->in_list = s->seen_list = true;
 				s->list_left = s->want;
-				s->state = PL_HEADER;
 				/* An empty list ends here; the header's bytes were the outer level's. */
-				if (s->list_left == 0)
-					s->in_list = false;
+				s->in_list = s->list_left > 0;
 				start = p;
 				was_in = false;
 				break;
@@ -600,6 +598,7 @@ static int stop_feed(struct kc_watch_decoder *w, int r, bool line_ended, size_t 
 void kc_watch_decoder_set_protobuf(struct kc_watch_decoder *w, bool on)
 {
 	w->pb = on;
+	w->pb_error = 0;
 	w->fhlen = 0;
 	w->fgot = 0;
 }
@@ -662,6 +661,8 @@ static int pb_frame(struct kc_watch_decoder *w, const uint8_t *m, size_t len)
 /* Protobuf frames across any chunk boundary: a frame whole in this feed is read in place. */
 static int pb_watch_feed(struct kc_watch_decoder *w, const uint8_t *p, const uint8_t *end)
 {
+	if (w->pb_error)
+		return w->pb_error;
 	while (p < end) {
 		size_t n;
 		int r;
@@ -675,8 +676,9 @@ static int pb_watch_feed(struct kc_watch_decoder *w, const uint8_t *p, const uin
 				  w->fhdr[3];
 			w->fgot = 0;
 			if (w->flen > w->max_line)
-				return kc_error_set(&w->err, -EMSGSIZE, "%s watch: event of %u bytes, over %zu",
-						    w->d.t->kind, w->flen, w->max_line);
+				return w->pb_error = kc_error_set(&w->err, -EMSGSIZE,
+								  "%s watch: event of %u bytes, over %zu",
+								  w->d.t->kind, w->flen, w->max_line);
 		}
 		if (w->fgot == 0 && (size_t)(end - p) >= w->flen) {
 			n = w->flen;
@@ -780,6 +782,7 @@ void kc_watch_decoder_reset(struct kc_watch_decoder *w)
 	w->started = false;
 	w->discard = false;
 	w->line_len = 0;
+	w->pb_error = 0;
 	w->fhlen = 0;
 	w->fgot = 0;
 	/* A big frame's buffer goes back; a small one is reused. */

@@ -266,7 +266,9 @@ static size_t format_time(const uint8_t *m, size_t len, char *buf, size_t size)
 	t = (time_t)secs;
 	if (!gmtime_r(&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
 		return 0;
-	return strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Four-digit years, as Go's RFC 3339 (strftime's %Y writes 999, not 0999). */
+	return (size_t)snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+				tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* A map entry {1: key, 2: value}; a Quantity value is {1: string}. */

@@ -388,6 +388,10 @@ static void test_watch_hostile(void **state)
 	kc_watch_decoder_set_protobuf(w, true);
 	assert_int_equal(kc_watch_decoder_feed(w, pb, 4), -EMSGSIZE);
 	assert_non_null(strstr(kc_watch_decoder_error(w), "bytes"));
+	/* ... and stays so, without allocating what the frame announced, until a reset. */
+	assert_int_equal(kc_watch_decoder_feed(w, pb + 4, 1), -EMSGSIZE);
+	kc_watch_decoder_reset(w);
+	assert_int_equal(kc_watch_decoder_feed(w, "\x00\x00\x00\x06\x0a\x04" "ODD!", 10), 0);
 	kc_watch_decoder_free(w);
 	assert_int_equal(g.n, 0);
 

@@ -305,6 +305,9 @@ static void test_walk_reports_every_kind(void **state)
 	put_int(&t, 2, 5);
 	put_msg(&m, 8, &t);
 	put_msg(&m, 8, &zero);              /* the zero Time: JSON's null, not reported */
+	t.n = 0;
+	put_int(&t, 1, -30641760000);       /* the year 999: four digits, as JSON writes it */
+	put_msg(&m, 8, &t);
 	put_str(&m, 99, "unknown");          /* skipped, as are unknown fields of every wire type */
 	put_key(&m, 98, KC_PB_I64);
 	memcpy(m.b + m.n, "12345678", 8);
@@ -326,7 +329,8 @@ static void test_walk_reports_every_kind(void **state)
 			    "6 entry app=x\n"
 			    "6 entry empty=\n"
 			    "7 entry nvidia.com/gpu=2\n"
-			    "8 str 2023-11-14T22:13:20Z\n");
+			    "8 str 2023-11-14T22:13:20Z\n"
+			    "8 str 0999-01-01T00:00:00Z\n");
 }
 
 static void test_walk_drops_and_refuses(void **state)
