@@ -70,6 +70,31 @@ static void warn_over(const struct dec *d)
  */
 enum { PL_MAGIC, PL_HEADER, PL_SKIP, PL_GATHER };
 
+/* A protobuf piece (a LIST item, a watch frame) a feed cut, gathered until whole. */
+struct gather {
+	uint8_t *buf;
+	size_t cap, got;
+};
+
+/*
+ * Takes what [p, lim) holds of a piece of want bytes into g, and returns how
+ * many bytes it took.  The buffer grows as the piece begins (got is 0 then),
+ * so nothing gathered is lost.
+ */
+static size_t gather(struct gather *g, size_t want, const uint8_t *p, const uint8_t *lim)
+{
+	size_t n = (size_t)(lim - p) < want - g->got ? (size_t)(lim - p) : want - g->got;
+
+	if (g->cap < want) {
+		g->cap = want;
+		free(g->buf);
+		g->buf = kc_xmalloc(want);
+	}
+	memcpy(g->buf + g->got, p, n);
+	g->got += n;
+	return n;
+}
+
 struct pb_list {
 	bool on;
 	bool in_list;      /* inside Unknown.raw, the list message */
@@ -80,8 +105,7 @@ struct pb_list {
 	uint32_t num;      /* the field being skipped or gathered */
 	uint64_t want;     /* its bytes still to come (PL_SKIP) or in all (PL_GATHER) */
 	uint64_t list_left;  /* bytes of the list message not read yet */
-	uint8_t *buf;
-	size_t cap, got;
+	struct gather g;
 	size_t max_item;
 };
 
@@ -120,8 +144,7 @@ struct kc_watch_decoder {
 	uint8_t fhdr[4];
 	unsigned fhlen;
 	uint32_t flen;
-	uint8_t *fbuf;
-	size_t fcap, fgot;
+	struct gather fg;
 };
 
 static char *dup_token(const struct kc_sax_value *v)
@@ -347,7 +370,7 @@ static int pb_list_feed(struct kc_list_decoder *l, const uint8_t *p, const uint8
 					s->state = PL_SKIP;
 					break;
 				}
-				s->got = 0;
+				s->g.got = 0;
 				s->state = PL_GATHER;
 				if (s->want == 0) {
 					s->state = PL_HEADER;
@@ -367,26 +390,18 @@ static int pb_list_feed(struct kc_list_decoder *l, const uint8_t *p, const uint8
 				s->state = PL_HEADER;
 			break;
 		case PL_GATHER:
-			if (s->got == 0 && (uint64_t)(lim - p) >= s->want) {
+			if (s->g.got == 0 && (uint64_t)(lim - p) >= s->want) {
 				/* Whole in this feed: read in place. */
 				n = (size_t)s->want;
 				p += n;
 				s->state = PL_HEADER;
 				r = pb_list_field(l, p - n, n);
 			} else {
-				n = (size_t)((uint64_t)(lim - p) < s->want - s->got ? (uint64_t)(lim - p) : s->want - s->got);
-				if (s->cap < s->want) {
-					s->cap = (size_t)s->want;
-					free(s->buf);
-					s->buf = kc_xmalloc(s->cap);
-				}
-				memcpy(s->buf + s->got, p, n);
-				s->got += n;
-				p += n;
+				p += gather(&s->g, (size_t)s->want, p, lim);
 				r = 0;
-				if (s->got == s->want) {
+				if (s->g.got == s->want) {
 					s->state = PL_HEADER;
-					r = pb_list_field(l, s->buf, s->got);
+					r = pb_list_field(l, s->g.buf, s->g.got);
 				}
 			}
 			if (r)
@@ -463,7 +478,7 @@ struct kc_list_decoder *kc_list_decoder_free(struct kc_list_decoder *l)
 		return NULL;
 	kc_sax_done(&l->sax);
 	kc_dec_done(&l->d);
-	free(l->pb.buf);
+	free(l->pb.g.buf);
 	free(l->rv);
 	free(l->cont);
 	free(l);
@@ -600,7 +615,7 @@ void kc_watch_decoder_set_protobuf(struct kc_watch_decoder *w, bool on)
 	w->pb = on;
 	w->pb_error = 0;
 	w->fhlen = 0;
-	w->fgot = 0;
+	w->fg.got = 0;
 }
 
 /*
@@ -674,32 +689,24 @@ static int pb_watch_feed(struct kc_watch_decoder *w, const uint8_t *p, const uin
 				break;
 			w->flen = (uint32_t)w->fhdr[0] << 24 | (uint32_t)w->fhdr[1] << 16 | (uint32_t)w->fhdr[2] << 8 |
 				  w->fhdr[3];
-			w->fgot = 0;
+			w->fg.got = 0;
 			if (w->flen > w->max_line)
 				return w->pb_error = kc_error_set(&w->err, -EMSGSIZE,
 								  "%s watch: event of %u bytes, over %zu",
 								  w->d.t->kind, w->flen, w->max_line);
 		}
-		if (w->fgot == 0 && (size_t)(end - p) >= w->flen) {
+		if (w->fg.got == 0 && (size_t)(end - p) >= w->flen) {
 			n = w->flen;
 			p += n;
 			w->fhlen = 0;
 			r = pb_frame(w, p - n, n);
 		} else {
-			n = (size_t)(end - p) < w->flen - w->fgot ? (size_t)(end - p) : w->flen - w->fgot;
-			if (w->fcap < w->flen) {
-				w->fcap = w->flen;
-				free(w->fbuf);
-				w->fbuf = kc_xmalloc(w->fcap);
-			}
-			memcpy(w->fbuf + w->fgot, p, n);
-			w->fgot += n;
-			p += n;
+			p += gather(&w->fg, w->flen, p, end);
 			r = 0;
-			if (w->fgot == w->flen) {
+			if (w->fg.got == w->flen) {
 				w->fhlen = 0;
-				w->fgot = 0;
-				r = pb_frame(w, w->fbuf, w->flen);
+				w->fg.got = 0;
+				r = pb_frame(w, w->fg.buf, w->flen);
 			}
 		}
 		if (r)
@@ -784,12 +791,12 @@ void kc_watch_decoder_reset(struct kc_watch_decoder *w)
 	w->line_len = 0;
 	w->pb_error = 0;
 	w->fhlen = 0;
-	w->fgot = 0;
+	w->fg.got = 0;
 	/* A big frame's buffer goes back; a small one is reused. */
-	if (w->fcap > 64 * 1024) {
-		free(w->fbuf);
-		w->fbuf = NULL;
-		w->fcap = 0;
+	if (w->fg.cap > 64 * 1024) {
+		free(w->fg.buf);
+		w->fg.buf = NULL;
+		w->fg.cap = 0;
 	}
 }
 
@@ -799,7 +806,7 @@ struct kc_watch_decoder *kc_watch_decoder_free(struct kc_watch_decoder *w)
 		return NULL;
 	kc_sax_done(&w->sax);
 	kc_dec_done(&w->d);
-	free(w->fbuf);
+	free(w->fg.buf);
 	free(w);
 	return NULL;
 }
