@@ -1,10 +1,11 @@
 /*
- * Private to the decoders of kc_decode.h, which are three files, one job each:
+ * Private to the decoders of kc_decode.h, which are four files, one job each:
  * kc_decode_schema.c (the static schema per kind and the SAX handler that
  * fills the scratch area), kc_decode_layout.c (the scratch area itself and the
- * copy of a finished object into one heap block), and kc_decode.c (single
- * documents and the LIST and WATCH stream decoders).  This header is what
- * they share: the field ids of the schemas, the scratch area, and the
+ * copy of a finished object into one heap block), kc_decode.c (single
+ * documents and the LIST and WATCH stream decoders, JSON) and kc_decode_pb.c
+ * (the same streams in protobuf).  This header is what they share: the field
+ * ids of the schemas, the scratch area, the stream decoders' state, and the
  * functions one file calls in another.  Nothing outside those files includes it.
  */
 #ifndef KC_DECODE_INT_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "kc_decode.h"
+#include "kc_objects.h"
 #include "kc_sax.h"
 
 /* The field ids the schemas hand to the handler. */
@@ -170,5 +172,87 @@ int kc_dec_handler(void *ud, unsigned id, enum kc_sax_event ev, const struct kc_
 /* kc_decode.c: the handler passes the envelope's fields (list metadata and
  * items, watch type and object) to the stream decoder that owns d. */
 int kc_dec_layer_event(struct dec *d, unsigned id, enum kc_sax_event ev, const struct kc_sax_value *v);
+
+/* ---- the stream decoders (kc_decode.c, and kc_decode_pb.c for protobuf) ------------- */
+
+#define DEFAULT_MAX_LINE (16u * 1024 * 1024)
+
+/* The state of a protobuf LIST body (struct pb_list). */
+enum { PL_MAGIC, PL_HEADER, PL_SKIP, PL_GATHER };
+
+/* A protobuf piece (a LIST item, a watch frame) a feed cut, gathered until whole. */
+struct gather {
+	uint8_t *buf;
+	size_t cap, got;
+};
+
+/*
+ * A protobuf LIST body, streamed: "k8s\0", then the fields of a runtime.Unknown
+ * whose raw field (2) is the list message {1: ListMeta, 2: item, 2: item, ...}.
+ * Only one item (or the ListMeta) is held at a time, gathered into buf when a
+ * feed cuts it, read in place otherwise; everything else is stepped over.
+ */
+struct pb_list {
+	bool on;
+	bool in_list;      /* inside Unknown.raw, the list message */
+	bool seen_list;
+	uint8_t state;
+	uint8_t hdr[24];   /* a field header (key and length varints) or the magic, so far */
+	unsigned hlen;
+	uint32_t num;      /* the field being skipped or gathered */
+	uint64_t want;     /* its bytes still to come (PL_SKIP) or in all (PL_GATHER) */
+	uint64_t list_left;  /* bytes of the list message not read yet */
+	struct gather g;
+	size_t max_item;
+};
+
+struct kc_list_decoder {
+	struct dec d;  /* first: the handler's userdata */
+	struct kc_sax sax;
+	kc_list_item_cb cb;
+	void *userdata;
+	size_t items;
+	size_t skipped;  /* items over a bound, not delivered */
+	char *rv;
+	char *cont;
+	int error;  /* sticky */
+	struct kc_error err;
+	struct pb_list pb;
+};
+
+struct kc_watch_decoder {
+	struct dec d;  /* first: the handler's userdata */
+	struct kc_sax sax;
+	kc_watch_event_cb cb;
+	void *userdata;
+	size_t max_line;
+	size_t line_len;
+	bool started;   /* the current line has non-blank bytes, fed to the parser */
+	bool discard;   /* dropping bytes up to the next newline */
+	bool obj_begun;
+	bool obj_done;
+	bool have_type;
+	char type[16];
+	uint64_t skipped;
+	struct kc_error err;
+	/* Protobuf: frames of a 4-byte big-endian length and a metav1.WatchEvent. */
+	bool pb;
+	int pb_error;  /* a frame over max_line: the stream is over (sticky until reset) */
+	uint8_t fhdr[4];
+	unsigned fhlen;
+	uint32_t flen;
+	struct gather fg;
+};
+
+/* kc_decode.c: an item of a LIST is complete in the scratch area: deliver it. */
+int kc_dec_list_item_done(struct kc_list_decoder *l);
+/* kc_decode.c: an event is decoded (type, and the object in the scratch area): deliver it. */
+int kc_dec_watch_deliver(struct kc_watch_decoder *w);
+/* kc_decode.c: the event type a watch event's "type" names, 0 if none. */
+enum kc_watch_type kc_dec_watch_type(const char *s);
+/* kc_decode_pb.c: protobuf bodies, fed as kc_list_decoder_feed and kc_watch_decoder_feed are. */
+int kc_dec_pb_list_feed(struct kc_list_decoder *l, const uint8_t *p, const uint8_t *end);
+int kc_dec_pb_list_finish(struct kc_list_decoder *l);
+int kc_dec_pb_watch_feed(struct kc_watch_decoder *w, const uint8_t *p, const uint8_t *end);
 
 #endif
