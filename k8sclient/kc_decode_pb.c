@@ -231,6 +231,7 @@ static int pb_frame(struct kc_watch_decoder *w, const uint8_t *m, size_t len)
 	const uint8_t *raw = NULL, *kind, *obj;
 	size_t raw_len = 0, kind_len, obj_len;
 	char msg[200] = "";
+	enum kc_watch_type type;
 	int n, r;
 
 	w->have_type = w->obj_done = false;
@@ -260,15 +261,16 @@ static int pb_frame(struct kc_watch_decoder *w, const uint8_t *m, size_t len)
 	}
 	if (n < 0)
 		return kc_error_set(&w->err, -EBADMSG, "%s watch: malformed protobuf event", w->d.t->kind);
-	if (!w->have_type || kc_dec_watch_type(w->type) == 0 || !raw)
+	type = w->have_type ? kc_dec_watch_type(w->type) : 0;
+	if (!type || !raw)
 		return kc_dec_watch_deliver(w);  /* says what is missing, or skips an unknown type */
 	r = kc_pb_unwrap(raw, raw_len, &kind, &kind_len, &obj, &obj_len, msg, sizeof(msg));
 	if (r)
 		return kc_error_set(&w->err, r, "%s watch: %s", w->d.t->kind, msg);
 	kc_dec_reset(&w->d);
 	w->d.errmsg[0] = '\0';
-	r = kc_pb_walk(kc_dec_watch_type(w->type) == KC_WATCH_ERROR ? w->d.t->ops->pb_status : &w->d.t->ops->root, obj,
-		       obj_len, kc_dec_handler, &w->d, msg, sizeof(msg));
+	r = kc_pb_walk(type == KC_WATCH_ERROR ? w->d.t->ops->pb_status : &w->d.t->ops->root, obj, obj_len,
+		       kc_dec_handler, &w->d, msg, sizeof(msg));
 	if (r)
 		return kc_error_set(&w->err, r, "%s watch: %s", w->d.t->kind, w->d.errmsg[0] ? w->d.errmsg : msg);
 	w->obj_done = true;
