@@ -155,7 +155,7 @@ bench: check-deps $(BUILD)/bench
 # The real binary against test/bench_e2e/benchsrv, a fast API server serving a generated,
 # cached cluster (not part of `make test`; SIZES=5000 for a quick run).
 SIZES ?= 5000 150000 500000
-BENCH_E2E_BIN := $(BUILD)/bench_e2e/benchsrv $(BUILD)/bench_e2e/gen
+BENCH_E2E_BIN := $(BUILD)/bench_e2e/benchsrv $(BUILD)/bench_e2e/gen $(BUILD)/bench_e2e/floor
 $(BUILD)/bench_e2e/%: test/bench_e2e/%.c test/bench_e2e/bench_e2e.h test/bench_e2e/pb.h | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<

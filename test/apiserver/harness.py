@@ -359,10 +359,17 @@ class ApiServer:
         """While enabled, open watches send nothing (no events, no bookmarks) but stay open."""
         return self._admin("POST", "stall-watches", {"enabled": enabled})
 
-    def compact(self, http_410=None):
+    def compact(self, http_410=None, cut_watches=None):
         """Forget history up to the current RV. http_410=True: expired watches then get HTTP 410
-        instead of 200 + an ERROR event (False switches back)."""
-        return self._admin("POST", "compact", {} if http_410 is None else {"http_410": http_410})
+        instead of 200 + an ERROR event (False switches back). cut_watches (a path regex, "" for
+        all): in the same step, write once (nothing watches it) before compacting and cut the
+        open watches that match, so every resourceVersion a client holds is too old and each
+        cut watch must relist. (A write, a compaction and drop_watches() as three calls leave
+        room for a bookmark carrying the new floor in between: that watch then resumes.)"""
+        body = {} if http_410 is None else {"http_410": http_410}
+        if cut_watches is not None:
+            body["cut_watches"] = cut_watches
+        return self._admin("POST", "compact", body)
 
     def restart(self, down_ms=500, wait=True):
         """Close the listener and every connection; listen again on the same port after down_ms.

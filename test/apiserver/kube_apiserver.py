@@ -913,17 +913,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_body(200, {"added": len(new)})
         if op == "drop-watches" and m == "POST":
             rx = re.compile(body.get("path_regex") or "") if isinstance(body, dict) else re.compile("")
-            n = 0
             with st.store.lock:
-                ws = [w for w in st.store.watchers if rx.search(w.path)]
-            for w in ws:
-                w.dropped = True
-                n += 1
-                try:
-                    w.conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                w.wake()
+                n = drop_watches(st.store, rx)
             return self.send_body(200, {"dropped": n})
         if op == "watch-list" and m == "POST":
             st.watch_list = bool(body.get("enabled", True))
@@ -936,12 +927,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 w.wake()
             return self.send_body(200, {"stalled": st.stalled})
         if op == "compact" and m == "POST":
+            body = body if isinstance(body, dict) else {}
+            if "http_410" in body:
+                st.http_410 = bool(body["http_410"])
+            cut = body.get("cut_watches")
+            n = 0
             with st.store.lock:
+                if cut is not None:
+                    # In one step under the lock, so that no bookmark can hand a client the
+                    # new floor before its watch is cut: a write nobody watches, the
+                    # compaction, the cut. Every resourceVersion a client holds is then
+                    # too old, and each cut watch must relist.
+                    st.store.next_rv()
                 st.store.compact()
                 rv = st.store.rv
-            if isinstance(body, dict) and "http_410" in body:
-                st.http_410 = bool(body["http_410"])
-            return self.send_body(200, {"compactedTo": str(rv), "http_410": st.http_410})
+                if cut is not None:
+                    n = drop_watches(st.store, re.compile(cut))
+            return self.send_body(200, {"compactedTo": str(rv), "http_410": st.http_410, "dropped": n})
         if op == "restart" and m == "POST":
             down = int(body.get("down_ms", 500)) if isinstance(body, dict) else 500
             self.send_body(200, {"down_ms": down})
@@ -1077,6 +1079,20 @@ def start_listener(st):
     st.httpd = httpd
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     return httpd
+
+
+def drop_watches(store, rx):
+    """Cuts the open watches whose path matches rx (the caller holds store.lock)."""
+    n = 0
+    for w in [w for w in store.watchers if rx.search(w.path)]:
+        w.dropped = True
+        n += 1
+        try:
+            w.conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        w.wake()
+    return n
 
 
 def restart_listener(st, down_ms):

@@ -277,6 +277,42 @@ class KubectlTest(unittest.TestCase):
             urllib.request.urlopen(self.srv.url + "/healthz", context=ctx, timeout=5)
 
     # ---------------------------------------------------------------- watch semantics
+    def test_compact_cut_watches(self):
+        """compact(cut_watches=...) makes every resourceVersion handed out so far too old and
+        cuts the matching open watches, in one step (no bookmark can carry the new floor to a
+        watch before it is cut)."""
+        self.srv.create(pod("cw1"))
+        cur = self.srv.list("/api/v1/pods")["metadata"]["resourceVersion"]
+        out = {}
+
+        def watch():
+            try:
+                out["events"] = list(self.srv.watch("/api/v1/pods", resourceVersion=cur,
+                                                    allowWatchBookmarks="true", timeoutSeconds="30"))
+            except WatchDropped as e:
+                out["dropped"] = e
+        t = threading.Thread(target=watch)
+        t.start()
+        deadline = time.monotonic() + 5
+        while self.srv.state()["watches"] < 1:
+            self.assertLess(time.monotonic(), deadline, "the watch never opened")
+            time.sleep(0.02)
+        res = self.srv.compact(http_410=True, cut_watches="")
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertIn("dropped", out)
+        self.assertEqual(res["dropped"], 1)
+        self.assertGreater(int(res["compactedTo"]), int(cur))
+        # cur was the newest resourceVersion any client could hold: it is now too old.
+        with self.assertRaises(ApiError) as cm:
+            list(self.srv.watch("/api/v1/pods", resourceVersion=cur))
+        self.assertEqual((cm.exception.code, cm.exception.status["reason"]), (410, "Expired"))
+        # A list starts over from the floor, and its resourceVersion can be watched.
+        rv = self.srv.list("/api/v1/pods")["metadata"]["resourceVersion"]
+        self.assertEqual(rv, res["compactedTo"])
+        events = list(self.srv.watch("/api/v1/pods", resourceVersion=rv, timeoutSeconds="1"))
+        self.assertEqual(events, [])
+
     def test_watch_410_after_compaction(self):
         self.srv.create(pod("c1"))
         old = self.srv.list("/api/v1/pods")["metadata"]["resourceVersion"]

@@ -26,6 +26,10 @@ controller, and prints:
   410 Gone at 2/3 (the controller lists again), rescues still checked;
 - evictions right (the pods made unhealthy) and wrong (any other pod), and the server's
   own CPU next to the controller's;
+- the floor: DIR/floor, a client that only receives the pods watch (epoll_wait, then read
+  until the socket is empty), alone on the server for the same 1,000/s and 5,000/s
+  phases: its CPU per event is what being woken and handed the bytes costs on this
+  machine, before any decoding;
 - with --tls (the default when nghttpx is installed): a second controller through nghttpx
   (TLS, ALPN h2, a bearer token), its sync and the 1,000/s and 5,000/s phases again, with
   nghttpx's CPU counted as the server's.
@@ -237,6 +241,26 @@ class Controller:
         stop(self.p)
 
 
+class Floor:
+    """DIR/floor on the pods watch: the CPU of a client that only receives it."""
+
+    def __init__(self, build, port, log):
+        self.p = spawn([os.path.join(build, "floor"), str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       stderr=log, text=True, bufsize=1)
+        self.pid = self.p.pid
+        if self.p.stdout.readline().strip() != "READY":
+            raise RuntimeError("floor did not start")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
 def generate(build, cache, pods, nodes):
     """The cached dataset, generated first when missing (under a lock: runs may share the cache)."""
     d = os.path.join(cache, str(pods))
@@ -322,6 +346,12 @@ def bench_size(args, pods, tmp, log):
             out["cached_end"] = ctl.cached()
         finally:
             ctl.stop()
+        fl = Floor(args.build, srv.port, log)
+        try:
+            out["floor"] = {n: run_phase(srv, fl, f"rate={rate} ms={args.phase_ms} health=0")
+                            for n, rate in (("p1000", 1000), ("p5000", 5000))}
+        finally:
+            fl.stop()
         if args.tls:
             out["tls"] = tls_pass(args, srv, tmp, log)
         out["stats"] = srv.ask("stats", "stats")
@@ -397,6 +427,10 @@ def report(r):
         t = r["tls"]
         phase_row("1,000/s TLS", t["p1000"])
         phase_row("5,000/s TLS", t["p5000"])
+    fl = r["floor"]
+    print("floor (a client that only receives the same watch, alone): "
+          + ", ".join(f"{x['ctl_cpu'] / max(1, x['events_written']) * 1e6:.1f} us an event at {label}"
+                      for label, x in (("1,000/s", fl["p1000"]), ("5,000/s", fl["p5000"]))))
     if "tls" in r:
         t = r["tls"]
         print(f"TLS (h2, bearer token, through nghttpx): paged-LIST sync {t['sync_s']:.2f} s to /readyz, controller CPU "
@@ -452,7 +486,7 @@ def main():
     ap.add_argument("--phase-ms", type=int, default=15000)
     ap.add_argument("--health", type=int, default=200)
     ap.add_argument("--ctl-arg", action="append", default=[],
-                    help="one more flag for the controller (repeat for more), e.g. --ctl-arg=--read-coalescing-window=0")
+                    help="one more flag for the controller (repeat for more), e.g. --ctl-arg=--v=2")
     ap.add_argument("--watchlist", choices=("both", "on", "off"), default="both")
     ap.add_argument("--tls", action=argparse.BooleanOptionalAction, default=h2proxy.available(),
                     help="also run a controller over TLS (h2, bearer token) through nghttpx (default: when "

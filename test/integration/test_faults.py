@@ -70,12 +70,6 @@ class FaultTest(ScenarioTest):
         rs = self.cluster.replicaset(rs_name, ns, replicas=n)
         return [self.cluster.pod("%s-%s" % (rs_name, SUFFIXES[i]), node, rs=rs, ns=ns) for i in range(n)]
 
-    def bump_rv(self):
-        """An unrelated write (a ConfigMap), so that a compaction makes every reflector's
-        resourceVersion too old."""
-        self.srv.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-            "name": "bump-%d" % int(time.monotonic() * 1e6), "namespace": "default"}, "data": {}})
-
     def in_flight_eviction(self, name, timeout=3.0, ctl=None):
         """Waits until an eviction POST of `name` has reached the server (logged, maybe unanswered)."""
         return wait_for(lambda: evictions(self.srv, name=name), timeout, "eviction POST of %s" % name, ctl=ctl)
@@ -189,9 +183,7 @@ class ServerFaults(FaultTest):
         victim = pods[1]
         patch = self.cluster.set_device_health(victim, victim.devices[0])
         time.sleep(0.6)
-        self.bump_rv()
-        self.srv.compact(http_410=True)
-        self.srv.drop_watches()
+        self.srv.compact(http_410=True, cut_watches="")
         wait_for(lambda: len(self.srv.requests(resource="pods", verb="list")) >= 2, 4.0,
                  "a relist of pods after the 410", ctl=ctl)
         self.assertInvariants(ctl, [victim], pods, timeout=6.0)
@@ -265,9 +257,7 @@ class ServerFaults(FaultTest):
                           if "sendInitialEvents" not in e["query"]], 5.0, "the resourceslices watch", ctl=ctl)
         self.srv.add_fault(path_regex=r"/resourceslices$", method="GET", query_regex=NOT_WATCH, count=1,
                            delay_ms=5000)
-        self.bump_rv()
-        self.srv.compact()
-        self.srv.drop_watches(path_regex="resourceslices")
+        self.srv.compact(cut_watches="resourceslices")
         slow = wait_for(lambda: self.srv.requests(resource="resourceslices", verb="list")[1:], 3.0,
                         "the slow resourceslices relist", ctl=ctl)[0]
         victim = pods[0]
